@@ -27,7 +27,8 @@ class DomainEvent:
     hotline: str | None = None  # hotline this event concerns first (topic routing)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+        # Explicit super(): slots=True re-creates the class, which breaks the zero-argument form.
+        super(DomainEvent, cls).__init_subclass__(**kwargs)
         type_ = cls.__dict__.get("TYPE", "")
         if type_:
             if type_ in EVENT_TYPES and EVENT_TYPES[type_].__qualname__ != cls.__qualname__:

@@ -1,0 +1,189 @@
+"""What every benchmark shares: the result record, machine facts, tables, JSON output, subprocesses.
+
+Absolute rates drift between machines, so every result carries the baselines measured in the same
+invocation and the ratios to them; ``met`` is judged on the ratio where the target is a ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BenchResult:
+    """One benchmark's outcome, written as JSON to ``bench/results/<name>.json``."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
+    met: bool = False
+    notes: list[str] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+    started_at: str = ""
+    elapsed_s: float = 0.0
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    mhz = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("cpu MHz") and not mhz:
+                mhz = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        loop = "uvloop " + __import__("uvloop").__version__
+    except ImportError:
+        loop = "asyncio"
+    return {
+        "cpu": model,
+        "cpu_mhz": mhz,
+        "cores": os.cpu_count(),
+        "mem_mib": mem_kib // 1024,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "kernel": platform.release(),
+        "loop_available": loop,
+    }
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def write_result(result: BenchResult) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result.machine = result.machine or machine_info()
+    path = RESULTS_DIR / f"{result.name}.json"
+    text = json.dumps(asdict(result), indent=2, ensure_ascii=False, sort_keys=False)
+    # Refuse to write something a reader could not load back (NaN/inf sneak in from divisions).
+    json.loads(text, parse_constant=_refuse_constant)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"benchmark result contains {name}")
+
+
+def print_table(result: BenchResult) -> None:
+    """A rich table when rich is importable (it is a dependency), plain lines otherwise."""
+    rows: list[tuple[str, str]] = []
+    for section in ("results", "baselines", "ratios"):
+        for key, value in getattr(result, section).items():
+            rows.append((f"{section}.{key}", _fmt(value)))
+    for key, value in result.targets.items():
+        rows.append((f"target.{key}", value))
+    rows.append(("met", str(result.met)))
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is a dependency
+        print(f"== {result.name}")
+        for key, value in rows:
+            print(f"  {key:40s} {value}")
+        return
+    table = Table(title=f"{result.name}  ({_fmt(result.params)})", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in rows:
+        table.add_row(key, value)
+    Console(width=140).print(table)
+    for note in result.notes:
+        print(f"  note: {note}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def python_subprocess(module: str, *args: str, ready_timeout: float = 30.0) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``python -m module args`` and wait for its first stdout line (its "ready" report, e.g. a port)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + ready_timeout
+        line = proc.stdout.readline().strip()
+        if not line or time.monotonic() > deadline:
+            raise RuntimeError(f"{module} did not report ready (exit {proc.poll()})")
+        yield proc, line
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux ``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_async(main: Coroutine[Any, Any, T], loop: str = "uvloop") -> T:
+    """Run a coroutine on uvloop (what the daemon runs on) or on the stock asyncio loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return float(ordered[idx])

@@ -1,0 +1,188 @@
+"""Benchmark 1 — AMI ingest: events/s through callbridge's path versus panoramisk and a bare parser.
+
+The stream (see :mod:`bench.amistream`) is served over loopback TCP by :mod:`bench.ami_server` in a
+separate process. Each client logs in, then counts events until the final ``BenchEnd``; the time is
+from connect to that event. Clients, each in the same process one after the other, on the same loop:
+
+* ``callbridge``: :class:`~callbridge.ami.framing.AmiFramer` → :func:`~callbridge.ami.events.decode` →
+  ``CallTracker.feed`` (the tracker is skipped, and the result says so, while it does not exist yet);
+* ``panoramisk``: panoramisk 1.4 ``Manager`` with a counting callback on ``*`` (baseline a);
+* ``bare``: an asyncio Protocol that splits on ``\\r\\n\\r\\n`` and builds a dict per event (baseline b).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.amistream import stream_file
+from bench.common import BenchResult, median, python_subprocess, run_async
+from callbridge.ami.events import decode
+from callbridge.ami.framing import AmiFramer, AmiMessage, encode_message
+
+TIMEOUT_S = 600.0
+LOGIN = encode_message([("Action", "Login"), ("ActionID", "1"), ("Username", "bench"), ("Secret", "bench")])
+
+
+def tracker_factory() -> tuple[Callable[[Any], Any] | None, str]:
+    """``CallTracker().feed`` when the tracker exists, else ``None`` and why."""
+    try:
+        from callbridge.calls.tracker import CallTracker
+    except ImportError as exc:
+        return None, f"tracker not available ({exc}); callbridge path measured as framing → decode"
+    return CallTracker().feed, "framing → decode → CallTracker.feed"
+
+
+class CallbridgeCounter(asyncio.Protocol):
+    """callbridge's own ingest path, as the AMI client runs it, counting events."""
+
+    def __init__(self, done: asyncio.Future[int], feed: Callable[[Any], Any] | None) -> None:
+        self.done = done
+        self.framer = AmiFramer()
+        self.feed = feed
+        self.count = 0
+        self.domain_events = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(LOGIN)
+
+    def data_received(self, data: bytes) -> None:
+        feed = self.feed
+        for frame in self.framer.feed(data):
+            if type(frame) is not AmiMessage or frame.headers[0][0] != "Event":
+                continue
+            self.count += 1
+            ev = decode(frame)
+            if feed is not None:
+                self.domain_events += len(feed(ev))
+            if frame.headers[0][1] == "BenchEnd" and not self.done.done():
+                self.done.set_result(self.count)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"closed after {self.count} events"))
+
+
+class BareCounter(asyncio.Protocol):
+    """Baseline (b): split on the blank line, decode, build a dict; nothing else."""
+
+    def __init__(self, done: asyncio.Future[int]) -> None:
+        self.done = done
+        self.buf = b""
+        self.count = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(LOGIN)
+
+    def data_received(self, data: bytes) -> None:
+        parts = (self.buf + data).split(b"\r\n\r\n")
+        self.buf = parts.pop()
+        for part in parts:
+            msg = dict(line.split(": ", 1) for line in part.decode("utf-8").split("\r\n") if ": " in line)
+            if "Event" in msg:
+                self.count += 1
+                if msg["Event"] == "BenchEnd" and not self.done.done():
+                    self.done.set_result(self.count)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"closed after {self.count} events"))
+
+
+async def _run_protocol(port: int, make: Callable[[asyncio.Future[int]], asyncio.Protocol]) -> tuple[int, float]:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    start = time.perf_counter()
+    transport, _ = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
+    try:
+        count = await asyncio.wait_for(done, TIMEOUT_S)
+    finally:
+        transport.close()
+    return count, time.perf_counter() - start
+
+
+async def run_callbridge(port: int) -> tuple[int, float]:
+    feed, _ = tracker_factory()
+    return await _run_protocol(port, lambda done: CallbridgeCounter(done, feed))
+
+
+async def run_bare(port: int) -> tuple[int, float]:
+    return await _run_protocol(port, BareCounter)
+
+
+async def run_panoramisk(port: int) -> tuple[int, float]:
+    from panoramisk import Manager
+
+    logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    count = 0
+
+    def on_event(_manager: Any, message: Any) -> None:
+        nonlocal count
+        count += 1
+        if message.event == "BenchEnd" and not done.done():
+            done.set_result(count)
+
+    manager = Manager(
+        loop=loop, host="127.0.0.1", port=port, username="bench", secret="bench", ping_delay=3600,
+        reconnect_timeout=3600,
+    )  # fmt: skip
+    manager.register_event("*", on_event)
+    start = time.perf_counter()
+    await manager.connect()
+    try:
+        total = await asyncio.wait_for(done, TIMEOUT_S)
+    finally:
+        manager.close()
+    return total, time.perf_counter() - start
+
+
+CLIENTS: dict[str, Callable[[int], Any]] = {
+    "callbridge": run_callbridge,
+    "panoramisk": run_panoramisk,
+    "bare": run_bare,
+}
+
+
+def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] | None = None) -> dict[str, list[float]]:
+    """events/s per client per run; a client that does not see every event is an error, not a slow result."""
+    rates: dict[str, list[float]] = {name: [] for name in (clients or CLIENTS)}
+    for _ in range(runs):
+        for name in rates:
+            gc.collect()
+            count, seconds = run_async(CLIENTS[name](port), loop)
+            if count != expected:
+                raise RuntimeError(f"{name} counted {count} events, expected {expected}")
+            rates[name].append(count / seconds)
+    return rates
+
+
+def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
+    events = 50_000 if quick else 500_000
+    runs = 1 if quick else 3
+    path, expected = stream_file(events)
+    size = path.stat().st_size
+    _, path_note = tracker_factory()
+    with python_subprocess("bench.ami_server", str(path)) as (_, port_line):
+        rates = measure(int(port_line), expected, runs, loop)
+    cb, pano, bare = (median(rates[k]) for k in ("callbridge", "panoramisk", "bare"))
+    result = BenchResult(
+        name="ingest",
+        params={"events": expected, "bytes_per_event": round(size / expected), "runs": runs, "loop": loop,
+                "server": "separate process, sendfile", "path": path_note},  # fmt: skip
+        results={"callbridge_events_per_s": cb, "callbridge_runs": rates["callbridge"]},
+        baselines={"panoramisk_events_per_s": pano, "bare_protocol_events_per_s": bare,
+                   "panoramisk_runs": rates["panoramisk"], "bare_runs": rates["bare"]},  # fmt: skip
+        ratios={"vs_panoramisk": cb / pano, "vs_bare": cb / bare},
+        targets={"vs_panoramisk": ">= 2.5"},
+    )
+    result.met = result.ratios["vs_panoramisk"] >= 2.5
+    result.notes.append(path_note)
+    return result

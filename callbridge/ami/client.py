@@ -1,0 +1,402 @@
+"""The AMI client: connect, log in, resync, keep alive, reconnect forever — and never re-send.
+
+Decisions (see also the module docstring of :mod:`callbridge.ami.protocol`):
+
+* **Transport**: panoramisk's ``AMIProtocol`` (subclassed in :mod:`.protocol`) on
+  ``loop.create_connection``. panoramisk's ``Manager`` is not used: its reconnect loop re-sends
+  unanswered actions, its pinger never checks the reply and its callbacks spawn unowned tasks.
+* **Login failure** (wrong credentials): :class:`AmiLoginError`. The loop does *not* stop (an
+  operator may fix ``manager.conf`` and reload) but backs off to ``ReconnectPolicy.login_retry``
+  (60 s by default), so a bad secret never becomes a login storm. ``wait_connected()`` raises it.
+* **Actions while disconnected** fail fast with :class:`AmiConnectionLost` (nothing is queued for
+  later: a queued transfer could run long after the agent gave up). Callers who prefer to wait use
+  ``await client.wait_connected(timeout)`` first.
+* **Reply lost** (connection dropped or reply timed out after the action was written):
+  :class:`AmiOutcomeUnknown`; the caller reconciles against the next ``Resynced``.
+* **Stream order**: per session ``AmiConnected``, ``Resynced(events)``, then live events (those that
+  arrived during the resync were buffered), then ``AmiLost(reason)``. One consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from callbridge.errors import AmiActionError, AmiConnectionLost, AmiLoginError, AmiOutcomeUnknown
+
+from .actions import Action, Challenge, Login, Ping, md5_key
+from .event_types import AmiEvent
+from .events import decode
+from .framing import AmiMessage
+from .protocol import AmiProtocol, AmiResponse, RawReply
+from .resync import collect_resync
+from .stream import AmiConnected, AmiLost, Resynced, StreamItem
+
+__all__ = [
+    "AmiClient",
+    "AmiConnected",
+    "AmiLost",
+    "AmiResponse",
+    "ConnState",
+    "ReconnectPolicy",
+    "Resynced",
+    "StreamItem",
+    "next_action_id",
+]
+
+if TYPE_CHECKING:
+    from callbridge.settings import AmiSettings
+
+log = structlog.get_logger(__name__)
+
+# ActionIDs are unique per process: a random per-process prefix plus one shared counter.
+_ACTION_PREFIX = f"cb-{os.getpid()}-{secrets.token_hex(3)}-"
+_ACTION_COUNTER = itertools.count(1)
+
+
+def next_action_id() -> str:
+    return f"{_ACTION_PREFIX}{next(_ACTION_COUNTER)}"
+
+
+# --- reconnect policy (pure) --------------------------------------------------------------------
+
+
+class ConnState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    RESYNCING = "resyncing"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing_off"
+    LOGIN_FAILED = "login_failed"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class ReconnectPolicy:
+    """Jittered exponential backoff: ``initial * multiplier**n`` capped at ``maximum``, ±``jitter``.
+
+    Jitter spreads the reconnects of several callbridge instances after an Asterisk restart.
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    login_retry: float = 60.0
+    rng: random.Random = field(default_factory=random.Random)
+    state: ConnState = ConnState.IDLE
+    failures: int = 0
+    attempts: int = 0
+
+    def connecting(self) -> int:
+        """A connect attempt starts; returns its 1-based number (for the logs)."""
+        self.state = ConnState.CONNECTING
+        self.attempts += 1
+        return self.attempts
+
+    def resyncing(self) -> None:
+        self.state = ConnState.RESYNCING
+
+    def connected(self) -> None:
+        self.state = ConnState.CONNECTED
+        self.failures = 0
+
+    def failed(self) -> float:
+        """A connection attempt or an established connection failed: the delay before the next."""
+        self.state = ConnState.BACKING_OFF
+        base = min(self.maximum, self.initial * self.multiplier**self.failures)
+        self.failures += 1
+        return self._jittered(base)
+
+    def login_failed(self) -> float:
+        self.state = ConnState.LOGIN_FAILED
+        return self._jittered(self.login_retry)
+
+    def closed(self) -> None:
+        self.state = ConnState.CLOSED
+
+    def _jittered(self, base: float) -> float:
+        return max(0.0, base * (1.0 + self.rng.uniform(-self.jitter, self.jitter)))
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+class AmiClient:
+    """One logical AMI connection to one Asterisk, kept up until :meth:`close`."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        auth: Literal["plain", "md5"] = "plain",
+        ping_interval: float = 10.0,
+        ping_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        login_timeout: float = 5.0,
+        action_timeout: float = 10.0,
+        resync_timeout: float = 15.0,
+        events: str = "on",
+        policy: ReconnectPolicy | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self._username, self._secret, self._auth = username, secret, auth
+        self._events = events
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.connect_timeout, self.login_timeout = connect_timeout, login_timeout
+        self.action_timeout, self.resync_timeout = action_timeout, resync_timeout
+        self.policy = policy or ReconnectPolicy()
+        self._proto: AmiProtocol | None = None  # set only while logged in
+        self._queue: asyncio.Queue[StreamItem | None] = asyncio.Queue()  # None: closed
+        self._resync_buffer: list[AmiEvent] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._login_error: AmiLoginError | None = None
+        self._closing = False
+        self._log = log.bind(host=host, port=port, username=username)
+
+    @classmethod
+    def from_settings(cls, settings: AmiSettings, **overrides: Any) -> AmiClient:
+        """Build from ``settings.ami`` (the secret comes from env / secret_file, see settings.py)."""
+        options: dict[str, Any] = {
+            "auth": settings.auth,
+            "ping_interval": settings.ping_interval,
+            "ping_timeout": settings.ping_timeout,
+            "connect_timeout": settings.connect_timeout,
+            "action_timeout": settings.action_timeout,
+        }
+        options.update(overrides)
+        return cls(settings.host, settings.port, settings.username, settings.secret_value(), **options)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AmiClient:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start the connection loop (it runs until :meth:`close`)."""
+        if self._tasks or self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(), name=f"ami-{self.host}:{self.port}")
+        self._tasks.add(task)
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self.policy.closed()
+        self._notify()
+        self._queue.put_nowait(None)
+
+    @property
+    def state(self) -> ConnState:
+        return self.policy.state
+
+    @property
+    def connected(self) -> bool:
+        return self._proto is not None and self._proto.is_open
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109  # bounded by design
+        """Wait until logged in and resynced; raises AmiLoginError, TimeoutError, AmiConnectionLost."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.state is ConnState.CONNECTED and self.connected:
+                    return
+                if self._login_error is not None:
+                    raise self._login_error
+                if self._closing:
+                    raise AmiConnectionLost("client closed")
+                changed = self._changed
+                await changed.wait()
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    # ``timeout`` is part of the contract: it bounds the wait for the *reply* and turns into
+    # AmiOutcomeUnknown (the action was written), which a caller's own cancel scope cannot express.
+    async def send(self, action: Action, timeout: float | None = None) -> AmiResponse:  # noqa: ASYNC109
+        """Send one action once. Raises UnsafeValueError (nothing written), AmiConnectionLost (not
+        connected, nothing written), AmiActionError (``Response: Error``) or AmiOutcomeUnknown."""
+        proto = self._proto
+        if proto is None or not proto.is_open:
+            action.to_headers()  # an unsafe value is a local error even while disconnected
+            raise AmiConnectionLost(f"{action.name}: not connected to {self.host}:{self.port}")
+        reply = await self._request(proto, action, self.action_timeout if timeout is None else timeout)
+        return _to_response(reply)
+
+    async def _request(self, proto: AmiProtocol, action: Action, reply_timeout: float) -> RawReply:
+        action_id = next_action_id()
+        future = proto.send_action(action, action_id)
+        try:
+            return await asyncio.wait_for(future, reply_timeout)
+        except TimeoutError:
+            # Written, no reply: it may or may not have run. Never re-sent.
+            raise AmiOutcomeUnknown(action.name, action_id) from None
+        finally:
+            if not future.done() or future.cancelled():
+                proto.pending.forget(action_id)
+
+    # -- stream ------------------------------------------------------------------------------------
+
+    async def stream(self) -> AsyncIterator[StreamItem]:
+        """Connection items and typed events, in order, until :meth:`close` (single consumer)."""
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                self._queue.put_nowait(None)  # later stream() calls end too
+                return
+            yield item
+
+    def _emit(self, item: StreamItem) -> None:
+        self._queue.put_nowait(item)
+
+    def _on_event(self, msg: AmiMessage) -> None:
+        try:
+            event = decode(msg)
+        except Exception:  # decode promises not to raise; a bug there must not kill the connection
+            self._log.exception("ami.decode_failed", event=msg.name)
+            return
+        if self._resync_buffer is not None:
+            self._resync_buffer.append(event)
+        else:
+            self._emit(event)
+
+    # -- connection loop ---------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            attempt = self.policy.connecting()
+            self._notify()
+            self._log.info("ami.connect_attempt", attempt=attempt)
+            try:
+                reason = await self._session()
+                self._log.warning("ami.connection_lost", reason=reason)
+                delay = self.policy.failed()
+            except AmiLoginError as exc:
+                self._login_error = exc
+                delay = self.policy.login_failed()
+                self._log.error("ami.login_failed", reason=str(exc), retry_in=round(delay, 3))
+            except (OSError, TimeoutError, AmiConnectionLost, AmiOutcomeUnknown, AmiActionError) as exc:
+                delay = self.policy.failed()
+                self._log.warning("ami.connect_failed", error=repr(exc), retry_in=round(delay, 3))
+            except Exception:  # a bug must not end "reconnect forever"; it is logged loudly instead
+                delay = self.policy.failed()
+                self._log.exception("ami.session_crashed", retry_in=round(delay, 3))
+            self._notify()
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> str:
+        """One TCP session: connect, log in, resync, keep alive. Returns why it ended."""
+        loop = asyncio.get_running_loop()
+        peer = f"{self.host}:{self.port}"
+        async with asyncio.timeout(self.connect_timeout):
+            _, proto = await loop.create_connection(
+                lambda: AmiProtocol(self._on_event, peer=peer), self.host, self.port
+            )
+        assert isinstance(proto, AmiProtocol)
+        announced = False
+        reason = "closed"
+        # Events of the new session (FullyBooted arrives with the login reply) wait until the
+        # resync snapshot is on the stream.
+        self._resync_buffer = []
+        try:
+            async with asyncio.timeout(self.login_timeout):
+                banner = await proto.banner
+                await self._login(proto)
+            self._login_error = None
+            self._proto = proto
+            self.policy.resyncing()
+            self._emit(AmiConnected(self.host, self.port, banner))
+            announced = True
+            async with asyncio.timeout(self.resync_timeout):
+                listed = await collect_resync(lambda a: self._request(proto, a, self.action_timeout))
+            self._emit(Resynced(tuple(decode(m) for m in listed)))
+            buffered, self._resync_buffer = self._resync_buffer, None
+            for event in buffered:
+                self._emit(event)
+            self.policy.connected()
+            self._notify()
+            self._log.info("ami.connected", banner=banner, resync_events=len(listed))
+            reason = await self._keepalive(proto)
+            return reason
+        except asyncio.CancelledError:
+            reason = "client closed" if self._closing else "cancelled"
+            raise
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if announced:
+                self._emit(AmiLost(reason))
+            self._resync_buffer = None
+            self._proto = None
+            proto.close()
+
+    async def _login(self, proto: AmiProtocol) -> None:
+        try:
+            if self._auth == "md5":
+                reply = await self._request(proto, Challenge(), self.login_timeout)
+                key = md5_key(reply.response.get("Challenge"), self._secret)
+                login = Login(username=self._username, key=key, events=self._events)
+            else:
+                login = Login(username=self._username, secret=self._secret, events=self._events)
+            await self._request(proto, login, self.login_timeout)
+        except AmiActionError as exc:
+            raise AmiLoginError(f"{self._username}@{self.host}:{self.port}: {exc.reason}") from None
+
+    async def _keepalive(self, proto: AmiProtocol) -> str:
+        """Ping every ``ping_interval``; a reply missing for ``ping_timeout`` means a dead TCP path.
+
+        A half-open connection is therefore detected within ``ping_interval + ping_timeout``.
+        """
+        while True:
+            done, _ = await asyncio.wait({proto.closed}, timeout=self.ping_interval)
+            if done:
+                return proto.closed.result()
+            try:
+                await self._request(proto, Ping(), self.ping_timeout)
+            except AmiOutcomeUnknown:
+                reason = proto.closed.result() if proto.closed.done() else "keepalive timeout"
+                proto.abort(reason)
+                return reason
+
+
+def _to_response(reply: RawReply) -> AmiResponse:
+    msg = reply.response
+    return AmiResponse(
+        action=reply.action,
+        action_id=reply.action_id,
+        success=msg.name != "Error",
+        message=msg.get("Message"),
+        headers=msg.headers,
+        events=tuple(decode(m) for m in reply.events),
+    )

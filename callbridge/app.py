@@ -1,0 +1,225 @@
+"""Composition root: settings → dialplan → AMI client → tracker → engine → bus, in one TaskGroup.
+
+``App`` is what ``callbridge run`` runs, and what tests and the demo start in-process::
+
+    app = App(settings, ami_secret="...", event_sinks=[captured.extend])
+    await app.start()            # returns once the tasks run (AMI connects in the background)
+    app.engine.status()          # engine state; app.tracker is the call picture
+    await app.stop()             # graceful: no call is touched
+
+Shutdown never sends an action: calls in progress stay exactly where Asterisk has them. Hot reload
+(SIGHUP, a changed dialplan file, or the ``reload`` command) validates first; an invalid dialplan is
+logged and published as ``dialplan.rejected`` and the running one stays; a valid one is swapped in
+whole, and transfers in progress keep the rule object they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from callbridge.ami.client import AmiClient
+from callbridge.calls.tracker import CallTracker
+from callbridge.dialplan.loader import load_dialplan
+from callbridge.dialplan.plan import Dialplan
+from callbridge.domain import DomainEvent
+from callbridge.engine.runtime import Engine, hotline_of
+from callbridge.engine.service import EngineService, EventSink
+from callbridge.errors import ConfigError, LocalError
+from callbridge.settings import Settings
+
+log = structlog.get_logger("callbridge.app")
+
+#: How often the dialplan files' modification times are compared (seconds).
+WATCH_INTERVAL = 1.0
+
+
+def dialplan_mtimes(path: Path) -> dict[str, float]:
+    files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+    out: dict[str, float] = {}
+    for f in files:
+        with contextlib.suppress(OSError):
+            out[str(f)] = f.stat().st_mtime_ns / 1e9
+    return out
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ami_secret: str | None = None,
+        dialplan_path: Path | None = None,
+        event_sinks: Sequence[EventSink] = (),
+        enable_bus: bool = True,
+        watch_interval: float = WATCH_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.dialplan_path = Path(dialplan_path or settings.dialplan.path)
+        self.plan: Dialplan = load_dialplan(self.dialplan_path)  # invalid at start-up: refuse to run
+        self._ami_secret = ami_secret
+        self._sinks = list(event_sinks)
+        self._enable_bus = enable_bus
+        self._watch_interval = watch_interval
+        self._clock = clock
+        self._mtimes = dialplan_mtimes(self.dialplan_path)
+        self.tracker = CallTracker(hotline_of=hotline_of(lambda: self.plan), clock=clock)
+        self.engine = Engine(self.plan, self.tracker)
+        self.ami: AmiClient | None = None
+        self.service: EngineService | None = None
+        self.publisher: Any = None
+        self.command_server: Any = None
+        self._stop = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start :meth:`run` as a task and return once everything is wired."""
+        self._runner = asyncio.create_task(self.run(install_signals=False), name="callbridge-app")
+        started = asyncio.ensure_future(self._started.wait())
+        await asyncio.wait({started, self._runner}, return_when=asyncio.FIRST_COMPLETED)
+        if self._runner.done():
+            started.cancel()
+            self._runner.result()  # raise what stopped it
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, install_signals: bool = True) -> None:
+        s = self.settings
+        secret = self._ami_secret if self._ami_secret is not None else s.ami.secret_value()
+        self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, secret, auth=s.ami.auth,
+                             ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
+                             connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
+        sinks: list[EventSink] = list(self._sinks)
+        if self._enable_bus:
+            sinks.append(self._start_bus())
+        self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
+                                     reload=self.reload)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("sighup")))
+        log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
+                 mode=self.engine.mode)  # fmt: skip
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self.ami.start()
+                consumer = tg.create_task(self.service.consume(self.ami.stream()), name="engine")
+                watcher = tg.create_task(self._watch(), name="dialplan-watch")
+                bus = (("publisher", self.publisher), ("commands", self.command_server))
+                bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]
+                self._started.set()
+                await self._stop.wait()
+                log.info("callbridge.stopping", note="no call is touched")
+                watcher.cancel()
+                await self.ami.close()  # ends the stream, so the consumer returns
+                await consumer
+                if self.command_server is not None:
+                    self.command_server.stop()
+                if self.publisher is not None:
+                    self.publisher.stop(drain_timeout=2.0)
+                for task in bus_tasks:
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(5.0):
+                            await task
+        finally:
+            if self.service is not None:
+                self.service.close()
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+            log.info("callbridge.stopped")
+
+    def _start_bus(self) -> EventSink:
+        from callbridge.bus.publisher import Publisher
+
+        self.publisher = Publisher(self.settings.mqtt)
+        try:
+            from callbridge.bus.command_server import CommandServer
+        except ImportError:  # pragma: no cover - the bus ships both
+            return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
+        self.command_server = CommandServer(self.settings.mqtt, _LateHandler(self))
+        return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
+
+    # --- hot reload ---------------------------------------------------------------------------------
+
+    async def reload(self, reason: str = "command") -> dict[str, Any]:
+        """Validate, then swap atomically; an invalid dialplan is rejected and the running one stays."""
+        now = self._clock()
+        self._mtimes = dialplan_mtimes(self.dialplan_path)
+        try:
+            plan = await asyncio.to_thread(load_dialplan, self.dialplan_path)
+        except (ConfigError, LocalError) as exc:
+            problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]
+            log.error("dialplan.rejected", reason=reason, problems=problems[:20])
+            self.engine.reject_dialplan(problems, now, reason=reason)
+            self._flush()
+            from callbridge.errors import CommandError
+
+            raise CommandError("dialplan_invalid", "; ".join(problems[:5])) from None
+        self.plan = plan
+        self.engine.swap_dialplan(plan, now, reason=reason)
+        log.info("dialplan.reloaded", reason=reason, files=list(plan.sources), mode=self.engine.mode)
+        self._flush()
+        return {"reloaded": True, "mode": self.engine.mode, "files": list(plan.sources)}
+
+    def _flush(self) -> None:
+        if self.service is not None:
+            self.service.run_effects()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._watch_interval)
+            current = dialplan_mtimes(self.dialplan_path)
+            if current != self._mtimes:
+                log.info("dialplan.changed", files=sorted(set(current.items()) ^ set(self._mtimes.items())))
+                with contextlib.suppress(LocalError):
+                    await self.reload("file_change")
+
+    # --- convenience for tests and the demo ---------------------------------------------------------
+
+    def publish_now(self, events: Sequence[DomainEvent]) -> None:
+        if self.service is not None:
+            self.service.emit(events)
+
+
+class _LateHandler:
+    """The command server is built before the engine service; commands go to it once it exists."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    async def handle(self, cmd: Any) -> dict[str, Any]:
+        from callbridge.errors import CommandError
+
+        if self._app.service is None:
+            raise CommandError("not_ready", "callbridge is starting")
+        return await self._app.service.handle(cmd)
+
+
+def use_uvloop() -> bool:
+    """Install uvloop's event loop policy when it is installed (faster I/O); report whether it was."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    uvloop.install()
+    return True

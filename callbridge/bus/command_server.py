@@ -1,0 +1,128 @@
+"""The MQTT side of commands: subscribe, hand raw messages to :class:`CommandProcessor`, send replies.
+
+It has its own MQTT connection (client id ``<client_id>-cmd``) so a flood of outgoing events never
+delays a command and each side reconnects on its own. Commands are handled one at a time in arrival
+order (two commands for the same call must not race; the engine's handler returns quickly), and
+replies are sent at QoS 1 directly (not through the outbox: a reply is only useful to a client that
+is waiting now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from typing import Any
+
+import aiomqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from callbridge.bus.commands import CommandHandler, CommandProcessor, IncomingCommand, Reply
+from callbridge.bus.config import BusSettings
+from callbridge.bus.publisher import make_client
+from callbridge.bus.topics import Topics
+
+log = structlog.get_logger("callbridge.bus.commands")
+
+
+def incoming_from(message: aiomqtt.Message) -> IncomingCommand:
+    """Adapter: aiomqtt message → :class:`IncomingCommand` (MQTT 5 properties when present)."""
+    props: Any = message.properties
+    payload = message.payload if isinstance(message.payload, bytes | bytearray) else str(message.payload).encode()
+    response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+    correlation = getattr(props, "CorrelationData", None) if props is not None else None
+    user_props: dict[str, str] = {}
+    for key, value in (getattr(props, "UserProperty", None) or []) if props is not None else []:
+        user_props[str(key)] = str(value)
+    return IncomingCommand(
+        topic=message.topic.value,
+        payload=bytes(payload),
+        response_topic=response_topic or None,
+        correlation_data=bytes(correlation) if correlation is not None else None,
+        user_properties=user_props,
+    )
+
+
+class CommandServer:
+    """Consumes ``callbridge/<site>/cmd/+`` (or its ``$share`` form) and replies."""
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        handler: CommandHandler,
+        *,
+        topics: Topics | None = None,
+        broadcast: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics or Topics(settings.site)
+        self.processor = CommandProcessor(
+            handler,
+            self.topics,
+            secret=settings.resolved_command_secret(),
+            require_signature=settings.command_require_signature,
+            broadcast=broadcast,
+        )
+        self.connected = False
+        self.attempts = 0
+        self._subscribed = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def wait_subscribed(self) -> None:
+        """Until the command subscription is active (wrap in ``asyncio.timeout``)."""
+        await self._subscribed.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        delay = s.reconnect_min_s
+        while not self._stopping.is_set():
+            self.attempts += 1
+            log.info("mqtt connecting", attempt=self.attempts, host=s.host, port=s.port, role="commands")
+            client = make_client(s, client_id=s.resolved_client_id() + "-cmd")
+            try:
+                async with client:
+                    self.connected = True
+                    delay = s.reconnect_min_s
+                    await client.subscribe(self.topics.command_filter(s.command_shared_group), qos=1)
+                    self._subscribed.set()
+                    await self._serve(client)
+            except* (aiomqtt.MqttError, OSError) as group:
+                error = "; ".join(dict.fromkeys(map(str, group.exceptions)))
+                log.warning("mqtt command connection failed or lost", error=error)
+            finally:
+                self.connected = False
+                self._subscribed.clear()
+            if self._stopping.is_set():
+                break
+            pause = random.uniform(s.reconnect_min_s, max(delay, s.reconnect_min_s))
+            delay = min(delay * 2, s.reconnect_max_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            messages = aiter(client.messages)
+            while True:
+                nxt = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:
+                    nxt.cancel()
+                    return
+                reply = await self.processor.process(incoming_from(nxt.result()))
+                if reply is not None:
+                    await self._send(client, reply)
+        finally:
+            stop.cancel()
+
+    async def _send(self, client: aiomqtt.Client, reply: Reply) -> None:
+        props = None
+        if reply.correlation_data is not None and self.settings.protocol == "5":
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = reply.correlation_data
+        await client.publish(reply.topic, reply.payload, qos=1, properties=props)

@@ -1,0 +1,321 @@
+"""Commands in over MQTT: pydantic models per verb and a pure processor (no aiomqtt here).
+
+Request: ``callbridge/<site>/cmd/<verb>`` with a JSON object body. Reply (JSON)::
+
+    {"ok": true,  "verb": "transfer", "result": {...}}
+    {"ok": false, "verb": "transfer", "error": {"code": "invalid", "message": "...", "details": [...]}}
+
+Where the reply goes:
+
+* MQTT 5: on the request's **response topic**, with its **correlation data** echoed as a property.
+* MQTT 3.1.1 (no properties): on ``callbridge/<site>/reply/<reply_to>`` (``reply_to`` from the body,
+  ``default`` when absent); the body's ``correlation_id`` is echoed in the reply JSON. The same
+  fallback is used when a response topic is unsafe (a wildcard, or inside ``callbridge/<site>/`` but
+  outside ``reply/`` — a reply must never land on an event or command topic).
+
+Stable error codes: ``bad_json``, ``too_large``, ``invalid``, ``unknown_verb``, ``unauthorised``
+(signature required but missing, or refused by the handler), ``bad_signature``, ``not_on_this_pbx``,
+``internal_error``, plus any code the handler raises with :class:`callbridge.errors.CommandError`.
+A malformed command never reaches the handler; no command can crash the loop.
+
+Signatures (optional, shared secret): ``HMAC-SHA256(secret, verb + "\\n" + signed_bytes)`` in hex.
+MQTT 5 clients send it in the user property ``sig`` and sign the raw payload bytes. MQTT 3.1.1 clients
+put it in a ``sig`` field of the body and sign the canonical JSON of the body *without* ``sig``
+(keys sorted, no whitespace, UTF-8, i.e. ``json.dumps(body, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)``). There is no replay protection beyond ``idempotency_key``; use TLS.
+
+``not_on_this_pbx``: with a shared subscription (``$share/<group>/…``) only one daemon receives a
+command, so it replies with that code and the client may retry. In broadcast mode (several daemons
+subscribe to the same topics without a group, setting ``command_broadcast``) a daemon stays silent
+on ``not_on_this_pbx`` so that the owning daemon's reply is the only one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
+
+import orjson
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callbridge.bus.topics import Topics
+from callbridge.errors import CommandError
+
+log = structlog.get_logger("callbridge.bus.commands")
+
+MAX_COMMAND_BYTES = 64 * 1024
+
+# Identifiers may reach AMI (through the engine's checked writer); refuse control characters early.
+Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, Field(max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+HandoverValue = str | int | float | bool | None
+
+
+class CommandBody(BaseModel):
+    """Fields every command may carry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: MQTT 3.1.1 fallback: reply on ``callbridge/<site>/reply/<reply_to>``.
+    reply_to: Ident | None = None
+    #: MQTT 3.1.1 fallback: echoed in the reply body.
+    correlation_id: Annotated[str, Field(max_length=256)] | None = None
+    #: MQTT 3.1.1 signature (MQTT 5 uses the ``sig`` user property).
+    sig: Annotated[str, Field(max_length=128)] | None = None
+
+
+class TransferCommand(CommandBody):
+    """One-key number-carrying transfer of a call to another hotline."""
+
+    call_id: Ident
+    agent: Ident
+    to_hotline: Ident
+    mode: Literal["blind", "attended", "threeway"] = "blind"
+    category: Ident | None = None
+    ticket: Ident | None = None
+    summary: Text | None = None
+    handover: dict[Ident, HandoverValue] = Field(default_factory=dict, max_length=32)
+    idempotency_key: Ident | None = None
+
+
+class CompleteCommand(CommandBody):
+    """Complete an attended transfer (connect the caller to the destination)."""
+
+    call_id: Ident
+    agent: Ident
+    transfer_id: Ident | None = None
+    idempotency_key: Ident | None = None
+
+
+class CancelCommand(CommandBody):
+    """Cancel a pending transfer (the caller returns to the agent)."""
+
+    call_id: Ident
+    agent: Ident
+    transfer_id: Ident | None = None
+    reason: Text | None = None
+    idempotency_key: Ident | None = None
+
+
+class ThreeWayCommand(CommandBody):
+    """Start a three-way hand-over conference (caller, agent, destination hotline)."""
+
+    call_id: Ident
+    agent: Ident
+    to_hotline: Ident | None = None
+    transfer_id: Ident | None = None
+    category: Ident | None = None
+    ticket: Ident | None = None
+    summary: Text | None = None
+    handover: dict[Ident, HandoverValue] = Field(default_factory=dict, max_length=32)
+    idempotency_key: Ident | None = None
+
+
+class LeaveCommand(CommandBody):
+    """The sending agent leaves the three-way conference (hand-over done)."""
+
+    call_id: Ident
+    agent: Ident
+    idempotency_key: Ident | None = None
+
+
+class SetModeCommand(CommandBody):
+    """Switch the operating mode (e.g. day/night/disaster)."""
+
+    mode: Ident
+    agent: Ident | None = None
+    reason: Text | None = None
+
+
+class ReloadCommand(CommandBody):
+    """Reload the dialplan (rejected with its problems if invalid)."""
+
+    agent: Ident | None = None
+
+
+class StatusCommand(CommandBody):
+    """Status of the daemon, a call, or a hotline."""
+
+    call_id: Ident | None = None
+    hotline: Ident | None = None
+
+
+VERBS: dict[str, type[CommandBody]] = {
+    "transfer": TransferCommand,
+    "complete": CompleteCommand,
+    "cancel": CancelCommand,
+    "three_way": ThreeWayCommand,
+    "leave": LeaveCommand,
+    "set_mode": SetModeCommand,
+    "reload": ReloadCommand,
+    "status": StatusCommand,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A validated command, as the handler sees it."""
+
+    verb: str
+    body: CommandBody
+    received_ts: float
+    signed: bool = False
+
+
+class CommandHandler(Protocol):
+    """Implemented by the engine: authorise and execute; raise CommandError to refuse."""
+
+    async def handle(self, cmd: Command) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCommand:
+    """What the MQTT adapter hands over: raw bytes plus the MQTT 5 properties that matter."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    user_properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    topic: str
+    payload: bytes
+    correlation_data: bytes | None = None
+    ok: bool = True
+
+
+def sign(secret: bytes, verb: str, signed_bytes: bytes) -> str:
+    return hmac.new(secret, verb.encode() + b"\n" + signed_bytes, hashlib.sha256).hexdigest()
+
+
+def canonical_body(body: Mapping[str, Any]) -> bytes:
+    """The bytes an MQTT 3.1.1 client signs: the body without ``sig``, keys sorted, compact."""
+    return orjson.dumps({k: v for k, v in body.items() if k != "sig"}, option=orjson.OPT_SORT_KEYS)
+
+
+class CommandProcessor:
+    """Validate → (signature) → handler → reply. Pure apart from awaiting the handler."""
+
+    def __init__(
+        self,
+        handler: CommandHandler,
+        topics: Topics,
+        *,
+        secret: bytes | None = None,
+        require_signature: bool = False,
+        broadcast: bool = False,
+        clock: Any = time.time,
+    ) -> None:
+        self.handler = handler
+        self.topics = topics
+        self.secret = secret
+        self.require_signature = require_signature
+        self.broadcast = broadcast
+        self.clock = clock
+        self.handled = 0
+        self.rejected = 0
+
+    async def process(self, msg: IncomingCommand) -> Reply | None:
+        """The reply to send (None: stay silent, see the module doc on ``not_on_this_pbx``)."""
+        verb = self.topics.verb_of(msg.topic) or "?"
+        body: dict[str, Any] = {}
+        try:
+            body, cmd = self._parse(verb, msg)
+            result = await self.handler.handle(cmd)
+        except CommandError as exc:
+            if isinstance(exc, _WithBody):
+                body = exc.body
+            if exc.code == "not_on_this_pbx" and self.broadcast:
+                return None
+            self.rejected += 1
+            details = getattr(exc, "details", None)
+            log.info("command refused", verb=verb, code=exc.code, message=str(exc))
+            return self._reply(msg, body, verb, {"code": exc.code, "message": str(exc), "details": details})
+        except Exception as exc:  # the handler's bug must not kill the command loop
+            self.rejected += 1
+            log.exception("command handler failed", verb=verb)
+            return self._reply(msg, body, verb, {"code": "internal_error", "message": type(exc).__name__})
+        self.handled += 1
+        return self._reply(msg, body, verb, None, result)
+
+    def _parse(self, verb: str, msg: IncomingCommand) -> tuple[dict[str, Any], Command]:
+        if len(msg.payload) > MAX_COMMAND_BYTES:
+            raise CommandError("too_large", f"command body over {MAX_COMMAND_BYTES} bytes")
+        try:
+            raw = orjson.loads(msg.payload)
+        except orjson.JSONDecodeError as exc:
+            raise CommandError("bad_json", f"body is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise CommandError("bad_json", "body must be a JSON object")
+        model = VERBS.get(verb)
+        if model is None:
+            raise _WithBody(raw, "unknown_verb", f"unknown verb {verb!r}; known: {', '.join(VERBS)}")
+        signed = self._check_signature(verb, msg, raw)
+        try:
+            body = model.model_validate(raw)
+        except ValidationError as exc:
+            err = _WithBody(raw, "invalid", f"{exc.error_count()} invalid field(s) for {verb}")
+            err.details = [
+                {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)
+            ]
+            raise err from None
+        return raw, Command(verb=verb, body=body, received_ts=self.clock(), signed=signed)
+
+    def _check_signature(self, verb: str, msg: IncomingCommand, raw: dict[str, Any]) -> bool:
+        if self.secret is None:
+            return False
+        given = msg.user_properties.get("sig")
+        signed_bytes = msg.payload
+        if given is None and isinstance(raw.get("sig"), str):
+            given, signed_bytes = raw["sig"], canonical_body(raw)
+        if given is None:
+            if self.require_signature:
+                raise _WithBody(raw, "unauthorised", "a signature is required")
+            return False
+        if not hmac.compare_digest(sign(self.secret, verb, signed_bytes), str(given).lower()):
+            raise _WithBody(raw, "bad_signature", "signature does not match")
+        return True
+
+    def _reply_topic(self, msg: IncomingCommand, body: Mapping[str, Any]) -> str:
+        rt = msg.response_topic
+        base = self.topics.base + "/"
+        if rt and "+" not in rt and "#" not in rt and (not rt.startswith(base) or rt.startswith(base + "reply/")):
+            return rt
+        reply_to = body.get("reply_to")
+        return self.topics.reply(reply_to if isinstance(reply_to, str) else None)
+
+    def _reply(
+        self,
+        msg: IncomingCommand,
+        body: Mapping[str, Any],
+        verb: str,
+        error: dict[str, Any] | None,
+        result: dict[str, Any] | None = None,
+    ) -> Reply:
+        out: dict[str, Any] = {"ok": error is None, "verb": verb}
+        if error is not None:
+            out["error"] = {k: v for k, v in error.items() if v is not None}
+        else:
+            out["result"] = result or {}
+        corr = body.get("correlation_id")
+        if isinstance(corr, str):
+            out["correlation_id"] = corr
+        payload = orjson.dumps(out, default=str)
+        return Reply(self._reply_topic(msg, body), payload, msg.correlation_data, ok=error is None)
+
+
+class _WithBody(CommandError):
+    """A refusal raised after the body parsed, so the reply can still use reply_to/correlation_id."""
+
+    def __init__(self, body: dict[str, Any], code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.body = body
+        self.details: list[dict[str, str]] | None = None

@@ -1,0 +1,75 @@
+"""Settings of the MQTT side (the ``mqtt:`` section of the service settings)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+def _read_secret(value: SecretStr | None, file: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    if file is not None:
+        return file.read_text(encoding="utf-8").strip()
+    return None
+
+
+class BusSettings(BaseModel):
+    """Broker connection, outbox and command options. Secrets come from env or ``*_file`` paths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    site: str = "default"
+    #: MQTT client id of the publisher (commands use ``<client_id>-cmd``); default ``callbridge-<site>``.
+    client_id: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive: int = Field(30, ge=5)
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: Skip host name verification (lab only).
+    tls_insecure: bool = False
+
+    outbox_path: Path = Path("callbridge-outbox.sqlite3")
+    outbox_max_rows: int = Field(100_000, ge=10)
+    #: QoS 1 publishes awaiting their PUBACK at once (64 measured best with aiomqtt 2.5.1).
+    in_flight: int = Field(64, ge=1, le=1024)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    #: Consume commands through ``$share/<group>/…`` so several daemons share them.
+    command_shared_group: str | None = None
+    #: Shared secret for HMAC-SHA256 command signatures.
+    command_secret: SecretStr | None = None
+    command_secret_file: Path | None = None
+    #: Refuse unsigned commands (only meaningful with a secret).
+    command_require_signature: bool = False
+
+    def resolved_client_id(self) -> str:
+        return self.client_id or f"callbridge-{self.site}"
+
+    def resolved_password(self) -> str | None:
+        return _read_secret(self.password, self.password_file)
+
+    def resolved_command_secret(self) -> bytes | None:
+        secret = _read_secret(self.command_secret, self.command_secret_file)
+        return secret.encode() if secret else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.tls_ca_file) if self.tls_ca_file else None)
+        if self.tls_cert_file:
+            ctx.load_cert_chain(str(self.tls_cert_file), str(self.tls_key_file) if self.tls_key_file else None)
+        if self.tls_insecure:
+            ctx.check_hostname = False
+        return ctx

@@ -1,0 +1,107 @@
+"""CloudEvents 1.0 envelopes (structured JSON mode), built with orjson. Pure: no I/O.
+
+Every domain event becomes one envelope; the same bytes are published on every topic the event goes
+to and are stored in the outbox, so a redelivery after a reconnect or a restart carries the *same*
+``id`` and a subscriber can de-duplicate on it.
+
+Attributes: ``specversion`` "1.0", ``id`` (a UUIDv7: unique, time-ordered), ``source``
+``callbridge/<site>``, ``type`` ``org.callbridge.<TYPE>``, ``time`` (RFC 3339, UTC, from the event's
+``ts``), ``subject`` (the call id when there is one), ``datacontenttype`` ``application/json``,
+``data`` (:meth:`DomainEvent.data`), and the extension attributes ``callid``, ``hotline`` (when set)
+and ``seq`` (a per-site integer that increases with every event this daemon emits; it survives
+restarts through the outbox, so a subscriber can check the order of one call's events).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from callbridge.domain import DomainEvent
+
+SPECVERSION = "1.0"
+TYPE_PREFIX = "org.callbridge."
+CONTENT_TYPE = "application/json"
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """A version-7 UUID (48-bit Unix milliseconds + 74 random bits), as in RFC 9562."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76  # version
+    value |= (rand >> 68 & 0xFFF) << 64  # rand_a (12 bits)
+    value |= 0b10 << 62  # variant
+    value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b (62 bits)
+    return str(uuid.UUID(int=value))
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One encoded CloudEvent: its id, its per-site sequence number, and the JSON bytes."""
+
+    id: str
+    seq: int
+    type: str
+    payload: bytes
+
+
+def build(event: DomainEvent, *, site: str, seq: int, event_id: str | None = None) -> Envelope:
+    ce_type = TYPE_PREFIX + event.TYPE
+    body: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": event_id or uuid7(),
+        "source": f"callbridge/{site}",
+        "type": ce_type,
+        "time": rfc3339(event.ts),
+        "datacontenttype": CONTENT_TYPE,
+        "seq": seq,
+    }
+    if event.call_id:
+        body["subject"] = event.call_id
+        body["callid"] = event.call_id
+    if event.hotline:
+        body["hotline"] = event.hotline
+    body["data"] = event.data()
+    return Envelope(id=body["id"], seq=seq, type=ce_type, payload=orjson.dumps(body))
+
+
+def decode(payload: bytes | str) -> dict[str, Any]:
+    """Parse an envelope (for subscribers, tests and the demo); raises ValueError on bad JSON."""
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict) or value.get("specversion") != SPECVERSION:
+        raise ValueError("not a CloudEvents 1.0 structured envelope")
+    return value
+
+
+#: JSON Schema of the envelope (the ``data`` schema is per event type; see docs/asyncapi.yaml).
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["specversion", "id", "source", "type", "time", "datacontenttype", "seq", "data"],
+    "properties": {
+        "specversion": {"const": SPECVERSION},
+        "id": {"type": "string", "minLength": 1},
+        "source": {"type": "string", "pattern": "^callbridge/"},
+        "type": {"type": "string", "pattern": "^org\\.callbridge\\."},
+        "time": {"type": "string", "format": "date-time"},
+        "subject": {"type": "string"},
+        "datacontenttype": {"const": CONTENT_TYPE},
+        "callid": {"type": "string"},
+        "hotline": {"type": "string"},
+        "seq": {"type": "integer", "minimum": 1},
+        "data": {"type": "object"},
+    },
+}

@@ -1,0 +1,368 @@
+"""Per-event handlers of the tracker for channels, dialling, bridges, hold, transfers, DTMF and restarts.
+
+Each handler is ``(tracker, event, out) -> None`` and appends the domain events it derives to ``out``.
+Queue and conference events are handled in :mod:`callbridge.calls.rooms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from callbridge.ami import events as ami
+from callbridge.ami.events import endpoint_of
+from callbridge.calls import events as ce
+from callbridge.calls import rooms
+from callbridge.calls.model import Bridge, Call, CallState, Channel
+from callbridge.domain import DomainEvent
+
+if TYPE_CHECKING:
+    from callbridge.calls.tracker import CallTracker
+
+log = structlog.get_logger("callbridge.calls")
+Out = list[DomainEvent]
+S = CallState
+
+
+def _update_only(t: CallTracker, ev: ami.ChannelEvent, out: Out) -> None:
+    t.touch(ev.snap, out, create=False)
+
+
+def _create(t: CallTracker, ev: ami.ChannelEvent, out: Out) -> None:
+    t.touch(ev.snap, out)
+
+
+def _varset(t: CallTracker, ev: ami.VarSet, out: Out) -> None:
+    ch = t.touch(ev.snap, out, create=False)
+    if ch is not None and ev.variable.startswith(("CB_", "__CB_", "QUEUE")):
+        ch.variables[ev.variable.removeprefix("__")] = ev.value
+
+
+def _hangup(t: CallTracker, ev: ami.Hangup, out: Out) -> None:
+    ch = t.touch(ev.snap, out, create=False)
+    if ch is None:
+        log.debug("tracker.hangup_unknown_channel", channel=ev.snap.channel, uniqueid=ev.snap.uniqueid)
+        t.remove_channel(ev.snap.uniqueid, out)  # still remember it as gone (late events)
+        return
+    t.call_for(ch, out)
+    t.remove_channel(ch.uniqueid, out, ev.cause, ev.cause_txt)
+
+
+def _dial_begin(t: CallTracker, ev: ami.DialBegin, out: Out) -> None:
+    src = t.touch(ev.snap, out)
+    dest = t.touch(ev.dest, out)
+    if src is None or dest is None:
+        return  # Originate's own DialBegin (only Dest*): the dialled channel *is* the call's origin
+    call = t.call_for(src, out)
+    if call is None or dest.rung:
+        return
+    dest.rung = True
+    t.set_state(call, S.RINGING, "DialBegin")
+    out.append(
+        ce.CallRinging(
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=endpoint_of(dest.name),
+            agent_channel=dest.name, agent_num=dest.caller_num, connected_num=ev.dest.connected_num,
+            queue=dest.queue, caller_num=call.caller_num,
+        )
+    )  # fmt: skip
+
+
+def _dial_state(t: CallTracker, ev: ami.DialState, out: Out) -> None:
+    t.touch(ev.snap, out)
+    t.touch(ev.dest, out)
+
+
+def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
+    src = t.touch(ev.snap, out)
+    dest = t.touch(ev.dest, out)
+    if src is None or dest is None:
+        return
+    call = t.call_for(src, out)
+    if call is None:
+        return
+    if ev.dial_status == "ANSWER":
+        if dest.answered is not None:
+            return  # duplicate
+        dest.answered = t.now
+        first = call.answered is None
+        call.answered = call.answered if not first else t.now
+        call.agent = endpoint_of(dest.name)
+        t.set_state(call, S.ANSWERED, "DialEnd ANSWER")
+        out.append(
+            ce.CallAnswered(
+                ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=dest.name,
+                agent_num=dest.caller_num, connected_num=ev.dest.connected_num, queue=dest.queue,
+                wait_s=round(max(0.0, t.now - call.created), 3), caller_num=call.caller_num,
+            )
+        )  # fmt: skip
+    else:
+        caller = t.channels.get(call.call_id)
+        if caller is not None and any(caller.uniqueid in q.callers for q in t.queues.values()):
+            t.set_state(call, S.QUEUED, f"DialEnd {ev.dial_status}")
+        elif caller is not None and t.bridge_peers(caller.uniqueid):
+            t.set_state(call, S.ANSWERED, f"DialEnd {ev.dial_status}")
+        else:
+            t.set_state(call, S.OFFERED, f"DialEnd {ev.dial_status}")
+
+
+def _bridge_of(t: CallTracker, snap: ami.BridgeSnapshot) -> Bridge | None:
+    if not snap.bridge_id:
+        return None
+    bridge = t.bridges.get(snap.bridge_id)
+    if bridge is None:
+        bridge = Bridge(snap.bridge_id, snap.bridge_type, snap.technology, snap.creator, snap.name)
+        t._bridges[snap.bridge_id] = bridge
+    return bridge
+
+
+def _bridge_create(t: CallTracker, ev: ami.BridgeCreate, out: Out) -> None:
+    _bridge_of(t, ev.bridge)
+
+
+def _bridge_destroy(t: CallTracker, ev: ami.BridgeDestroy, out: Out) -> None:
+    bridge = t._bridges.pop(ev.bridge.bridge_id, None)
+    for uid in bridge.channels if bridge else ():
+        ch = t.channels.get(uid)
+        if ch is not None and ch.bridge_id == ev.bridge.bridge_id:
+            ch.bridge_id = None
+
+
+def _bridge_enter(t: CallTracker, ev: ami.BridgeEnter, out: Out) -> None:
+    ch = t.touch(ev.snap, out)
+    bridge = _bridge_of(t, ev.bridge)
+    if ch is None or bridge is None:
+        return
+    join_bridge(t, ch, bridge)
+    call = t.call_for(ch, out)
+    if call is not None and call.state in (S.HELD, S.TRANSFERRING) and len(bridge.channels) > 1:
+        t.set_state(call, S.ANSWERED, "BridgeEnter")
+
+
+def join_bridge(t: CallTracker, ch: Channel, bridge: Bridge) -> None:
+    old = t.bridges.get(ch.bridge_id or "")
+    if old is not None and old is not bridge:
+        old.channels.discard(ch.uniqueid)
+    ch.bridge_id = bridge.bridge_id
+    bridge.channels.add(ch.uniqueid)
+
+
+def _bridge_leave(t: CallTracker, ev: ami.BridgeLeave, out: Out) -> None:
+    ch = t.touch(ev.snap, out, create=False)
+    bridge = t.bridges.get(ev.bridge.bridge_id)
+    if bridge is not None:
+        bridge.channels.discard(ev.snap.uniqueid)
+    if ch is not None and ch.bridge_id == ev.bridge.bridge_id:
+        ch.bridge_id = None
+
+
+def _bridge_merge(t: CallTracker, ev: ami.BridgeMerge, out: Out) -> None:
+    src = t._bridges.pop(ev.from_bridge.bridge_id, None)
+    dst = _bridge_of(t, ev.to_bridge)
+    if src is None or dst is None:
+        return
+    for uid in list(src.channels):
+        ch = t.channels.get(uid)
+        if ch is not None:
+            join_bridge(t, ch, dst)
+
+
+def _hold(t: CallTracker, ev: ami.Hold | ami.Unhold, out: Out) -> None:
+    holding = isinstance(ev, ami.Hold)
+    ch = t.touch(ev.snap, out, create=holding)
+    call = t.call_for(ch, out)
+    if ch is None or call is None or ch.on_hold == holding:
+        return  # an Unhold without Hold (Asterisk sends one on BlindTransfer) or a duplicate
+    ch.on_hold = holding
+    if holding:
+        t.set_state(call, S.HELD, "Hold")
+        out.append(ce.CallHeld(ts=t.now, call_id=call.call_id, hotline=call.hotline, channel=ch.name,
+                               party=ch.role, caller_num=call.caller_num))  # fmt: skip
+    else:
+        if call.state == S.HELD:
+            t.set_state(call, S.ANSWERED, "Unhold")
+        out.append(ce.CallUnheld(ts=t.now, call_id=call.call_id, hotline=call.hotline, channel=ch.name,
+                                 party=ch.role, caller_num=call.caller_num))  # fmt: skip
+
+
+def _seen(call: Call, kind: str, bridge_id: str, a: ami.ChannelSnapshot | None, b: ami.ChannelSnapshot | None,
+          *rest: str) -> bool:  # fmt: skip
+    """True when this very transfer was already reported (a duplicated event)."""
+    key = (kind, bridge_id, a.uniqueid if a else "", b.uniqueid if b else "", *rest)
+    if key in call.transfers_seen:
+        return True
+    call.transfers_seen.add(key)
+    return False
+
+
+def _blind_transfer(t: CallTracker, ev: ami.BlindTransfer, out: Out) -> None:
+    transferer = t.touch(ev.transferer, out, create=False)
+    transferee = t.touch(ev.transferee, out, create=False)
+    call = t.call_for(transferee, out) or t.call_for(transferer, out)
+    if call is None:
+        log.info("tracker.transfer_unknown_call", transferee=ev.transferee.channel if ev.transferee else "")
+        return
+    if _seen(call, "blind", ev.bridge.bridge_id, ev.transferer, ev.transferee, ev.extension, ev.result):
+        return
+    if ev.result == "Success":
+        t.set_state(call, S.TRANSFERRING, "BlindTransfer")
+    out.append(
+        ce.CallTransferred(
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind="blind",
+            transferer=ev.transferer.channel if ev.transferer else "",
+            transferer_num=ev.transferer.caller_num if ev.transferer else "",
+            transferee=ev.transferee.channel if ev.transferee else "",
+            target=f"{ev.extension}@{ev.context}" if ev.context else ev.extension, result=ev.result,
+            caller_num=call.caller_num,
+        )
+    )  # fmt: skip
+
+
+def _attended_transfer(t: CallTracker, ev: ami.AttendedTransfer, out: Out) -> None:
+    transferer = t.touch(ev.orig_transferer, out, create=False)
+    transferee = t.touch(ev.transferee, out, create=False)
+    target_ch = t.touch(ev.target, out, create=False)
+    call = t.call_for(transferee, out) or t.call_for(transferer, out)
+    if call is None:
+        log.info("tracker.transfer_unknown_call", transferee=ev.transferee.channel if ev.transferee else "")
+        return
+    if _seen(call, "attended", ev.orig_bridge_id, ev.orig_transferer, ev.transferee, ev.second_bridge_id, ev.result):
+        return
+    target = ev.target.channel if ev.target else ev.dest_app
+    if target_ch is not None and target_ch.is_local:
+        # The target is a Local ;1 hop: name the real party behind it when it is known.
+        partner = t.local_partner(target_ch)
+        behind = t.bridge_peers(partner.uniqueid) if partner else []
+        target = behind[0].name if behind else target
+    if ev.result == "Success":
+        t.set_state(call, S.ANSWERED, "AttendedTransfer")
+    out.append(
+        ce.CallTransferred(
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind="attended",
+            transferer=ev.orig_transferer.channel if ev.orig_transferer else "",
+            transferer_num=ev.orig_transferer.caller_num if ev.orig_transferer else "",
+            transferee=ev.transferee.channel if ev.transferee else "", target=target, result=ev.result,
+            caller_num=call.caller_num,
+        )
+    )  # fmt: skip
+
+
+def _dtmf_begin(t: CallTracker, ev: ami.DTMFBegin, out: Out) -> None:
+    ch = t.touch(ev.snap, out)
+    if ch is not None and ev.direction == "Received" and not ch.is_local:
+        ch.dtmf_down.add(ev.digit)
+
+
+def _dtmf_end(t: CallTracker, ev: ami.DTMFEnd, out: Out) -> None:
+    ch = t.touch(ev.snap, out)
+    if ch is None or ev.direction != "Received" or ch.is_local:
+        return  # relayed copies on Local halves and Sent digits are not a party pressing a key
+    if ev.digit not in ch.dtmf_down:
+        return  # injected by Asterisk (Atxfer/CancelAtxfer feature codes, PlayDTMF): no DTMFBegin
+    ch.dtmf_down.discard(ev.digit)
+    call = t.call_for(ch, out)
+    if call is None:
+        return
+    out.append(ce.CallDtmf(ts=t.now, call_id=call.call_id, hotline=call.hotline, channel=ch.name, party=ch.role,
+                           digit=ev.digit, duration_ms=ev.duration_ms, direction=ev.direction))  # fmt: skip
+
+
+def _agent_called(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
+    caller = t.touch(ev.snap, out)
+    agent = t.touch(ev.dest, out)
+    if agent is not None:
+        agent.queue = ev.queue
+    call = t.call_for(caller, out)
+    if call is not None:
+        call.queue = ev.queue
+
+
+def _shutdown(t: CallTracker, ev: ami.Shutdown, out: Out) -> None:
+    if t._uptime == -1 and not t.calls and not t.channels:
+        return  # a duplicated Shutdown
+    ended = list(t.calls.values())
+    for call in ended:
+        call.cause_txt = call.cause_txt or "pbx shutdown"
+        t.end_call(call, out, "pbx_restart")
+    dropped = t.clear()
+    t._uptime = -1  # a FullyBooted after this is the restart's boot
+    out.append(ce.PbxRestarted(ts=t.now, phase="shutdown", restart=ev.restart, dropped_calls=len(ended) + dropped))
+
+
+def _fully_booted(t: CallTracker, ev: ami.FullyBooted, out: Out) -> None:
+    """FullyBooted comes after every login too; only a smaller uptime than last time means a restart."""
+    previous, t._uptime = t._uptime, ev.uptime
+    if previous is None or ev.uptime is None or (previous >= 0 and ev.uptime >= previous):
+        return
+    ended = list(t.calls.values())
+    for call in ended:
+        t.end_call(call, out, "pbx_restart")
+    t.clear()
+    out.append(ce.PbxRestarted(ts=t.now, phase="booted", restart=True, dropped_calls=len(ended)))
+
+
+def _core_show_channel(t: CallTracker, ev: ami.CoreShowChannel, out: Out) -> None:
+    ch = t.touch(ev.snap, out)
+    t.remember_list_item(ev, ev.action_id)
+    if ch is not None and ev.bridge_id:
+        bridge = t.bridges.get(ev.bridge_id) or _bridge_of(t, ami.BridgeSnapshot(ev.bridge_id, "", "", "", "", 0))
+        if bridge is not None:
+            join_bridge(t, ch, bridge)
+
+
+def _bridge_info_channel(t: CallTracker, ev: ami.BridgeInfoChannel, out: Out) -> None:
+    t.touch(ev.snap, out)
+    t.remember_list_item(ev, ev.action_id)
+
+
+def _bridge_info_complete(t: CallTracker, ev: ami.BridgeInfoComplete, out: Out) -> None:
+    bridge = _bridge_of(t, ev.bridge)
+    for item in t.take_list(ev.action_id):
+        ch = t.channels.get(item.snap.uniqueid) if isinstance(item, ami.BridgeInfoChannel) else None
+        if ch is not None and bridge is not None:
+            join_bridge(t, ch, bridge)
+
+
+def _bridge_list_item(t: CallTracker, ev: ami.BridgeListItem, out: Out) -> None:
+    _bridge_of(t, ev.bridge)
+
+
+Handler = Callable[["CallTracker", Any, Out], None]
+HANDLERS: dict[type[ami.AmiEvent], Handler] = {
+    ami.Newchannel: _create,
+    ami.Newstate: _create,
+    ami.NewCallerid: _update_only,
+    ami.NewConnectedLine: _update_only,
+    ami.HangupRequest: _update_only,
+    ami.SoftHangupRequest: _update_only,
+    ami.MusicOnHoldStart: _update_only,
+    ami.MusicOnHoldStop: _update_only,
+    ami.VarSet: _varset,
+    ami.Hangup: _hangup,
+    ami.DialBegin: _dial_begin,
+    ami.DialState: _dial_state,
+    ami.DialEnd: _dial_end,
+    ami.BridgeCreate: _bridge_create,
+    ami.BridgeDestroy: _bridge_destroy,
+    ami.BridgeEnter: _bridge_enter,
+    ami.BridgeLeave: _bridge_leave,
+    ami.BridgeMerge: _bridge_merge,
+    ami.Hold: _hold,
+    ami.Unhold: _hold,
+    ami.BlindTransfer: _blind_transfer,
+    ami.AttendedTransfer: _attended_transfer,
+    ami.DTMFBegin: _dtmf_begin,
+    ami.DTMFEnd: _dtmf_end,
+    ami.AgentCalled: _agent_called,
+    ami.AgentConnect: _agent_called,
+    ami.AgentComplete: _agent_called,
+    ami.AgentRingNoAnswer: _agent_called,
+    ami.Shutdown: _shutdown,
+    ami.FullyBooted: _fully_booted,
+    ami.CoreShowChannel: _core_show_channel,
+    ami.BridgeInfoChannel: _bridge_info_channel,
+    ami.BridgeInfoComplete: _bridge_info_complete,
+    ami.BridgeListItem: _bridge_list_item,
+    **rooms.HANDLERS,
+}

@@ -1,0 +1,151 @@
+"""The tracker's state: channels, calls, bridges, queues, conferences — and the call state machine as data.
+
+The objects are mutable because only :class:`~callbridge.calls.tracker.CallTracker` changes them; the
+tracker hands them out through read-only mappings, and consumers must treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class CallState(StrEnum):
+    OFFERED = "offered"  # known to the PBX, in the dialplan (IVR, routing)
+    QUEUED = "queued"  # waiting in a queue
+    RINGING = "ringing"  # some party is being rung
+    ANSWERED = "answered"  # talking to at least one party
+    HELD = "held"  # a party put the call on hold
+    TRANSFERRING = "transferring"  # a blind transfer handed the caller to the dialplan
+    CONFERENCE = "conference"  # the caller is in a ConfBridge room
+    ENDED = "ended"
+
+
+S = CallState
+#: Transitions the tracker expects. Anything else is logged as unexpected but still applied: the PBX is
+#: the source of truth, and a missed event must not freeze a call in a stale state.
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    S.OFFERED: frozenset({S.QUEUED, S.RINGING, S.ANSWERED, S.CONFERENCE, S.TRANSFERRING, S.ENDED}),
+    S.QUEUED: frozenset({S.RINGING, S.ANSWERED, S.OFFERED, S.CONFERENCE, S.ENDED}),
+    S.RINGING: frozenset({S.ANSWERED, S.QUEUED, S.OFFERED, S.RINGING, S.CONFERENCE, S.TRANSFERRING, S.ENDED}),
+    S.ANSWERED: frozenset({S.HELD, S.TRANSFERRING, S.CONFERENCE, S.RINGING, S.QUEUED, S.OFFERED, S.ENDED}),
+    S.HELD: frozenset({S.ANSWERED, S.TRANSFERRING, S.RINGING, S.CONFERENCE, S.ENDED}),
+    S.TRANSFERRING: frozenset({S.RINGING, S.ANSWERED, S.QUEUED, S.OFFERED, S.CONFERENCE, S.ENDED}),
+    S.CONFERENCE: frozenset({S.ANSWERED, S.OFFERED, S.TRANSFERRING, S.ENDED}),
+    S.ENDED: frozenset(),
+}
+
+
+def is_expected(old: CallState, new: CallState) -> bool:
+    return new in TRANSITIONS[old]
+
+
+@dataclass(slots=True)
+class Channel:
+    uniqueid: str
+    name: str
+    linkedid: str
+    state_desc: str = ""
+    caller_num: str = ""
+    caller_name: str = ""
+    connected_num: str = ""
+    connected_name: str = ""
+    context: str = ""
+    exten: str = ""
+    created: float = 0.0
+    answered: float | None = None
+    role: str = "party"  # caller | agent | trunk | local
+    bridge_id: str | None = None
+    on_hold: bool = False
+    queue: str = ""  # the queue that rang this channel (AgentCalled)
+    rung: bool = False  # call.ringing emitted for this channel (duplicate DialBegin guard)
+    dtmf_down: set[str] = field(default_factory=set)  # digits whose DTMFBegin was seen
+    variables: dict[str, str] = field(default_factory=dict)  # CB_* / QUEUE* channel variables
+
+    @property
+    def is_local(self) -> bool:
+        return self.name.startswith("Local/")
+
+    @property
+    def local_half(self) -> str:
+        """``"1"`` / ``"2"`` for Local channels, ``""`` otherwise."""
+        return self.name[-1] if self.is_local and self.name[-2:-1] == ";" else ""
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str  # the Linkedid of the originating channel
+    created: float
+    caller_num: str = ""
+    caller_name: str = ""
+    caller_channel: str = ""  # channel name of the originating channel
+    hotline: str | None = None
+    state: CallState = CallState.OFFERED
+    offered: bool = False  # call.offered emitted
+    answered: float | None = None
+    agent: str = ""  # endpoint of the party that answered last
+    queue: str = ""
+    channels: set[str] = field(default_factory=set)  # uniqueids
+    cause: int | None = None
+    cause_txt: str = ""
+    transfers_seen: set[tuple[str, ...]] = field(default_factory=set)  # duplicate transfer-event guard
+
+
+@dataclass(slots=True)
+class Bridge:
+    bridge_id: str
+    bridge_type: str = ""
+    technology: str = ""
+    creator: str = ""
+    name: str = ""
+    channels: set[str] = field(default_factory=set)  # uniqueids
+
+
+@dataclass(slots=True)
+class QueueCaller:
+    uniqueid: str
+    channel: str
+    caller_num: str
+    position: int
+    joined: float
+    priority: int | None = None  # QUEUE_PRIO, known only from QueueEntry (QueueStatus)
+    call_id: str = ""
+    abandoned: bool = False
+
+
+@dataclass(slots=True)
+class QueueMemberState:
+    interface: str
+    name: str
+    status: int = 0
+    paused: bool = False
+    in_call: bool = False
+
+
+@dataclass(slots=True)
+class Queue:
+    name: str
+    callers: dict[str, QueueCaller] = field(default_factory=dict)  # by uniqueid
+    members: dict[str, QueueMemberState] = field(default_factory=dict)  # by interface (or name)
+    strategy: str = ""
+
+    def ordered_callers(self) -> list[QueueCaller]:
+        return sorted(self.callers.values(), key=lambda c: (c.position, c.joined))
+
+
+@dataclass(slots=True)
+class ConferenceParty:
+    uniqueid: str
+    channel: str
+    num: str
+    name: str
+    call_id: str
+    admin: bool = False
+    muted: bool = False
+
+
+@dataclass(slots=True)
+class Conference:
+    room: str
+    bridge_id: str = ""
+    parties: dict[str, ConferenceParty] = field(default_factory=dict)  # by uniqueid

@@ -1,0 +1,129 @@
+"""Rebuilding the tracker's picture from list events, and dumping it as JSON.
+
+After every (re)connect the AMI client asks Asterisk for the full picture (CoreShowChannels, BridgeList /
+BridgeInfo, QueueStatus, ConfbridgeList) and hands the list items to :meth:`CallTracker.resync`. What the
+lists show is the truth: channels missing from them are gone (their calls end with reason
+``vanished``), new ones are adopted (their calls are offered), queue callers get their QUEUE_PRIO from
+``QueueEntry``, members their status, rooms their parties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from callbridge.ami import events as ami
+from callbridge.calls import rooms
+from callbridge.calls.handlers import HANDLERS, join_bridge
+from callbridge.calls.model import Bridge, CallState, Channel
+from callbridge.domain import DomainEvent, _jsonable
+
+if TYPE_CHECKING:
+    from callbridge.calls.tracker import CallTracker
+
+Out = list[DomainEvent]
+
+
+def reconcile_channels(t: CallTracker, listed: Sequence[ami.CoreShowChannel], out: Out) -> None:
+    """Make the channel set exactly the listed one (adopting new channels, dropping vanished ones)."""
+    present = set()
+    for item in listed:
+        ch = t.touch(item.snap, out)
+        if ch is None:
+            continue
+        present.add(ch.uniqueid)
+        if item.bridge_id:
+            bridge = t.bridges.get(item.bridge_id)
+            if bridge is None:
+                bridge = t._bridges[item.bridge_id] = Bridge(item.bridge_id)
+            join_bridge(t, ch, bridge)
+        elif ch.bridge_id:
+            old = t.bridges.get(ch.bridge_id)
+            if old is not None:
+                old.channels.discard(ch.uniqueid)
+            ch.bridge_id = None
+    for uid in [u for u in t.channels if u not in present]:
+        t.remove_channel(uid, out, reason="vanished")
+    for bridge_id in [b for b, bridge in t.bridges.items() if not bridge.channels]:
+        del t._bridges[bridge_id]
+    for call in t.calls.values():
+        t.call_for(t.channels.get(call.call_id) or next(iter(_chans(t, call.channels)), None), out)
+        if call.state == CallState.OFFERED and any(_bridged(t, u) for u in call.channels):
+            t.set_state(call, CallState.ANSWERED, "resync: bridged")
+
+
+def _chans(t: CallTracker, uids: set[str]) -> list[Channel]:
+    return [t.channels[u] for u in sorted(uids) if u in t.channels]
+
+
+def _bridged(t: CallTracker, uid: str) -> bool:
+    ch = t.channels.get(uid)
+    bridge = t.bridges.get(ch.bridge_id or "") if ch else None
+    return bridge is not None and len(bridge.channels) > 1
+
+
+def apply_resync(t: CallTracker, events: Sequence[ami.AmiEvent], out: Out) -> None:
+    channels = [e for e in events if isinstance(e, ami.CoreShowChannel)]
+    reconcile_channels(t, channels, out)
+    # Bridges: BridgeInfoChannel items carry no bridge id; it is in the BridgeInfoComplete of the same list.
+    ids = {e.action_id: e.bridge.bridge_id for e in events if isinstance(e, ami.BridgeInfoComplete)}
+    for e in events:
+        if isinstance(e, ami.BridgeListItem) and e.bridge.bridge_id and e.bridge.bridge_id not in t.bridges:
+            b = e.bridge
+            t._bridges[b.bridge_id] = Bridge(b.bridge_id, b.bridge_type, b.technology, b.creator, b.name)
+        elif isinstance(e, ami.BridgeInfoChannel):
+            bridge_id = e.bridge_id or ids.get(e.action_id, "")
+            ch = t.channels.get(e.snap.uniqueid)
+            if bridge_id and ch is not None:
+                bridge = t.bridges.get(bridge_id)
+                if bridge is None:
+                    bridge = t._bridges[bridge_id] = Bridge(bridge_id)
+                join_bridge(t, ch, bridge)
+    # Queues: when QueueStatus answered, its lists replace what we knew.
+    params = {e.queue for e in events if isinstance(e, ami.QueueParams)}
+    if params:
+        entries = {(e.queue, e.uniqueid) for e in events if isinstance(e, ami.QueueEntry)}
+        members = {(e.queue, e.interface or e.member_name) for e in events if isinstance(e, ami.QueueMember)}
+        for name in [q for q in t.queues if q not in params]:
+            del t._queues[name]
+        for queue in t.queues.values():
+            for uid in [u for u in queue.callers if (queue.name, u) not in entries]:
+                del queue.callers[uid]
+            for key in [k for k in queue.members if (queue.name, k) not in members]:
+                del queue.members[key]
+    for e in events:
+        if isinstance(e, ami.QueueParams | ami.QueueEntry | ami.QueueMember):
+            HANDLERS[type(e)](t, e, out)
+    # Conferences: rooms keep only parties that still exist; list items add the ones we missed.
+    for e in events:
+        if isinstance(e, ami.ConfbridgeList):
+            HANDLERS[type(e)](t, e, out)
+    for conf in list(t.conferences.values()):
+        for uid in [u for u in conf.parties if u not in t.channels]:
+            rooms.leave_conference(t, conf, uid, out)
+
+
+def state_as_json(t: CallTracker) -> dict[str, object]:
+    return {
+        "calls": {
+            cid: {
+                "call_id": c.call_id, "state": c.state.value, "caller_num": c.caller_num,
+                "caller_name": c.caller_name, "hotline": c.hotline, "created": c.created, "answered": c.answered,
+                "agent": c.agent, "queue": c.queue,
+                "parties": [p.name for p in t.parties(cid)],
+            }
+            for cid, c in sorted(t.calls.items())
+        },
+        "channels": {uid: _jsonable(ch) for uid, ch in sorted(t.channels.items())},
+        "bridges": {bid: sorted(b.channels) for bid, b in sorted(t.bridges.items())},
+        "queues": {
+            name: {
+                "callers": [_jsonable(c) for c in q.ordered_callers()],
+                "members": [_jsonable(m) for _, m in sorted(q.members.items())],
+            }
+            for name, q in sorted(t.queues.items())
+        },
+        "conferences": {
+            room: [_jsonable(p) for _, p in sorted(c.parties.items())] for room, c in sorted(t.conferences.items())
+        },
+    }  # fmt: skip

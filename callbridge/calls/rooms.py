@@ -1,0 +1,239 @@
+"""Queue and ConfBridge handling of the tracker (waiting callers, members, rooms and their parties).
+
+Asterisk facts relied on: ``Priority`` in QueueCaller*/Agent* events is the *dialplan* priority, so the
+queue priority (QUEUE_PRIO) is only taken from ``QueueEntry``; no event tells a waiting caller that its
+position moved, so positions are recomputed when someone ahead leaves; the ConfBridge announcer
+``CBAnn/<room>`` is a member of the room's bridge but never a party.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from callbridge.ami import events as ami
+from callbridge.calls import events as ce
+from callbridge.calls.model import CallState, Channel, Conference, ConferenceParty, Queue, QueueCaller, QueueMemberState
+from callbridge.domain import DomainEvent
+
+if TYPE_CHECKING:
+    from callbridge.calls.tracker import CallTracker
+
+Out = list[DomainEvent]
+ANNOUNCER_PREFIX = "CBAnn/"
+
+
+def queue_of(t: CallTracker, name: str) -> Queue:
+    queue = t.queues.get(name)
+    if queue is None:
+        queue = t._queues[name] = Queue(name)
+    return queue
+
+
+def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
+    ch = t.touch(ev.snap, out)
+    call = t.call_for(ch, out)
+    queue = queue_of(t, ev.queue)
+    if ev.snap.uniqueid in queue.callers:
+        return  # duplicate
+    queue.callers[ev.snap.uniqueid] = QueueCaller(
+        uniqueid=ev.snap.uniqueid, channel=ev.snap.channel, caller_num=ev.snap.caller_num, position=ev.position,
+        joined=t.now, call_id=ev.snap.linkedid,
+    )  # fmt: skip
+    call_id = call.call_id if call else ev.snap.linkedid or None
+    hotline = call.hotline if call else None
+    if call is not None:
+        call.queue = ev.queue
+        t.set_state(call, CallState.QUEUED, "QueueCallerJoin")
+        out.append(ce.CallQueued(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
+                                 count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+    out.append(ce.QueueJoined(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
+                              count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+
+
+def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
+    gone = queue.callers.pop(uid, None)
+    if gone is not None:
+        for other in queue.callers.values():  # Asterisk does not announce the move-up
+            if other.position > gone.position:
+                other.position -= 1
+    return gone
+
+
+def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
+    ch = t.touch(ev.snap, out, create=False)
+    queue = t.queues.get(ev.queue)
+    if queue is None or _remove_caller(queue, ev.snap.uniqueid) is None:
+        return  # duplicate or attached after the join
+    call = t.call_for(ch, out)
+    out.append(ce.QueueLeft(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
+                            hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
+                            count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+    if call is not None and call.state == CallState.QUEUED:
+        t.set_state(call, CallState.OFFERED, "QueueCallerLeave")
+
+
+def _caller_abandon(t: CallTracker, ev: ami.QueueCallerAbandon, out: Out) -> None:
+    ch = t.touch(ev.snap, out, create=False)
+    queue = t.queues.get(ev.queue)
+    waiting = queue.callers.get(ev.snap.uniqueid) if queue else None
+    if queue is not None and (waiting is None or waiting.abandoned):
+        return  # duplicate (the Leave already came, or the same Abandon twice)
+    if waiting is not None:
+        waiting.abandoned = True
+    call = t.call_for(ch, out)
+    out.append(ce.QueueAbandoned(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
+                                 hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
+                                 original_position=ev.original_position, hold_s=ev.hold_time,
+                                 caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+
+
+def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
+    if ev.uniqueid in t._gone:
+        return
+    queue = queue_of(t, ev.queue)
+    caller = queue.callers.get(ev.uniqueid)
+    if caller is None:
+        ch = t.channels.get(ev.uniqueid)
+        caller = queue.callers[ev.uniqueid] = QueueCaller(
+            uniqueid=ev.uniqueid, channel=ev.channel, caller_num=ev.caller_num, position=ev.position,
+            joined=t.now - ev.wait, call_id=ch.linkedid if ch else "",
+        )  # fmt: skip
+    caller.position = ev.position
+    caller.priority = ev.priority
+
+
+def _params(t: CallTracker, ev: ami.QueueParams, out: Out) -> None:
+    queue_of(t, ev.queue).strategy = ev.strategy
+
+
+_CHANGES = {
+    ami.QueueMemberAdded: "added",
+    ami.QueueMemberRemoved: "removed",
+    ami.QueueMemberPause: "pause",
+    ami.QueueMemberStatus: "status",
+}
+
+
+def _member(t: CallTracker, ev: ami.QueueMemberEvent, out: Out) -> None:
+    queue = queue_of(t, ev.queue)
+    key = ev.interface or ev.member_name
+    change = _CHANGES.get(type(ev), "")
+    member = queue.members.get(key)
+    if change == "removed":
+        if queue.members.pop(key, None) is None:
+            return
+    elif member is None:
+        member = queue.members[key] = QueueMemberState(key, ev.member_name, ev.status, ev.paused, ev.in_call)
+    elif (member.status, member.paused, member.in_call) == (ev.status, ev.paused, ev.in_call):
+        return  # no change (duplicates, QueueMember list refresh)
+    else:
+        member.status, member.paused, member.in_call = ev.status, ev.paused, ev.in_call
+    if isinstance(ev, ami.QueueMember):
+        return  # list refresh: state only
+    out.append(ce.QueueMemberChanged(ts=t.now, queue=ev.queue, member=ev.member_name, interface=ev.interface,
+                                     status=ev.status, paused=ev.paused, change=change))  # fmt: skip
+
+
+def conference_of(t: CallTracker, room: str, bridge_id: str, out: Out) -> Conference:
+    conf = t.conferences.get(room)
+    if conf is None:
+        conf = t._conferences[room] = Conference(room, bridge_id)
+        out.append(ce.ConferenceStarted(ts=t.now, room=room))
+    if bridge_id:
+        conf.bridge_id = bridge_id
+    return conf
+
+
+def _conf_start(t: CallTracker, ev: ami.ConfbridgeStart, out: Out) -> None:
+    conference_of(t, ev.conference, ev.bridge.bridge_id, out)
+
+
+def _conf_end(t: CallTracker, ev: ami.ConfbridgeEnd, out: Out) -> None:
+    if t._conferences.pop(ev.conference, None) is not None:
+        out.append(ce.ConferenceEnded(ts=t.now, room=ev.conference))
+
+
+def _conf_join(t: CallTracker, ev: ami.ConfbridgeJoin, out: Out) -> None:
+    if ev.snap.channel.startswith(ANNOUNCER_PREFIX):
+        return
+    ch = t.touch(ev.snap, out)
+    conf = conference_of(t, ev.conference, ev.bridge.bridge_id, out)
+    if ev.snap.uniqueid in conf.parties:
+        return
+    call = t.call_for(ch, out)
+    conf.parties[ev.snap.uniqueid] = ConferenceParty(
+        ev.snap.uniqueid, ev.snap.channel, ev.snap.caller_num, ev.snap.caller_name, ev.snap.linkedid, ev.admin, ev.muted
+    )
+    if call is not None:
+        t.set_state(call, CallState.CONFERENCE, "ConfbridgeJoin")
+    out.append(ce.ConferenceJoined(ts=t.now, call_id=call.call_id if call else None,
+                                   hotline=call.hotline if call else None, room=ev.conference,
+                                   channel=ev.snap.channel, party_num=ev.snap.caller_num,
+                                   party_name=ev.snap.caller_name, count=len(conf.parties)))  # fmt: skip
+
+
+def leave_conference(t: CallTracker, conf: Conference, uid: str, out: Out) -> None:
+    party = conf.parties.pop(uid, None)
+    if party is None:
+        return
+    call = t.calls.get(party.call_id)
+    if call is not None and call.state == CallState.CONFERENCE:
+        t.set_state(call, CallState.ANSWERED, "ConfbridgeLeave")
+    out.append(ce.ConferenceLeft(ts=t.now, call_id=party.call_id or None, hotline=call.hotline if call else None,
+                                 room=conf.room, channel=party.channel, party_num=party.num,
+                                 count=len(conf.parties)))  # fmt: skip
+    if not conf.parties:  # the last party left: the room is over (ConfbridgeEnd follows and is then a no-op)
+        t._conferences.pop(conf.room, None)
+        out.append(ce.ConferenceEnded(ts=t.now, room=conf.room))
+
+
+def _conf_leave(t: CallTracker, ev: ami.ConfbridgeLeave, out: Out) -> None:
+    t.touch(ev.snap, out, create=False)
+    conf = t.conferences.get(ev.conference)
+    if conf is not None:
+        leave_conference(t, conf, ev.snap.uniqueid, out)
+
+
+def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
+    """A list item refreshes the picture without announcing anything (resync semantics)."""
+    if ev.snap.channel.startswith(ANNOUNCER_PREFIX) or ev.snap.uniqueid in t._gone:
+        return
+    t.touch(ev.snap, out)
+    conf = t.conferences.get(ev.conference)
+    if conf is None:
+        conf = t._conferences[ev.conference] = Conference(ev.conference)
+    if ev.snap.uniqueid not in conf.parties:
+        conf.parties[ev.snap.uniqueid] = ConferenceParty(
+            ev.snap.uniqueid, ev.snap.channel, ev.snap.caller_num, ev.snap.caller_name, ev.snap.linkedid,
+            ev.admin, ev.muted,
+        )  # fmt: skip
+
+
+def channel_gone(t: CallTracker, ch: Channel, out: Out) -> None:
+    """A channel hung up or vanished: take it out of queues and rooms (announcing what was missed)."""
+    for queue in t.queues.values():
+        _remove_caller(queue, ch.uniqueid)
+    for conf in list(t.conferences.values()):
+        if ch.uniqueid in conf.parties:
+            leave_conference(t, conf, ch.uniqueid, out)
+
+
+Handler = Callable[["CallTracker", Any, Out], None]
+HANDLERS: dict[type[ami.AmiEvent], Handler] = {
+    ami.QueueCallerJoin: _caller_join,
+    ami.QueueCallerLeave: _caller_leave,
+    ami.QueueCallerAbandon: _caller_abandon,
+    ami.QueueEntry: _entry,
+    ami.QueueParams: _params,
+    ami.QueueMemberAdded: _member,
+    ami.QueueMemberRemoved: _member,
+    ami.QueueMemberPause: _member,
+    ami.QueueMemberStatus: _member,
+    ami.QueueMember: _member,
+    ami.ConfbridgeStart: _conf_start,
+    ami.ConfbridgeEnd: _conf_end,
+    ami.ConfbridgeJoin: _conf_join,
+    ami.ConfbridgeLeave: _conf_leave,
+    ami.ConfbridgeList: _conf_list,
+}

@@ -1,0 +1,324 @@
+"""The call-state tracker: typed AMI events in, domain events out. Pure: no I/O, no asyncio.
+
+How the stream is read (the README of the recorded traces explains the Asterisk behaviour behind it):
+
+* A *call* is a Linkedid. Its originating channel (Uniqueid == Linkedid) is the caller.
+* A channel is only *created* by events that prove it is alive (Newchannel, Dial*, BridgeEnter, queue and
+  conference joins, list items …). Update-only events (NewCallerid, VarSet, *HangupRequest, BridgeLeave …)
+  never create one, because Asterisk emits some of them *after* the Hangup of a Local half; creating a
+  channel from them would leak a ghost call.
+* Hung-up uniqueids and ended call ids are remembered (bounded) so that late or duplicated events are
+  ignored instead of resurrecting them.
+* Local channel pairs (``;1``/``;2``) are one logical hop: :meth:`CallTracker.bridge_peers` looks
+  through them, and :meth:`CallTracker.parties` lists only real endpoints.
+* Queue and conference handling lives in :mod:`callbridge.calls.rooms`, resync in
+  :mod:`callbridge.calls.resync`.
+
+Nothing here raises on odd input: every handler is wrapped, failures are logged and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+
+import structlog
+
+from callbridge.ami import events as ami
+from callbridge.ami.events import ChannelSnapshot, endpoint_of
+from callbridge.calls import events as ce
+from callbridge.calls import rooms
+from callbridge.calls.model import (
+    Bridge,
+    Call,
+    CallState,
+    Channel,
+    Conference,
+    Queue,
+    is_expected,
+)
+from callbridge.domain import DomainEvent
+
+log = structlog.get_logger("callbridge.calls")
+
+HotlineOf = Callable[[ChannelSnapshot], str | None]
+_TOMBSTONES = 4096  # remembered hung-up uniqueids / ended call ids
+_KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")
+
+
+class CallTracker:
+    """Feed typed AMI events; get domain events; read the current picture from the read-only views."""
+
+    def __init__(self, hotline_of: HotlineOf | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._hotline_of = hotline_of
+        self._clock = clock
+        self._channels: dict[str, Channel] = {}
+        self._by_name: dict[str, str] = {}  # channel name → uniqueid
+        self._calls: dict[str, Call] = {}
+        self._bridges: dict[str, Bridge] = {}
+        self._queues: dict[str, Queue] = {}
+        self._conferences: dict[str, Conference] = {}
+        self._gone: OrderedDict[str, None] = OrderedDict()  # hung-up uniqueids and ended call ids
+        self._lists: dict[str, list[ami.AmiEvent]] = {}  # list items by ActionID until *Complete
+        self._uptime: int | None = None
+        self.channels: Mapping[str, Channel] = MappingProxyType(self._channels)
+        self.calls: Mapping[str, Call] = MappingProxyType(self._calls)
+        self.bridges: Mapping[str, Bridge] = MappingProxyType(self._bridges)
+        self.queues: Mapping[str, Queue] = MappingProxyType(self._queues)
+        self.conferences: Mapping[str, Conference] = MappingProxyType(self._conferences)
+        self.now = 0.0  # time of the event being handled
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def feed(self, ev: ami.AmiEvent, now: float | None = None) -> list[DomainEvent]:
+        """Apply one event; return the domain events it implies. Never raises."""
+        self.now = now if now is not None else ev.timestamp if ev.timestamp is not None else self._clock()
+        out: list[DomainEvent] = []
+        handler = _HANDLERS.get(type(ev))
+        if handler is None:
+            if isinstance(ev, ami.GenericEvent) and ev.name == "CoreShowChannelsComplete":
+                self._channels_listed(ev, out)
+            return out
+        try:
+            handler(self, ev, out)
+        except Exception:
+            log.exception("tracker.event_failed", ami_event=ev.event_name)
+        return out
+
+    def resync(self, events: Sequence[ami.AmiEvent], now: float | None = None) -> list[DomainEvent]:
+        """Rebuild the picture from the list events of a post-connect resync (see :mod:`.resync`)."""
+        from callbridge.calls.resync import apply_resync
+
+        self.now = now if now is not None else self._clock()
+        out: list[DomainEvent] = []
+        try:
+            apply_resync(self, events, out)
+        except Exception:
+            log.exception("tracker.resync_failed")
+        return out
+
+    def channel_by_name(self, name: str) -> Channel | None:
+        uid = self._by_name.get(name)
+        return self._channels.get(uid) if uid else None
+
+    def channel(self, name_or_uniqueid: str) -> Channel | None:
+        return self._channels.get(name_or_uniqueid) or self.channel_by_name(name_or_uniqueid)
+
+    def call_of_channel(self, name_or_uniqueid: str) -> Call | None:
+        ch = self.channel(name_or_uniqueid)
+        return self._calls.get(ch.linkedid) if ch else None
+
+    def parties(self, call_id: str) -> list[Channel]:
+        """The call's real endpoints (Local halves left out), caller first."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        chans = [self._channels[u] for u in call.channels if u in self._channels]
+        real = [c for c in chans if not c.is_local or c.role == "caller"]
+        return sorted(real, key=lambda c: (c.role != "caller", c.created, c.uniqueid))
+
+    def local_partner(self, ch: Channel) -> Channel | None:
+        half = ch.local_half
+        if not half:
+            return None
+        return self.channel_by_name(ch.name[:-1] + ("2" if half == "1" else "1"))
+
+    def bridge_peers(self, name_or_uniqueid: str) -> list[Channel]:
+        """Who is bridged with this channel, looking through Local hops (``;1`` in one bridge, ``;2`` in
+        another) so that a caller bridged to ``Local/1002@internal;1`` sees the agent behind it."""
+        start = self.channel(name_or_uniqueid)
+        if start is None:
+            return []
+        seen = {start.uniqueid}
+        peers: list[Channel] = []
+        todo = [start]
+        while todo:
+            ch = todo.pop()
+            bridge = self._bridges.get(ch.bridge_id or "")
+            for uid in sorted(bridge.channels) if bridge else ():
+                peer = self._channels.get(uid)
+                if peer is None or uid in seen:
+                    continue
+                seen.add(uid)
+                partner = self.local_partner(peer) if peer.is_local and peer.role != "caller" else None
+                if partner is not None and partner.uniqueid not in seen:
+                    seen.add(partner.uniqueid)
+                    todo.append(partner)
+                else:
+                    peers.append(peer)
+        return peers
+
+    def snapshot(self) -> dict[str, object]:
+        """The whole picture as JSON-safe data (``callbridge replay --state``)."""
+        from callbridge.calls.resync import state_as_json
+
+        return state_as_json(self)
+
+    # --- channels and calls ----------------------------------------------------------------------
+
+    def touch(self, snap: ChannelSnapshot | None, out: list[DomainEvent], create: bool = True) -> Channel | None:
+        """Update (or create) the channel a snapshot describes; ``None`` when it cannot or must not."""
+        if snap is None or not snap.uniqueid:
+            return None
+        uid = snap.uniqueid
+        ch = self._channels.get(uid)
+        if ch is None:
+            if not create or uid in self._gone:
+                return None
+            linkedid = snap.linkedid or uid
+            if linkedid in self._gone:
+                return None  # a late event of an ended call
+            ch = Channel(uniqueid=uid, name=snap.channel, linkedid=linkedid, created=self.now)
+            self._channels[uid] = ch
+            self._by_name[snap.channel] = uid
+            call = self._calls.get(linkedid)
+            if call is None:
+                call = self._calls[linkedid] = Call(call_id=linkedid, created=self.now)
+            call.channels.add(uid)
+            ch.role = "caller" if uid == linkedid else "local" if ch.is_local else "agent"
+            if ch.role == "agent" and self._hotline_of is not None and self._safe_hotline(snap):
+                ch.role = "trunk"
+        elif snap.channel and snap.channel != ch.name:  # Asterisk renames channels (masquerade)
+            self._by_name.pop(ch.name, None)
+            ch.name = snap.channel
+            self._by_name[snap.channel] = uid
+        if snap.state_desc:
+            ch.state_desc = snap.state_desc
+        ch.caller_num, ch.caller_name = snap.caller_num, snap.caller_name
+        ch.connected_num, ch.connected_name = snap.connected_num, snap.connected_name
+        if snap.context:
+            ch.context, ch.exten = snap.context, snap.exten
+        if ch.role == "caller":
+            self._caller_updated(ch, snap, out)
+        return ch
+
+    def _safe_hotline(self, snap: ChannelSnapshot) -> str | None:
+        try:
+            return self._hotline_of(snap) if self._hotline_of else None
+        except Exception:
+            log.exception("tracker.hotline_of_failed", channel=snap.channel)
+            return None
+
+    def _caller_updated(self, ch: Channel, snap: ChannelSnapshot, out: list[DomainEvent]) -> None:
+        call = self._calls.get(ch.linkedid)
+        if call is None:
+            return
+        if ch.caller_num and not call.offered:
+            call.caller_num, call.caller_name = ch.caller_num, ch.caller_name
+        call.caller_channel = ch.name
+        if call.hotline is None:
+            call.hotline = self._safe_hotline(snap)
+        if ch.caller_num and not call.offered:
+            self.offer(call, out)
+
+    def offer(self, call: Call, out: list[DomainEvent]) -> None:
+        """Emit call.offered once (as soon as the caller's number is known, or before any later event)."""
+        if call.offered:
+            return
+        call.offered = True
+        caller = self._channels.get(call.call_id)
+        out.append(
+            ce.CallOffered(
+                ts=self.now, call_id=call.call_id, hotline=call.hotline, caller_num=call.caller_num,
+                caller_name=call.caller_name, channel=caller.name if caller else "",
+                endpoint=endpoint_of(caller.name) if caller else "", context=caller.context if caller else "",
+                did=caller.exten if caller else "",
+            )
+        )  # fmt: skip
+
+    def call_for(self, ch: Channel | None, out: list[DomainEvent]) -> Call | None:
+        """The channel's call, offered first so that consumers always see call.offered before the rest."""
+        if ch is None:
+            return None
+        call = self._calls.get(ch.linkedid)
+        if call is not None and not call.offered:
+            self.offer(call, out)
+        return call
+
+    def set_state(self, call: Call, new: CallState, why: str) -> None:
+        """The one place call states change: logged, checked against the table, never raising."""
+        old = call.state
+        if old == new:
+            return
+        if not is_expected(old, new):
+            log.info("call.unexpected_transition", call_id=call.call_id, old=old.value, new=new.value, why=why)
+        else:
+            log.debug("call.transition", call_id=call.call_id, old=old.value, new=new.value, why=why)
+        call.state = new
+
+    def remove_channel(self, uid: str, out: list[DomainEvent], cause: int | None = None, cause_txt: str = "",
+                       reason: str = "hangup") -> None:  # fmt: skip
+        """Forget a channel (hang-up or vanished); end its call when it was the call's last channel."""
+        ch = self._channels.pop(uid, None)
+        self._gone[uid] = None
+        if len(self._gone) > _TOMBSTONES:
+            self._gone.popitem(last=False)
+        if ch is None:
+            return
+        if self._by_name.get(ch.name) == uid:
+            del self._by_name[ch.name]
+        bridge = self._bridges.get(ch.bridge_id or "")
+        if bridge is not None:
+            bridge.channels.discard(uid)
+        rooms.channel_gone(self, ch, out)
+        call = self._calls.get(ch.linkedid)
+        if call is None:
+            return
+        call.channels.discard(uid)
+        if ch.role == "caller" or call.cause is None:
+            call.cause, call.cause_txt = cause, cause_txt
+        if not call.channels:
+            self.end_call(call, out, reason)
+
+    def end_call(self, call: Call, out: list[DomainEvent], reason: str) -> None:
+        self.offer(call, out)
+        self.set_state(call, CallState.ENDED, reason)
+        del self._calls[call.call_id]
+        self._gone[call.call_id] = None
+        out.append(
+            ce.CallEnded(
+                ts=self.now, call_id=call.call_id, hotline=call.hotline, cause=call.cause, cause_txt=call.cause_txt,
+                duration_s=round(max(0.0, self.now - call.created), 3), answered=call.answered is not None,
+                caller_num=call.caller_num, reason=reason,
+            )
+        )  # fmt: skip
+
+    def clear(self) -> int:
+        """Forget everything (PBX restart); returns how many calls were dropped."""
+        dropped = len(self._calls)
+        for store in (self._channels, self._by_name, self._calls, self._bridges, self._queues, self._conferences):
+            store.clear()
+        self._lists.clear()
+        return dropped
+
+    def _channels_listed(self, ev: ami.GenericEvent, out: list[DomainEvent]) -> None:
+        """A CoreShowChannels list seen in the live stream is a full picture of the channels: channels
+        missing from it are gone (their Hangup was missed). Only trusted when every item was seen."""
+        items = self._lists.pop(ev.get("ActionID"), [])
+        try:
+            expected = int(ev.get("ListItems", "-1"))
+        except ValueError:
+            return
+        if expected != len(items):
+            return
+        from callbridge.calls.resync import reconcile_channels
+
+        try:
+            reconcile_channels(self, [i for i in items if isinstance(i, ami.CoreShowChannel)], out)
+        except Exception:
+            log.exception("tracker.reconcile_failed")
+
+    def remember_list_item(self, ev: ami.AmiEvent, action_id: str) -> list[ami.AmiEvent]:
+        items = self._lists.setdefault(action_id, [])
+        items.append(ev)
+        if len(self._lists) > 64:  # lists whose Complete never came (attached mid-list)
+            self._lists.pop(next(iter(self._lists)))
+        return items
+
+    def take_list(self, action_id: str) -> list[ami.AmiEvent]:
+        return self._lists.pop(action_id, [])
+
+
+from callbridge.calls.handlers import HANDLERS as _HANDLERS  # noqa: E402  (handlers need CallTracker)

@@ -1,0 +1,44 @@
+"""``callbridge render-asterisk``: write the Asterisk configuration the engine relies on, from the YAML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from callbridge.dialplan.loader import load_dialplan
+from callbridge.dialplan.render_conf import render_all
+from callbridge.errors import ConfigError, UnreadableConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default="dialplans", help="dialplan file or directory (default: dialplans)")
+    parser.add_argument(
+        "-o", "--output", default="config/asterisk", help="directory to write (default: config/asterisk)"
+    )
+    parser.add_argument("--ami-username", default="callbridge", help="manager.conf user (default: callbridge)")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the files on disk differ")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        plan = load_dialplan(Path(args.path))
+    except UnreadableConfigError as exc:
+        print(f"callbridge render-asterisk: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    out = Path(args.output)
+    files = render_all(plan, args.ami_username)
+    if args.check:
+        stale = [n for n, text in files.items() if not (out / n).is_file() or (out / n).read_text("utf-8") != text]
+        for name in stale:
+            print(f"{out / name}: out of date (run callbridge render-asterisk)", file=sys.stderr)
+        return 1 if stale else 0
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0

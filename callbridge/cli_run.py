@@ -1,0 +1,58 @@
+"""``callbridge run [--config config/callbridge.yaml]``: the daemon beside a PBX.
+
+Exit 0 after SIGTERM/SIGINT (graceful: no call is touched), 1 when the settings or the dialplan are
+invalid at start-up (every located problem is printed), 2 when a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from callbridge.errors import ConfigError, UnreadableConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="settings file (default: config/callbridge.yaml if present)")
+    parser.add_argument("--dialplan", default=None, help="dialplan file or directory (overrides the settings)")
+    parser.add_argument("--no-bus", action="store_true", help="do not connect to MQTT (events are only logged)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from callbridge.app import App, use_uvloop
+    from callbridge.log import configure_logging
+    from callbridge.settings import load_settings
+
+    config = Path(args.config) if args.config else Path("config/callbridge.yaml")
+    try:
+        settings = load_settings(config if (args.config or config.is_file()) else None)
+    except UnreadableConfigError as exc:
+        print(f"callbridge run: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    configure_logging(settings.log.format, settings.log.level)
+    uvloop = use_uvloop()
+    try:
+        app = App(settings, dialplan_path=Path(args.dialplan) if args.dialplan else None, enable_bus=not args.no_bus)
+    except UnreadableConfigError as exc:
+        print(f"callbridge run: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    from callbridge.log import get_logger
+
+    get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
+    try:
+        asyncio.run(app.run())
+    except ConfigError as exc:  # e.g. no AMI secret in the environment
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,58 @@
+"""The demo's terminal view (rich): the step being played, calls, queues and the MQTT events seen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from callbridge.demo.watch import EventLog, SeenEvent
+
+# The data keys most worth a glance in a one-line event summary, in order.
+_KEYS = ("caller_num", "from_hotline", "to_hotline", "agent", "queue", "line", "mode", "reason", "category",
+         "ticket", "position", "priority", "room")
+
+
+def summarise(ev: SeenEvent) -> str:
+    parts = [f"{k}={ev.data[k]}" for k in _KEYS if ev.data.get(k) not in (None, "", [], {})]
+    return " ".join(parts)
+
+
+@dataclass
+class DemoView:
+    console: Console
+    log: EventLog
+    calls: Callable[[], Sequence[tuple[str, ...]]] = lambda: ()
+    queues: Callable[[], Sequence[tuple[str, ...]]] = lambda: ()
+    step: str = ""
+    narration: str = ""
+    results: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def render(self) -> Group:
+        header = Panel(Text(self.narration or "", style="white"), title=f"[bold cyan]{self.step}", expand=True)
+        calls = Table(title="calls 通话", expand=True, show_edge=False)
+        for col in ("call", "caller 主叫", "hotline 热线", "state 状态", "parties 参与方"):
+            calls.add_column(col, overflow="fold")
+        for row in list(self.calls())[-8:]:
+            calls.add_row(*row)
+        queues = Table(title="queues 队列", expand=True, show_edge=False)
+        for col in ("queue", "waiting 等待", "order 顺序", "agents free 空闲"):
+            queues.add_column(col, overflow="fold")
+        for row in list(self.queues())[-8:]:
+            queues.add_row(*row)
+        events = Table(title="MQTT events as a subscriber sees them 订阅端收到的事件", expand=True, show_edge=False)
+        events.add_column("topic", style="dim", overflow="fold", ratio=2)
+        events.add_column("type", style="bold", ratio=1)
+        events.add_column("data", overflow="fold", ratio=3)
+        for ev in self.log.events[-14:]:
+            events.add_row(ev.topic, ev.type, summarise(ev))
+        return Group(header, calls, queues, events)
+
+    def print_step_result(self, title: str, ok: bool, detail: str) -> None:
+        self.results.append((title, ok, detail))
+        mark = "[green]✔" if ok else "[red]✘"
+        self.console.print(f"{mark} {title}[/] — {detail}")

@@ -1,0 +1,376 @@
+"""How a transfer follows the PBX: AMI events and action results move it through its state machine.
+
+The rendered dialplan does the work on the Asterisk side (lines in order, back to the agent); the engine
+observes and reports every step with its reason:
+
+* ``UserEvent CallbridgeTarget`` (XferId) — the caller entered ``cb-to-``: the Redirect took effect;
+* ``DialBegin`` / ``AgentCalled`` from the routing channel — the destination rings; the outbound leg's
+  presented number (ConnectedLineNum, else CallerIDNum) is checked against the caller's number;
+* ``DialEnd ANSWER`` / ``AgentConnect`` — answered; ``UserEvent CallbridgeLine`` — a line failed
+  (busy, congestion, unreachable, noanswer) → backup line; ``UserEvent CallbridgeBack`` — returned;
+* three-way: the originated leg (``ChannelId`` ``<id>-leg<n>``) joining the room, or its failed
+  ``OriginateResponse`` → next line;
+* ``Hangup`` — the caller hanging up ends the transfer cleanly; after an answer, both sides gone is the
+  two-sided close (双边办结) of the transfer, reported under the transfer id.
+
+The engine never hangs up a caller: a failure leaves the caller with the dialplan (back to the agent,
+origin queue) or, in a three-way, in the room with the agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from callbridge.ami import events as ami
+from callbridge.engine import conference as conf
+from callbridge.engine import events as ev
+from callbridge.engine import transfer as tx
+from callbridge.engine.effects import ActionResult, Effect
+from callbridge.engine.transfer import Transfer, TState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from callbridge.ami.actions import Action
+    from callbridge.domain import DomainEvent
+    from callbridge.engine.authz import CallView
+
+log = structlog.get_logger("callbridge.engine.observe")
+
+S = TState
+_QUEUE_FAILURES = {
+    "TIMEOUT": "noanswer",
+    "FULL": "busy",
+    "JOINEMPTY": "unreachable",
+    "LEAVEEMPTY": "unreachable",
+    "JOINUNAVAIL": "unreachable",
+    "LEAVEUNAVAIL": "unreachable",
+}
+
+
+class Observer:
+    """Base of :class:`callbridge.engine.runtime.Engine`: the transfers and how PBX facts move them."""
+
+    view: CallView
+
+    def __init__(self) -> None:
+        self.out: list[Effect] = []
+        self.transfers: dict[str, Transfer] = {}
+
+    # provided by the engine
+    def publish(self, event: DomainEvent) -> None:
+        raise NotImplementedError
+
+    def send(self, actions: Sequence[Action], tag: str = "") -> None:
+        raise NotImplementedError
+
+    # --- book-keeping -------------------------------------------------------------------------------
+
+    def add(self, t: Transfer) -> None:
+        self.transfers[t.id] = t
+
+    def active(self) -> list[Transfer]:
+        return [t for t in self.transfers.values() if not t.done]
+
+    def active_on_call(self, call_id: str) -> Transfer | None:
+        for t in self.transfers.values():
+            if t.call_id == call_id and not t.done:
+                return t
+        return None
+
+    def _by_channel(self, channel: str) -> Transfer | None:
+        if not channel:
+            return None
+        for t in self.transfers.values():
+            if not t.done and channel in (t.caller_channel, t.route_channel, t.dest_channel):
+                return t
+        return None
+
+    def _by_leg(self, uniqueid: str) -> tuple[Transfer, int] | None:
+        base, sep, index = uniqueid.rpartition("-leg")
+        t = self.transfers.get(base) if sep else None
+        if t is None or t.done or not index.isdigit():
+            return None
+        return t, int(index)
+
+    # --- outcomes -----------------------------------------------------------------------------------
+
+    def _fail(self, t: Transfer, reason: str, now: float) -> None:
+        tx.move(t, S.FAILED, now, reason)
+        self.publish(t.event(ev.TransferFailed, now, reason=reason))
+
+    def _returned(self, t: Transfer, reason: str, now: float) -> None:
+        tx.move(t, S.RETURNED, now, reason)
+        self.publish(t.event(ev.TransferReturned, now, reason=reason))
+
+    def _ringing(self, t: Transfer, line: str, dest: ami.ChannelSnapshot | None, now: float) -> None:
+        if t.state in (S.ANSWERED, *tx.TERMINAL):
+            return
+        if dest is not None:
+            t.dest_channel = dest.channel
+        if t.line == line and t.state is S.RINGING:
+            return
+        t.line = line
+        tx.move(t, S.RINGING, now, line)
+        presented = (dest.connected_num or dest.caller_num) if dest is not None else ""
+        self.publish(t.event(ev.TransferRinging, now, connected_num=presented))
+        if dest is not None:
+            self._verify(t, dest, now)
+
+    def _answered(self, t: Transfer, dest: ami.ChannelSnapshot | None, now: float) -> None:
+        if t.state in (S.ANSWERED, *tx.TERMINAL):
+            return
+        if dest is not None:
+            t.dest_channel = dest.channel
+        tx.move(t, S.ANSWERED, now, t.line)
+        self.publish(t.event(ev.TransferAnswered, now, answered_by=t.dest_channel))
+        if dest is not None and not t.number_checked:
+            self._verify(t, dest, now)
+
+    def _verify(self, t: Transfer, dest: ami.ChannelSnapshot, now: float) -> None:
+        """Number carrying is checked, never assumed: the far end is shown ConnectedLineNum."""
+        if not t.verify or t.number_checked:
+            return
+        t.number_checked = True
+        presented = dest.connected_num or dest.caller_num
+        if presented == t.caller_num:
+            self.publish(t.event(ev.TransferNumberVerified, now, presented_num=presented, channel=dest.channel))
+        else:
+            log.error("transfer.number_mismatch", transfer_id=t.id, expected=t.caller_num, presented=presented)
+            self.publish(t.event(ev.TransferNumberMismatch, now, presented_num=presented, channel=dest.channel,
+                                 reason="outbound leg does not present the caller's number"))  # fmt: skip
+
+    def _line_failed(self, t: Transfer, line_no: int, reason: str, now: float) -> None:
+        failed = t.lines[line_no - 1] if 0 < line_no <= len(t.lines) else t.line
+        t.failures.append((failed, reason))
+        t.last_failure = reason
+        if t.state in (S.ANSWERED, *tx.TERMINAL):
+            return
+        backup = "backup_line" in t.rule.failure and line_no < len(t.lines)
+        if backup:
+            t.line = t.lines[line_no]
+            self.publish(t.event(ev.TransferBackupLine, now, reason=reason, failed_line=failed))
+        if t.state is S.RINGING:
+            tx.move(t, S.ROUTING, now, f"line {line_no} {reason}")
+
+    def _closed(self, t: Transfer, now: float) -> None:
+        """Both sides of an answered transfer are gone: the two-sided close, under the transfer id."""
+        tx.move(t, S.COMPLETED, now, "closed")
+        self.publish(t.event(ev.TransferCompleted, now, reason="closed"))
+
+    # --- PBX events ---------------------------------------------------------------------------------
+
+    def observe(self, event: ami.AmiEvent, now: float) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event, now)
+
+    def _user_event(self, e: ami.UserEvent, now: float) -> None:
+        fields = dict(e.fields)
+        t = self.transfers.get(fields.get("XferId", ""))
+        if t is None or t.done:
+            return
+        name = e.user_event
+        if name == "CallbridgeTarget":
+            if e.snap is not None:
+                t.route_channel = e.snap.channel
+            if t.state in (S.SENDING, S.UNKNOWN):
+                tx.move(t, S.ROUTING if t.mode == "blind" else S.CONSULTING, now, "in cb-to context")
+        elif name == "CallbridgeLine":
+            status = fields.get("Status", "").upper()
+            if status and status != "ANSWER":
+                reason = _QUEUE_FAILURES.get(status) or tx.dial_failure_reason(status)
+                line_no = int(fields.get("Line", "1") or 1)
+                self._line_failed(t, line_no, reason, now)
+        elif name == "CallbridgeExpert":
+            status = fields.get("Status", "").upper()
+            t.last_failure = _QUEUE_FAILURES.get(status, status.lower() or "failed")
+        elif name == "CallbridgeBack" and t.state is not S.ANSWERED:
+            self._returned(t, t.last_failure or "failed", now)
+
+    def _dial_begin(self, e: ami.DialBegin, now: float) -> None:
+        t = self._by_channel(e.snap.channel) if e.snap is not None else None
+        if t is None or t.mode == "threeway" or e.snap is None:
+            return
+        if e.snap.channel not in (t.caller_channel, t.route_channel):
+            return
+        self._ringing(t, e.dial_string, e.dest, now)
+
+    def _dial_end(self, e: ami.DialEnd, now: float) -> None:
+        t = self._by_channel(e.snap.channel) if e.snap is not None else None
+        if t is None or t.mode == "threeway" or e.snap is None or e.dest.channel != t.dest_channel:
+            return
+        if e.dial_status == "ANSWER":
+            self._answered(t, e.dest, now)
+
+    def _agent_called(self, e: ami.AgentCalled, now: float) -> None:
+        t = self._by_channel(e.snap.channel)
+        if t is not None and e.snap.channel in (t.caller_channel, t.route_channel) and t.mode != "threeway":
+            if t.priority is not None and t.state is not S.RINGING:
+                self._priority_set(t, e.queue, now)
+            self._ringing(t, e.queue, e.dest, now)
+
+    def _agent_connect(self, e: ami.AgentConnect, now: float) -> None:
+        t = self._by_channel(e.snap.channel)
+        if t is not None and e.snap.channel in (t.caller_channel, t.route_channel) and t.mode != "threeway":
+            self._answered(t, e.dest, now)
+
+    def _queue_join(self, e: ami.QueueCallerJoin, now: float) -> None:
+        t = self._by_channel(e.snap.channel)
+        if t is not None and t.priority is not None and t.state in (S.SENDING, S.UNKNOWN, S.ROUTING, S.CONSULTING):
+            t.line = e.queue
+            self._priority_set(t, e.queue, now)
+
+    def _priority_set(self, t: Transfer, queue: str, now: float) -> None:
+        if any(h[3] == "priority" for h in t.history):
+            return
+        t.history.append((now, t.state.value, t.state.value, "priority"))
+        self.publish(ev.QueuePrioritySet(ts=now, call_id=t.call_id, hotline=t.to_hotline, queue=queue,
+                                         priority=t.priority or 0, caller_num=t.caller_num,
+                                         channel=t.caller_channel, transfer_id=t.id, category=t.category,
+                                         reason=f"expert transfer from {t.from_hotline}"))  # fmt: skip
+
+    # three-way ---------------------------------------------------------------------------------------
+
+    def _newchannel(self, e: ami.Newchannel, now: float) -> None:
+        found = self._by_leg(e.snap.uniqueid)
+        if found is not None and found[1] == found[0].originate_index:
+            t, index = found
+            self._ringing(t, conf.destination_lines(t)[index], e.snap, now)
+
+    def _conf_join(self, e: ami.ConfbridgeJoin, now: float) -> None:
+        found = self._by_leg(e.snap.uniqueid)
+        if found is None:
+            return
+        t, _ = found
+        if e.conference == t.room:
+            self._answered(t, e.snap, now)
+            if t.rule.agent_leaves and not t.agent_left:
+                self.send(conf.leave_room(t), f"xfer:{t.id}:leave")
+
+    def _originate_response(self, e: ami.OriginateResponse, now: float) -> None:
+        found = self._by_leg(e.uniqueid)
+        if found is None or e.response != "Failure":
+            return
+        t, index = found
+        if index != t.originate_index or t.state in (S.ANSWERED, *tx.TERMINAL):
+            return
+        self._call_in_failed(t, index, conf.originate_reason(e.reason), now)
+
+    def _call_in_failed(self, t: Transfer, index: int, reason: str, now: float) -> None:
+        lines = conf.destination_lines(t)
+        t.failures.append((lines[index], reason))
+        t.last_failure = reason
+        if "backup_line" in t.rule.failure and index + 1 < len(lines):
+            t.originate_index = index + 1
+            t.line = lines[index + 1]
+            self.publish(t.event(ev.TransferBackupLine, now, reason=reason, failed_line=lines[index]))
+            if t.state is S.RINGING:
+                tx.move(t, S.CONFERENCE, now, f"line {index + 1} {reason}")
+            self.send((conf.call_in(t, index + 1),), f"xfer:{t.id}:originate")
+        else:
+            # caller and agent stay together in the room: that is "back to the agent" for a three-way
+            self._returned(t, reason, now)
+
+    # hang-ups ----------------------------------------------------------------------------------------
+
+    def _hangup(self, e: ami.Hangup, now: float) -> None:
+        name = e.snap.channel
+        for t in self.active():
+            if name == t.caller_channel:
+                t.caller_gone = True
+                if t.state is S.ANSWERED:
+                    if t.dest_gone or not t.dest_channel or t.mode == "threeway":
+                        self._closed(t, now)
+                else:
+                    self._fail(t, "caller_hangup", now)
+            elif name == t.dest_channel:
+                t.dest_gone = True
+                if t.state is S.ANSWERED and t.caller_gone:
+                    self._closed(t, now)
+                elif t.mode == "threeway" and t.state is S.RINGING:
+                    found = self._by_leg(e.snap.uniqueid)
+                    if found is not None and found[1] == t.originate_index and e.cause not in (None, 16):
+                        self._call_in_failed(t, found[1], tx.dial_failure_reason(_cause_status(e.cause)), now)
+            elif name == t.agent_channel and t.mode == "attended" and t.state is S.ANSWERED:
+                log.info("transfer.attended_completed", transfer_id=t.id)
+
+    def _conf_leave(self, e: ami.ConfbridgeLeave, now: float) -> None:
+        for t in self.active():
+            if t.room == e.conference and e.snap.channel == t.agent_channel and not t.agent_left:
+                t.agent_left = True
+                self.publish(t.event(ev.ThreewayAgentLeft, now, room=t.room))
+
+    # --- action results -----------------------------------------------------------------------------
+
+    def action_result(self, t: Transfer, step: str, r: ActionResult, now: float) -> None:
+        if t.done:
+            return
+        if step == "start":
+            if r.outcome == "ok":
+                if t.state in (S.SENDING, S.UNKNOWN):
+                    target = {"blind": S.ROUTING, "attended": S.CONSULTING, "threeway": S.CONFERENCE}[t.mode]
+                    tx.move(t, target, now, "actions accepted")
+                if t.mode == "threeway":
+                    self._room_ready(t, now)
+            elif r.outcome == "unknown":
+                tx.move(t, S.UNKNOWN, now, r.error)
+            elif t.state in (S.SENDING, S.UNKNOWN):
+                self._fail(t, f"ami_{r.outcome}: {r.error}".rstrip(": "), now)
+        elif step == "originate" and r.outcome in ("failed", "unavailable"):
+            self._call_in_failed(t, t.originate_index, "ami_error", now)
+        elif step == "cancel" and r.outcome == "ok":
+            self._returned(t, "cancelled", now)
+        elif r.outcome != "ok":
+            log.warning("transfer.step_failed", transfer_id=t.id, step=step, outcome=r.outcome, error=r.error)
+
+    def _room_ready(self, t: Transfer, now: float) -> None:
+        self.publish(t.event(ev.ThreewayStarted, now, room=t.room))
+        self.send((conf.call_in(t, t.originate_index),), f"xfer:{t.id}:originate")
+
+    def reconcile(self, t: Transfer, now: float) -> None:
+        """After a resync: decide from the PBX's picture, never by sending the lost action again."""
+        caller = self.view.channel(t.caller_channel)
+        if caller is None:
+            if t.state is S.ANSWERED:
+                self._closed(t, now)
+            else:
+                self._fail(t, "caller_hangup", now)
+            return
+        if t.state is not S.UNKNOWN:
+            return
+        moved = caller.context.startswith(("cb-to-", "cb-expert-", "cb-conf", "cb-back")) or (
+            t.agent_channel not in {p.name for p in self.view.bridge_peers(caller.uniqueid)}
+            and self.view.channel(t.agent_channel) is not None
+            and t.mode != "attended"
+        )
+        if not moved:
+            self._fail(t, "ami_outcome_unknown", now)
+            return
+        target = {"blind": S.ROUTING, "attended": S.CONSULTING, "threeway": S.CONFERENCE}[t.mode]
+        tx.move(t, target, now, "resync shows the action took effect")
+        if t.mode == "threeway":
+            self._room_ready(t, now)
+
+
+def _cause_status(cause: int | None) -> str:
+    statuses = {17: "BUSY", 19: "NOANSWER", 18: "NOANSWER", 34: "CONGESTION", 21: "CHANUNAVAIL"}
+    return statuses.get(cause or 0, "CHANUNAVAIL")
+
+
+_HANDLERS: dict[type[ami.AmiEvent], Callable[[Observer, Any, float], None]] = {
+    ami.UserEvent: Observer._user_event,
+    ami.DialBegin: Observer._dial_begin,
+    ami.DialEnd: Observer._dial_end,
+    ami.AgentCalled: Observer._agent_called,
+    ami.AgentConnect: Observer._agent_connect,
+    ami.QueueCallerJoin: Observer._queue_join,
+    ami.Newchannel: Observer._newchannel,
+    ami.ConfbridgeJoin: Observer._conf_join,
+    ami.ConfbridgeLeave: Observer._conf_leave,
+    ami.OriginateResponse: Observer._originate_response,
+    ami.Hangup: Observer._hangup,
+}

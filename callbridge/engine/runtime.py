@@ -1,0 +1,395 @@
+"""The engine: pure decisions over the call tracker's picture (sans-IO).
+
+Inputs are method calls — AMI events with the domain events the tracker derived from them, commands,
+timer fires, action results, connection changes, dialplan swaps. Outputs are :mod:`effects`, taken
+with :meth:`Engine.drain` and executed by :mod:`callbridge.engine.service`. Nothing here awaits.
+
+How transfers follow the PBX is in :mod:`callbridge.engine.observe`; this module holds the decisions
+made on request: authorisation, idempotency, races, modes, reloads, overflow and nuisance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from callbridge.ami.actions import Action, QueueWithdrawCaller, Redirect, Setvar
+from callbridge.ami.event_types import AmiEvent, ChannelSnapshot, endpoint_of
+from callbridge.calls import events as ce
+from callbridge.dialplan.plan import Dialplan
+from callbridge.domain import DomainEvent
+from callbridge.engine import conference as conf
+from callbridge.engine import events as ev
+from callbridge.engine import transfer as tx
+from callbridge.engine.authz import CallView, authorise, interface_of
+from callbridge.engine.dtmf import DigitBuffers
+from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Publish, SendActions, StartTimer
+from callbridge.engine.nuisance import NuisanceWatch
+from callbridge.engine.observe import Observer
+from callbridge.engine.overflow import OverflowWatch
+from callbridge.engine.queues import all_stats, raise_priority
+from callbridge.engine.transfer import Transfer, TState
+from callbridge.errors import CommandError, UnsafeValueError
+
+log = structlog.get_logger("callbridge.engine")
+
+OVERFLOW_TICK = "overflow:tick"
+OVERFLOW_TICK_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """A transfer asked for by a DTMF code or a command (one path, one authorisation)."""
+
+    call_id: str
+    agent: str
+    to_hotline: str | None = None
+    code: str | None = None  # DTMF one-key code (the rule is looked up by code)
+    mode: str | None = None  # override of the rule's mode (commands); None = the rule's
+    category: str | None = None
+    ticket: str = ""
+    summary: str = ""
+    idempotency_key: str | None = None
+    source: str = "command"
+    agent_channel: str | None = None  # the channel a DTMF code came from
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Engine(Observer):
+    def __init__(
+        self,
+        plan: Dialplan,
+        view: CallView,
+        *,
+        new_id: Callable[[], str] = _new_id,
+        mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.plan = plan
+        self.view = view
+        self.mode = mode or plan.start_mode
+        self._new_id = new_id
+        self._idempotency: dict[str, str] = {}  # key → transfer id
+        self._digits = DigitBuffers()
+        self._nuisance = NuisanceWatch()
+        self._overflow = OverflowWatch()
+        self._ticking = False
+        self.connected = False
+
+    # --- effects ------------------------------------------------------------------------------------
+
+    def drain(self) -> list[Effect]:
+        out, self.out = self.out, []
+        return out
+
+    def publish(self, event: DomainEvent) -> None:
+        self.out.append(Publish(event))
+
+    def send(self, actions: Sequence[Action], tag: str = "") -> None:
+        self.out.append(SendActions(tuple(actions), tag))
+
+    # --- inputs: PBX --------------------------------------------------------------------------------
+
+    def on_ami_event(self, event: AmiEvent, derived: Sequence[DomainEvent], now: float) -> None:
+        """One AMI event, after the tracker applied it (``derived`` = its domain events)."""
+        for d in derived:
+            if isinstance(d, ce.CallDtmf):
+                self._on_digit(d, now)
+            elif isinstance(d, ce.CallOffered):
+                self._on_offered(d, now)
+        self.observe(event, now)
+        if type(event).__name__.startswith(("Queue", "Agent")):
+            self._check_overflow(now)
+
+    def on_connected(self, host: str, now: float) -> None:
+        self.connected = True
+        self.publish(ev.AmiConnectedEvent(ts=now, host=host))
+
+    def on_lost(self, reason: str, now: float) -> None:
+        self.connected = False
+        self.publish(ev.AmiLostEvent(ts=now, reason=reason))
+
+    def on_resynced(self, now: float) -> None:
+        """The tracker was rebuilt from the PBX: reconcile transfers (never repeating an action)."""
+        for t in list(self.active()):
+            self.reconcile(t, now)
+        self._check_overflow(now)
+
+    def on_action_result(self, result: ActionResult, now: float) -> None:
+        kind, _, rest = result.tag.partition(":")
+        if kind != "xfer":
+            if result.outcome != "ok":
+                log.warning("engine.action_failed", tag=result.tag, outcome=result.outcome, error=result.error)
+            return
+        transfer_id, _, step = rest.partition(":")
+        t = self.transfers.get(transfer_id)
+        if t is not None:
+            self.action_result(t, step, result, now)
+
+    def on_timer(self, key: str, now: float) -> None:
+        kind, _, name = key.partition(":")
+        if kind == "dtmf":
+            dropped = self._digits.expire(name)
+            log.info("dtmf.timeout", channel=name, dropped=dropped)
+        elif key == OVERFLOW_TICK:
+            self._ticking = False
+            self._check_overflow(now)
+
+    # --- DTMF -----------------------------------------------------------------------------------------
+
+    def _on_digit(self, d: ce.CallDtmf, now: float) -> None:
+        if d.party == "caller" or not d.call_id:
+            return
+        hotline = self.plan.hotline_of_agent(interface_of(d.channel))
+        if hotline is None:
+            return
+        result = self._digits.press(d.channel, d.digit, self.plan.codes_for(hotline.number, self.mode))
+        key = f"dtmf:{d.channel}"
+        if result.waiting:
+            self.out.append(StartTimer(key, self.plan.engine.dtmf_interdigit_timeout))
+            return
+        self.out.append(CancelTimer(key))
+        if result.code is None:
+            return
+        log.info("dtmf.code", channel=d.channel, code=result.code, call_id=d.call_id)
+        req = TransferRequest(call_id=d.call_id, agent=interface_of(d.channel), code=result.code,
+                              source="dtmf", agent_channel=d.channel)  # fmt: skip
+        try:
+            self.request_transfer(req, now)
+        except CommandError as exc:
+            log.info("dtmf.refused", channel=d.channel, code=exc.code, reason=str(exc))
+
+    # --- commands -------------------------------------------------------------------------------------
+
+    def request_transfer(self, req: TransferRequest, now: float) -> dict[str, Any]:
+        """Authorise and start a transfer. Raises :class:`CommandError` (and publishes the refusal)."""
+        if req.idempotency_key is not None and req.idempotency_key in self._idempotency:
+            t = self.transfers[self._idempotency[req.idempotency_key]]
+            log.info("transfer.duplicate", transfer_id=t.id, key=req.idempotency_key)
+            return {**t.describe(), "duplicate": True}
+        try:
+            t = self._authorised(req, now)
+        except CommandError as exc:
+            self.publish(ev.TransferRefused(ts=now, call_id=req.call_id, agent=req.agent, reason=exc.code,
+                                            to_hotline=req.to_hotline or "", source=req.source,
+                                            summary=str(exc)))  # fmt: skip
+            raise
+        if req.idempotency_key is not None:
+            self._idempotency[req.idempotency_key] = t.id
+        self.start(t, now)
+        return t.describe()
+
+    def _authorised(self, req: TransferRequest, now: float) -> Transfer:
+        g = authorise(self.view, self.plan, self.mode, call_id=req.call_id, agent=req.agent,
+                      to_hotline=req.to_hotline, code=req.code, category=req.category,
+                      agent_channel=req.agent_channel)  # fmt: skip
+        busy = self.active_on_call(req.call_id)
+        if busy is not None:
+            raise CommandError(
+                "call_busy", f"call {req.call_id} is already being transferred ({busy.id} by {busy.agent})"
+            )
+        rule = g.rule
+        mode = req.mode or rule.mode
+        if mode not in ("blind", "attended", "threeway"):
+            raise CommandError("invalid", f"unknown transfer mode {mode!r}")
+        expert = rule.target == "expert" and mode != "threeway"
+        to = rule.to_hotline
+        caller = self.view.channel(g.caller_channel)
+        trunk = self.plan.trunk_to(to)
+        t = Transfer(
+            id=self._new_id(), call_id=g.call.call_id, rule=rule, mode=mode, from_hotline=g.from_hotline,
+            to_hotline=to, agent=g.agent_interface, agent_channel=g.agent_channel, caller_channel=g.caller_channel,
+            caller_num=(caller.caller_num if caller else "") or g.call.caller_num, category=g.category,
+            ticket=req.ticket, summary=req.summary, source=req.source,
+            context=f"cb-expert-{to}" if expert else f"cb-to-{to}",
+            lines=() if expert else self.plan.lines_for(to),
+            priority=self.plan.expert_priority(to, g.from_hotline, g.category) if expert else None,
+            verify=trunk is not None and rule.carry_number and not expert,
+            idempotency_key=req.idempotency_key, created=now,
+        )  # fmt: skip
+        if mode == "threeway":
+            t.room = conf.room_name(t.id)
+        try:
+            tx.check_actions(self._start_actions(t))
+        except UnsafeValueError as exc:
+            raise CommandError("unsafe_value", f"refused: {exc}") from None
+        return t
+
+    def _start_actions(self, t: Transfer) -> tuple[Action, ...]:
+        if t.mode == "threeway":
+            return (*conf.enter_room(t), conf.call_in(t, 0))
+        if t.mode == "attended":
+            return tx.attended_actions(t)
+        return tx.blind_actions(t)
+
+    def start(self, t: Transfer, now: float) -> None:
+        self.add(t)
+        tx.move(t, TState.SENDING, now, t.source)
+        self.publish(t.event(ev.TransferRequested, now, source=t.source))
+        actions = self._start_actions(t)
+        if t.mode == "threeway":
+            actions = actions[:-1]  # the destination is called in once the room holds caller and agent
+        self.send(actions, f"xfer:{t.id}:start")
+
+    def _own_transfer(self, call_id: str, agent: str, transfer_id: str | None, modes: tuple[str, ...]) -> Transfer:
+        t = self.transfers.get(transfer_id) if transfer_id else self.active_on_call(call_id)
+        if t is None or t.call_id != call_id or t.done:
+            raise CommandError("no_transfer", f"no transfer in progress on call {call_id}")
+        wanted = agent.split("/", 1)[-1]
+        if t.agent.split("/", 1)[-1] != wanted:
+            raise CommandError("not_a_party", f"transfer {t.id} belongs to {t.agent}, not {agent}")
+        if t.mode not in modes:
+            raise CommandError("wrong_mode", f"transfer {t.id} is {t.mode}; this needs {' or '.join(modes)}")
+        return t
+
+    def complete(self, call_id: str, agent: str, transfer_id: str | None, now: float) -> dict[str, Any]:
+        t = self._own_transfer(call_id, agent, transfer_id, ("attended",))
+        self.send(tx.complete_attended(t), f"xfer:{t.id}:complete")
+        return t.describe()
+
+    def cancel(self, call_id: str, agent: str, transfer_id: str | None, now: float) -> dict[str, Any]:
+        t = self._own_transfer(call_id, agent, transfer_id, ("attended",))
+        self.send(tx.cancel_attended(t), f"xfer:{t.id}:cancel")
+        return t.describe()
+
+    def leave(self, call_id: str, agent: str, now: float) -> dict[str, Any]:
+        t = self._own_transfer(call_id, agent, None, ("threeway",))
+        if t.agent_left:
+            return {**t.describe(), "duplicate": True}
+        self.send(conf.leave_room(t), f"xfer:{t.id}:leave")
+        return t.describe()
+
+    def set_priority(self, call_id: str, priority: int, now: float) -> dict[str, Any]:
+        """Raise (or lower) a waiting caller's priority in the queue it waits in."""
+        call = self.view.calls.get(call_id)
+        for name, queue in getattr(self.view, "queues", {}).items():
+            for caller in queue.callers.values():
+                if call is not None and caller.channel == call.caller_channel:
+                    self.send((raise_priority(name, caller.channel, priority),), "")
+                    self.publish(ev.QueuePrioritySet(ts=now, call_id=call_id, hotline=call.hotline, queue=name,
+                                                     priority=priority, caller_num=call.caller_num,
+                                                     channel=caller.channel, reason="raised"))  # fmt: skip
+                    return {"queue": name, "priority": priority}
+        raise CommandError("not_waiting", f"call {call_id} is not waiting in a queue")
+
+    def set_mode(self, mode: str, now: float, *, reason: str = "command", agent: str = "") -> dict[str, Any]:
+        valid = set(self.plan.modes) or {self.plan.start_mode}
+        if mode not in valid:
+            raise CommandError("unknown_mode", f"mode {mode!r} is not one of {sorted(valid)}")
+        previous, self.mode = self.mode, mode
+        if previous != mode:
+            log.info("engine.mode_switched", mode=mode, previous=previous, reason=reason)
+            self.publish(ev.ModeSwitched(ts=now, mode=mode, previous=previous, reason=reason, agent=agent))
+            self._check_overflow(now)
+        return {"mode": mode, "previous": previous}
+
+    # --- dialplan -------------------------------------------------------------------------------------
+
+    def swap_dialplan(self, plan: Dialplan, now: float, *, reason: str = "reload") -> None:
+        """Atomic swap; transfers in progress keep the rule object they started with."""
+        self.plan = plan
+        self.publish(ev.DialplanReloaded(ts=now, files=tuple(plan.sources), reason=reason))
+        if self.mode not in (set(plan.modes) or {plan.start_mode}):
+            self.set_mode(plan.start_mode, now, reason="reload")
+        self._check_overflow(now)
+
+    def reject_dialplan(self, problems: Sequence[str], now: float, *, reason: str = "reload") -> None:
+        self.publish(ev.DialplanRejected(ts=now, reason=reason, problems=tuple(problems)))
+
+    # --- nuisance -------------------------------------------------------------------------------------
+
+    def _on_offered(self, d: ce.CallOffered, now: float) -> None:
+        policy = self.plan.nuisance
+        mode = self.plan.modes.get(self.mode)
+        if policy is None or (mode is not None and not mode.nuisance) or not d.hotline:
+            return
+        verdict = self._nuisance.offered(policy, d.caller_num, d.hotline, now)
+        if verdict is None:
+            return
+        actions: list[Action] = []
+        if "tag" in policy.actions:
+            actions.append(Setvar(channel=d.channel, variable="__CB_NUISANCE", value=str(verdict.count)))
+        if "announcement" in policy.actions:
+            actions.append(Redirect(channel=d.channel, context="cb-announce", exten=d.hotline))
+        notify = ("110",) if "notify_110" in policy.actions else ()
+        log.warning("nuisance.flagged", caller_num=d.caller_num, count=verdict.count, hotline=d.hotline)
+        self.publish(ev.NuisanceFlagged(ts=now, call_id=d.call_id, hotline=d.hotline, caller_num=d.caller_num,
+                                        count=verdict.count, window_s=float(policy.window),
+                                        action=",".join(policy.actions), hotlines_called=verdict.hotlines,
+                                        notify=notify))  # fmt: skip
+        if actions:
+            self.send(actions, "nuisance")
+        self._nuisance.prune(policy, now)
+
+    # --- overflow -------------------------------------------------------------------------------------
+
+    def _check_overflow(self, now: float) -> None:
+        rules = self.plan.overflows_in(self.mode) if self.mode in self.plan.modes or not self.plan.modes else ()
+        if not rules and not self._overflow.active:
+            return
+        names = {o.queue for o in rules} | {o.queue for o in self._overflow.active.values()}
+        stats = all_stats(getattr(self.view, "queues", {}), names, now)
+        for d in self._overflow.evaluate(tuple(rules), stats):
+            owner = self.plan.hotline_of_queue(d.overflow.queue)
+            hotline = owner.number if owner is not None else ""
+            s = d.stats
+            if d.change == "start":
+                actions: list[Action] = [Setvar(variable=f"CB_OVERFLOW_{hotline}", value=d.overflow.id)]
+                actions += [QueueWithdrawCaller(queue=d.overflow.queue, caller=c, withdraw_info=d.overflow.id)
+                            for c in self._overflow.withdraw_candidates(d.overflow, s)]  # fmt: skip
+                self.send(actions, "overflow")
+                self.publish(ev.QueueOverflowStarted(ts=now, hotline=hotline or None, queue=d.overflow.queue,
+                                                     target=d.overflow.to_queue or d.overflow.to_trunk or "",
+                                                     reason=d.reason, waiting=s.waiting,
+                                                     longest_wait_s=round(s.longest_wait_s, 1),
+                                                     free_agents=s.free_agents))  # fmt: skip
+            else:
+                self.send([Setvar(variable=f"CB_OVERFLOW_{hotline}", value="")], "overflow")
+                self.publish(ev.QueueOverflowEnded(ts=now, hotline=hotline or None, queue=d.overflow.queue,
+                                                   reason=d.reason, waiting=s.waiting,
+                                                   longest_wait_s=round(s.longest_wait_s, 1),
+                                                   free_agents=s.free_agents))  # fmt: skip
+        if (rules or self._overflow.active) and not self._ticking:
+            # the longest wait grows without any event: look again every second while a rule is active
+            self._ticking = True
+            self.out.append(StartTimer(OVERFLOW_TICK, OVERFLOW_TICK_S))
+
+    # --- status ---------------------------------------------------------------------------------------
+
+    def status(self, call_id: str | None = None, hotline: str | None = None) -> dict[str, Any]:
+        transfers = [t.describe() for t in self.transfers.values()
+                     if (call_id is None or t.call_id == call_id)
+                     and (hotline is None or hotline in (t.from_hotline, t.to_hotline))]  # fmt: skip
+        return {
+            "mode": self.mode,
+            "ami_connected": self.connected,
+            "dialplan": list(self.plan.sources),
+            "overflow_active": sorted(self._overflow.active),
+            "transfers": transfers,
+        }
+
+
+def hotline_of(engine_plan: Callable[[], Dialplan]) -> Callable[[ChannelSnapshot], str | None]:
+    """The tracker's ``hotline_of``: an inbound channel's DID → hotline, read from the current dialplan."""
+
+    def lookup(snap: ChannelSnapshot) -> str | None:
+        plan = engine_plan()
+        if snap.context == "cb-inbound" or snap.uniqueid == snap.linkedid:
+            h = plan.hotline_of_did(snap.exten)
+            if h is not None:
+                return h.number
+        # a leg on a hotline's outbound trunk (PJSIP/110@hotline-110 → channel PJSIP/hotline-110-…)
+        endpoint = endpoint_of(snap.channel)
+        for h in plan.hotlines.values():
+            if any(line.rpartition("@")[2] == endpoint for line in plan.lines_for(h.number)):
+                return h.number
+        return None
+
+    return lookup

@@ -1,0 +1,208 @@
+"""Service settings: ``config/callbridge.yaml`` + environment overrides, validated like dialplans.
+
+Environment: ``CALLBRIDGE_<SECTION>__<KEY>`` overrides one key (e.g. ``CALLBRIDGE_AMI__PORT=5039``),
+``CALLBRIDGE_SITE_ID`` the site. Secrets never live in a settings file: they come from an env var
+(``CALLBRIDGE_AMI_SECRET``, ``CALLBRIDGE_MQTT_PASSWORD``, ``CALLBRIDGE_COMMAND_SECRET``,
+``CALLBRIDGE_WEB_TOKEN``, ``CALLBRIDGE_POSTGRES_DSN``) or from a file named by ``*_file`` in the settings or
+by the same env var with ``_FILE`` appended. A secret written into the YAML itself is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from callbridge.bus.config import BusSettings
+from callbridge.dialplan.yamlsource import Document, PathKey, Pos, parse_yaml, read_text, validation_problems
+from callbridge.errors import ConfigError, Problem, UnreadableConfigError
+
+ENV_PREFIX = "CALLBRIDGE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "callbridge"
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    auth: Literal["plain", "md5"] = "md5"
+    ping_interval: float = Field(default=10.0, gt=0)
+    ping_timeout: float = Field(default=5.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    action_timeout: float = Field(default=10.0, gt=0)
+
+    def secret_value(self) -> str:
+        """The AMI secret; raises ``ConfigError`` when neither env nor file provided one."""
+        if self.secret is None:
+            raise ConfigError(
+                [Problem("env", 0, 0, "ami.secret", "no AMI secret: set CALLBRIDGE_AMI_SECRET or ami.secret_file")]
+            )
+        return self.secret.get_secret_value()
+
+
+class LogSettings(_Section):
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DialplanSettings(_Section):
+    path: Path = Path("dialplans")
+
+
+class StoreSettings(_Section):
+    path: Path = Path("callbridge-records.sqlite3")
+    postgres_dsn: SecretStr | None = None
+    postgres_dsn_file: Path | None = None
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+
+class Settings(_Section):
+    site_id: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    ami: AmiSettings = AmiSettings()
+    mqtt: BusSettings = Field(default_factory=lambda: BusSettings.model_validate({}))
+    log: LogSettings = LogSettings()
+    dialplan: DialplanSettings = DialplanSettings()
+    store: StoreSettings = StoreSettings()
+    web: WebSettings = WebSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_for_mqtt(cls, data: Any) -> Any:
+        # one site id for the whole service: the MQTT topics use it unless mqtt.site says otherwise
+        if isinstance(data, dict) and "site_id" in data:
+            mqtt = data.get("mqtt")
+            if mqtt is None:
+                data = {**data, "mqtt": {"site": data["site_id"]}}
+            elif isinstance(mqtt, dict) and "site" not in mqtt:
+                data = {**data, "mqtt": {**mqtt, "site": data["site_id"]}}
+        return data
+
+
+#: (section, key) of each secret → (env var holding it, settings key naming a file holding it)
+SECRETS: dict[tuple[str, str], tuple[str, str]] = {
+    ("ami", "secret"): ("CALLBRIDGE_AMI_SECRET", "secret_file"),
+    ("mqtt", "password"): ("CALLBRIDGE_MQTT_PASSWORD", "password_file"),
+    ("mqtt", "command_secret"): ("CALLBRIDGE_COMMAND_SECRET", "command_secret_file"),
+    ("web", "token"): ("CALLBRIDGE_WEB_TOKEN", "token_file"),
+    ("store", "postgres_dsn"): ("CALLBRIDGE_POSTGRES_DSN", "postgres_dsn_file"),
+}
+_TOP_LEVEL_ENV = {"CALLBRIDGE_SITE_ID": "site_id"}
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read *path* (defaults only when ``None``), apply *env* (default ``os.environ``), resolve secrets.
+
+    Raises ``ConfigError`` (located problems) or ``UnreadableConfigError``.
+    """
+    env = os.environ if env is None else env
+    if path is None:
+        doc = Document({}, {(): Pos("(defaults)", 0, 0, 0, 0)})
+    else:
+        if not Path(path).is_file():
+            raise UnreadableConfigError(f"{path}: no such settings file")
+        parsed, problems = parse_yaml(read_text(Path(path)), str(path))
+        if parsed is None or problems:
+            raise ConfigError(problems)
+        doc = parsed
+    problems = _refuse_inline_secrets(doc)
+    problems += _apply_env(doc, env)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        settings = Settings.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(doc, exc, Settings)) from exc
+    return _resolve_secret_files(settings, doc)
+
+
+def _refuse_inline_secrets(doc: Document) -> list[Problem]:
+    problems = []
+    for (section, key), (env_name, file_key) in SECRETS.items():
+        block = doc.data.get(section)
+        if isinstance(block, dict) and key in block:
+            problems.append(
+                doc.problem(
+                    (section, key),
+                    f"secrets are not read from settings files; set env {env_name} or {section}.{file_key}",
+                    at_key=True,
+                )
+            )
+    return problems
+
+
+def _apply_env(doc: Document, env: Mapping[str, str]) -> list[Problem]:
+    """Write env overrides into the document, remembering them as positions ``env NAME``."""
+    problems: list[Problem] = []
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path: PathKey | None = None
+        if name in _TOP_LEVEL_ENV:
+            path = (_TOP_LEVEL_ENV[name],)
+        elif "__" in name:
+            section, _, key = name[len(ENV_PREFIX) :].partition("__")
+            path = (section.lower(), key.lower())
+            if path in SECRETS:
+                problems.append(Problem(f"env {name}", 0, 0, ".".join(path), f"use env {SECRETS[path][0]}"))
+                continue
+        else:
+            for (section, key), (env_name, file_key) in SECRETS.items():
+                if name == env_name:
+                    path = (section, key)
+                elif name == env_name + "_FILE":
+                    path = (section, file_key)
+        if path is None:
+            continue  # other CALLBRIDGE_* variables (e.g. CALLBRIDGE_TRACES) belong to other tools
+        target: Any = doc.data
+        for part in path[:-1]:
+            existing = target.get(part)
+            if existing is None:
+                existing = target[part] = {}
+            if not isinstance(existing, dict):
+                problems.append(Problem(f"env {name}", 0, 0, ".".join(map(str, path)), f"{part} is not a section"))
+                break
+            target = existing
+        else:
+            target[path[-1]] = value
+            doc.positions[path] = Pos(f"env {name}", 0, 0, 0, 0)
+    return problems
+
+
+def _resolve_secret_files(settings: Settings, doc: Document) -> Settings:
+    """Read ``*_file`` secrets now so a missing file is reported at start, where its key was written."""
+    problems: list[Problem] = []
+    updates: dict[str, dict[str, Any]] = {}
+    for (section, key), (_env, file_key) in SECRETS.items():
+        block = getattr(settings, section)
+        file = getattr(block, file_key)
+        if file is None or getattr(block, key) is not None:
+            continue  # the env var wins over the file
+        try:
+            secret = Path(file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(doc.problem((section, file_key), f"cannot read secret file {file}: {exc.strerror or exc}"))
+            continue
+        if not secret:
+            problems.append(doc.problem((section, file_key), f"secret file {file} is empty"))
+            continue
+        updates.setdefault(section, {})[key] = SecretStr(secret)
+    if problems:
+        raise ConfigError(problems)
+    for section, values in updates.items():
+        settings = settings.model_copy(update={section: getattr(settings, section).model_copy(update=values)})
+    return settings

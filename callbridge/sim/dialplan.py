@@ -1,0 +1,347 @@
+"""The extensions.conf subset the simulator runs: parsing, pattern matching, ``${}``/``$[]`` expansion.
+
+Pure functions and dataclasses; the interpreter that executes the steps is :mod:`callbridge.sim.pbx`.
+Pattern letters N, X, Z are case-insensitive as in Asterisk (``_conf-.`` does not match
+``conf-room1``; write ``_co[n]f-.``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    priority: int
+    app: str
+    data: str
+    label: str = ""
+
+
+@dataclass(slots=True)
+class Extension:
+    pattern: str
+    steps: dict[int, Step] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Context:
+    name: str
+    extensions: list[Extension] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)
+
+    def extension(self, pattern: str) -> Extension:
+        for ext in self.extensions:
+            if ext.pattern == pattern:
+                return ext
+        ext = Extension(pattern)
+        self.extensions.append(ext)
+        return ext
+
+
+@dataclass(slots=True)
+class Dialplan:
+    contexts: dict[str, Context] = field(default_factory=dict)
+    globals: dict[str, str] = field(default_factory=dict)
+
+    def find(self, context: str, exten: str, _seen: frozenset[str] = frozenset()) -> Extension | None:
+        """The extension of ``context`` (or its includes) that matches ``exten``; exact beats pattern."""
+        ctx = self.contexts.get(context)
+        if ctx is None or context in _seen:
+            return None
+        for ext in ctx.extensions:
+            if ext.pattern == exten:
+                return ext
+        best: tuple[int, Extension] | None = None
+        for ext in ctx.extensions:
+            if ext.pattern.startswith("_") and pattern_regex(ext.pattern).fullmatch(exten):
+                score = _specificity(ext.pattern)
+                if best is None or score > best[0]:
+                    best = (score, ext)
+        if best is not None:
+            return best[1]
+        for inc in ctx.includes:
+            found = self.find(inc, exten, _seen | {context})
+            if found is not None:
+                return found
+        return None
+
+    def exists(self, context: str, exten: str, priority: int = 1) -> bool:
+        ext = self.find(context, exten)
+        return ext is not None and priority in ext.steps
+
+
+def _specificity(pattern: str) -> int:
+    # Asterisk sorts patterns so that more specific ones win; a literal-character count is close enough.
+    return sum(1 for ch in pattern[1:] if ch.isalnum() and ch.upper() not in "NXZ") * 10 - pattern.count(".")
+
+
+@lru_cache(maxsize=512)
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    body = pattern[1:]
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        up = ch.upper()
+        if up == "X":
+            out.append("[0-9]")
+        elif up == "Z":
+            out.append("[1-9]")
+        elif up == "N":
+            out.append("[2-9]")
+        elif ch == ".":
+            out.append(".+")
+        elif ch == "!":
+            out.append(".*")
+        elif ch == "[":
+            end = body.index("]", i)
+            out.append("[" + body[i + 1 : end].replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out))
+
+
+_EXTEN_LINE = re.compile(r"^(exten|same)\s*=>?\s*(.*)$", re.IGNORECASE)
+_APP = re.compile(r"^([A-Za-z0-9_]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def _strip_comment(line: str) -> str:
+    out = []
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            out.append(line[i + 1])
+            i += 2
+            continue
+        if line[i] == ";":
+            break
+        out.append(line[i])
+        i += 1
+    return "".join(out).strip()
+
+
+def parse_extensions(text: str) -> Dialplan:
+    """Parse extensions.conf text: contexts, ``exten =>``, ``same =>``, ``include =>``, [globals]."""
+    plan = Dialplan()
+    ctx: Context | None = None
+    current: Extension | None = None
+    last_prio = 0
+    section = ""
+    for raw in text.splitlines():
+        line = _strip_comment(raw)
+        if not line:
+            continue
+        if line.startswith("[") and "]" in line:
+            section = line[1 : line.index("]")].strip()
+            ctx = None
+            current = None
+            if section not in ("general", "globals"):
+                ctx = plan.contexts.setdefault(section, Context(section))
+            continue
+        if section == "globals":
+            key, _, value = line.partition("=")
+            plan.globals[key.strip()] = value.strip()
+            continue
+        if ctx is None:
+            continue
+        if line.lower().startswith("include"):
+            ctx.includes.append(line.split("=>", 1)[-1].strip())
+            continue
+        m = _EXTEN_LINE.match(line)
+        if not m:
+            continue
+        kind, rest = m.group(1).lower(), m.group(2).lstrip(">").strip()
+        if kind == "exten":
+            pattern, _, rest = rest.partition(",")
+            current = ctx.extension(pattern.strip())
+            last_prio = 0
+        elif current is None:
+            continue
+        prio_text, _, app_text = rest.partition(",")
+        prio_text = prio_text.strip()
+        label = ""
+        lm = re.match(r"^([^()]+)\(([^)]*)\)$", prio_text)
+        if lm:
+            prio_text, label = lm.group(1), lm.group(2)
+        if prio_text == "n":
+            prio = last_prio + 1
+        elif prio_text == "hint":
+            continue
+        else:
+            prio = int(prio_text)
+        last_prio = prio
+        am = _APP.match(app_text.strip())
+        app, data = (am.group(1), am.group(2) or "") if am else (app_text.strip(), "")
+        current.steps[prio] = Step(prio, app, data, label)
+        if label:
+            current.labels[label] = prio
+    return plan
+
+
+# --- expansion ------------------------------------------------------------------------------------
+
+Lookup = Callable[[str], str]
+
+
+def expand(text: str, lookup: Lookup) -> str:
+    """Substitute ``${NAME}``, ``${NAME:offset[:length]}``, ``${FUNC(arg)}`` and ``$[expr]``."""
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        if text.startswith("${", i) or text.startswith("$[", i):
+            close = "}" if text[i + 1] == "{" else "]"
+            opener = text[i + 1]
+            depth = 1
+            j = i + 2
+            while j < n and depth:
+                if text[j] == opener and text[j - 1] == "$":
+                    depth += 1
+                elif text[j] == close:
+                    depth -= 1
+                j += 1
+            inner = expand(text[i + 2 : j - 1], lookup)
+            out.append(_variable(inner, lookup) if close == "}" else evaluate(inner))
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _variable(inner: str, lookup: Lookup) -> str:
+    name, offset, length = inner, None, None
+    if "(" not in inner and ":" in inner:
+        parts = inner.split(":")
+        name = parts[0]
+        offset = int(parts[1] or 0)
+        length = int(parts[2]) if len(parts) > 2 and parts[2] else None
+    value = lookup(name)
+    if offset is not None:
+        value = value[offset:] if length is None else value[offset : offset + length if offset >= 0 else None]
+        if length is not None and offset < 0:
+            value = value[:length]
+    return value
+
+
+_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|!=|<=|>=|[=<>&|()+\-*/!]|[^\s=<>&|()+\-*/!"]+)')
+
+
+def evaluate(expr: str) -> str:
+    """``$[...]`` expressions: comparison, ``&``, ``|``, ``!``, ``+ - * /``, parentheses."""
+    tokens = [t for t in _TOKEN.findall(expr) if t]
+    pos = 0
+
+    def peek() -> str:
+        return tokens[pos] if pos < len(tokens) else ""
+
+    def take() -> str:
+        nonlocal pos
+        tok = peek()
+        pos += 1
+        return tok
+
+    def atom() -> str:
+        tok = take()
+        if tok == "(":
+            val = disj()
+            take()
+            return val
+        if tok == "!":
+            return "0" if _truthy(atom()) else "1"
+        if tok.startswith('"') and tok.endswith('"') and len(tok) >= 2:
+            return tok[1:-1]
+        return tok
+
+    def arith() -> str:
+        val = atom()
+        while peek() in ("+", "-", "*", "/"):
+            op = take()
+            rhs = atom()
+            try:
+                a, b = int(val), int(rhs)
+            except ValueError:
+                return ""
+            val = str({"+": a + b, "-": a - b, "*": a * b, "/": a // b if b else 0}[op])
+        return val
+
+    def compare() -> str:
+        val = arith()
+        while peek() in ("=", "!=", "<", ">", "<=", ">="):
+            op = take()
+            rhs = arith()
+            val = "1" if _cmp(val, op, rhs) else "0"
+        return val
+
+    def conj() -> str:
+        val = compare()
+        while peek() == "&":
+            take()
+            rhs = compare()
+            val = rhs if _truthy(val) and _truthy(rhs) else "0"
+        return val
+
+    def disj() -> str:
+        val = conj()
+        while peek() == "|":
+            take()
+            rhs = conj()
+            val = val if _truthy(val) else rhs
+        return val
+
+    return disj() if tokens else ""
+
+
+def _truthy(value: str) -> bool:
+    return value not in ("", "0")
+
+
+def _cmp(a: str, op: str, b: str) -> bool:
+    try:
+        x: int | str = int(a)
+        y: int | str = int(b)
+    except ValueError:
+        x, y = a, b
+    if op == "=":
+        return x == y
+    if op == "!=":
+        return x != y
+    if type(x) is not type(y):
+        x, y = str(x), str(y)
+    return {"<": x < y, ">": x > y, "<=": x <= y, ">=": x >= y}[op]  # type: ignore[operator]
+
+
+def split_args(data: str) -> list[str]:
+    """Split application arguments on top-level commas (parentheses and quotes protect)."""
+    args: list[str] = []
+    depth = 0
+    quote = False
+    cur: list[str] = []
+    for ch in data:
+        if ch == '"':
+            quote = not quote
+        elif not quote and ch in "([":
+            depth += 1
+        elif not quote and ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0 and not quote:
+            args.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    args.append("".join(cur))
+    return args
+
+
+def parse_gotoif(data: str) -> tuple[str, str, str]:
+    """``cond?iftrue:iffalse`` → (cond, iftrue, iffalse)."""
+    cond, _, branches = data.partition("?")
+    iftrue, _, iffalse = branches.partition(":")
+    return cond.strip(), iftrue.strip(), iffalse.strip()

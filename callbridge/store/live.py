@@ -1,0 +1,335 @@
+"""Live state for the wallboard and ``/metrics`` — a pure aggregator fed one event at a time.
+
+``LiveBoard.feed(event)`` updates in-memory counters (waiting calls, agents, today's answer rate, active
+transfers between hotlines, recent alarms) and returns the alarms it raises itself
+(:class:`~callbridge.store.events.AnswerRateLow`, once per crossing under the target; re-armed when
+the rate is back at or above it). ``snapshot(now)`` is the JSON the wallboard draws. No I/O, no asyncio.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from callbridge.domain import DomainEvent
+from callbridge.store.events import AnswerRateLow
+from callbridge.store.kpi import DEFAULT_ANSWER_RATE_TARGET, percentile, ratio
+from callbridge.store.periods import iso
+from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord
+
+DEFAULT_HOTLINE_NAMES: dict[str, str] = {
+    "12345": "政务服务 Citizen service",
+    "110": "报警 Police",
+    "119": "火警 Fire",
+    "120": "急救 Ambulance",
+    "122": "交通事故 Traffic police",
+}
+
+#: Event types shown in "recent alarms", with the Chinese · English label used on the board.
+ALARM_LABELS: dict[str, str] = {
+    "kpi.answer_rate_low": "接通率低 Answer rate low",
+    "records.backlog": "记录积压 Records backlog",
+    "outbox.full": "消息积压 Outbox full",
+    "transfer.failed": "转接失败 Transfer failed",
+    "transfer.number_mismatch": "号码未携带 Number not carried",
+    "transfer.backup_line": "备用线路 Backup line",
+    "queue.overflow_started": "溢出 Overflow",
+    "nuisance.flagged": "骚扰来电 Nuisance caller",
+    "ami.lost": "PBX连接中断 AMI lost",
+    "pbx.restarted": "PBX重启 PBX restarted",
+    "dialplan.rejected": "拨号计划被拒 Dialplan rejected",
+}
+
+#: Asterisk queue-member states that mean "free to take a call" (numeric codes and spelled forms).
+_FREE_STATES = {"1", "not_in_use", "not_inuse", "free", "idle", "available"}
+
+
+@dataclass(slots=True)
+class _Hotline:
+    waiting: dict[str, float] = field(default_factory=dict)  # call_id → since
+    members: dict[str, bool] = field(default_factory=dict)  # agent → free?
+    agents_free_reported: int | None = None  # a count given by the source itself wins
+    offered: int = 0  # today
+    answered: int = 0
+    abandoned: int = 0
+    waits: list[float] = field(default_factory=list)
+    overflow_since: float | None = None
+    alarmed: bool = False
+
+
+def _is_free(data: Mapping[str, Any]) -> bool:
+    if data.get("paused") in (True, 1, "1", "true") or data.get("in_call") in (True, 1, "1", "true"):
+        return False
+    if "free" in data and isinstance(data["free"], bool):
+        return data["free"]
+    status = str(data.get("status", data.get("state", ""))).strip().lower().replace(" ", "_")
+    return status in _FREE_STATES
+
+
+class LiveBoard:
+    def __init__(
+        self,
+        hotlines: Sequence[str] = (),
+        *,
+        targets: Mapping[str, float] | None = None,
+        default_target: float = DEFAULT_ANSWER_RATE_TARGET,
+        names: Mapping[str, str] | None = None,
+        min_offered: int = 5,
+        max_alarms: int = 20,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self.targets = dict(targets or {})
+        self.default_target = default_target
+        self.names = {**DEFAULT_HOTLINE_NAMES, **(names or {})}
+        self.min_offered = min_offered
+        self.tz = tz
+        self.version = 0  # bumped per event; lets the SSE stream skip unchanged snapshots
+        self._lines: dict[str, _Hotline] = {h: _Hotline() for h in hotlines}
+        self._call_hotline: dict[str, str] = {}
+        self._queue_hotline: dict[str, str] = {}
+        self._unanswered: dict[
+            str, tuple[str, float]
+        ] = {}  # call_id → (hotline, offered at), offered and not answered/abandoned yet
+        self._day: date | None = None
+        self._active: dict[str, dict[str, Any]] = {}  # transfer_id → flow
+        self._flows_today: Counter[tuple[str, str]] = Counter()
+        self.alarms: deque[dict[str, Any]] = deque(maxlen=max_alarms)
+        # Process-lifetime counters (Prometheus counters must never go down).
+        self.offered_total: Counter[str] = Counter()
+        self.answered_total: Counter[str] = Counter()
+        self.abandoned_total: Counter[str] = Counter()
+        self.transfers_total: Counter[tuple[str, str, str]] = Counter()  # (from, to, outcome)
+        self.number_checks_total: Counter[tuple[str, str, str]] = Counter()  # (from, to, verified|mismatch)
+        self.overflow_seconds_total: dict[str, float] = {}
+        self.nuisance_total: Counter[str] = Counter()
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def target(self, hotline: str) -> float:
+        return self.targets.get(hotline, self.default_target)
+
+    def _line(self, hotline: str) -> _Hotline:
+        return self._lines.setdefault(hotline, _Hotline())
+
+    def _day_of(self, ts: float) -> date:
+        return datetime.fromtimestamp(ts, self.tz).date() if self.tz else datetime.fromtimestamp(ts).date()
+
+    def _roll_day(self, ts: float) -> None:
+        day = self._day_of(ts)
+        if self._day is None or day > self._day:
+            if self._day is not None:
+                for line in self._lines.values():
+                    line.offered = line.answered = line.abandoned = 0
+                    line.waits.clear()
+                    line.alarmed = False
+                self._flows_today.clear()
+            self._day = day
+
+    def _hotline_of(self, rec: EventRecord) -> str | None:
+        queue = rec.text("queue")
+        if rec.hotline:
+            if queue:  # learn which hotline a queue serves, for events that name only the queue
+                self._queue_hotline[queue] = rec.hotline
+            return rec.hotline
+        return self._call_hotline.get(rec.call_id or "") or self._queue_hotline.get(queue or "")
+
+    def _alarm(self, rec: EventRecord, hotline: str | None, text: str) -> None:
+        label = ALARM_LABELS.get(rec.type, rec.type)
+        self.alarms.appendleft(
+            {
+                "ts": rec.ts,
+                "at": iso(rec.ts, self.tz),
+                "type": rec.type,
+                "hotline": hotline,
+                "label": label,
+                "text": text,
+            }
+        )
+
+    # --- feeding -------------------------------------------------------------------------------------------
+
+    def feed(self, event: DomainEvent | EventRecord) -> list[DomainEvent]:
+        """Apply one event; return the alarm events this raised (to publish and record)."""
+        rec = EventRecord.of(event)
+        self._roll_day(rec.ts)
+        self.version += 1
+        hotline = self._hotline_of(rec)
+        raised: list[DomainEvent] = []
+        t = rec.type
+        if t == "call.offered" and rec.call_id and hotline:
+            self._call_hotline[rec.call_id] = hotline  # the latest presentation (after a transfer: the receiver)
+            self._unanswered[rec.call_id] = (hotline, rec.ts)
+            self._line(hotline).offered += 1
+            self.offered_total[hotline] += 1
+        elif t in ("queue.joined", "call.queued") and rec.call_id and hotline:
+            self._line(hotline).waiting.setdefault(rec.call_id, rec.ts)
+        elif t == "queue.left" and rec.call_id:
+            for line in self._lines.values():
+                line.waiting.pop(rec.call_id, None)
+        elif t == "queue.abandoned" and rec.call_id:
+            raised += self._abandon(rec.call_id, rec.ts)
+        elif t == "call.answered" and rec.call_id and hotline:
+            line = self._line(hotline)
+            line.waiting.pop(rec.call_id, None)
+            pending = self._unanswered.pop(rec.call_id, None)
+            if pending is not None:
+                wait = rec.number("wait_s")
+                line.waits.append(wait if wait is not None else rec.ts - pending[1])
+                line.answered += 1
+                self.answered_total[hotline] += 1
+            agent = rec.text("agent")
+            if agent and agent in line.members:
+                line.members[agent] = False
+            raised += self._check_rate(hotline, rec.ts)
+        elif t == "call.ended" and rec.call_id:
+            raised += self._abandon(rec.call_id, rec.ts)  # ended before anyone answered
+            for line in self._lines.values():
+                line.waiting.pop(rec.call_id, None)
+            self._call_hotline.pop(rec.call_id, None)
+        elif t == "queue.member_changed" and hotline:
+            self._member(hotline, rec)
+        elif t.startswith("transfer."):
+            self._transfer(rec, hotline)
+        elif t == "queue.overflow_started" and hotline:
+            self._line(hotline).overflow_since = rec.ts
+        elif t == "queue.overflow_ended" and hotline:
+            since = self._line(hotline).overflow_since
+            if since is not None:
+                total = self.overflow_seconds_total.get(hotline, 0.0)
+                self.overflow_seconds_total[hotline] = total + max(0.0, rec.ts - since)
+            self._line(hotline).overflow_since = None
+        elif t == "nuisance.flagged" and hotline:
+            self.nuisance_total[hotline] += 1
+        if "agents_free" in rec.data and hotline and rec.number("agents_free") is not None:
+            self._line(hotline).agents_free_reported = int(rec.number("agents_free") or 0)
+        if t in ALARM_LABELS and t != "kpi.answer_rate_low":
+            self._alarm(rec, hotline, _describe(rec, hotline))
+        for alarm in raised:
+            self._alarm(EventRecord.of(alarm), alarm.hotline, _describe(EventRecord.of(alarm), alarm.hotline))
+        return raised
+
+    def _abandon(self, call_id: str, ts: float) -> list[DomainEvent]:
+        pending = self._unanswered.pop(call_id, None)
+        if pending is None:  # answered, already counted, or never offered to a hotline we know
+            return []
+        hotline, offered_ts = pending
+        line = self._line(hotline)
+        line.waiting.pop(call_id, None)
+        line.abandoned += 1
+        self.abandoned_total[hotline] += 1
+        line.waits.append(ts - offered_ts)
+        return self._check_rate(hotline, ts)
+
+    def _member(self, hotline: str, rec: EventRecord) -> None:
+        agent = rec.text("agent") or rec.text("member") or rec.text("interface")
+        if not agent:
+            return
+        if rec.text("change") in ("removed", "remove") or rec.data.get("removed") is True:
+            self._line(hotline).members.pop(agent, None)
+        else:
+            self._line(hotline).members[agent] = _is_free(rec.data)
+
+    def _transfer(self, rec: EventRecord, hotline: str | None) -> None:
+        xfer = rec.text("transfer_id")
+        if not xfer:
+            return
+        flow = self._active.get(xfer)
+        src = rec.text("from_hotline") or (flow or {}).get("from") or hotline or ""
+        dst = rec.text("to_hotline") or (flow or {}).get("to") or ""
+        outcome = rec.type.removeprefix("transfer.")
+        if rec.type == "transfer.requested":
+            self._active[xfer] = {"transfer_id": xfer, "from": src, "to": dst, "state": "requested",
+                                  "since": rec.ts, "caller_num": rec.text("caller_num")}  # fmt: skip
+            self._flows_today[(src, dst)] += 1
+            self.transfers_total[(src, dst, "requested")] += 1
+        elif rec.type in ("transfer.number_verified", "transfer.number_mismatch"):
+            verdict = "verified" if rec.type.endswith("verified") else "mismatch"
+            self.number_checks_total[(src, dst, verdict)] += 1
+        elif outcome in FINAL_TRANSFER_OUTCOMES:
+            self._active.pop(xfer, None)
+            self.transfers_total[(src, dst, outcome)] += 1
+        elif flow is not None and outcome in ("ringing", "answered", "backup_line"):
+            flow["state"] = outcome
+
+    def _check_rate(self, hotline: str, ts: float) -> list[DomainEvent]:
+        line = self._line(hotline)
+        rate = ratio(line.answered, line.offered)
+        target = self.target(hotline)
+        if rate is None or line.offered < self.min_offered:
+            return []
+        if rate >= target:
+            line.alarmed = False
+            return []
+        if line.alarmed:
+            return []
+        line.alarmed = True
+        return [AnswerRateLow(ts=ts, hotline=hotline, rate=rate, target=target, offered=line.offered,
+                              answered=line.answered)]  # fmt: skip
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def hotline_names(self) -> list[str]:
+        """Configured hotlines first, in their order; then the others as they were seen."""
+        return list(self._lines)
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """JSON-safe state for the wallboard at time ``now``."""
+        stale = self._day is not None and self._day_of(now) > self._day  # no event yet today
+        tiles = []
+        for h in self.hotline_names():
+            line = self._lines[h]
+            offered, answered = (0, 0) if stale else (line.offered, line.answered)
+            rate = ratio(answered, offered)
+            waits = [] if stale else line.waits
+            free = line.agents_free_reported
+            if free is None:
+                free = sum(1 for f in line.members.values() if f)
+            tiles.append({
+                "hotline": h,
+                "name": self.names.get(h, h),
+                "waiting": len(line.waiting),
+                "longest_wait_s": round(max((now - s for s in line.waiting.values()), default=0.0), 1),
+                "agents_free": free,
+                "agents_total": len(line.members),
+                "offered_today": offered,
+                "answered_today": answered,
+                "abandoned_today": 0 if stale else line.abandoned,
+                "answer_rate_today": rate,
+                "target": self.target(h),
+                "below_target": rate is not None and rate < self.target(h),
+                "wait_avg_s": round(sum(waits) / len(waits), 1) if waits else None,
+                "wait_p90_s": percentile(waits, 0.9),
+                "overflow_active": line.overflow_since is not None,
+            })  # fmt: skip
+        active = Counter((f["from"], f["to"]) for f in self._active.values())
+        pairs = set(active) | (set() if stale else set(self._flows_today))
+        flows = [
+            {"from": a, "to": b, "active": active.get((a, b), 0), "today": 0 if stale else self._flows_today[(a, b)]}
+            for a, b in sorted(pairs)
+        ]
+        return {
+            "ts": now,
+            "at": iso(now, self.tz),
+            "version": self.version,
+            "hotlines": tiles,
+            "flows": flows,
+            "active_transfers": sorted(self._active.values(), key=lambda f: f["since"]),
+            "alarms": list(self.alarms),
+        }
+
+
+def _describe(rec: EventRecord, hotline: str | None) -> str:
+    where = hotline or ""
+    if rec.type == "kpi.answer_rate_low":
+        rate, target = rec.number("rate") or 0.0, rec.number("target") or 0.0
+        return f"{where} 人工接通率 {rate:.0%} < {target:.0%} · answer rate {rate:.0%} under {target:.0%}"
+    if rec.type.startswith("transfer."):
+        pair = f"{rec.text('from_hotline') or where} → {rec.text('to_hotline') or '?'}"
+        reason = rec.text("reason") or rec.text("line") or ""
+        return f"{pair} {reason}".strip()
+    if rec.type == "nuisance.flagged":
+        return f"{where} {rec.text('caller_num') or ''} {rec.text('reason') or ''}".strip()
+    return " ".join(p for p in (where, rec.text("reason") or rec.text("queue") or "") if p)

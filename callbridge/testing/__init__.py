@@ -1,0 +1,1 @@
+"""Helpers shipped for tests and users (real mosquitto broker, replay, simulator helpers)."""

@@ -1,0 +1,166 @@
+"""A deliberately small HTTP/1.1 server on asyncio streams: GET only, one request per connection.
+
+Enough for a read-only wallboard, a JSON API, ``/metrics`` and a Server-Sent Events stream, without a
+web framework. Every response closes the connection (``Connection: close``), which browsers, urllib and
+Prometheus all handle; SSE responses stay open until the client leaves or the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 16 * 1024  # request line + headers
+HEAD_TIMEOUT_S = 10.0  # a client that never finishes its request head is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str  # decoded, without the query
+    query: dict[str, str]  # first value of each parameter
+    headers: dict[str, str]  # lower-case names
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    #: When set, the body is streamed from this iterator (SSE) after the head.
+    stream: AsyncIterator[bytes] | None = None
+
+    @classmethod
+    def json(cls, value: object, status: int = 200) -> Response:
+        return cls(status, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Response:
+        return cls(status, text.encode(), content_type)
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Response:
+        return cls.json({"error": HTTPStatus(status).phrase.lower().replace(" ", "_"), "message": message}, status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class BadRequest(Exception):
+    pass
+
+
+async def read_request(reader: asyncio.StreamReader) -> Request:
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+    except asyncio.LimitOverrunError as exc:
+        raise BadRequest("request head too large") from exc
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest("malformed request line")
+    method, target, _version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise BadRequest("malformed header")
+        headers[name.strip().lower()] = value.strip()
+    url = urlsplit(target)
+    query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+    return Request(method.upper(), unquote(url.path), query, headers)
+
+
+def _head(resp: Response) -> bytes:
+    phrase = HTTPStatus(resp.status).phrase
+    headers = {
+        "Content-Type": resp.content_type,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Connection": "close",
+        **resp.headers,
+    }
+    if resp.stream is None:
+        headers["Content-Length"] = str(len(resp.body))
+    lines = [f"HTTP/1.1 {resp.status} {phrase}"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HttpServer:
+    """Accept connections and hand each request to ``handler``; track connections so stop() ends them."""
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEAD)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        for task in list(self._connections):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._one(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the client went away; nothing to answer
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await read_request(reader)
+        except BadRequest as exc:
+            resp = Response.error(400, str(exc))
+        else:
+            if request.method not in ("GET", "HEAD"):
+                resp = Response.error(405, "read-only server: GET only")
+                resp.headers["Allow"] = "GET, HEAD"
+            else:
+                try:
+                    resp = await self.handler(request)
+                except Exception:
+                    log.exception("web handler failed for %s", request.path)
+                    resp = Response.error(500, "internal error")
+            if request.method == "HEAD":
+                resp.body, resp.stream = b"", None
+        writer.write(_head(resp) + resp.body)
+        await writer.drain()
+        if resp.stream is not None:
+            async for chunk in resp.stream:
+                writer.write(chunk)
+                await writer.drain()

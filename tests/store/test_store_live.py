@@ -1,0 +1,104 @@
+"""The live board agrees with the records for the same morning, and raises its alarm once per crossing."""
+
+from __future__ import annotations
+
+import pytest
+from records_scenario import END, EXPECTED, PERIOD, TZ, at, morning
+
+from callbridge.store.events import AnswerRateLow
+from callbridge.store.kpi import compute
+from callbridge.store.live import LiveBoard
+from callbridge.store.periods import parse_period
+from callbridge.store.projection import EventRecord
+from callbridge.store.records import RecordStore
+
+
+def _fed(board: LiveBoard) -> list[AnswerRateLow]:
+    raised = []
+    for e in morning():
+        raised += board.feed(e)
+    return [a for a in raised if isinstance(a, AnswerRateLow)]
+
+
+def test_board_matches_records_of_the_morning() -> None:
+    board = LiveBoard(["12345", "110", "120"], tz=TZ)
+    alarms = _fed(board)
+    snap = board.snapshot(END)
+    tiles = {t["hotline"]: t for t in snap["hotlines"]}
+    for hotline, exp in EXPECTED.items():
+        tile = tiles[hotline]
+        assert tile["offered_today"] == exp["offered"]
+        assert tile["answered_today"] == exp["answered"]
+        assert tile["abandoned_today"] == exp["abandoned"]
+        assert tile["answer_rate_today"] == pytest.approx(exp["answer_rate"])
+        assert tile["wait_p90_s"] == pytest.approx(exp["wait_p90_s"])
+        assert tile["below_target"] is exp["below_target"]
+    assert tiles["12345"]["waiting"] == 2
+    assert tiles["12345"]["longest_wait_s"] == pytest.approx(119.5)  # c11 queued at 08:58:00.5
+    assert (tiles["12345"]["agents_free"], tiles["12345"]["agents_total"]) == (2, 3)
+    assert (tiles["110"]["agents_free"], tiles["110"]["agents_total"]) == (1, 2)
+    assert tiles["110"]["overflow_active"] is False and tiles["12345"]["overflow_active"] is True
+    # Alarms are raised when a call is lost, not while calls still wait: 110 crossed (p5 abandoned,
+    # 3 of 5); 12345 stayed at 8 of 10 finished calls, i.e. on the line, not under it.
+    assert [(a.hotline, a.offered, a.answered) for a in alarms] == [("110", 5, 3)]
+    assert [a["type"] for a in snap["alarms"]][-1] == "transfer.backup_line"  # oldest shown last
+    assert {a["type"] for a in snap["alarms"]} >= {"kpi.answer_rate_low", "transfer.failed", "nuisance.flagged"}
+    assert {(f["from"], f["to"]): (f["active"], f["today"]) for f in snap["flows"]} == {
+        ("110", "122"): (0, 1), ("12345", "110"): (0, 1), ("12345", "119"): (0, 1), ("12345", "120"): (0, 1),
+    }  # fmt: skip
+    assert board.transfers_total[("12345", "120", "completed")] == 1
+    assert board.number_checks_total[("12345", "120", "mismatch")] == 1
+    assert board.overflow_seconds_total == {"110": 15 * 60}
+
+
+def test_board_and_kpi_report_agree() -> None:
+    store = RecordStore.sqlite(":memory:")
+    store.write(morning())
+    period = parse_period(PERIOD, now=END, tz=TZ)
+    report = compute(store.period_records(period.start, period.end))
+    board = LiveBoard(tz=TZ)
+    _fed(board)
+    for tile in board.snapshot(END)["hotlines"]:
+        kpi = report.hotlines[tile["hotline"]]
+        assert (tile["offered_today"], tile["answered_today"], tile["abandoned_today"]) == (
+            kpi.offered, kpi.answered, kpi.abandoned)  # fmt: skip
+        assert kpi.wait_avg_s is not None
+        assert tile["wait_avg_s"] == pytest.approx(round(kpi.wait_avg_s, 1))
+
+
+def test_alarm_rearms_after_recovery_and_counts_reset_at_midnight() -> None:
+    board = LiveBoard(min_offered=2, targets={"122": 0.5}, tz=TZ)
+    raised: list[object] = []
+
+    def call(cid: str, minute: float, answered: bool) -> None:
+        raised.extend(board.feed(EventRecord("call.offered", at(minute), cid, "122", {"caller_num": "1"})))
+        kind = "call.answered" if answered else "queue.abandoned"
+        raised.extend(board.feed(EventRecord(kind, at(minute) + 10, cid, "122", {})))
+
+    call("a", 1, False)  # 0/1: too few calls to judge
+    call("b", 2, False)  # 0/2 → alarm
+    call("c", 3, False)  # still under: no repeat
+    assert len(raised) == 1
+    call("d", 4, True)
+    call("e", 5, True)
+    call("f", 6, True)  # 3/6 = 0.5, back on target: re-armed
+    call("g", 7, False)  # 3/7 under again → second alarm
+    assert [round(a.rate, 2) for a in raised] == [0.0, 0.43]  # type: ignore[attr-defined]
+    tomorrow = at(24 * 60 + 1)
+    assert board.snapshot(tomorrow)["hotlines"][0]["offered_today"] == 0
+    board.feed(EventRecord("call.offered", tomorrow, "h", "122", {}))
+    assert board.snapshot(tomorrow)["hotlines"][0]["offered_today"] == 1
+    assert board.offered_total["122"] == 8  # the Prometheus counters never reset
+
+
+def test_active_transfer_shows_as_a_flow_until_final() -> None:
+    board = LiveBoard(["12345", "110"])
+    x = {"transfer_id": "X9", "from_hotline": "12345", "to_hotline": "110"}
+    board.feed(EventRecord("transfer.requested", 100.0, "c", "12345", x))
+    board.feed(EventRecord("transfer.ringing", 101.0, "c", "12345", x))
+    snap = board.snapshot(102.0)
+    assert snap["flows"] == [{"from": "12345", "to": "110", "active": 1, "today": 1}]
+    assert snap["active_transfers"][0]["state"] == "ringing"
+    board.feed(EventRecord("transfer.completed", 110.0, "c", "12345", {"transfer_id": "X9"}))
+    assert board.snapshot(111.0)["flows"][0]["active"] == 0
+    assert board.transfers_total[("12345", "110", "completed")] == 1
