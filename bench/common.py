@@ -187,3 +187,10 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     idx = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return float(ordered[idx])
+
+
+def production_logging() -> None:
+    """Log as the daemon does in production (JSON, INFO): debug lines of the hot path cost nothing."""
+    from callbridge.log import configure_logging
+
+    configure_logging(format="json", level="info", stream=sys.stderr)

@@ -17,10 +17,10 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from bench.amistream import stream_file
-from bench.common import BenchResult, median, python_subprocess, run_async
+from bench.common import BenchResult, median, production_logging, python_subprocess, run_async
 from callbridge.ami.events import decode
 from callbridge.ami.framing import AmiFramer, AmiMessage, encode_message
 
@@ -48,8 +48,8 @@ class CallbridgeCounter(asyncio.Protocol):
         self.domain_events = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(LOGIN)
+        # uvloop's transports are not asyncio.Transport subclasses, hence a cast rather than isinstance.
+        cast(asyncio.WriteTransport, transport).write(LOGIN)
 
     def data_received(self, data: bytes) -> None:
         feed = self.feed
@@ -77,8 +77,8 @@ class BareCounter(asyncio.Protocol):
         self.count = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(LOGIN)
+        # uvloop's transports are not asyncio.Transport subclasses, hence a cast rather than isinstance.
+        cast(asyncio.WriteTransport, transport).write(LOGIN)
 
     def data_received(self, data: bytes) -> None:
         parts = (self.buf + data).split(b"\r\n\r\n")
@@ -165,6 +165,7 @@ def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] |
 
 
 def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
+    production_logging()
     events = 50_000 if quick else 500_000
     runs = 1 if quick else 3
     path, expected = stream_file(events)

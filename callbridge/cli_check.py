@@ -1,4 +1,4 @@
-"""``callbridge check [PATH]``: validate a dialplan file or directory.
+"""``callbridge check [PATH] [--settings FILE]``: validate dialplan files (and optionally the settings).
 
 Exit 0 = valid (warnings may be printed), 1 = invalid, 2 = cannot read.
 """
@@ -6,16 +6,39 @@ Exit 0 = valid (warnings may be printed), 1 = invalid, 2 = cannot read.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
 from callbridge.dialplan.loader import check_dialplan
-from callbridge.errors import UnreadableConfigError
+from callbridge.errors import ConfigError, Problem, UnreadableConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default="dialplans", help="dialplan file or directory (default: dialplans)")
+    parser.add_argument("--settings", metavar="FILE", help="also validate this service settings file")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="json: one problem object a line")
     parser.add_argument("-q", "--quiet", action="store_true", help="print problems only, no summary")
+
+
+def _print(problems: list[Problem], fmt: str) -> None:
+    for problem in problems:
+        print(json.dumps(dataclasses.asdict(problem), ensure_ascii=False) if fmt == "json" else problem)
+
+
+def _check_settings(path: str, fmt: str) -> int:
+    from callbridge.settings import load_settings
+
+    try:
+        load_settings(Path(path))
+    except UnreadableConfigError as exc:
+        print(f"callbridge check: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        _print(list(exc.problems), fmt)
+        return 1
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,17 +48,17 @@ def main(args: argparse.Namespace) -> int:
     except UnreadableConfigError as exc:
         print(f"callbridge check: {exc}", file=sys.stderr)
         return 2
-    for problem in problems:
-        print(problem)
+    _print(problems, args.format)
+    settings_code = _check_settings(args.settings, args.format) if args.settings else 0
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = len(problems) - errors
     if plan is None:
         if not args.quiet:
             print(f"{path}: invalid ({errors} error(s), {warnings} warning(s))", file=sys.stderr)
-        return 1
-    if not args.quiet:
+        return max(1, settings_code)
+    if not args.quiet and args.format == "text":
         print(
             f"{path}: OK — {len(plan.hotlines)} hotlines, {len(plan.trunks)} trunks, {len(plan.queues)} queues,"
             f" {len(plan.rules)} rules, {len(plan.modes)} modes (start: {plan.start_mode}), {warnings} warning(s)"
         )
-    return 0
+    return settings_code

@@ -5,6 +5,8 @@ Environment: ``CALLBRIDGE_<SECTION>__<KEY>`` overrides one key (e.g. ``CALLBRIDG
 (``CALLBRIDGE_AMI_SECRET``, ``CALLBRIDGE_MQTT_PASSWORD``, ``CALLBRIDGE_COMMAND_SECRET``,
 ``CALLBRIDGE_WEB_TOKEN``, ``CALLBRIDGE_POSTGRES_DSN``) or from a file named by ``*_file`` in the settings or
 by the same env var with ``_FILE`` appended. A secret written into the YAML itself is refused.
+The ``mqtt:`` section is :class:`callbridge.bus.config.BusSettings`; ``mqtt.url`` (``mqtt[s]://[user@]host[:port]``)
+is accepted as a shorthand for host/port/tls/username.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -121,6 +124,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         doc = parsed
     problems = _refuse_inline_secrets(doc)
     problems += _apply_env(doc, env)
+    problems += _expand_mqtt_url(doc)
     if problems:
         raise ConfigError(problems)
     try:
@@ -143,6 +147,31 @@ def _refuse_inline_secrets(doc: Document) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _expand_mqtt_url(doc: Document) -> list[Problem]:
+    """``mqtt.url: mqtts://user@broker:8883`` → host, port, tls, username (a password in a URL is refused)."""
+    mqtt = doc.data.get("mqtt")
+    if not isinstance(mqtt, dict) or "url" not in mqtt:
+        return []
+    raw = mqtt.pop("url")
+    url = urlsplit(str(raw))
+    where = ("mqtt", "url")
+    if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
+        return [doc.problem(where, f"found {raw!r}; expected mqtt://host[:port] or mqtts://host[:port]")]
+    if url.password:
+        return [doc.problem(where, "a password in the URL is refused; use CALLBRIDGE_MQTT_PASSWORD or password_file")]
+    try:
+        port = url.port
+    except ValueError:
+        return [doc.problem(where, f"found {raw!r}; the port must be a number 1-65535")]
+    tls = url.scheme == "mqtts"
+    mqtt.update({"host": url.hostname, "port": port or (8883 if tls else 1883), "tls": tls})
+    if url.username:
+        mqtt["username"] = url.username
+    for key in ("host", "port", "tls", "username"):
+        doc.positions.setdefault(("mqtt", key), doc.positions[where])
+    return []
 
 
 def _apply_env(doc: Document, env: Mapping[str, str]) -> list[Problem]:

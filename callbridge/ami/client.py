@@ -166,6 +166,7 @@ class AmiClient:
         self._changed = asyncio.Event()
         self._login_error: AmiLoginError | None = None
         self._closing = False
+        self._stopping = asyncio.Event()
         self._log = log.bind(host=host, port=port, username=username)
 
     @classmethod
@@ -201,6 +202,7 @@ class AmiClient:
         if self._closing:
             return
         self._closing = True
+        self._stopping.set()
         proto, self._proto = self._proto, None
         if proto is not None:
             proto.close()
@@ -253,7 +255,10 @@ class AmiClient:
         action_id = next_action_id()
         future = proto.send_action(action, action_id)
         try:
-            return await asyncio.wait_for(future, reply_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (close()) when
+            # the future completes at the same moment.
+            async with asyncio.timeout(reply_timeout):
+                return await future
         except TimeoutError:
             # Written, no reply: it may or may not have run. Never re-sent.
             raise AmiOutcomeUnknown(action.name, action_id) from None
@@ -312,7 +317,10 @@ class AmiClient:
                 delay = self.policy.failed()
                 self._log.exception("ami.session_crashed", retry_in=round(delay, 3))
             self._notify()
-            await asyncio.sleep(delay)
+            # Back off, but wake at once when close() is called (the login pause can be a minute).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def _session(self) -> str:
         """One TCP session: connect, log in, resync, keep alive. Returns why it ended."""

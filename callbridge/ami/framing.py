@@ -11,7 +11,7 @@ of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from callbridge.errors import UnsafeValueError
@@ -23,6 +23,9 @@ _END = re.compile(rb"\r?\n\r?\n")
 # Control characters other than TAB may never appear in a header name or value we write.
 _UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-()]+$")
+# One header line: a name without surrounding blanks, a colon, one optional space, the value up to the
+# line end (a single trailing CR is not part of it). Lines this does not match take the slow path.
+_HEADER = re.compile(r"^([^\s:](?:[^:\r\n]*[^\s:])?)[ \t]*: ?([^\r\n]*)\r?$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,24 @@ def parse_headers(block: bytes) -> AmiMessage | MalformedFrame:
     except UnicodeDecodeError:
         # Asterisk passes SIP display names through byte for byte; keep what we can read.
         text = block.decode("utf-8", errors="replace")
+        return _parse_lines(block, text)
+    return _parse_text(text, block)
+
+
+def _parse_text(text: str, block: bytes | None = None) -> AmiMessage | MalformedFrame:
+    """Fast path: one C-level regex pass over the whole message.
+
+    It is taken only when every line matched (a line count check), and on such input it gives exactly
+    what the line-by-line reader gives; anything unusual (blank or colon-less lines, stray CRs, padded
+    names) goes to :func:`_parse_lines`, the reference behaviour.
+    """
+    pairs = _HEADER.findall(text)
+    if pairs and len(pairs) == text.count("\n") + 1:
+        return AmiMessage(tuple(pairs))
+    return _parse_lines(text.encode("utf-8") if block is None else block, text)
+
+
+def _parse_lines(block: bytes, text: str) -> AmiMessage | MalformedFrame:
     headers: list[tuple[str, str]] = []
     for line in text.split("\n"):
         if line.endswith("\r"):
@@ -126,8 +147,11 @@ class AmiFramer:
             if line.startswith(BANNER_PREFIX):
                 pos = nl + 1
                 yield Banner(line.decode("utf-8", errors="replace"))
+        # Skip stray blank lines between messages.
+        while pos < len(buf) and buf[pos] in (0x0D, 0x0A):
+            pos += 1
+        pos = yield from self._bulk(pos)
         while True:
-            # Skip stray blank lines between messages.
             while pos < len(buf) and buf[pos] in (0x0D, 0x0A):
                 pos += 1
             match = _END.search(buf, pos)
@@ -137,6 +161,33 @@ class AmiFramer:
             pos = match.end()
         if pos:
             del buf[:pos]
+
+    def _bulk(self, pos: int) -> Generator[Frame, None, int]:
+        """The common case in one go: every complete message up to the last CRLF CRLF, all CRLF.
+
+        Decoding the whole run at once and splitting it in C is what makes framing cheap; it is only
+        done when the run is regular (valid UTF-8, no bare-LF blank line, no stray blank lines, no
+        padding at either end), where it splits exactly where the general loop would. Anything else is
+        left to the general loop. Returns the position after the run.
+        """
+        buf = self._buf
+        last = buf.rfind(b"\r\n\r\n", pos)
+        if last <= pos:
+            return pos
+        try:
+            text = buf[pos:last].decode("utf-8")
+        except UnicodeDecodeError:
+            return pos
+        if (
+            "\n\n" in text
+            or text.count("\n\r\n") != text.count("\r\n\r\n")
+            or text[-1] in "\r\n"
+            or "\r\n\r\n\r" in text
+        ):
+            return pos
+        for piece in text.split("\r\n\r\n"):
+            yield _parse_text(piece)
+        return last + 4
 
     def feed(self, data: bytes) -> list[Frame]:
         self.receive_data(data)

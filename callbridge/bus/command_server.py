@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from callbridge.bus.commands import CommandHandler, CommandProcessor, IncomingCommand, Reply
 from callbridge.bus.config import BusSettings
-from callbridge.bus.publisher import make_client
+from callbridge.bus.publisher import consume_disconnect_error, make_client
 from callbridge.bus.topics import Topics
 
 log = structlog.get_logger("callbridge.bus.commands")
@@ -87,6 +87,7 @@ class CommandServer:
             try:
                 async with client:
                     self.connected = True
+                    consume_disconnect_error(client)
                     delay = s.reconnect_min_s
                     await client.subscribe(self.topics.command_filter(s.command_shared_group), qos=1)
                     self._subscribed.set()

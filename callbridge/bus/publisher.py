@@ -60,6 +60,18 @@ def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | N
     return client
 
 
+def consume_disconnect_error(client: aiomqtt.Client) -> None:
+    """Retrieve aiomqtt's disconnect exception even when nobody awaits it (no "never retrieved" noise).
+
+    aiomqtt sets it on a private future; when our pump fails first (a publish on a dead socket) the
+    watcher is cancelled before it reads it. Reaching into ``_disconnected`` is tolerated: aiomqtt is
+    pinned to ``<3`` and the attribute is checked.
+    """
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future):
+        fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+
 class Publisher:
     """Outbox → MQTT. Run :meth:`run` as a task; feed it with :meth:`publish_events` / :meth:`set_state`."""
 
@@ -228,6 +240,7 @@ class Publisher:
         self._flush_acks()
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        consume_disconnect_error(client)
         await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
         self._set_connected(True)  # ready: connected and announced
         log.info("mqtt connected", attempt=self.attempts, outbox_depth=self.outbox.depth)

@@ -268,16 +268,6 @@ def _dtmf_end(t: CallTracker, ev: ami.DTMFEnd, out: Out) -> None:
                            digit=ev.digit, duration_ms=ev.duration_ms, direction=ev.direction))  # fmt: skip
 
 
-def _agent_called(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
-    caller = t.touch(ev.snap, out)
-    agent = t.touch(ev.dest, out)
-    if agent is not None:
-        agent.queue = ev.queue
-    call = t.call_for(caller, out)
-    if call is not None:
-        call.queue = ev.queue
-
-
 def _shutdown(t: CallTracker, ev: ami.Shutdown, out: Out) -> None:
     if t._uptime == -1 and not t.calls and not t.channels:
         return  # a duplicated Shutdown
@@ -324,6 +314,11 @@ def _bridge_info_complete(t: CallTracker, ev: ami.BridgeInfoComplete, out: Out) 
             join_bridge(t, ch, bridge)
 
 
+def _local_bridge(t: CallTracker, ev: ami.LocalBridge, out: Out) -> None:
+    t.touch(ev.local_one, out)
+    t.touch(ev.local_two, out)
+
+
 def _bridge_list_item(t: CallTracker, ev: ami.BridgeListItem, out: Out) -> None:
     _bridge_of(t, ev.bridge)
 
@@ -354,15 +349,12 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.AttendedTransfer: _attended_transfer,
     ami.DTMFBegin: _dtmf_begin,
     ami.DTMFEnd: _dtmf_end,
-    ami.AgentCalled: _agent_called,
-    ami.AgentConnect: _agent_called,
-    ami.AgentComplete: _agent_called,
-    ami.AgentRingNoAnswer: _agent_called,
     ami.Shutdown: _shutdown,
     ami.FullyBooted: _fully_booted,
     ami.CoreShowChannel: _core_show_channel,
     ami.BridgeInfoChannel: _bridge_info_channel,
     ami.BridgeInfoComplete: _bridge_info_complete,
     ami.BridgeListItem: _bridge_list_item,
+    ami.LocalBridge: _local_bridge,
     **rooms.HANDLERS,
 }

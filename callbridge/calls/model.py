@@ -53,6 +53,7 @@ class Channel:
     context: str = ""
     exten: str = ""
     created: float = 0.0
+    first_seq: int = 0  # the tracker's event number when the channel was first seen
     answered: float | None = None
     role: str = "party"  # caller | agent | trunk | local
     bridge_id: str | None = None
@@ -127,6 +128,7 @@ class Queue:
     name: str
     callers: dict[str, QueueCaller] = field(default_factory=dict)  # by uniqueid
     members: dict[str, QueueMemberState] = field(default_factory=dict)  # by interface (or name)
+    offers: dict[str, str] = field(default_factory=dict)  # member interface → uniqueid of the caller it rings
     strategy: str = ""
 
     def ordered_callers(self) -> list[QueueCaller]:

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 Out = list[DomainEvent]
 
 
-def reconcile_channels(t: CallTracker, listed: Sequence[ami.CoreShowChannel], out: Out) -> None:
-    """Make the channel set exactly the listed one (adopting new channels, dropping vanished ones)."""
+def reconcile_channels(
+    t: CallTracker, listed: Sequence[ami.CoreShowChannel], out: Out, known_before: int | None = None
+) -> None:
+    """Make the channel set exactly the listed one (adopting new channels, dropping vanished ones).
+
+    ``known_before``: only channels first seen before this event number may be dropped (a live listing
+    races with the events of channels created while it was written)."""
     present = set()
     for item in listed:
         ch = t.touch(item.snap, out)
@@ -42,7 +47,8 @@ def reconcile_channels(t: CallTracker, listed: Sequence[ami.CoreShowChannel], ou
             if old is not None:
                 old.channels.discard(ch.uniqueid)
             ch.bridge_id = None
-    for uid in [u for u in t.channels if u not in present]:
+    for uid in [u for u, ch in t.channels.items() if u not in present
+                and (known_before is None or ch.first_seq < known_before)]:  # fmt: skip
         t.remove_channel(uid, out, reason="vanished")
     for bridge_id in [b for b, bridge in t.bridges.items() if not bridge.channels]:
         del t._bridges[bridge_id]
@@ -120,6 +126,7 @@ def state_as_json(t: CallTracker) -> dict[str, object]:
             name: {
                 "callers": [_jsonable(c) for c in q.ordered_callers()],
                 "members": [_jsonable(m) for _, m in sorted(q.members.items())],
+                "offers": dict(sorted(q.offers.items())),
             }
             for name, q in sorted(t.queues.items())
         },

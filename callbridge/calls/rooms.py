@@ -103,6 +103,26 @@ def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
     caller.priority = ev.priority
 
 
+def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
+    """A queue offers a caller to a member (AgentCalled) until it is taken or not (Connect/RingNoAnswer)."""
+    offering = isinstance(ev, ami.AgentCalled | ami.AgentConnect)
+    caller = t.touch(ev.snap, out, create=offering)
+    agent = t.touch(ev.dest, out, create=offering)
+    if agent is not None:
+        agent.queue = ev.queue
+    call = t.call_for(caller, out)
+    if call is not None:
+        call.queue = ev.queue
+    queue = queue_of(t, ev.queue) if ev.queue else None
+    if queue is None:
+        return
+    key = ev.interface or ev.member_name
+    if isinstance(ev, ami.AgentCalled):
+        queue.offers[key] = ev.snap.uniqueid
+    elif queue.offers.get(key) == ev.snap.uniqueid:
+        del queue.offers[key]
+
+
 def _params(t: CallTracker, ev: ami.QueueParams, out: Out) -> None:
     queue_of(t, ev.queue).strategy = ev.strategy
 
@@ -214,6 +234,8 @@ def channel_gone(t: CallTracker, ch: Channel, out: Out) -> None:
     """A channel hung up or vanished: take it out of queues and rooms (announcing what was missed)."""
     for queue in t.queues.values():
         _remove_caller(queue, ch.uniqueid)
+        for key in [k for k, uid in queue.offers.items() if uid == ch.uniqueid]:
+            del queue.offers[key]
     for conf in list(t.conferences.values()):
         if ch.uniqueid in conf.parties:
             leave_conference(t, conf, ch.uniqueid, out)
@@ -225,6 +247,10 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.QueueCallerLeave: _caller_leave,
     ami.QueueCallerAbandon: _caller_abandon,
     ami.QueueEntry: _entry,
+    ami.AgentCalled: _agent,
+    ami.AgentConnect: _agent,
+    ami.AgentComplete: _agent,
+    ami.AgentRingNoAnswer: _agent,
     ami.QueueParams: _params,
     ami.QueueMemberAdded: _member,
     ami.QueueMemberRemoved: _member,

@@ -44,7 +44,7 @@ from callbridge.domain import DomainEvent
 log = structlog.get_logger("callbridge.calls")
 
 HotlineOf = Callable[[ChannelSnapshot], str | None]
-_TOMBSTONES = 4096  # remembered hung-up uniqueids / ended call ids
+_TOMBSTONES = 16384  # remembered hung-up uniqueids / ended call ids
 _KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")
 
 
@@ -62,6 +62,8 @@ class CallTracker:
         self._conferences: dict[str, Conference] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # hung-up uniqueids and ended call ids
         self._lists: dict[str, list[ami.AmiEvent]] = {}  # list items by ActionID until *Complete
+        self._list_start: dict[str, int] = {}  # ActionID → sequence number of the list's first item
+        self._seq = 0  # events fed so far
         self._uptime: int | None = None
         self.channels: Mapping[str, Channel] = MappingProxyType(self._channels)
         self.calls: Mapping[str, Call] = MappingProxyType(self._calls)
@@ -75,6 +77,7 @@ class CallTracker:
     def feed(self, ev: ami.AmiEvent, now: float | None = None) -> list[DomainEvent]:
         """Apply one event; return the domain events it implies. Never raises."""
         self.now = now if now is not None else ev.timestamp if ev.timestamp is not None else self._clock()
+        self._seq += 1
         out: list[DomainEvent] = []
         handler = _HANDLERS.get(type(ev))
         if handler is None:
@@ -111,13 +114,22 @@ class CallTracker:
         return self._calls.get(ch.linkedid) if ch else None
 
     def parties(self, call_id: str) -> list[Channel]:
-        """The call's real endpoints (Local halves left out), caller first."""
+        """The call's endpoints, caller first, with each Local pair counted once: a pair is left out when
+        a real channel stands behind it (its ``;2`` is bridged), and counted by its ``;1`` half when it
+        ends in the dialplan (a phone simulated by ``Local/2001@sim``, an application)."""
         call = self._calls.get(call_id)
         if call is None:
             return []
         chans = [self._channels[u] for u in call.channels if u in self._channels]
-        real = [c for c in chans if not c.is_local or c.role == "caller"]
+        real = [c for c in chans if not c.is_local or c.role == "caller" or self._is_terminal_hop(c)]
         return sorted(real, key=lambda c: (c.role != "caller", c.created, c.uniqueid))
+
+    def _is_terminal_hop(self, ch: Channel) -> bool:
+        if ch.local_half != "1":
+            return False
+        partner = self.local_partner(ch)
+        bridge = self._bridges.get(partner.bridge_id or "") if partner else None
+        return bridge is None or len(bridge.channels) < 2
 
     def local_partner(self, ch: Channel) -> Channel | None:
         half = ch.local_half
@@ -127,27 +139,27 @@ class CallTracker:
 
     def bridge_peers(self, name_or_uniqueid: str) -> list[Channel]:
         """Who is bridged with this channel, looking through Local hops (``;1`` in one bridge, ``;2`` in
-        another) so that a caller bridged to ``Local/1002@internal;1`` sees the agent behind it."""
+        another) so that a caller bridged to ``Local/1002@internal;1`` sees the agent behind it. A hop
+        with nobody behind it (a Local channel ending in the dialplan) is itself the peer."""
         start = self.channel(name_or_uniqueid)
         if start is None:
             return []
-        seen = {start.uniqueid}
+        return self._peers_of(start, {start.uniqueid})
+
+    def _peers_of(self, ch: Channel, seen: set[str]) -> list[Channel]:
         peers: list[Channel] = []
-        todo = [start]
-        while todo:
-            ch = todo.pop()
-            bridge = self._bridges.get(ch.bridge_id or "")
-            for uid in sorted(bridge.channels) if bridge else ():
-                peer = self._channels.get(uid)
-                if peer is None or uid in seen:
-                    continue
-                seen.add(uid)
-                partner = self.local_partner(peer) if peer.is_local and peer.role != "caller" else None
-                if partner is not None and partner.uniqueid not in seen:
-                    seen.add(partner.uniqueid)
-                    todo.append(partner)
-                else:
-                    peers.append(peer)
+        bridge = self._bridges.get(ch.bridge_id or "")
+        for uid in sorted(bridge.channels) if bridge else ():
+            peer = self._channels.get(uid)
+            if peer is None or uid in seen:
+                continue
+            seen.add(uid)
+            partner = self.local_partner(peer) if peer.is_local and peer.role != "caller" else None
+            behind: list[Channel] = []
+            if partner is not None and partner.uniqueid not in seen:
+                seen.add(partner.uniqueid)
+                behind = self._peers_of(partner, seen)
+            peers.extend(behind or [peer])
         return peers
 
     def snapshot(self) -> dict[str, object]:
@@ -170,7 +182,7 @@ class CallTracker:
             linkedid = snap.linkedid or uid
             if linkedid in self._gone:
                 return None  # a late event of an ended call
-            ch = Channel(uniqueid=uid, name=snap.channel, linkedid=linkedid, created=self.now)
+            ch = Channel(uniqueid=uid, name=snap.channel, linkedid=linkedid, created=self.now, first_seq=self._seq)
             self._channels[uid] = ch
             self._by_name[snap.channel] = uid
             call = self._calls.get(linkedid)
@@ -291,12 +303,15 @@ class CallTracker:
         for store in (self._channels, self._by_name, self._calls, self._bridges, self._queues, self._conferences):
             store.clear()
         self._lists.clear()
+        self._list_start.clear()
         return dropped
 
     def _channels_listed(self, ev: ami.GenericEvent, out: list[DomainEvent]) -> None:
         """A CoreShowChannels list seen in the live stream is a full picture of the channels: channels
         missing from it are gone (their Hangup was missed). Only trusted when every item was seen."""
-        items = self._lists.pop(ev.get("ActionID"), [])
+        action_id = ev.get("ActionID")
+        items = self._lists.pop(action_id, [])
+        started = self._list_start.pop(action_id, self._seq)
         try:
             expected = int(ev.get("ListItems", "-1"))
         except ValueError:
@@ -306,18 +321,25 @@ class CallTracker:
         from callbridge.calls.resync import reconcile_channels
 
         try:
-            reconcile_channels(self, [i for i in items if isinstance(i, ami.CoreShowChannel)], out)
+            # Events of channels born while the list was being written can arrive before its end:
+            # only channels already known when the list began may be declared gone.
+            listed = [i for i in items if isinstance(i, ami.CoreShowChannel)]
+            reconcile_channels(self, listed, out, known_before=started)
         except Exception:
             log.exception("tracker.reconcile_failed")
 
     def remember_list_item(self, ev: ami.AmiEvent, action_id: str) -> list[ami.AmiEvent]:
         items = self._lists.setdefault(action_id, [])
+        self._list_start.setdefault(action_id, self._seq)
         items.append(ev)
         if len(self._lists) > 64:  # lists whose Complete never came (attached mid-list)
-            self._lists.pop(next(iter(self._lists)))
+            stale = next(iter(self._lists))
+            self._lists.pop(stale)
+            self._list_start.pop(stale, None)
         return items
 
     def take_list(self, action_id: str) -> list[ami.AmiEvent]:
+        self._list_start.pop(action_id, None)
         return self._lists.pop(action_id, [])
 
 

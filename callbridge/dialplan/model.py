@@ -30,6 +30,7 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _DIAL = r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.@+*#/-]+$"
 _DTMF = r"^[*#][0-9]{1,3}$"
 _CATEGORY = r"^[a-z][a-z0-9_]{0,31}$"
+_LABEL = r"^[^\x00-\x1f\x7f]*$"
 
 #: Human wording of each pattern, used in error messages instead of the regular expression.
 PATTERN_HELP: dict[str, str] = {
@@ -39,6 +40,7 @@ PATTERN_HELP: dict[str, str] = {
     " (no spaces, commas, '&' or parentheses)",
     _DTMF: "expected '*' or '#' followed by 1-3 digits, e.g. '*1' (quote it in YAML)",
     _CATEGORY: "expected a lower-case identifier, e.g. police or non_police",
+    _LABEL: "expected one line of text without control characters",
 }
 
 #: A phone number / DID: digits only (it becomes an Asterisk extension and part of context names).
@@ -60,6 +62,8 @@ Name = Annotated[
 DialString = Annotated[str, Field(pattern=_DIAL)]
 #: A DTMF code an agent presses: ``*`` or ``#`` followed by 1-3 digits (e.g. ``*1``).
 DtmfCode = Annotated[str, BeforeValidator(_int_to_str), Field(pattern=_DTMF)]
+#: Display text (Chinese fine); one line, because it is also written into Asterisk config comments.
+Label = Annotated[str, Field(pattern=_LABEL, max_length=80)]
 #: A request category (police / non_police / emergency / fire / medical / traffic / water …).
 Category = Annotated[str, Field(pattern=_CATEGORY)]
 
@@ -103,7 +107,7 @@ class ExpertSeats(_Model):
 
 class Hotline(_Model):
     number: Digits = Field(description="the hotline number, e.g. 12345, 110 (the key in YAML)")
-    name: str = Field(min_length=1, max_length=64, description="display name, e.g. 市民服务热线")
+    name: Label = Field(min_length=1, description="display name, e.g. 市民服务热线")
     kind: HotlineKind
     dids: tuple[Digits, ...] = Field(default=(), description="numbers dialled by callers that land here")
     inbound_trunks: tuple[Name, ...] = Field(default=(), description="trunks whose calls arrive for this hotline")
@@ -154,7 +158,7 @@ class TransferRule(_Model):
     failure: tuple[FailureStep, ...] = ("backup_line", "back_to_agent")
     categories: tuple[Category, ...] = Field(default=(), description="categories served; empty = all")
     agent_leaves: bool = Field(default=False, description="threeway: sending agent leaves after hand-over")
-    label: str = ""
+    label: Label = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> TransferRule:
@@ -227,7 +231,7 @@ class Mode(_Model):
     """A run-time plan (normal / surge / emergency 应急联动方案) choosing active rules and overflow."""
 
     name: Name
-    label: str = ""
+    label: Label = ""
     extends: Name | None = Field(default=None, description="start from another mode's rules and overflow")
     rules: tuple[Name, ...] = ()
     overflow: tuple[Name, ...] = ()
@@ -272,7 +276,7 @@ class DialplanModel(_Model):
     start_mode: Name = "normal"
     engine: EngineOptions = EngineOptions()
     features: Features = Features()
-    categories: dict[Category, str] = Field(default_factory=dict, description="category → label")
+    categories: dict[Category, Label] = Field(default_factory=dict, description="category → label")
     hotlines: dict[Digits, Hotline] = Field(default_factory=dict)
     trunks: dict[Name, Trunk] = Field(default_factory=dict)
     queues: dict[Name, Queue] = Field(default_factory=dict)

@@ -230,5 +230,13 @@ class Dialplan:
                 return p.priority
         return h.expert.default_priority
 
+    def nuisance_in(self, mode: str | None = None) -> NuisancePolicy | None:
+        """The nuisance policy if it applies in *mode* (a mode may switch it off, e.g. in an emergency)."""
+        name = mode or self.model.start_mode
+        m = self.model.modes.get(name)
+        if m is not None and not m.nuisance:
+            return None
+        return self.model.nuisance
+
     def serves_category(self, rule: TransferRule, category: str | None) -> bool:
         return not rule.categories or (category is not None and category in rule.categories)

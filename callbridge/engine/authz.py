@@ -138,7 +138,8 @@ def authorise(
                 "category_not_allowed",
                 f"{from_hotline} → {to_hotline} is not allowed for category {category!r} in mode {mode}",
             )
-        rule = served[0]
+        # the most specific rule wins: one naming the category, with the fewest categories
+        rule = min(served, key=lambda r: (not r.categories, len(r.categories)))
     if category and not plan.serves_category(rule, category):
         raise CommandError("category_not_allowed", f"rule {rule.id} does not serve category {category!r}")
     chosen = category or (rule.categories[0] if rule.categories else "")

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from callbridge.ami import events as ami
+from callbridge.ami.event_types import endpoint_of
 from callbridge.engine import conference as conf
 from callbridge.engine import events as ev
 from callbridge.engine import transfer as tx
+from callbridge.engine.authz import same_agent
 from callbridge.engine.effects import ActionResult, Effect
 from callbridge.engine.transfer import Transfer, TState
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from callbridge.ami.actions import Action
+    from callbridge.calls.model import Channel
     from callbridge.domain import DomainEvent
     from callbridge.engine.authz import CallView
 
@@ -235,9 +238,10 @@ class Observer:
 
     # three-way ---------------------------------------------------------------------------------------
 
-    def _newchannel(self, e: ami.Newchannel, now: float) -> None:
+    def _leg_state(self, e: ami.Newstate, now: float) -> None:
+        """The called-in leg rings (Newstate, not Newchannel: its caller ID is set only after creation)."""
         found = self._by_leg(e.snap.uniqueid)
-        if found is not None and found[1] == found[0].originate_index:
+        if found is not None and found[1] == found[0].originate_index and e.snap.state_desc in ("Ringing", "Up"):
             t, index = found
             self._ringing(t, conf.destination_lines(t)[index], e.snap, now)
 
@@ -341,6 +345,7 @@ class Observer:
                 self._fail(t, "caller_hangup", now)
             return
         if t.state is not S.UNKNOWN:
+            self._catch_up(t, now)
             return
         moved = caller.context.startswith(("cb-to-", "cb-expert-", "cb-conf", "cb-back")) or (
             t.agent_channel not in {p.name for p in self.view.bridge_peers(caller.uniqueid)}
@@ -354,6 +359,32 @@ class Observer:
         tx.move(t, target, now, "resync shows the action took effect")
         if t.mode == "threeway":
             self._room_ready(t, now)
+        else:
+            self._catch_up(t, now)
+
+    def _catch_up(self, t: Transfer, now: float) -> None:
+        """Events missed while disconnected: read where the caller is now from the resynced picture."""
+        if t.state in (S.ANSWERED, *tx.TERMINAL) or t.mode == "threeway":
+            return
+        caller = self.view.channel(t.caller_channel)
+        if caller is None:
+            return
+        line_endpoints = {line.rpartition("@")[2] for line in t.lines if "@" in line}
+        for peer in self.view.bridge_peers(caller.uniqueid):
+            endpoint = endpoint_of(peer.name)
+            queue_agent = bool(peer.queue) and not same_agent(t.agent, peer.name)
+            if endpoint in line_endpoints or peer.name == t.dest_channel or queue_agent:
+                t.line = next((ln for ln in t.lines if ln.endswith("@" + endpoint)), t.line or peer.queue)
+                self._answered(t, _snapshot(peer), now)
+                return
+            if same_agent(t.agent, peer.name) and t.mode == "blind":
+                self._returned(t, t.last_failure or "back_to_agent", now)
+                return
+
+
+def _snapshot(ch: Channel) -> ami.ChannelSnapshot:
+    return ami.ChannelSnapshot(ch.name, "6", ch.state_desc, ch.caller_num, ch.caller_name, ch.connected_num,
+                               ch.connected_name, ch.context, ch.exten, "1", ch.uniqueid, ch.linkedid)
 
 
 def _cause_status(cause: int | None) -> str:
@@ -368,7 +399,7 @@ _HANDLERS: dict[type[ami.AmiEvent], Callable[[Observer, Any, float], None]] = {
     ami.AgentCalled: Observer._agent_called,
     ami.AgentConnect: Observer._agent_connect,
     ami.QueueCallerJoin: Observer._queue_join,
-    ami.Newchannel: Observer._newchannel,
+    ami.Newstate: Observer._leg_state,
     ami.ConfbridgeJoin: Observer._conf_join,
     ami.ConfbridgeLeave: Observer._conf_leave,
     ami.OriginateResponse: Observer._originate_response,

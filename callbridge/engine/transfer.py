@@ -51,7 +51,7 @@ class TState(StrEnum):
 
 S = TState
 TERMINAL = frozenset({S.COMPLETED, S.RETURNED, S.FAILED})
-_ANY_END = frozenset({S.COMPLETED, S.RETURNED, S.FAILED})
+_ANY_END = frozenset({S.RETURNED, S.FAILED})  # completed only after an answer
 
 TRANSITIONS: dict[TState, frozenset[TState]] = {
     S.REQUESTED: frozenset({S.SENDING, S.FAILED}),

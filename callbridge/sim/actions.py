@@ -231,8 +231,7 @@ def play_dtmf(sim: Simulator, msg: AmiMessage) -> Reply:
     if _truthy(msg.get("Receive")):
         # Receive=yes emulates the far end pressing the key: one DTMFEnd, no DTMFBegin (trace 18).
         duration = msg.get("Duration") or "0"
-        sim.world.chan_event("DTMFEnd", chan, [("Digit", digit[0]), ("DurationMs", duration),
-                                               ("Direction", "Received")], "dtmf,all")
+        sim.pbx.dtmf.end(chan, digit[0], int(duration) if duration.isdigit() else 0, had_begin=False)
     return success("DTMF successfully queued")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
 from callbridge.ami.framing import AmiMessage
 from callbridge.sim.channels import Channel
+from callbridge.sim.confbridge import Conferences
 from callbridge.sim.queues import Member
 from callbridge.sim.replies import Reply, error, listing, success
 
@@ -164,7 +166,7 @@ def queue_pause(sim: Simulator, msg: AmiMessage) -> Reply:
         member.paused, member.reason = paused, msg.get("Reason") if paused else ""
         sim.world.emit("QueueMemberPause", AGENT, member.headers(q.name, _member_status(member)))
         if not paused:
-            sim.world.sched.soon(lambda q=q: queues.distribute(q))
+            sim.world.sched.soon(functools.partial(queues.distribute, q))
     if not found:
         return error("Interface not found")
     return success("Interface paused successfully" if paused else "Interface unpaused successfully")
@@ -180,8 +182,7 @@ def queue_change_priority(sim: Simulator, msg: AmiMessage) -> Reply:
     if msg.get("Immediate").lower() in ("1", "yes", "true"):
         # Only with Immediate does the caller move; no event announces the new position (trace 19).
         q.entries.remove(entry)
-        q.insert(entry)
-        entry.original_position = q.position(entry)
+        entry.original_position = q.insert(entry)
     return success("Priority change for caller on queue")
 
 
@@ -224,8 +225,12 @@ def confbridge_kick(sim: Simulator, msg: AmiMessage) -> Reply:
         return error("No Conference by that name found.")
     if not any(u.name == channel or channel == "all" for u in confs.rooms[name].users):
         return error("No Channel by that name found in Conference.")
-    sim.world.sched.soon(lambda: confs.kick(name, channel))
+    sim.world.sched.soon(functools.partial(_kick, confs, name, channel))
     return success("User kicked")
+
+
+def _kick(confs: Conferences, name: str, channel: str) -> None:
+    confs.kick(name, channel)
 
 
 def _mute(on: bool) -> Handler:

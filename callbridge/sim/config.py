@@ -26,7 +26,7 @@ class _Model(BaseModel):
 class UserConfig(_Model):
     name: str = "callbridge"
     secret: str | None = None
-    secret_env: str = "CALLBRIDGE_SIM_SECRET"
+    secret_env: str = "CALLBRIDGE_SIM_SECRET"  # noqa: S105 - the name of the variable, not a secret
     read: list[str] = Field(default_factory=lambda: ["all"])
     write: list[str] = Field(default_factory=lambda: ["all"])
 

@@ -47,9 +47,18 @@ class Context:
 class Dialplan:
     contexts: dict[str, Context] = field(default_factory=dict)
     globals: dict[str, str] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], Extension | None] = field(default_factory=dict)
 
-    def find(self, context: str, exten: str, _seen: frozenset[str] = frozenset()) -> Extension | None:
+    def find(self, context: str, exten: str) -> Extension | None:
         """The extension of ``context`` (or its includes) that matches ``exten``; exact beats pattern."""
+        key = (context, exten)
+        if key not in self._cache:
+            if len(self._cache) > 50_000:  # bounded: traffic dials many distinct numbers
+                self._cache.clear()
+            self._cache[key] = self._find(context, exten, frozenset())
+        return self._cache[key]
+
+    def _find(self, context: str, exten: str, _seen: frozenset[str]) -> Extension | None:
         ctx = self.contexts.get(context)
         if ctx is None or context in _seen:
             return None
@@ -65,7 +74,7 @@ class Dialplan:
         if best is not None:
             return best[1]
         for inc in ctx.includes:
-            found = self.find(inc, exten, _seen | {context})
+            found = self._find(inc, exten, _seen | {context})
             if found is not None:
                 return found
         return None
@@ -192,27 +201,34 @@ Lookup = Callable[[str], str]
 
 def expand(text: str, lookup: Lookup) -> str:
     """Substitute ``${NAME}``, ``${NAME:offset[:length]}``, ``${FUNC(arg)}`` and ``$[expr]``."""
+    if "$" not in text:
+        return text
     out: list[str] = []
     i = 0
     n = len(text)
     while i < n:
-        if text.startswith("${", i) or text.startswith("$[", i):
-            close = "}" if text[i + 1] == "{" else "]"
-            opener = text[i + 1]
-            depth = 1
-            j = i + 2
-            while j < n and depth:
-                if text[j] == opener and text[j - 1] == "$":
-                    depth += 1
-                elif text[j] == close:
-                    depth -= 1
-                j += 1
-            inner = expand(text[i + 2 : j - 1], lookup)
-            out.append(_variable(inner, lookup) if close == "}" else evaluate(inner))
-            i = j
-        else:
-            out.append(text[i])
-            i += 1
+        k = text.find("$", i)
+        if k < 0 or k + 1 >= n:
+            out.append(text[i:])
+            break
+        if text[k + 1] not in "{[":
+            out.append(text[i : k + 1])
+            i = k + 1
+            continue
+        out.append(text[i:k])
+        opener = text[k + 1]
+        close = "}" if opener == "{" else "]"
+        depth = 1
+        j = k + 2
+        while j < n and depth:
+            if text[j] == opener and text[j - 1] == "$":
+                depth += 1
+            elif text[j] == close:
+                depth -= 1
+            j += 1
+        inner = expand(text[k + 2 : j - 1], lookup)
+        out.append(_variable(inner, lookup) if close == "}" else evaluate(inner))
+        i = j
     return "".join(out)
 
 

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 
 from callbridge.sim.channels import UP, Channel, split_callerid
-from callbridge.sim.dialplan import Dialplan, expand, parse_gotoif, split_args
 from callbridge.sim.dial import DialAttempt, LegError, dial_string, make_leg
+from callbridge.sim.dialplan import Dialplan, expand, parse_gotoif, split_args
+from callbridge.sim.dtmf import DtmfRelay
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.transfers import Consultation
 from callbridge.sim.world import DIALPLAN, World
@@ -41,6 +42,7 @@ class Pbx:
         world.hangup_hooks.append(self._channel_gone)
         self.apps: dict[str, App] = dict(APPS)
         self.consultations: dict[str, Consultation] = {}
+        self.dtmf = DtmfRelay(world)
 
     # --- lifecycle hooks ------------------------------------------------------------------------
     def on_channel_gone(self, chan: Channel, fn: Callable[[Channel], None]) -> None:

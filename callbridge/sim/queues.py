@@ -78,13 +78,16 @@ class Queue:
     def position(self, entry: Entry) -> int:
         return self.entries.index(entry) + 1
 
-    def insert(self, entry: Entry) -> None:
-        """Higher priority first, FIFO within a priority (app_queue's insert_entry)."""
-        for i, other in enumerate(self.entries):
-            if entry.prio > other.prio:
-                self.entries.insert(i, entry)
-                return
-        self.entries.append(entry)
+    def insert(self, entry: Entry) -> int:
+        """Higher priority first, FIFO within a priority (app_queue's insert_entry); returns the position.
+
+        Scans from the tail: with equal priorities a join is O(1) even with thousands waiting.
+        """
+        i = len(self.entries)
+        while i > 0 and self.entries[i - 1].prio < entry.prio:
+            i -= 1
+        self.entries.insert(i, entry)
+        return i + 1
 
     def member(self, interface: str) -> Member | None:
         return next((m for m in self.members if m.interface == interface), None)
@@ -116,8 +119,7 @@ class Queues:
         prio_text = chan.vars.get("QUEUE_PRIO", "0") or "0"
         entry = Entry(chan, int(prio_text) if prio_text.lstrip("-").isdigit() else 0, world.sched.now, 0,
                       chan.run_gen)
-        queue.insert(entry)
-        entry.original_position = queue.position(entry)
+        entry.original_position = queue.insert(entry)
         world.chan_event("QueueCallerJoin", chan, [("Queue", queue.name), ("Position", str(entry.original_position)),
                                                    ("Count", str(len(queue.entries)))], AGENT)
         world.chan_event("MusicOnHoldStart", chan, [("Class", "default")])
@@ -191,6 +193,8 @@ class Queues:
 
     def distribute(self, queue: Queue) -> None:
         """Offer waiting callers, highest priority first, to free members (autofill)."""
+        if not self._free_members(queue):
+            return
         for entry in list(queue.entries):
             if entry.attempt is not None or entry.timer is not None:
                 continue
@@ -237,9 +241,10 @@ class Queues:
             for leg in attempt.legs:
                 if not leg.hungup:
                     m = rung[leg.name]
+                    ring_ms = str(int(queue.timeout * 1000))
                     world.emit("AgentRingNoAnswer", AGENT, [
                         *caller.snapshot(), *leg.snapshot("Dest"), ("Queue", queue.name),
-                        ("Interface", m.interface), ("MemberName", m.name), ("RingTime", str(int(queue.timeout) * 1000))])
+                        ("Interface", m.interface), ("MemberName", m.name), ("RingTime", ring_ms)])
             attempt.finished = False
             attempt.timeout()
 

@@ -152,7 +152,7 @@ class AmiServer:
                         continue
                     await self.stalled.wait()
                     await self._handle(session, frame)
-                    if session.closed:
+                    if self._is_closed(session):
                         break
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -163,6 +163,10 @@ class AmiServer:
             self._close(session)
             if task is not None:
                 self._tasks.discard(task)
+
+    @staticmethod
+    def _is_closed(session: Session) -> bool:
+        return session.closed
 
     def _reply(self, session: Session, action_id: str, reply: Reply) -> None:
         for frame in reply.frames:
@@ -288,7 +292,12 @@ def _err(message: str) -> Reply:
 async def _wait(deferred: Deferred) -> Reply:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Reply] = loop.create_future()
-    deferred.add_callback(lambda r: future.done() or future.set_result(r))
+
+    def resolve(reply: Reply) -> None:
+        if not future.done():
+            future.set_result(reply)
+
+    deferred.add_callback(resolve)
     return await future
 
 

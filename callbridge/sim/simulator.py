@@ -18,12 +18,13 @@ from collections.abc import Callable
 
 import structlog
 
+from callbridge.sim import control
 from callbridge.sim.actions import CALL_ACTIONS, Handler
 from callbridge.sim.actions_info import INFO_ACTIONS
 from callbridge.sim.channels import Channel
 from callbridge.sim.clock import Scheduler
 from callbridge.sim.config import SimConfig, lab_config
-from callbridge.sim.control import Controls, sim_control
+from callbridge.sim.control import sim_control
 from callbridge.sim.dialplan import parse_extensions
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.pbx import Pbx
@@ -33,7 +34,7 @@ from callbridge.sim.world import Event, World
 log = structlog.get_logger("callbridge.sim")
 
 
-class Simulator(Controls):
+class Simulator:
     def __init__(self, config: SimConfig | None = None, *, users: list[AmiUser] | None = None,
                  login_fail_delay: float | None = None, manual_clock: bool = False) -> None:
         self.config = config or lab_config()
@@ -190,3 +191,40 @@ class Simulator(Controls):
     def channels_of(self, endpoint: str) -> list[Channel]:
         prefix = f"PJSIP/{endpoint}-"
         return [c for c in self.world.channels.values() if c.name.startswith(prefix)]
+
+    # --- driving calls and faults (see callbridge.sim.control) ----------------------------------
+    def place_call(self, caller_num: str, did: str, name: str | None = None, *, hangup_after: float | None = None,
+                   variables: dict[str, str] | None = None) -> Channel:
+        """An inbound carrier call to ``did``; returns its channel (runs the inbound context)."""
+        return control.place_call(self, caller_num, did, name, hangup_after=hangup_after, variables=variables)
+
+    def caller_hangup(self, channel: str | Channel) -> None:
+        """The far end of ``channel`` hangs up (BYE)."""
+        control.caller_hangup(self, channel)
+
+    def hangup(self, channel: str | Channel, cause: int = 16) -> None:
+        control.hangup(self, channel, cause)
+
+    def agent_press(self, agent: str, digits: str, duration_ms: int = 120, gap: float = 0.3) -> None:
+        """The agent's phone sends ``digits`` (DTMFBegin/DTMFEnd on its channel, relayed over the bridge)."""
+        control.agent_press(self, agent, digits, duration_ms, gap)
+
+    def set_trunk(self, name: str, state: str) -> None:
+        """Trunk ``hotline-110`` (or ``110``): up/down/busy/congestion/full/noanswer/unreachable."""
+        control.set_trunk(self, name, state)
+
+    def set_agent(self, agent: str, behaviour: str, **timings: float | None) -> None:
+        """Agent ``agent1001`` (or ``1001``): answer/busy/noanswer/dnd/down; timings ring_after=… answer_after=…"""
+        control.set_agent(self, agent, behaviour, **timings)
+
+    def drop_connections(self) -> None:
+        control.drop_connections(self)
+
+    def stall(self, seconds: float) -> None:
+        control.stall(self, seconds)
+
+    def restart(self, shutdown_delay: float = 1.1) -> None:
+        control.restart(self, shutdown_delay)
+
+    def emit_malformed(self) -> None:
+        control.emit_malformed(self)

@@ -7,6 +7,7 @@ in the order the recorded traces show. Event consumers (the AMI server, tests) s
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -197,7 +198,7 @@ class World:
         for name in names:
             chan = self.channels.get(name)
             if chan is not None:
-                self.sched.soon(lambda c=chan: self.hangup(c, 16))
+                self.sched.soon(functools.partial(self.hangup, chan, 16))
         return listed
 
     # --- bridges --------------------------------------------------------------------------------

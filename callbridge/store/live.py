@@ -189,6 +189,16 @@ class LiveBoard:
             for line in self._lines.values():
                 line.waiting.pop(rec.call_id, None)
             self._call_hotline.pop(rec.call_id, None)
+            # a transfer still shown as in progress is over when its call is (no final event may come)
+            for xfer in [x for x, f in self._active.items() if f["call_id"] == rec.call_id]:
+                del self._active[xfer]
+        elif t == "pbx.restarted":
+            # every call on the PBX is gone: nobody waits any more, no transfer is in progress
+            for line in self._lines.values():
+                line.waiting.clear()
+            self._active.clear()
+            self._unanswered.clear()
+            self._call_hotline.clear()
         elif t == "queue.member_changed" and hotline:
             self._member(hotline, rec)
         elif t.startswith("transfer."):
@@ -241,8 +251,10 @@ class LiveBoard:
         dst = rec.text("to_hotline") or (flow or {}).get("to") or ""
         outcome = rec.type.removeprefix("transfer.")
         if rec.type == "transfer.requested":
-            self._active[xfer] = {"transfer_id": xfer, "from": src, "to": dst, "state": "requested",
-                                  "since": rec.ts, "caller_num": rec.text("caller_num")}  # fmt: skip
+            self._active[xfer] = {
+                "transfer_id": xfer, "call_id": rec.call_id, "from": src, "to": dst, "state": "requested",
+                "since": rec.ts, "caller_num": rec.text("caller_num"),
+            }  # fmt: skip
             self._flows_today[(src, dst)] += 1
             self.transfers_total[(src, dst, "requested")] += 1
         elif rec.type in ("transfer.number_verified", "transfer.number_mismatch"):

@@ -307,3 +307,12 @@ async def test_from_settings_uses_the_ami_section(ami: FakeAmi) -> None:
         await client.wait_connected(5)
         assert client.ping_interval == settings.ping_interval
     assert [m.name for m in ami.received[:2]] == ["Challenge", "Login"]
+
+
+async def test_close_during_the_long_login_pause_returns_at_once(ami: FakeAmi) -> None:
+    client = make_client(ami, secret="wrong", policy=ReconnectPolicy(login_retry=3600.0))
+    async with asyncio.timeout(5), client:
+        with pytest.raises(AmiLoginError):
+            await client.wait_connected(5)
+    # Leaving the block closed the client although its next attempt was an hour away.
+    assert client.state is ConnState.CLOSED

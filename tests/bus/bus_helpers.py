@@ -38,7 +38,7 @@ import aiomqtt  # noqa: E402
 import orjson  # noqa: E402
 
 from callbridge.bus.config import BusSettings  # noqa: E402
-from callbridge.bus.publisher import Publisher  # noqa: E402
+from callbridge.bus.publisher import Publisher, consume_disconnect_error  # noqa: E402
 from callbridge.testing.mosquitto import Mosquitto  # noqa: E402
 
 
@@ -123,6 +123,7 @@ async def subscribed(
     async with contextlib.AsyncExitStack() as stack:
         async with asyncio.timeout(10):
             await stack.enter_async_context(client)
+            consume_disconnect_error(client)
             for f in filters:
                 await client.subscribe(f, qos=1)
 

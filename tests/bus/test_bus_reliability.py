@@ -63,12 +63,10 @@ async def test_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_ca
                     await pub.publish_events(batch_of(produced))
                     produced += 25
                     await first.wait_until(lambda c, n=produced: len(ids) >= n)
+                broker.pause()  # frozen: it reads nothing and acknowledges nothing
                 await pub.publish_events(batch_of(produced))
                 produced += 25
-                for _ in range(5):  # let the pump write some of the batch, then freeze and kill
-                    await asyncio.sleep(0)
-                broker.pause()
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the pump writes the batch into the frozen broker's socket
                 in_flight_at_kill = pub.outbox_depth
                 broker.stop(kill=True)
             while produced < 1200:  # the broker is down: events keep coming into the outbox
@@ -83,7 +81,13 @@ async def test_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_ca
             async with subscribed(broker, "callbridge/lab/events/#", **desk) as (_, second):
                 collectors.append(second)
                 broker.set_users(users)  # SIGHUP: the publisher's next attempt succeeds
-                await second.wait_until(lambda c, n=produced: len(ids) >= n, within=30)
+                try:
+                    await second.wait_until(lambda c, n=produced: len(ids) >= n, within=10)
+                except TimeoutError:
+                    missing = set(range(produced)) - {e["data"]["n"] for e in dedup(collectors)}
+                    print("DEBUG", len(ids), produced, pub.outbox_depth, pub.connected, sorted(missing)[:20], len(missing))
+                    print(pub.outbox.pending(0, 5))
+                    raise
                 while produced < TOTAL:
                     await pub.publish_events(batch_of(produced))
                     produced += 25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,17 @@ def test_decode_matches_framing_of_the_whole_trace() -> None:
     frames = AmiFramer().feed(trace_bytes(full_name("09")))
     events = [f for f in frames if isinstance(f, AmiMessage) and f.kind == "event"]
     assert len(events) == len(trace_events(full_name("09"))) == 338
+
+
+def test_events_are_frozen_and_keyword_only() -> None:
+    make: Any = ami.VarSet  # the checks below are about runtime behaviour, not typing
+    snap = ami.decode_headers("Newchannel", {"Uniqueid": "u1"})
+    assert isinstance(snap, ami.Newchannel)
+    ev = make(snap=snap.snap, variable="CB_XFER_ID", value="x1")
+    assert ev == ami.VarSet(snap=snap.snap, variable="CB_XFER_ID", value="x1") and hash(ev)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.value = "x2"
+    with pytest.raises(TypeError):
+        make(snap=snap.snap, variable="CB_XFER_ID")
+    with pytest.raises(TypeError):
+        make(snap.snap, "CB_XFER_ID", "x1")

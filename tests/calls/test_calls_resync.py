@@ -80,3 +80,24 @@ def test_resync_after_a_missed_hangup_ends_only_the_vanished_call() -> None:
     out = tracker.resync([still])
     assert [(e.TYPE, e.call_id) for e in out] == [("call.ended", "a")]
     assert list(tracker.calls) == ["b"]
+
+
+def test_live_listing_drops_missed_channels_but_not_ones_born_during_the_listing() -> None:
+    tracker = CallTracker(clock=lambda: 0.0)
+    new = ami.decode_headers
+    tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "a", "Linkedid": "a", "CallerIDNum": "1"}))
+    tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b", "CallerIDNum": "2"}))
+    tracker.feed(new("CoreShowChannel", {"ActionID": "l1", "Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b",
+                                         "CallerIDNum": "2"}))  # fmt: skip
+    tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-3", "Uniqueid": "c", "Linkedid": "c", "CallerIDNum": "3"}))
+    out = tracker.feed(new("CoreShowChannelsComplete", {"ActionID": "l1", "EventList": "Complete", "ListItems": "1"}))
+    assert [(e.TYPE, e.call_id, e.data()["reason"]) for e in out] == [("call.ended", "a", "vanished")]
+    assert sorted(tracker.calls) == ["b", "c"]
+
+
+def test_live_listing_seen_only_in_part_is_not_trusted() -> None:
+    tracker = CallTracker(clock=lambda: 0.0)
+    new = ami.decode_headers
+    tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "a", "Linkedid": "a", "CallerIDNum": "1"}))
+    out = tracker.feed(new("CoreShowChannelsComplete", {"ActionID": "l2", "ListItems": "2"}))
+    assert out == [] and list(tracker.calls) == ["a"], "attached after the items: the listing is incomplete"

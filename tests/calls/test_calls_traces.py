@@ -247,3 +247,40 @@ def test_21_caller_abandons_after_six_seconds() -> None:
     assert abandoned.caller_num == CALLER and abandoned.queue == "support"
     ended = derived[-1]
     assert isinstance(ended, ce.CallEnded) and ended.cause == 0 and not ended.answered
+
+
+def test_docs_describe_every_call_event_and_field() -> None:
+    import dataclasses
+
+    from tests.conftest import REPO
+
+    docs = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
+    for cls in ce.CALL_EVENT_TYPES:
+        section = docs.split(f"### `{cls.TYPE}`", 1)
+        assert len(section) == 2, f"{cls.TYPE} is not documented"
+        body = section[1].split("### ", 1)[0]
+        for field in dataclasses.fields(cls):
+            if field.name not in ("ts", "call_id", "hotline"):
+                assert f"`{field.name}`" in body, f"{cls.TYPE}.{field.name} is not documented"
+
+
+def test_local_phone_without_anyone_behind_it_is_a_party() -> None:
+    _, t = replay_until(full_name("19"), lambda e: isinstance(e, ami.BridgeEnter), nth=2)
+    assert [p.name for p in t.parties("lab-qA")] == ["Local/callerA@sim-00000008;1", "Local/2001@sim-0000000a;1"]
+    assert [p.name for p in t.bridge_peers("Local/callerA@sim-00000008;1")] == ["Local/2001@sim-0000000a;1"]
+
+
+def test_parties_of_an_attended_transfer_skip_the_local_hop() -> None:
+    _, t = replay_until(full_name("06"), lambda e: isinstance(e, ami.AttendedTransfer))
+    names = [p.name for p in t.parties("lab-caller")]
+    assert names[0] == "Local/caller@sim-00000006;1" and "PJSIP/agent1002-00000005" in names
+    assert not any(n.startswith("Local/1002@internal") for n in names)
+
+
+def test_09_queue_offers_a_caller_to_a_member_until_connected() -> None:
+    _, t = replay_until(full_name("09"), lambda e: isinstance(e, ami.AgentCalled))
+    assert t.queues["support"].offers == {"PJSIP/agent1002": "lab-qB"}
+    _, t = replay_until(full_name("09"), lambda e: isinstance(e, ami.AgentConnect))
+    assert t.queues["support"].offers == {}
+    members = t.queues["support"].members
+    assert members["PJSIP/agent1002"].status == 2 and not members["PJSIP/agent1002"].paused

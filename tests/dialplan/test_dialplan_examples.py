@@ -152,3 +152,25 @@ def test_check_reports_all_problems_of_a_file_sorted(tmp_path: Path) -> None:
     f.write_text("queues:\n  q: {strategy: nope}\nhotlines:\n  110: {name: x, kind: nope}\n", encoding="utf-8")
     _plan, problems = check_dialplan(f)
     assert [(p.line, p.field) for p in problems] == [(2, "queues.q.strategy"), (4, "hotlines.110.kind")]
+
+
+def test_nuisance_policy_is_off_in_the_emergency_plan(city: Dialplan) -> None:
+    policy = city.nuisance_in()
+    assert policy is not None and (policy.window, policy.threshold) == (600, 5)
+    assert "notify_110" in policy.actions and "13800138000" in policy.exempt
+    assert city.nuisance_in("emergency") is None
+    assert city.engine.dtmf_interdigit_timeout == 2.0
+
+
+def test_check_json_format_and_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = Path(__file__).parent / "broken" / "06_bad_kind.yaml"
+    assert cli_main(["check", "--format", "json", str(broken)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    problem = json.loads(line)
+    assert (problem["line"], problem["column"], problem["field"]) == (6, 11, "hotlines.110.kind")
+    settings = tmp_path / "callbridge.yaml"
+    settings.write_text("ami:\n  port: many\n", encoding="utf-8")
+    assert cli_main(["check", str(DIALPLANS), "--settings", str(settings)]) == 1
+    assert f"{settings}:2:9: error: ami.port" in capsys.readouterr().out
+    assert cli_main(["check", str(DIALPLANS), "--settings", str(REPO / "config" / "callbridge.yaml")]) == 0
+    assert cli_main(["check", str(DIALPLANS), "--settings", str(tmp_path / "none.yaml")]) == 2

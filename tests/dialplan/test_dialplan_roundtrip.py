@@ -196,7 +196,7 @@ scalars = st.none() | st.booleans() | st.integers(-5, 200000) | st.sampled_from(
 junk = st.recursive(
     scalars,
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELD_KEYS + ["110", "x"]), inner, max_size=4)
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from([*FIELD_KEYS, "110", "x"]), inner, max_size=4)
     ),
     max_leaves=12,
 )

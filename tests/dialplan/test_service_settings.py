@@ -121,3 +121,19 @@ def test_settings_errors_are_located(tmp_path: Path, text: str, line: int, colum
 def test_missing_settings_file_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(UnreadableConfigError):
         load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_mqtt_url_shorthand(tmp_path: Path) -> None:
+    s = load_settings(_write(tmp_path, "mqtt:\n  url: mqtts://cb@broker.city:8884\n"), env={})
+    assert (s.mqtt.host, s.mqtt.port, s.mqtt.tls, s.mqtt.username) == ("broker.city", 8884, True, "cb")
+    s = load_settings(None, env={"CALLBRIDGE_MQTT__URL": "mqtt://10.0.0.9"})
+    assert (s.mqtt.host, s.mqtt.port, s.mqtt.tls) == ("10.0.0.9", 1883, False)
+    for bad, needle in (
+        ("http://x", "expected mqtt://"),
+        ("mqtt://u:pw@x", "password in the URL"),
+        ("mqtt://x:99x", "port"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_settings(_write(tmp_path, f"site_id: a\nmqtt:\n  url: {bad}\n"), env={})
+        [p] = info.value.problems
+        assert (p.line, p.column, p.field) == (3, 8, "mqtt.url") and needle in p.message

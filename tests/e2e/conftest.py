@@ -68,9 +68,9 @@ class Lab:
     events: list[DomainEvent] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[DomainEvent]:
-        return [e for e in self.events if e.TYPE == type_]
+        return [e for e in self.events if type_ == e.TYPE]
 
-    async def until(self, what: Callable[[], Any], timeout: float = 8.0, label: str = "") -> Any:
+    async def until(self, what: Callable[[], Any], timeout: float = 8.0, label: str = "") -> Any:  # noqa: ASYNC109
         """Poll ``what`` until it returns something truthy (both sides run on this loop)."""
         async with asyncio.timeout(timeout):
             while True:
@@ -80,10 +80,10 @@ class Lab:
                 await asyncio.sleep(0.02)
         raise AssertionError(label)  # pragma: no cover
 
-    async def event(self, type_: str, timeout: float = 8.0, **match: Any) -> DomainEvent:
+    async def event(self, type_: str, timeout: float = 8.0, **match: Any) -> DomainEvent:  # noqa: ASYNC109
         def find() -> DomainEvent | None:
             for e in self.events:
-                if e.TYPE == type_ and all(getattr(e, k, None) == v for k, v in match.items()):
+                if type_ == e.TYPE and all(getattr(e, k, None) == v for k, v in match.items()):
                     return e
             return None
 
@@ -119,7 +119,8 @@ def copy_dialplans(dest: Path) -> Path:
         text = text.replace("[Local/2191@sim]", "[PJSIP/agent2191]")
         # short timers and thresholds so scenarios run in seconds (the overflow rule is surge-only)
         text = text.replace("answer_timeout: 20 ", "answer_timeout: 5 ")
-        text = text.replace("waiting_calls: 8 ", "waiting_calls: 2 ").replace("longest_wait: 60\n", "longest_wait: 600\n")
+        text = text.replace("waiting_calls: 8 ", "waiting_calls: 2 ")
+        text = text.replace("longest_wait: 60\n", "longest_wait: 600\n")
         text = text.replace("free_agents_at_most: 0\n", "free_agents_at_most: 3\n")
         text = text.replace("waiting_calls: 2\n      longest_wait: 20\n", "waiting_calls: 0\n      longest_wait: 500\n")
         (dest / f.name).write_text(text, encoding="utf-8")

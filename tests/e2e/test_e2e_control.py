@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -73,12 +74,13 @@ async def test_overflow_starts_and_ends_with_the_surge(lab: Lab) -> None:
     callers = [lab.sim.place_call(f"1350000000{n}", "12345").name for n in range(2)]
     started = await lab.event("queue.overflow_started", queue="q-12345")
     assert started.data()["reason"] == "waiting"
-    assert lab.sim.world.global_vars.get("CB_OVERFLOW_12345") == "of-12345-remote"
-    # the withdrawn callers are answered by the remote seats
-    for c in callers:
-        assert await lab.until(lambda c=c: [p for p in lab.sim.bridged_with(c) if p.startswith("Local/30")])
+    await lab.until(lambda: lab.sim.world.global_vars.get("CB_OVERFLOW_12345") == "of-12345-remote")
+    # the waiting callers were withdrawn to the remote seats, which answer them
+    await lab.until(lambda: all(lab.sim.channel(c).context == "cb-overflow" for c in callers))  # type: ignore[union-attr]
+    assert await lab.until(lambda: [p for c in callers for p in lab.sim.bridged_with(c) if p.startswith("Local/30")])
     await lab.event("queue.overflow_ended", queue="q-12345")
-    assert lab.sim.world.global_vars.get("CB_OVERFLOW_12345") == ""
+    assert not lab.sim.queue_order("q-12345")
+    await lab.until(lambda: lab.sim.world.global_vars.get("CB_OVERFLOW_12345") == "", label="entry routing normal")
 
 
 async def test_nuisance_caller_is_flagged_and_110_notified(lab: Lab) -> None:
@@ -112,20 +114,43 @@ async def test_invalid_reload_is_kept_out_and_a_valid_one_swapped_in(lab: Lab) -
         await lab.app.service.handle(command("set_mode", mode="no-such-mode"))  # type: ignore[union-attr]
 
 
-async def test_ami_dropped_mid_transfer_no_double_transfer(lab: Lab) -> None:
+async def test_ami_dropped_after_the_redirect_ran_no_double_transfer(lab: Lab) -> None:
     caller, agent = await lab.answered_call("12345", caller="13700000008")
+    redirect = lab.sim.handlers["redirect"]
+
+    def redirect_then_drop(sim: Any, msg: Any) -> Any:
+        reply = redirect(sim, msg)  # Asterisk ran the Redirect …
+        sim.drop_connections()  # … and the connection died before callbridge read the reply
+        return reply
+
+    lab.sim.handlers["redirect"] = redirect_then_drop
+    lab.sim.agent_press(agent_endpoint(agent), "*1")
+    requested = await lab.event("transfer.requested")
+    await lab.event("ami.lost")
+    await lab.until(lambda: len(lab.of_type("ami.connected")) >= 2, 10)
+    lab.sim.handlers["redirect"] = redirect
+    answered = await lab.event("transfer.answered", transfer_id=requested.data()["transfer_id"], timeout=10)
+    transfer = lab.app.engine.transfers[answered.data()["transfer_id"]]
+    assert any(h[1] == "unknown" or h[2] == "unknown" for h in transfer.history) or transfer.state.value == "answered"
+    assert len([c for c in lab.sim.channels() if "hotline-110" in c]) == 1  # never sent twice
+    assert len(lab.of_type("transfer.requested")) == 1 and not lab.of_type("transfer.failed")
+    trunk = await lab.until(lambda: [c for c in lab.sim.bridged_with(caller) if "hotline-110" in c])
+    # the resynced tracker agrees with the PBX
+    assert trunk[0] in {c.name for c in lab.app.tracker.bridge_peers(caller)}
+
+
+async def test_ami_dropped_before_the_redirect_ran_is_not_repeated(lab: Lab) -> None:
+    caller, agent = await lab.answered_call("12345", caller="13700000009")
     assert lab.app.ami is not None
     lab.app.ami.action_timeout = 0.5
-    assert lab.sim.server is not None
-    lab.sim.stall(1.5)  # actions are read but answered late: their outcome is unknown to callbridge
+    lab.sim.stall(3.0)  # actions are read but not run: callbridge cannot know what happened
     lab.sim.agent_press(agent_endpoint(agent), "*1")
     requested = await lab.event("transfer.requested")
     transfer = lab.app.engine.transfers[requested.data()["transfer_id"]]
     await lab.until(lambda: transfer.state.value == "unknown", label="outcome unknown")
     lab.sim.drop_connections()
-    await lab.event("ami.lost")
-    await lab.until(lambda: len(lab.of_type("ami.connected")) >= 2, 10)
-    await lab.event("transfer.answered", transfer_id=transfer.id, timeout=10)
-    assert len([c for c in lab.sim.channels() if "hotline-110" in c]) == 1
-    assert len(lab.of_type("transfer.requested")) == 1
-    assert await lab.until(lambda: [c for c in lab.sim.bridged_with(caller) if "hotline-110" in c])
+    failed = await lab.event("transfer.failed", transfer_id=transfer.id, timeout=10)
+    assert failed.data()["reason"] == "ami_outcome_unknown"
+    await asyncio.sleep(3.5)  # past the stall: nothing was re-sent
+    assert not [c for c in lab.sim.channels() if "hotline-110" in c]
+    assert agent in lab.sim.bridged_with(caller)  # the caller is still with the agent

@@ -102,3 +102,19 @@ def test_active_transfer_shows_as_a_flow_until_final() -> None:
     board.feed(EventRecord("transfer.completed", 110.0, "c", "12345", {"transfer_id": "X9"}))
     assert board.snapshot(111.0)["flows"][0]["active"] == 0
     assert board.transfers_total[("12345", "110", "completed")] == 1
+
+
+def test_call_end_and_pbx_restart_clear_what_is_in_progress() -> None:
+    board = LiveBoard(["12345", "110"])
+    x = {"transfer_id": "X1", "from_hotline": "12345", "to_hotline": "110"}
+    board.feed(EventRecord("transfer.requested", 100.0, "c1", "12345", x))
+    board.feed(EventRecord("call.ended", 120.0, "c1", "12345", {}))
+    assert board.snapshot(121.0)["active_transfers"] == []
+    board.feed(EventRecord("call.offered", 130.0, "c2", "110", {}))
+    board.feed(EventRecord("queue.joined", 130.0, "c2", "110", {"queue": "q-110"}))
+    board.feed(EventRecord("transfer.requested", 131.0, "c3", "12345", {**x, "transfer_id": "X2"}))
+    assert board.snapshot(132.0)["hotlines"][1]["waiting"] == 1
+    board.feed(EventRecord("pbx.restarted", 140.0, None, None, {"phase": "shutdown"}))
+    snap = board.snapshot(141.0)
+    assert snap["hotlines"][1]["waiting"] == 0 and snap["active_transfers"] == []
+    assert snap["alarms"][0]["type"] == "pbx.restarted"

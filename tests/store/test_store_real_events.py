@@ -59,7 +59,7 @@ def test_recorded_calls_become_records_and_kpis(traces: Path, store: RecordStore
     assert tl is not None
     assert "call.transferred" in [e["type"] for e in tl["events"]]
     assert {leg["channel"].split("-")[0] for leg in tl["legs"]} >= {"PJSIP/agent1001", "PJSIP/hotline"}
-    (wait,) = [q for q in store.backend.query("SELECT * FROM queue_waits WHERE call_id = '1795919571.0'")]
+    (wait,) = store.backend.query("SELECT * FROM queue_waits WHERE call_id = '1795919571.0'")
     assert wait["outcome"] == "abandoned" and wait["queue"] == "support"
     records = store.period_records(min(e.ts for e in derived) - 1, max(e.ts for e in derived) + 1)
     kpi = compute(records).hotlines["12345"]
@@ -75,8 +75,10 @@ def test_recorded_calls_become_records_and_kpis(traces: Path, store: RecordStore
 
 
 def test_engine_events_fill_the_transfer_record(store: RecordStore) -> None:
-    hand_over = {"transfer_id": "T1", "from_hotline": "12345", "to_hotline": "110", "caller_num": "13800138000",
-                 "agent": "agent1001", "category": "police", "ticket": "W-77", "summary": "dispute", "mode": "three_way"}  # fmt: skip
+    hand_over = {
+        "transfer_id": "T1", "from_hotline": "12345", "to_hotline": "110", "caller_num": "13800138000",
+        "agent": "agent1001", "category": "police", "ticket": "W-77", "summary": "dispute", "mode": "three_way",
+    }  # fmt: skip
     store.write([
         CommandReceived(ts=10.0, call_id="k1", hotline="12345", verb="transfer", agent="agent1001", source="dtmf",
                         outcome="ok", transfer_id="T1"),

@@ -155,3 +155,17 @@ def test_report_renders_markdown_and_csv(store: RecordStore) -> None:
     assert rows["12345"]["offered"] == "12" and rows["12345"]["answer_rate"] == "0.6667"
     assert rows["110"]["overflow_minutes"] == "15" and rows["110"]["nuisance_callers"] == "2"
     assert rows["120"]["below_target"] == "0"
+
+
+def test_a_reused_room_is_two_conferences(store: RecordStore) -> None:
+    def conf(type_: str, ts: float, call_id: str | None, **data: object) -> EventRecord:
+        return EventRecord(type_, ts, call_id, None, {"room": "3way", **data})
+
+    store.write([
+        conf("conference.started", T0, None), conf("conference.joined", T0 + 1, "k1", channel="PJSIP/a-1"),
+        conf("conference.left", T0 + 5, "k1", channel="PJSIP/a-1"), conf("conference.ended", T0 + 6, None),
+        conf("conference.started", T0 + 60, None), conf("conference.joined", T0 + 61, "k2", channel="PJSIP/b-1"),
+    ])  # fmt: skip
+    rows = store.backend.query("SELECT room, call_id, joins, leaves, ended_ts FROM conferences ORDER BY started_ts")
+    assert [(r["call_id"], r["joins"], r["leaves"], r["ended_ts"] is None) for r in rows] == [
+        ("k1", 1, 1, False), ("k2", 1, 0, True)]  # fmt: skip

@@ -85,3 +85,32 @@ async def test_a_refused_event_is_isolated(tmp_path: Path) -> None:
         assert (writer.written, writer.failed) == (2, 1)
     assert [r["type"] for r in store.backend.query("SELECT type FROM events ORDER BY seq")] == [
         "call.offered", "call.ended"]  # fmt: skip
+
+
+async def test_records_sink_records_feeds_the_board_and_publishes_alarms(tmp_path: Path) -> None:
+    from callbridge.store.live import LiveBoard
+    from callbridge.store.sink import RecordsSink
+
+    store = GatedStore(tmp_path / "r.db")
+    published: list[DomainEvent] = []
+    changes: list[int] = []
+    board = LiveBoard(["110"], min_offered=2)
+    writer = RecordWriter(store, bound=5)  # the first part submits exactly 5 before the writer runs
+    sink = RecordsSink(writer, board, publish=published.extend, on_change=lambda: changes.append(1))
+    writer.on_alarm = sink.backlog_alarm
+    async with writer:
+        for cid in ("a", "b"):
+            sink([EventRecord("call.offered", T0, cid, "110", {}),  # type: ignore[list-item]
+                  EventRecord("queue.abandoned", T0 + 5, cid, "110", {})])  # fmt: skip
+        await asyncio.wait_for(writer.flush(), 10)
+    assert [e.TYPE for e in published] == ["kpi.answer_rate_low"]
+    types = [r["type"] for r in store.backend.query("SELECT type FROM events ORDER BY seq")]
+    assert types.count("kpi.answer_rate_low") == 1 and types.count("call.offered") == 2
+    assert len(changes) == 2
+    store.gate.clear()
+    async with writer:
+        for i in range(10):
+            sink([EventRecord("call.offered", T0 + 10 + i, f"x{i}", "110", {})])  # type: ignore[list-item]
+        assert published[-1].TYPE == "records.backlog"
+        assert board.snapshot(T0 + 30)["alarms"][0]["type"] == "records.backlog"
+        store.gate.set()

@@ -134,3 +134,20 @@ async def test_sse_pushes_a_new_snapshot_when_a_call_arrives(served: Served) -> 
     rest = await asyncio.wait_for(reader.read(), 5)
     assert isinstance(rest, bytes)
     writer.close()
+
+
+async def _raw(served: Served, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.server.port)
+    writer.write(data)
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return reply
+
+
+async def test_malformed_and_oversized_requests_get_400(served: Served) -> None:
+    assert (await _raw(served, b"HELLO\r\n\r\n")).startswith(b"HTTP/1.1 400 ")
+    huge = b"GET /healthz HTTP/1.1\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n"
+    assert (await _raw(served, huge)).startswith(b"HTTP/1.1 400 ")
+    head = await _raw(served, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")

@@ -42,8 +42,8 @@ async def test_wallboard_updates_live_when_a_call_arrives(served: Served) -> Non
             now = served.now
             served.board.feed(EventRecord("call.offered", now - 42, "new-1", "110", {"caller_num": "13511112222"}))
             served.board.feed(EventRecord("queue.joined", now - 42, "new-1", "110", {"queue": "q-110"}))
-            served.board.feed(EventRecord("transfer.requested", now - 5, "c11", "12345",
-                                          {"transfer_id": "X5", "from_hotline": "12345", "to_hotline": "110"}))  # fmt: skip
+            x5 = {"transfer_id": "X5", "from_hotline": "12345", "to_hotline": "110"}
+            served.board.feed(EventRecord("transfer.requested", now - 5, "c11", "12345", x5))
             served.server.notify()
             await tile.locator('[data-field="waiting"]').filter(has_text="1").wait_for()
             assert await tile.locator('[data-field="offered"]').inner_text() == "6"
