@@ -59,6 +59,8 @@ class App:
         dialplan_path: Path | None = None,
         event_sinks: Sequence[EventSink] = (),
         enable_bus: bool = True,
+        enable_store: bool = False,
+        enable_web: bool = False,
         watch_interval: float = WATCH_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -68,6 +70,12 @@ class App:
         self._ami_secret = ami_secret
         self._sinks = list(event_sinks)
         self._enable_bus = enable_bus
+        self._enable_store = enable_store or enable_web
+        self._enable_web = enable_web
+        self.records: Any = None  # RecordStore
+        self.writer: Any = None  # RecordWriter
+        self.board: Any = None  # LiveBoard
+        self.web: Any = None  # WebServer
         self._watch_interval = watch_interval
         self._clock = clock
         self._mtimes = dialplan_mtimes(self.dialplan_path)
@@ -110,6 +118,8 @@ class App:
         sinks: list[EventSink] = list(self._sinks)
         if self._enable_bus:
             sinks.append(self._start_bus())
+        if self._enable_store:
+            sinks.append(self._start_store())
         self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
                                      reload=self.reload)  # fmt: skip
         loop = asyncio.get_running_loop()
@@ -126,12 +136,21 @@ class App:
                 watcher = tg.create_task(self._watch(), name="dialplan-watch")
                 bus = (("publisher", self.publisher), ("commands", self.command_server))
                 bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]
+                extra = [tg.create_task(self._publish_state(), name="state")] if self.publisher is not None else []
+                if self.writer is not None:
+                    self.writer.start()
+                if self.web is not None:
+                    extra.append(tg.create_task(self.web.serve(), name="web"))
                 self._started.set()
                 await self._stop.wait()
                 log.info("callbridge.stopping", note="no call is touched")
                 watcher.cancel()
+                for task in extra:
+                    task.cancel()
                 await self.ami.close()  # ends the stream, so the consumer returns
                 await consumer
+                if self.writer is not None:
+                    await self.writer.aclose(drain_s=5.0)
                 if self.command_server is not None:
                     self.command_server.stop()
                 if self.publisher is not None:
@@ -158,6 +177,65 @@ class App:
             return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
         self.command_server = CommandServer(self.settings.mqtt, _LateHandler(self))
         return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
+
+    def _start_store(self) -> EventSink:
+        """Records (SQLite, or PostgreSQL with a DSN), the live board and, when enabled, the web server."""
+        from callbridge.store.live import LiveBoard
+        from callbridge.store.records import open_record_store
+        from callbridge.store.sink import RecordsSink
+        from callbridge.store.writer import RecordWriter
+
+        st = self.settings.store
+        dsn = st.postgres_dsn.get_secret_value() if st.postgres_dsn is not None else None
+        self.records = open_record_store(st.path, dsn)
+        targets = {h.number: h.answer_rate_target for h in self.plan.hotlines.values()}
+        names = {h.number: h.name for h in self.plan.hotlines.values()}
+        self.board = LiveBoard(list(self.plan.hotlines), targets=targets, names=names)
+        publish = self.publisher.publish_events_nowait if self.publisher is not None else None
+        self.writer = RecordWriter(self.records)
+        sink = RecordsSink(self.writer, self.board, publish=publish)
+        self.writer.on_alarm = sink.backlog_alarm
+        if self._enable_web:
+            from callbridge.web.server import WebServer
+
+            web = self.settings.web
+            token = web.token.get_secret_value() if web.token is not None else None
+            self.web = WebServer(self.records, self.board, host=web.host, port=web.port, token=token,
+                                 writer=self.writer, targets=targets, readiness=self.readiness)  # fmt: skip
+            sink.on_change = self.web.notify
+        return sink
+
+    def readiness(self) -> dict[str, Any]:
+        """``/readyz``: AMI logged in and resynced; the bus is reported, not required."""
+        ami_ok = self.ami is not None and self.ami.connected
+        bus = None if self.publisher is None else bool(self.publisher.connected)
+        return {"ready": ami_ok, "ami": ami_ok, "mqtt": bus, "mode": self.engine.mode}
+
+    async def _publish_state(self) -> None:
+        """Retained state topics (mode, per queue and hotline), republished only when they change."""
+        from callbridge.bus.state import ModeState, QueueState
+        from callbridge.engine.queues import queue_stats
+
+        last: dict[str, Any] = {}
+        mode_since = self._clock()
+        while True:
+            now = self._clock()
+            if last.get("mode") != self.engine.mode:
+                mode_since = now if "mode" in last else mode_since
+                self.publisher.set_state_nowait("mode", ModeState(mode=self.engine.mode, since=mode_since))
+                last["mode"] = self.engine.mode
+            for name in self.plan.queues:
+                s = queue_stats(self.tracker.queues.get(name), now)
+                members = len(self.tracker.queues[name].members) if name in self.tracker.queues else 0
+                key = (s.waiting, s.free_agents, members, int(s.longest_wait_s) // 10)
+                if last.get(name) != key:
+                    owner = self.plan.hotline_of_queue(name)
+                    self.publisher.set_state_nowait(f"queues/{name}", QueueState(
+                        queue=name, hotline=owner.number if owner else None, waiting=s.waiting,
+                        longest_wait_s=round(s.longest_wait_s, 1), agents_free=s.free_agents,
+                        agents_busy=max(members - s.free_agents, 0), ts=now))  # fmt: skip
+                    last[name] = key
+            await asyncio.sleep(1.0)
 
     # --- hot reload ---------------------------------------------------------------------------------
 

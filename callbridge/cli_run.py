@@ -38,7 +38,8 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log.format, settings.log.level)
     uvloop = use_uvloop()
     try:
-        app = App(settings, dialplan_path=Path(args.dialplan) if args.dialplan else None, enable_bus=not args.no_bus)
+        app = App(settings, dialplan_path=Path(args.dialplan) if args.dialplan else None, enable_bus=not args.no_bus,
+                  enable_store=True, enable_web=settings.web.enabled)
     except UnreadableConfigError as exc:
         print(f"callbridge run: {exc}", file=sys.stderr)
         return 2

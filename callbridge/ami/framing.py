@@ -11,10 +11,16 @@ of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line
 from __future__ import annotations
 
 import re
+from itertools import repeat as _repeat
+from operator import itemgetter
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from callbridge.errors import UnsafeValueError
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+_third = itemgetter(2)
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 
@@ -23,9 +29,6 @@ _END = re.compile(rb"\r?\n\r?\n")
 # Control characters other than TAB may never appear in a header name or value we write.
 _UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-()]+$")
-# One header line: a name without surrounding blanks, a colon, one optional space, the value up to the
-# line end (a single trailing CR is not part of it). Lines this does not match take the slow path.
-_HEADER = re.compile(r"^([^\s:](?:[^:\r\n]*[^\s:])?)[ \t]*: ?([^\r\n]*)\r?$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +91,49 @@ def parse_headers(block: bytes) -> AmiMessage | MalformedFrame:
     return _parse_text(text, block)
 
 
-def _parse_text(text: str, block: bytes | None = None) -> AmiMessage | MalformedFrame:
-    """Fast path: one C-level regex pass over the whole message.
+def _split_run(text: str) -> list[AmiMessage] | None:
+    """Fast path: messages separated by CRLF CRLF, every line ``Name: value`` → the messages, else ``None``.
 
-    It is taken only when every line matched (a line count check), and on such input it gives exactly
-    what the line-by-line reader gives; anything unusual (blank or colon-less lines, stray CRs, padded
-    names) goes to :func:`_parse_lines`, the reference behaviour.
+    Everything is done by C-level string and list operations over the whole run (one partition per
+    line via ``map``, joins and counts to check), so Python code runs per message, not per header. It
+    answers only when splitting each line at its first ``": "`` gives exactly what :func:`_parse_lines`
+    gives (every non-empty line has ``": "``, names have no colon and no blanks, CRLF line ends only,
+    no blank line but the separators); otherwise the caller takes the line-by-line reader.
     """
-    pairs = _HEADER.findall(text)
-    if pairs and len(pairs) == text.count("\n") + 1:
-        return AmiMessage(tuple(pairs))
+    if (
+        not text
+        or text.count("\n") != text.count("\r\n")
+        or "\r\r\n" in text
+        or "\r\n\r\n\r" in text
+        or text.endswith(("\r", "\n"))
+        or text.startswith(("\r", "\n"))
+    ):
+        return None
+    lines = text.split("\r\n")
+    parts = list(map(str.partition, lines, _repeat(": ")))
+    separators = text.count("\r\n\r\n")
+    filled = len(lines) - separators
+    if len("".join(map(_second, parts))) != 2 * filled:
+        return None  # a line without ": "
+    names = " ".join(map(_first, parts))
+    if ":" in names or len(names.split()) != filled:
+        return None  # a name with a colon, a blank, or empty: the reference reader decides
+    pairs = list(zip(map(_first, parts), map(_third, parts), strict=True))
+    out: list[AmiMessage] = []
+    start = 0
+    for _ in range(separators):
+        end = lines.index("", start)
+        out.append(AmiMessage(tuple(pairs[start:end])))
+        start = end + 1
+    out.append(AmiMessage(tuple(pairs[start:])))
+    return out
+
+
+def _parse_text(text: str, block: bytes | None = None) -> AmiMessage | MalformedFrame:
+    if "\r\n\r\n" not in text:
+        fast = _split_run(text)
+        if fast is not None:
+            return fast[0]
     return _parse_lines(text.encode("utf-8") if block is None else block, text)
 
 
@@ -181,12 +217,16 @@ class AmiFramer:
         if (
             "\n\n" in text
             or text.count("\n\r\n") != text.count("\r\n\r\n")
-            or text[-1] in "\r\n"
             or "\r\n\r\n\r" in text
+            or text.endswith(("\r", "\n"))
         ):
-            return pos
-        for piece in text.split("\r\n\r\n"):
-            yield _parse_text(piece)
+            return pos  # message boundaries other than CRLF CRLF: the general loop finds them
+        fast = _split_run(text)
+        if fast is not None:
+            yield from fast
+        else:
+            for piece in text.split("\r\n\r\n"):
+                yield _parse_text(piece)
         return last + 4
 
     def feed(self, data: bytes) -> list[Frame]:

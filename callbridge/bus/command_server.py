@@ -54,7 +54,7 @@ class CommandServer:
         handler: CommandHandler,
         *,
         topics: Topics | None = None,
-        broadcast: bool = False,
+        broadcast: bool | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics or Topics(settings.site)
@@ -63,7 +63,7 @@ class CommandServer:
             self.topics,
             secret=settings.resolved_command_secret(),
             require_signature=settings.command_require_signature,
-            broadcast=broadcast,
+            broadcast=settings.command_broadcast if broadcast is None else broadcast,
         )
         self.connected = False
         self.attempts = 0

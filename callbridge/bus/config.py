@@ -48,6 +48,9 @@ class BusSettings(BaseModel):
 
     #: Consume commands through ``$share/<group>/…`` so several daemons share them.
     command_shared_group: str | None = None
+    #: Several daemons subscribe to the same command topics without a group: stay silent on
+    #: ``not_on_this_pbx`` so the owning daemon's reply is the only one.
+    command_broadcast: bool = False
     #: Shared secret for HMAC-SHA256 command signatures.
     command_secret: SecretStr | None = None
     command_secret_file: Path | None = None

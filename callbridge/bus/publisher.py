@@ -248,10 +248,18 @@ class Publisher:
         try:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(self._watch_disconnect(client))
-                await self._pump(client, tg)
+                in_flight: set[asyncio.Task[None]] = set()
+                await self._pump(client, tg, in_flight)
+                # Stopping: give in-flight publishes until the drain deadline, then abandon them
+                # (their rows stay in the outbox and go out after the next start).
+                if in_flight:
+                    grace = max(0.0, self._drain_deadline - time.monotonic())
+                    _, late = await asyncio.wait(in_flight, timeout=grace)
+                    for task in late:
+                        task.cancel()
                 watcher.cancel()
             self._flush_acks()
-            await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+            await client.publish(self.topics.status, OFFLINE, qos=1, retain=True, timeout=2)
         except asyncio.CancelledError:
             # Cancelled without stop(): the clean DISCONNECT suppresses the will, so say it ourselves.
             with contextlib.suppress(Exception):
@@ -265,7 +273,7 @@ class Publisher:
         async for _ in client.messages:
             pass
 
-    async def _pump(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+    async def _pump(self, client: aiomqtt.Client, tg: asyncio.TaskGroup, in_flight: set[asyncio.Task[None]]) -> None:
         window = asyncio.Semaphore(self.settings.in_flight)
         batch = self.settings.in_flight * 4
         after = 0  # a new connection starts again from the oldest unacknowledged row
@@ -284,7 +292,9 @@ class Publisher:
                     continue
             for row in rows:
                 await window.acquire()
-                tg.create_task(self._publish_row(client, row, window))
+                task = tg.create_task(self._publish_row(client, row, window))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
                 after = row.seq
 
     async def _publish_row(self, client: aiomqtt.Client, row: OutboxRow, window: asyncio.Semaphore) -> None:

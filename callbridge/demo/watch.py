@@ -2,6 +2,11 @@
 
 The demo judges each step by the events a real subscriber received from the broker — the same
 contract call-center software relies on — not by peeking into the daemon.
+
+One event is published on several topics (its hotline, the destination hotline of a transfer, the
+call's own topic) with the same envelope id, so the log keeps one entry per (id, topic): a check can
+ask "did 110's software see it?". Only a second delivery of the same id *on the same topic* is a
+duplicate (QoS 1 redelivery, which any subscriber must tolerate).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ class SeenEvent:
     subject: str | None
     data: dict[str, Any]
     received: float
+    id: str = ""
+
+    def on_hotline(self, hotline: str) -> bool:
+        """Delivered on ``callbridge/<site>/events/<hotline>/…`` (what that hotline's software reads)."""
+        return f"/events/{hotline}/" in self.topic
 
 
 Predicate = Callable[[SeenEvent], bool]
@@ -27,26 +37,40 @@ Predicate = Callable[[SeenEvent], bool]
 
 @dataclass
 class EventLog:
-    """Every CloudEvent the subscriber received, with waiters for expectations."""
+    """Every CloudEvent delivery the subscriber received, with waiters for expectations."""
 
     events: list[SeenEvent] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    deliveries: set[tuple[str, str]] = field(default_factory=set)
     ids: set[str] = field(default_factory=set)
     duplicates: int = 0
+    #: Called with each new delivery (the plain narration prints from here).
+    listeners: list[Callable[[SeenEvent], None]] = field(default_factory=list)
 
     def add(self, topic: str, envelope: dict[str, Any]) -> SeenEvent | None:
         event_id = str(envelope.get("id", ""))
-        if event_id in self.ids:
+        if (event_id, topic) in self.deliveries:
             # QoS 1 may redeliver; the stable event id lets us de-duplicate, as any subscriber should.
             self.duplicates += 1
             return None
+        self.deliveries.add((event_id, topic))
+        first = event_id not in self.ids
         self.ids.add(event_id)
         type_ = str(envelope.get("type", "")).removeprefix("org.callbridge.")
-        data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
-        seen = SeenEvent(topic, type_, envelope.get("subject"), data or {}, time.monotonic())
+        raw = envelope.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        seen = SeenEvent(topic, type_, envelope.get("subject"), data, time.monotonic(), event_id)
         self.events.append(seen)
         self._changed.set()
+        if first:
+            for listener in self.listeners:
+                listener(seen)
         return seen
+
+    @property
+    def mark(self) -> int:
+        """Position to pass as ``since`` so a step only looks at what arrived after it began."""
+        return len(self.events)
 
     def find(self, type_: str, pred: Predicate | None = None, since: int = 0) -> SeenEvent | None:
         for ev in self.events[since:]:
@@ -70,5 +94,13 @@ class EventLog:
             except TimeoutError:
                 return self.find(type_, pred, since)
 
+    def unique(self, type_: str, pred: Predicate | None = None) -> list[SeenEvent]:
+        """One entry per event id (the first delivery seen), whatever topics it came on."""
+        out: dict[str, SeenEvent] = {}
+        for ev in self.events:
+            if ev.type == type_ and ev.id not in out and (pred is None or pred(ev)):
+                out[ev.id] = ev
+        return list(out.values())
+
     def count(self, type_: str, pred: Predicate | None = None) -> int:
-        return sum(1 for ev in self.events if ev.type == type_ and (pred is None or pred(ev)))
+        return len(self.unique(type_, pred))

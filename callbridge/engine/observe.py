@@ -37,21 +37,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from callbridge.ami.actions import Action
-    from callbridge.calls.model import Channel
     from callbridge.domain import DomainEvent
     from callbridge.engine.authz import CallView
 
 log = structlog.get_logger("callbridge.engine.observe")
 
 S = TState
-_QUEUE_FAILURES = {
-    "TIMEOUT": "noanswer",
-    "FULL": "busy",
-    "JOINEMPTY": "unreachable",
-    "LEAVEEMPTY": "unreachable",
-    "JOINUNAVAIL": "unreachable",
-    "LEAVEUNAVAIL": "unreachable",
-}
 
 
 class Observer:
@@ -185,12 +176,12 @@ class Observer:
         elif name == "CallbridgeLine":
             status = fields.get("Status", "").upper()
             if status and status != "ANSWER":
-                reason = _QUEUE_FAILURES.get(status) or tx.dial_failure_reason(status)
+                reason = tx.QUEUE_FAILURES.get(status) or tx.dial_failure_reason(status)
                 line_no = int(fields.get("Line", "1") or 1)
                 self._line_failed(t, line_no, reason, now)
         elif name == "CallbridgeExpert":
             status = fields.get("Status", "").upper()
-            t.last_failure = _QUEUE_FAILURES.get(status, status.lower() or "failed")
+            t.last_failure = tx.QUEUE_FAILURES.get(status, status.lower() or "failed")
         elif name == "CallbridgeBack" and t.state is not S.ANSWERED:
             self._returned(t, t.last_failure or "failed", now)
 
@@ -298,7 +289,7 @@ class Observer:
                 elif t.mode == "threeway" and t.state is S.RINGING:
                     found = self._by_leg(e.snap.uniqueid)
                     if found is not None and found[1] == t.originate_index and e.cause not in (None, 16):
-                        self._call_in_failed(t, found[1], tx.dial_failure_reason(_cause_status(e.cause)), now)
+                        self._call_in_failed(t, found[1], tx.dial_failure_reason(tx.cause_status(e.cause)), now)
             elif name == t.agent_channel and t.mode == "attended" and t.state is S.ANSWERED:
                 log.info("transfer.attended_completed", transfer_id=t.id)
 
@@ -375,21 +366,11 @@ class Observer:
             queue_agent = bool(peer.queue) and not same_agent(t.agent, peer.name)
             if endpoint in line_endpoints or peer.name == t.dest_channel or queue_agent:
                 t.line = next((ln for ln in t.lines if ln.endswith("@" + endpoint)), t.line or peer.queue)
-                self._answered(t, _snapshot(peer), now)
+                self._answered(t, tx.snapshot_of(peer), now)
                 return
             if same_agent(t.agent, peer.name) and t.mode == "blind":
                 self._returned(t, t.last_failure or "back_to_agent", now)
                 return
-
-
-def _snapshot(ch: Channel) -> ami.ChannelSnapshot:
-    return ami.ChannelSnapshot(ch.name, "6", ch.state_desc, ch.caller_num, ch.caller_name, ch.connected_num,
-                               ch.connected_name, ch.context, ch.exten, "1", ch.uniqueid, ch.linkedid)
-
-
-def _cause_status(cause: int | None) -> str:
-    statuses = {17: "BUSY", 19: "NOANSWER", 18: "NOANSWER", 34: "CONGESTION", 21: "CHANUNAVAIL"}
-    return statuses.get(cause or 0, "CHANUNAVAIL")
 
 
 _HANDLERS: dict[type[ami.AmiEvent], Callable[[Observer, Any, float], None]] = {

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import structlog
 
 from callbridge.ami.actions import Action, Atxfer, CancelAtxfer, Hangup, Redirect, Setvar
+from callbridge.ami.event_types import ChannelSnapshot
+from callbridge.calls.model import Channel
 from callbridge.dialplan.model import TransferRule
 from callbridge.domain import DomainEvent
 
@@ -215,3 +217,26 @@ FAILURE_REASONS = {
 
 def dial_failure_reason(dial_status: str) -> str:
     return FAILURE_REASONS.get(dial_status.upper(), dial_status.lower() or "failed")
+
+
+#: QUEUESTATUS of a failed queue attempt (local destinations, expert seats) → failure reason.
+QUEUE_FAILURES = {
+    "TIMEOUT": "noanswer",
+    "FULL": "busy",
+    "JOINEMPTY": "unreachable",
+    "LEAVEEMPTY": "unreachable",
+    "JOINUNAVAIL": "unreachable",
+    "LEAVEUNAVAIL": "unreachable",
+}
+
+
+def snapshot_of(ch: Channel) -> ChannelSnapshot:
+    """A tracker channel as an AMI snapshot (after a resync the engine reads the tracker, not events)."""
+    return ChannelSnapshot(ch.name, "6", ch.state_desc, ch.caller_num, ch.caller_name, ch.connected_num,
+                           ch.connected_name, ch.context, ch.exten, "1", ch.uniqueid, ch.linkedid)
+
+
+def cause_status(cause: int | None) -> str:
+    """Q.850 cause of a failed leg → the DIALSTATUS Asterisk would report."""
+    statuses = {17: "BUSY", 19: "NOANSWER", 18: "NOANSWER", 34: "CONGESTION", 21: "CHANUNAVAIL"}
+    return statuses.get(cause or 0, "CHANUNAVAIL")

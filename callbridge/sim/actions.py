@@ -75,8 +75,11 @@ def originate(sim: Simulator, msg: AmiMessage) -> Reply | Deferred:
                 answered.app, answered.appdata = app, data
                 runner = pbx.apps.get(app.lower())
                 outcome = runner(pbx, answered, data) if runner is not None else None
+                # The originated channel hangs up when its application returns (unless it blocks).
                 if isinstance(outcome, float):
                     world.sched.call_later(outcome, lambda: world.hangup(answered, 16, request="soft"))
+                elif outcome is None:
+                    world.sched.soon(lambda: world.hangup(answered, 16, request="soft"))
             else:
                 pbx.goto(answered, context, exten, int(priority) if priority.isdigit() else 1)
 

@@ -1,8 +1,10 @@
 """Compare a simulated AMI stream with a recorded Asterisk 22 one, and replay recorded actions.
 
-What is compared (and why): per channel, the sequence of *significant* events with the headers that
-matter to callbridge (caller numbers, dial/queue/transfer outcomes, hang-up causes); per action, the
-reply (Response, Message, list size). Uniqueids, timestamps, SessionIDs, bridge ids and the exact
+What is compared (and why): per channel and per Stasis stream (state, dial, bridge, queue, transfer,
+DTMF, originate), the sequence of *significant* events with the headers that matter to callbridge
+(caller numbers, dial/queue/transfer outcomes, hang-up causes); per action, the reply (Response,
+Message, list size) and the list items that carry state (queue entries in queue order with their
+priority, members, conference users, bridge members). Uniqueids, timestamps, SessionIDs, bridge ids and the exact
 hex suffix of channel names may differ: channel names are normalised to ``<base>-<ordinal>``.
 Dialplan noise (Newexten, VarSet, DeviceStateChange, NewCallerid/NewConnectedLine, LocalBridge,
 RTCP) is not compared event by event; the numbers it carries are checked where they matter
@@ -75,6 +77,20 @@ RACY = {frozenset(p) for p in (
     ("MusicOnHoldStop", "QueueCallerLeave"), ("SoftHangupRequest", "HangupRequest"),
     ("DialState/dest", "Newstate"), ("ConfbridgeLeave", "BridgeLeave"))}
 _NORMAL_REQUEST = re.compile(r"^(Soft)?HangupRequest( Cause=(16|0))?$")
+
+# List items compared with the replies (their order inside a list is Asterisk's container order,
+# except QueueEntry, whose order is the queue order).
+LIST_ITEMS: dict[str, tuple[str, ...]] = {
+    "QueueParams": ("Queue", "Strategy", "Calls"),
+    "QueueEntry": ("Queue", "Position", "Channel", "CallerIDNum", "Priority"),
+    "QueueMember": ("Queue", "Location", "Paused"),
+    "QueueSummary": ("Queue", "Callers"),
+    "ConfbridgeList": ("Conference", "Channel", "Muted"),
+    "ConfbridgeListRooms": ("Conference", "Parties"),
+    "BridgeListItem": ("BridgeType", "BridgeNumChannels"),
+    "BridgeInfoChannel": ("Channel", "CallerIDNum", "ConnectedLineNum"),
+}
+_UNORDERED = {"ConfbridgeList", "BridgeListItem", "BridgeInfoChannel", "QueueParams", "QueueMember"}
 
 _SUFFIX = re.compile(r"-[0-9a-f]{8}(?=;|$)")
 
@@ -173,6 +189,10 @@ def digest(messages: list[AmiMessage]) -> Digest:
             # A /regex/ Hangup races channels that vanish while the list is built (trace 09 lists 5 of 6).
             replies.append(f"  {name}")
             continue
+        if name in LIST_ITEMS:
+            fields = " ".join(f"{h}={namer(msg.get(h)) if h == 'Channel' else msg.get(h)}" for h in LIST_ITEMS[name])
+            replies.append(f"  {name} {fields}")
+            continue
         if name.endswith("Complete") and msg.get("EventList") == "Complete":
             replies.append(f"  {name} ListItems={msg.get('ListItems')}")
             continue
@@ -186,7 +206,22 @@ def digest(messages: list[AmiMessage]) -> Digest:
             per[f"{namer(msg.get('DestChannel'))} [{stream}]"].append(f"{name}/dest {values}".rstrip())
             continue
         per[f"{namer(msg.get('Channel'))} [{stream}]"].append(f"{name} {values}".rstrip())
-    return Digest({k: _settle(v) for k, v in per.items()}, replies)
+    return Digest({k: _settle(v) for k, v in per.items()}, _sort_lists(replies))
+
+
+def _sort_lists(replies: list[str]) -> list[str]:
+    """Sort runs of unordered list items (Asterisk lists them in hash-container order)."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*replies, ""]:
+        if line.startswith("  ") and line.split(" ")[2] in _UNORDERED:
+            run.append(line)
+            continue
+        out.extend(sorted(run))
+        run = []
+        if line:
+            out.append(line)
+    return out
 
 
 def _settle(seq: list[str]) -> list[str]:

@@ -26,7 +26,7 @@ STRATEGIES = ("ringall", "linear", "rrmemory", "leastrecent")
 POLL = 1.0  # app_queue's wait loop period: how late a withdraw request is acted upon
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Member:
     interface: str
     name: str
@@ -49,7 +49,7 @@ class Member:
         ]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: list.index/remove must not compare field by field
 class Entry:
     chan: Channel
     prio: int
@@ -61,6 +61,7 @@ class Entry:
     ringing: Member | None = None
     timer: Timer | None = None
     deadline: Timer | None = None
+    linpos: int = 0  # linear strategy: where this caller's next attempt starts
 
 
 @dataclass(slots=True)
@@ -177,7 +178,7 @@ class Queues:
         self.pbx.world.sched.call_later(POLL, act)
 
     # --- ringing members ------------------------------------------------------------------------
-    def _free_members(self, queue: Queue) -> list[Member]:
+    def _free_members(self, queue: Queue, entry: Entry | None = None) -> list[Member]:
         free = [m for m in queue.members if not m.paused and not m.busy]
         if not free:
             return []
@@ -185,8 +186,9 @@ class Queues:
         free = [m for m in free if m.penalty == best]
         if queue.strategy == "leastrecent":
             free.sort(key=lambda m: m.last_call)
-        elif queue.strategy == "rrmemory" and free:
-            start = queue.rr_next % len(queue.members)
+        elif queue.strategy in ("rrmemory", "linear"):
+            start = queue.rr_next if queue.strategy == "rrmemory" else (entry.linpos if entry else 0)
+            start %= len(queue.members)
             order = queue.members[start:] + queue.members[:start]
             free = [m for m in order if m in free]
         return free
@@ -198,7 +200,7 @@ class Queues:
         for entry in list(queue.entries):
             if entry.attempt is not None or entry.timer is not None:
                 continue
-            free = self._free_members(queue)
+            free = self._free_members(queue, entry)
             if not free:
                 return
             targets = free if queue.strategy == "ringall" else free[:1]
@@ -242,6 +244,9 @@ class Queues:
                 if not leg.hungup:
                     m = rung[leg.name]
                     ring_ms = str(int(queue.timeout * 1000))
+                    if m in queue.members:  # the next attempt starts after the member that did not answer
+                        entry.linpos = queue.members.index(m) + 1
+                        queue.rr_next = entry.linpos
                     world.emit("AgentRingNoAnswer", AGENT, [
                         *caller.snapshot(), *leg.snapshot("Dest"), ("Queue", queue.name),
                         ("Interface", m.interface), ("MemberName", m.name), ("RingTime", ring_ms)])

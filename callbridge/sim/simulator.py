@@ -70,6 +70,7 @@ class Simulator:
                 ep = self.endpoints.get(interface.split("/", 1)[-1])
                 queue.members.append(Member(interface, ep.member_name if ep else interface))
         self.world.subscribe(self._on_event)
+        self.world.silent = self._silent
 
     def _clock(self) -> float:
         assert self._loop is not None
@@ -78,6 +79,9 @@ class Simulator:
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def _silent(self) -> bool:
+        return not self._listeners and (self.server is None or not self.server.sessions)
 
     def _on_event(self, event: Event) -> None:
         if self.server is not None:

@@ -40,6 +40,7 @@ class World:
         self.processed_calls = 0
         self.pbx: Pbx | None = None  # set by Pbx: the dialplan interpreter that runs channels
         self.hangup_hooks: list[Callable[[Channel], None]] = []
+        self.silent: Callable[[], bool] | None = None
 
     # --- events ---------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -55,6 +56,8 @@ class World:
             listener(event)
 
     def chan_event(self, name: str, chan: Channel, extra: Headers | None = None, priv: str = CALL) -> None:
+        if self.silent is not None and self.silent():
+            return  # nobody listens: skip building the snapshot (bulk traffic without AMI clients)
         self.emit(name, priv, chan.snapshot() + (extra or []))
 
     # --- channels -------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ CALL_COLUMNS = (
 )  # fmt: skip
 
 
+#: table → the time column retention is judged by
+RETENTION_COLUMNS: dict[str, str] = {
+    "events": "ts", "calls": "offered_ts", "legs": "first_ts", "transfers": "requested_ts",
+    "conferences": "started_ts", "queue_waits": "joined_ts", "overflows": "started_ts",
+    "backup_line_uses": "ts", "nuisance_flags": "ts", "commands": "ts",
+}  # fmt: skip
+
+
 def _marks(n: int) -> str:
     return ", ".join("?" for _ in range(n))
 
@@ -80,6 +88,15 @@ class RecordStore:
                 for sql, params in plan(rec):
                     self.backend.execute(sql, params)
         return len(records)
+
+    def prune(self, before: float) -> dict[str, int]:
+        """Delete records older than ``before`` (retention); return the rows left per table."""
+        with self.backend.transaction():
+            for table, column in RETENTION_COLUMNS.items():
+                self.backend.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+        return {
+            t: int(self.backend.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]) for t in RETENTION_COLUMNS
+        }
 
     # --- queries -----------------------------------------------------------------------------------------
 
@@ -272,10 +289,10 @@ def _present_transfer(row: Row) -> Row:
 
 
 def open_record_store(path: str | Path | None = None, dsn: str | None = None) -> RecordStore:
-    """PostgreSQL when ``dsn`` is set, else SQLite at ``path`` (default ``callbridge-records.db``)."""
+    """PostgreSQL when ``dsn`` is set, else SQLite at ``path`` (default: the settings' default path)."""
     if dsn:
         return RecordStore.postgres(dsn)
-    return RecordStore.sqlite(path or "callbridge-records.db")
+    return RecordStore.sqlite(path or "callbridge-records.sqlite3")
 
 
 def rows_to_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:

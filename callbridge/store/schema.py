@@ -161,8 +161,22 @@ def applied_versions(db: Backend) -> list[int]:
     return [int(r["version"]) for r in rows]
 
 
+#: PostgreSQL advisory-lock key: daemons starting together against one database migrate one at a time.
+MIGRATION_LOCK_KEY = 0x63627265  # "cbre"
+
+
 def migrate(db: Backend) -> list[int]:
     """Apply every migration not applied yet, each in its own transaction; return the versions applied."""
+    if db.dialect != "postgres":
+        return _migrate(db)  # SQLite: BEGIN IMMEDIATE already serialises writers of the file
+    db.query("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK_KEY,))
+    try:
+        return _migrate(db)
+    finally:
+        db.query("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK_KEY,))
+
+
+def _migrate(db: Backend) -> list[int]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ts DOUBLE PRECISION NOT NULL)"

@@ -157,8 +157,11 @@ class Mosquitto:
             return
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGCONT)  # a frozen broker cannot handle SIGTERM
-                proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+                if kill:
+                    proc.send_signal(signal.SIGKILL)  # works on a frozen broker too, which must not run again
+                else:
+                    proc.send_signal(signal.SIGCONT)  # a frozen broker cannot handle SIGTERM
+                    proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:

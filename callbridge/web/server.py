@@ -40,6 +40,21 @@ def _ready_default() -> dict[str, Any]:
     return {"ready": True}
 
 
+def readiness(
+    *, ami_connected: bool, broker_connected: bool, outbox_depth: int = 0, outbox_bound: int | None = None
+) -> dict[str, Any]:
+    """The ``/readyz`` verdict: AMI connected, and the broker reachable or the outbox still below its bound
+    (while the outbox has room, nothing is lost by a broker outage)."""
+    outbox_ok = outbox_bound is not None and outbox_depth < outbox_bound
+    return {
+        "ready": ami_connected and (broker_connected or outbox_ok),
+        "ami": ami_connected,
+        "broker": broker_connected,
+        "outbox_depth": outbox_depth,
+        "outbox_bound": outbox_bound,
+    }
+
+
 class WebServer:
     def __init__(
         self,

@@ -82,6 +82,8 @@ class Collector:
         #: envelope ids seen (may be shared by several collectors: a subscriber across reconnects)
         self.ids: set[str] = set() if ids is None else ids
         self._changed = asyncio.Event()
+        #: set when the subscriber's connection ended and everything it had received was recorded
+        self.closed = asyncio.Event()
 
     def add(self, message: aiomqtt.Message) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
@@ -128,9 +130,17 @@ async def subscribed(
                 await client.subscribe(f, qos=1)
 
         async def pump() -> None:
-            with contextlib.suppress(aiomqtt.MqttError):
+            try:
                 async for message in client.messages:
                     collector.add(message)
+            except aiomqtt.MqttError:
+                # aiomqtt stops iterating as soon as it sees the disconnect, even with messages still
+                # queued; a subscriber that wants everything drains them (private queue, test only).
+                queue = client._queue
+                while not queue.empty():
+                    collector.add(queue.get_nowait())
+            finally:
+                collector.closed.set()
 
         task = asyncio.create_task(pump())
         try:

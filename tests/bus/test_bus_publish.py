@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -116,3 +118,36 @@ async def test_username_and_password_from_a_secret_file(tmp_path: Path) -> None:
                         await asyncio.sleep(0.02)
                 assert not bad.connected and bad.connections == 0
                 assert bad.last_error
+
+
+@pytest.fixture
+def server_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (it is its own CA)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl CLI not installed")
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+async def test_tls_with_a_private_ca(tmp_path: Path, server_cert: tuple[Path, Path]) -> None:
+    cert, key = server_cert
+    tls_conf = f"cafile {cert}\ncertfile {cert}\nkeyfile {key}"
+    with Mosquitto(tmp_path / "tls-broker", extra_config=tls_conf) as broker:
+        pub = Publisher(settings_for(broker, tmp_path, tls=True, tls_ca_file=cert))
+        async with running(pub):
+            await pub.publish_events([Ping(ts=time.time(), hotline="119")])
+            async with asyncio.timeout(5):
+                await pub.wait_drained()
+        # the same broker refuses a client that does not trust its certificate
+        untrusting = Publisher(settings_for(broker, tmp_path / "untrusting", tls=True))
+        async with running(untrusting, connect=False):
+            async with asyncio.timeout(10):
+                while untrusting.attempts < 2:  # noqa: ASYNC110 - polling a counter the publisher bumps
+                    await asyncio.sleep(0.02)
+            assert untrusting.connections == 0 and "CERTIFICATE" in (untrusting.last_error or "").upper()

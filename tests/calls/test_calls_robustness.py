@@ -17,7 +17,8 @@ from tests.calls.traces import trace_events, trace_names
 
 def _leftovers(t: CallTracker) -> dict[str, object]:
     waiting = [c.uniqueid for q in t.queues.values() for c in q.callers.values()]
-    left = {"calls": list(t.calls), "channels": list(t.channels), "waiting": waiting,
+    offers = [uid for q in t.queues.values() for uid in q.offers.values()]
+    left = {"calls": list(t.calls), "channels": list(t.channels), "waiting": waiting, "offers": offers,
             "rooms": list(t.conferences)}  # fmt: skip
     return {k: v for k, v in left.items() if v}
 

@@ -8,6 +8,7 @@ The simulator runs the Asterisk configuration rendered from the example dialplan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -127,26 +128,29 @@ def copy_dialplans(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+@contextlib.asynccontextmanager
+async def open_lab(tmp_path: Path, mqtt: dict[str, Any] | None = None) -> AsyncIterator[Lab]:
+    """Simulator + ``App`` on the example dialplans; ``mqtt`` = bus settings (None: no bus)."""
     dialplans = copy_dialplans(tmp_path / "dialplans")
     plan = load_dialplan(dialplans)
     extensions = tmp_path / "extensions.conf"
     extensions.write_text(render_extensions(plan) + "\n" + sim_phone_context(), encoding="utf-8")
     sim = Simulator(sim_config(plan, extensions), users=[AmiUser("callbridge", SECRET)], login_fail_delay=0.05)
     port = await sim.start()
-    settings = Settings.model_validate({"ami": {"host": "127.0.0.1", "port": port, "auth": "plain",
-                                                "ping_interval": 1.0, "ping_timeout": 1.0}})
+    values: dict[str, Any] = {"ami": {"host": "127.0.0.1", "port": port, "auth": "plain", "ping_interval": 1.0,
+                                      "ping_timeout": 1.0}}  # fmt: skip
+    if mqtt is not None:
+        values["mqtt"] = mqtt
     events: list[DomainEvent] = []
-    app = App(settings, ami_secret=SECRET, dialplan_path=dialplans, event_sinks=[events.extend],
-              enable_bus=False, watch_interval=0.2)
-    async with asyncio.timeout(10):
-        await app.start()
-        assert app.ami is not None
-        await app.ami.wait_connected(5)
+    app = App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=dialplans,
+              event_sinks=[events.extend], enable_bus=mqtt is not None, watch_interval=0.2)  # fmt: skip
     lab = Lab(sim, app, dialplans, events)
-    await lab.until(lambda: app.tracker.queues, label="resync saw the queues")
     try:
+        async with asyncio.timeout(10):
+            await app.start()
+            assert app.ami is not None
+            await app.ami.wait_connected(5)
+        await lab.until(lambda: app.tracker.queues, label="resync saw the queues")
         yield lab
     finally:
         async with asyncio.timeout(10):
@@ -154,6 +158,12 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
             await sim.stop()
         assert not sim.errors, sim.errors
         shutil.rmtree(dialplans, ignore_errors=True)
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    async with open_lab(tmp_path) as opened:
+        yield opened
 
 
 def command(verb: str, **body: Any) -> Command:

@@ -29,6 +29,10 @@ async def test_dtmf_one_key_12345_to_110_carries_the_callers_number(lab: Lab) ->
     # the screen pop reached the destination before its agent answered
     order = [e.TYPE for e in lab.events]
     assert order.index("transfer.requested") < order.index("transfer.answered")
+    # the call closes on both sides: recorded under the same correlation id (双边办结)
+    lab.sim.caller_hangup(caller)
+    completed = await lab.event("transfer.completed")
+    assert completed.data()["transfer_id"] == requested.data()["transfer_id"] and completed.call_id == requested.call_id
 
 
 async def test_reverse_110_to_12345_queues_the_caller_for_12345_agents(lab: Lab) -> None:

@@ -39,7 +39,8 @@ class Chan:
                 prefix + "ChannelStateDesc": state, prefix + "CallerIDNum": self.num,
                 prefix + "CallerIDName": self.num, prefix + "ConnectedLineNum": self.connected or "<unknown>",
                 prefix + "ConnectedLineName": "", prefix + "Context": self.context, prefix + "Exten": self.exten,
-                prefix + "Priority": "1", prefix + "Uniqueid": self.uid, prefix + "Linkedid": self.linkedid}  # fmt: skip
+                prefix + "Priority": "1", prefix + "Uniqueid": self.uid,
+                prefix + "Linkedid": self.linkedid}  # fmt: skip
 
 
 @dataclass

@@ -81,7 +81,7 @@ def test_failed_line_backup_then_back_to_the_agent() -> None:
 
 def test_second_agent_and_repeats_get_clear_answers() -> None:
     pbx = Pbx()
-    caller, agent = started(pbx)
+    caller, _agent = started(pbx)
     req = TransferRequest(call_id=caller.linkedid, agent="agent1001", to_hotline="110", category="police",
                           idempotency_key="k")
     first = pbx.engine.request_transfer(req, pbx.now)
@@ -121,7 +121,7 @@ def test_refusals_never_reach_ami(request_: TransferRequest, code: str) -> None:
 
 def test_unknown_outcome_is_reconciled_never_resent() -> None:
     pbx = Pbx()
-    caller, agent = started(pbx)
+    _caller, agent = started(pbx)
     pbx.press(agent, "*1")
     pbx.take()
     pbx.result("xfer:x1:start", "unknown", "connection lost")
@@ -161,7 +161,7 @@ def test_attended_transfer_consults_from_the_agents_channel() -> None:
 
 def test_rules_are_kept_across_a_reload_and_modes_switch_rules() -> None:
     pbx = Pbx()
-    caller, agent = started(pbx)
+    _caller, agent = started(pbx)
     pbx.press(agent, "*1")
     rule = pbx.engine.transfers["x1"].rule
     pbx.engine.swap_dialplan(Pbx().plan, pbx.now)
@@ -174,7 +174,7 @@ def test_rules_are_kept_across_a_reload_and_modes_switch_rules() -> None:
 
 def test_state_machine_refuses_illegal_moves() -> None:
     pbx = Pbx()
-    caller, agent = started(pbx)
+    _caller, agent = started(pbx)
     pbx.press(agent, "*1")
     t = pbx.engine.transfers["x1"]
     with pytest.raises(IllegalTransition):

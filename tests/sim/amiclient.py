@@ -60,7 +60,7 @@ class TestClient:
             self.closed.set()
             self._changed.set()
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = TIMEOUT) -> None:
         async def loop() -> None:
             while not predicate():
                 self._changed.clear()
@@ -68,7 +68,7 @@ class TestClient:
                     raise ConnectionError("connection closed while waiting")
                 await self._changed.wait()
 
-        await asyncio.wait_for(loop(), timeout)
+        await asyncio.wait_for(loop(), within)
 
     async def send(self, action: str, **headers: str) -> AmiMessage:
         """Send an action and return its Response frame."""
@@ -100,14 +100,14 @@ class TestClient:
     async def login(self, user: str, secret: str) -> AmiMessage:
         return await self.send("Login", Username=user, Secret=secret)
 
-    async def wait_event(self, name: str, timeout: float = TIMEOUT, **match: str) -> AmiMessage:
+    async def wait_event(self, name: str, within: float = TIMEOUT, **match: str) -> AmiMessage:
         def find() -> AmiMessage | None:
             for ev in self.events:
                 if ev.name == name and all(ev.get(k) == v for k, v in match.items()):
                     return ev
             return None
 
-        await self.wait_for(lambda: find() is not None, timeout)
+        await self.wait_for(lambda: find() is not None, within)
         found = find()
         assert found is not None
         return found

@@ -169,3 +169,23 @@ def test_a_reused_room_is_two_conferences(store: RecordStore) -> None:
     rows = store.backend.query("SELECT room, call_id, joins, leaves, ended_ts FROM conferences ORDER BY started_ts")
     assert [(r["call_id"], r["joins"], r["leaves"], r["ended_ts"] is None) for r in rows] == [
         ("k1", 1, 1, False), ("k2", 1, 0, True)]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_daemons_starting_together_migrate_once(pg_dsn: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: RecordStore.postgres(pg_dsn), range(4)))
+    assert all(s.schema_versions() == [LATEST_VERSION] for s in stores)
+    for s in stores:
+        s.close()
+
+
+def test_prune_keeps_only_recent_records(store: RecordStore) -> None:
+    store.write(morning())
+    left = store.prune(at(30))
+    assert left["calls"] == len(store.search_calls()) and {r["call_id"] for r in store.search_calls()} == {
+        "c8", "c9", "c10", "c11", "c12", "m2"}  # fmt: skip
+    assert left["transfers"] == 0 and left["nuisance_flags"] == 2
+    assert min(r["ts"] for r in store.backend.query("SELECT ts FROM events")) >= at(30)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from web_helpers import TOKEN, Served, bearer, fetch
 
 from callbridge.store.projection import EventRecord
+from callbridge.web.server import readiness
 
 
 async def test_health_is_open_and_readiness_follows_the_probe(served: Served) -> None:
@@ -24,6 +25,16 @@ async def test_health_is_open_and_readiness_follows_the_probe(served: Served) ->
     assert json.loads(down.body) == {"ami": False, "broker": True, "outbox_depth": 12, "ready": False}
     served.readiness = {"ready": True, "ami": True, "broker": False, "outbox_below_bound": True}
     assert (await fetch(served.base + "/readyz")).status == 200  # an explicit verdict wins
+
+
+async def test_readiness_rule_ami_and_broker_or_outbox_room(served: Served) -> None:
+    served.readiness = readiness(ami_connected=True, broker_connected=False, outbox_depth=3, outbox_bound=100)
+    assert (await fetch(served.base + "/readyz")).status == 200  # broker down, but the outbox has room
+    served.readiness = readiness(ami_connected=True, broker_connected=False, outbox_depth=100, outbox_bound=100)
+    assert (await fetch(served.base + "/readyz")).status == 503
+    served.readiness = readiness(ami_connected=False, broker_connected=True)
+    reply = await fetch(served.base + "/readyz")
+    assert reply.status == 503 and json.loads(reply.body)["ami"] is False
 
 
 async def test_token_is_enforced_everywhere_but_health(served: Served) -> None:

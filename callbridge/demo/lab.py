@@ -1,0 +1,216 @@
+"""The demo's city: a copy of the example dialplans, the simulator running their Asterisk rendering,
+the real daemon (:class:`callbridge.app.App`) and an MQTT subscriber on ``callbridge/#``.
+
+Everything lives in a temporary directory (dialplan copy, outbox, records) and the AMI secret is
+generated at start and handed to both sides in memory: the demo writes no secret anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from callbridge.app import App
+from callbridge.bus.envelope import decode
+from callbridge.demo.broker import EmbeddedBroker
+from callbridge.demo.watch import EventLog
+from callbridge.dialplan import Dialplan, load_dialplan
+from callbridge.dialplan.render_asterisk import render_extensions
+from callbridge.settings import Settings
+from callbridge.sim.config import LAB_DIALPLAN, SimConfig
+from callbridge.sim.server import AmiUser
+from callbridge.sim.simulator import Simulator
+
+SITE = "demo"
+AMI_USER = "callbridge"
+
+#: Edits applied to the demo's copy of the dialplans (the originals are never touched), each with why.
+DEMO_EDITS: tuple[tuple[str, str, str], ...] = (
+    # The 119 expert seat becomes a SIP phone, so the demo can keep it busy while callers wait.
+    ("[Local/2291@sim]", "[PJSIP/agent2291]", "119 expert seat as a phone"),
+    # Short answer timeout, so a failing line is given up in seconds, not 20 s.
+    ("answer_timeout: 20 ", "answer_timeout: 5 ", "short answer timeout"),
+    # A "surge" of a handful of calls is enough to trigger and to recover from overflow.
+    ("waiting_calls: 8 ", "waiting_calls: 3 ", "overflow after 3 waiting callers"),
+    ("longest_wait: 60\n", "longest_wait: 600\n", "start on the number waiting, not on the time"),
+    ("waiting_calls: 2\n      longest_wait: 20\n", "waiting_calls: 0\n      longest_wait: 500\n",
+     "recover once nobody waits"),
+)
+
+
+def default_dialplans() -> Path:
+    """``./dialplans`` when run from a checkout or a container, else the one beside the package."""
+    here = Path("dialplans")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "dialplans"
+
+
+def copy_dialplans(source: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(source.glob("*.yaml")):
+        text = f.read_text(encoding="utf-8")
+        for old, new, _why in DEMO_EDITS:
+            text = text.replace(old, new)
+        (dest / f.name).write_text(text, encoding="utf-8")
+    return dest
+
+
+def sim_phone_context() -> str:
+    """The lab's ``[sim]`` context: ``Local/<n>@sim`` queue members answer like phones."""
+    start = LAB_DIALPLAN.index("[sim]")
+    return LAB_DIALPLAN[start : LAB_DIALPLAN.index("[internal]")]
+
+
+def sim_config(plan: Dialplan, extensions: Path, answer_after: float) -> SimConfig:
+    """Agents, trunks and queues of the simulator, read from the dialplan the daemon runs."""
+    agents: dict[str, dict[str, Any]] = {}
+    trunks: dict[str, dict[str, Any]] = {}
+    for q in plan.queues.values():
+        for member in q.members:
+            if member.startswith("PJSIP/"):
+                name = member.split("/", 1)[1]
+                agents[name] = {"name": name, "number": name.removeprefix("agent"), "answer_after": answer_after}
+    for t in plan.trunks.values():
+        for line in t.lines:
+            target = line.split("/", 1)[1]
+            if "@" in target:
+                number, endpoint = target.split("@", 1)
+                trunks[endpoint] = {"name": endpoint, "number": number, "answer_after": answer_after}
+    supported = ("ringall", "linear", "rrmemory", "leastrecent")
+    queues = [{"name": q.name, "strategy": q.strategy if q.strategy in supported else "ringall",
+               "timeout": float(q.timeout), "members": list(q.members)} for q in plan.queues.values()]  # fmt: skip
+    return SimConfig.model_validate({
+        "dialplan": str(extensions), "carrier": "carrier", "inbound_context": "cb-inbound",
+        "agents": list(agents.values()), "trunks": list(trunks.values()), "queues": queues,
+    })  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    protocol: str  # "5" | "3.1.1"
+
+
+def parse_broker(url: str) -> BrokerAddress:
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"expected mqtt://host:port, found {url!r}")
+    return BrokerAddress(parts.hostname, parts.port or 1883, "5")
+
+
+@dataclass
+class DemoLab:
+    """Broker + simulator + daemon + subscriber, started and stopped together."""
+
+    workdir: Path
+    dialplans_source: Path
+    broker_url: str | None = None
+    answer_after: float = 0.3
+    log: EventLog = field(default_factory=EventLog)
+    broker: BrokerAddress | None = None
+    sim: Simulator | None = None
+    app: App | None = None
+    dialplans: Path | None = None
+    _embedded: EmbeddedBroker | None = None
+    _subscriber: asyncio.Task[None] | None = None
+    _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        if self.broker_url:
+            self.broker = parse_broker(self.broker_url)
+        else:
+            # amqtt speaks MQTT 3.1.1 only: the daemon uses the 3.1.1 fallback of the contract.
+            self._embedded = EmbeddedBroker()
+            await self._embedded.start()
+            self.broker = BrokerAddress(self._embedded.host, self._embedded.port, "3.1.1")
+        self._subscriber = asyncio.create_task(self._subscribe(), name="demo-subscriber")
+        waiter = asyncio.ensure_future(self._subscribed.wait())
+        await asyncio.wait({waiter, self._subscriber}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if self._subscriber.done():
+            waiter.cancel()
+            self._subscriber.result()
+        if not self._subscribed.is_set():
+            waiter.cancel()
+            raise TimeoutError(f"could not subscribe to {self.broker.host}:{self.broker.port}")
+
+        self.dialplans = copy_dialplans(self.dialplans_source, self.workdir / "dialplans")
+        plan = load_dialplan(self.dialplans)
+        extensions = self.workdir / "extensions.conf"
+        extensions.write_text(render_extensions(plan) + "\n" + sim_phone_context(), encoding="utf-8")
+        ami_secret = secrets.token_urlsafe(24)  # in memory only, shared by both sides
+        self.sim = Simulator(sim_config(plan, extensions, self.answer_after), users=[AmiUser(AMI_USER, ami_secret)],
+                             login_fail_delay=0.05)  # fmt: skip
+        port = await self.sim.start()
+        settings = Settings.model_validate({
+            "site_id": SITE,
+            "ami": {"host": "127.0.0.1", "port": port, "username": AMI_USER, "auth": "md5",
+                    "ping_interval": 2.0, "ping_timeout": 2.0},
+            "mqtt": {"host": self.broker.host, "port": self.broker.port, "protocol": self.broker.protocol,
+                     "client_id": f"callbridge-demo-{secrets.token_hex(3)}",
+                     "outbox_path": str(self.workdir / "outbox.sqlite3")},
+            "store": {"path": str(self.workdir / "records.sqlite3")},
+            "web": {"enabled": False},
+        })  # fmt: skip
+        # The file watcher is slowed down: the demo triggers reloads itself, so each one is narrated once.
+        self.app = App(settings, ami_secret=ami_secret, dialplan_path=self.dialplans, watch_interval=3600.0)
+        async with asyncio.timeout(15):
+            await self.app.start()
+            assert self.app.ami is not None
+            await self.app.ami.wait_connected(10)
+            while not self.app.tracker.queues:  # the post-login resync has shown the queues
+                await asyncio.sleep(0.02)
+
+    async def _subscribe(self) -> None:
+        assert self.broker is not None
+        v5 = self.broker.protocol == "5"
+        client = aiomqtt.Client(self.broker.host, self.broker.port, identifier=f"demo-watch-{secrets.token_hex(3)}",
+                                protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+                                timeout=10)  # fmt: skip
+        async with client:
+            await client.subscribe("callbridge/#", qos=1)
+            self._subscribed.set()
+            async for message in client.messages:
+                payload = message.payload
+                if not isinstance(payload, bytes | bytearray):
+                    continue
+                with contextlib.suppress(ValueError):  # retained status / state topics are not CloudEvents
+                    self.log.add(message.topic.value, decode(bytes(payload)))
+
+    @property
+    def ami_port(self) -> int:
+        return self.sim.port if self.sim is not None else 0
+
+    @property
+    def mqtt_port(self) -> int:
+        return self.broker.port if self.broker is not None else 0
+
+    async def stop(self) -> None:
+        async with asyncio.timeout(20):
+            if self.app is not None:
+                await self.app.stop()
+            if self.sim is not None:
+                await self.sim.stop()
+            if self._subscriber is not None:
+                self._subscriber.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await self._subscriber
+            if self._embedded is not None:
+                await self._embedded.stop()
+        if self.dialplans is not None:
+            shutil.rmtree(self.dialplans, ignore_errors=True)
+
+
+def agent_endpoint(channel: str) -> str:
+    """``PJSIP/agent1001-00000004`` → ``agent1001``."""
+    return re.sub(r"-[0-9a-f]+$", "", channel.split("/", 1)[1])

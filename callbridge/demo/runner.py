@@ -1,0 +1,227 @@
+"""Plays the demo: start the lab, play each scene, show what happened, summarise, exit code.
+
+On a terminal the view is a rich Live display (calls, queues, MQTT events); otherwise (tests, CI,
+a pipe) it prints plain narrated lines, one per scene, check and notable event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from callbridge.demo.lab import DemoLab
+from callbridge.demo.script import SCENES, Scene
+from callbridge.demo.stage import Stage, StepOutcome
+from callbridge.demo.view import DemoView, summarise
+from callbridge.demo.watch import EventLog, SeenEvent
+
+#: Event types worth a line in the plain narration (calls' own life cycle would drown them).
+NOTABLE = ("transfer.", "threeway.", "queue.priority_set", "queue.overflow_", "nuisance.", "dialplan.", "mode.",
+           "ami.")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    fast: bool = False
+    keep_running: bool = False
+    broker: str | None = None
+    json_summary: Path | None = None
+    dialplans: Path | None = None
+
+
+def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float) -> dict[str, Any]:
+    """The numbers a person (and the test) checks at the end, from the subscriber's events only."""
+    offered = {e.subject for e in log.unique("call.offered") if e.subject}
+    answered = {e.subject for e in log.unique("call.answered") if e.subject} & offered
+    return {
+        "ok": bool(outcomes) and all(o.ok for o in outcomes),
+        "steps": [{"title": o.title, "ok": o.ok, "detail": o.detail(),
+                   "checks": [{"label": c.label, "ok": c.ok, "detail": c.detail} for c in o.checks]}
+                  for o in outcomes],  # fmt: skip
+        "transfers": log.count("transfer.requested"),
+        "transfers_answered": log.count("transfer.answered"),
+        "number_carrying_verified": log.count("transfer.number_verified"),
+        "number_carrying_mismatch": log.count("transfer.number_mismatch"),
+        "calls_offered": len(offered),
+        "calls_answered": len(answered),
+        "answer_rate": round(len(answered) / len(offered), 3) if offered else 0.0,
+        "events_seen": len(log.ids),
+        "deliveries": len(log.events),
+        "duplicates": log.duplicates,
+        "wall_time_s": round(wall_s, 2),
+    }
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="summary 汇总", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = (
+        ("scenes ok 场景通过", f"{sum(s['ok'] for s in summary['steps'])}/{len(summary['steps'])}"),
+        ("transfers 转接", str(summary["transfers"])),
+        ("number carrying verified 号码携带核实", str(summary["number_carrying_verified"])),
+        ("answer rate 接通率", f"{summary['answer_rate']:.0%} ({summary['calls_answered']}/{summary['calls_offered']})"),
+        ("MQTT events seen 收到事件", f"{summary['events_seen']} ({summary['deliveries']} deliveries)"),
+        ("duplicates 重复", str(summary["duplicates"])),
+        ("wall time 用时", f"{summary['wall_time_s']:.1f} s"),
+    )
+    for what, value in rows:
+        table.add_row(what, value)
+    return table
+
+
+class Narrator:
+    """Live view on a terminal, plain lines elsewhere; both fed from the same calls."""
+
+    def __init__(self, console: Console, lab: DemoLab) -> None:
+        self.console = console
+        self.lab = lab
+        self.view = DemoView(console, lab.log, calls=self._calls, queues=self._queues)
+        self.live = console.is_terminal
+        if not self.live:
+            lab.log.listeners.append(self._plain_event)
+
+    def _plain_event(self, ev: SeenEvent) -> None:
+        if ev.type.startswith(NOTABLE):
+            self.console.print(f"    ← MQTT {ev.topic}  {ev.type}  {summarise(ev)}", highlight=False, soft_wrap=True)
+
+    def _calls(self) -> list[tuple[str, ...]]:
+        sim = self.lab.sim
+        if sim is None:
+            return []
+        rows = []
+        for chan in list(sim.world.channels.values()):
+            if not chan.name.startswith("PJSIP/carrier-"):
+                continue
+            rows.append((chan.linkedid[-8:], chan.cid_num, chan.exten if chan.context == "cb-inbound" else chan.context,
+                         chan.state_desc, ", ".join(sim.bridged_with(chan)) or chan.app))  # fmt: skip
+        return rows
+
+    def _queues(self) -> list[tuple[str, ...]]:
+        app = self.lab.app
+        if app is None:
+            return []
+        rows = []
+        for name, q in sorted(app.tracker.queues.items()):
+            callers = q.ordered_callers()
+            free = sum(1 for m in q.members.values() if m.status == 1 and not m.paused)
+            if callers or name.startswith(("q-12345", "q-119-expert")):
+                rows.append((name, str(len(callers)), " ".join(c.channel.rsplit("-", 1)[-1] for c in callers),
+                             f"{free}/{len(q.members)}"))  # fmt: skip
+        return rows
+
+    def say(self, english: str, chinese: str) -> None:
+        self.view.narration = f"{english}\n{chinese}"
+        if not self.live:
+            self.console.print(f"  {english}\n  {chinese}", highlight=False)
+
+    def scene(self, title: str) -> None:
+        self.view.step = title
+        if not self.live:
+            self.console.print(f"\n▶ {title}", highlight=False)
+
+    def result(self, outcome: StepOutcome) -> None:
+        for c in outcome.checks:
+            mark = "[green]✔[/]" if c.ok else "[red]✘[/]"
+            self.console.print(f"    {mark} {c.label} — {c.detail}", highlight=False, soft_wrap=True)
+        if outcome.error:
+            self.console.print(f"    [red]✘ {outcome.error}[/]", highlight=False)
+        self.view.print_step_result(outcome.title, outcome.ok, "ok" if outcome.ok else outcome.detail())
+
+    @contextlib.contextmanager
+    def showing(self) -> Iterator[None]:
+        if not self.live:
+            yield
+            return
+        with Live(get_renderable=self.view.render, console=self.console, refresh_per_second=4, transient=True):
+            yield
+
+
+async def play(scene: Scene, stage: Stage, limit: float) -> StepOutcome:
+    stage.outcome = StepOutcome(scene.title)
+    try:
+        async with asyncio.timeout(limit):
+            await scene.play(stage)
+    except TimeoutError:
+        stage.outcome.error = f"scene did not finish within {limit:.0f}s"
+    except Exception as exc:  # a broken scene is reported, and the next one still plays
+        stage.outcome.error = f"{type(exc).__name__}: {exc}"
+    return stage.outcome
+
+
+async def run_demo(options: DemoOptions, console: Console) -> int:
+    from callbridge.demo.lab import default_dialplans
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="callbridge-demo-") as tmp:
+        lab = DemoLab(Path(tmp), options.dialplans or default_dialplans(), broker_url=options.broker,
+                      answer_after=0.3 if options.fast else 1.5)  # fmt: skip
+        try:
+            await lab.start()
+        except Exception as exc:
+            console.print(f"[red]callbridge demo: could not start: {type(exc).__name__}: {exc}[/]")
+            await lab.stop()
+            return 2
+        try:
+            return await _perform(lab, options, console, started)
+        finally:
+            await lab.stop()
+
+
+async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started: float) -> int:
+    narrator = Narrator(console, lab)
+    assert lab.broker is not None
+    console.print(f"[bold]callbridge demo[/] — daemon + PBX simulator (AMI 127.0.0.1:{lab.ami_port}) + MQTT "
+                  f"{lab.broker.host}:{lab.broker.port} (MQTT {lab.broker.protocol}"
+                  f"{', embedded' if not options.broker else ''})", highlight=False)  # fmt: skip
+    stage = Stage(lab, options.fast, narrator.say)
+    outcomes: list[StepOutcome] = []
+    with narrator.showing():
+        for scene in SCENES:
+            narrator.scene(scene.title)
+            outcome = await play(scene, stage, 45.0 if options.fast else 120.0)
+            outcomes.append(outcome)
+            narrator.result(outcome)
+            await stage.pause(2.0)
+        await asyncio.sleep(0.3)  # the last events' deliveries
+    summary = summary_of(lab.log, outcomes, time.monotonic() - started)
+    console.print(summary_table(summary))
+    if options.json_summary is not None:
+        options.json_summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    ok = bool(summary["ok"])
+    console.print("[green]all scenes happened ✔[/]" if ok else "[red]some scenes did not happen ✘[/]")
+    if options.keep_running:
+        await keep_running(lab, console)
+    return 0 if ok else 1
+
+
+async def keep_running(lab: DemoLab, console: Console) -> None:
+    assert lab.broker is not None
+    console.print(
+        "\nStill running — 演示环境保持运行 (Ctrl-C to stop):\n"
+        f"  subscribe:  mosquitto_sub -h {lab.broker.host} -p {lab.broker.port} -t 'callbridge/#' -v\n"
+        f"  commands:   callbridge/demo/cmd/<verb> (MQTT {lab.broker.protocol})\n"
+        f"  AMI:        127.0.0.1:{lab.ami_port} (simulated Asterisk; the secret was generated in memory)",
+        highlight=False,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

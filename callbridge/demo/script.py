@@ -1,0 +1,279 @@
+"""The narrated day: seven scenes of a city's hotline network, each checked on what MQTT delivered.
+
+Every scene uses its own caller numbers, so one scene's calls can never satisfy another's checks
+(nor count towards the nuisance threshold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from callbridge.ami.framing import AmiMessage
+from callbridge.demo.stage import Stage, endpoint
+from callbridge.demo.watch import SeenEvent
+from callbridge.errors import CommandError
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    title: str
+    play: Callable[[Stage], Awaitable[None]]
+
+
+def _same_transfer(tid: str) -> Callable[[SeenEvent], bool]:
+    return lambda e: e.data.get("transfer_id") == tid
+
+
+def _presented(stage: Stage, leg_name: str) -> tuple[str, str]:
+    leg = stage.sim.channel(leg_name)
+    return (leg.conn_num, leg.cid_num) if leg is not None else ("", "")
+
+
+async def police_transfer(stage: Stage) -> None:
+    caller = "13912340001"
+    stage.say("A citizen calls 12345: two men are fighting in the street. The agent presses *1.",
+              "市民拨打 12345 反映街头有人打架，坐席一键按 *1 转 110。")
+    since = stage.log.mark
+    answered = await stage.answered_call(caller, "12345", "Citizen Wang")
+    if answered is None:
+        return
+    chan, agent = answered
+    await stage.pause(1.0)
+    stage.sim.agent_press(endpoint(agent), "*1")
+    stage.check("agent pressed *1", True, f"{endpoint(agent)} sent DTMF *1")
+    pop = await stage.expect_event(
+        "110 screen pop", "transfer.requested",
+        lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since,
+        show=lambda e: f"{e.topic} caller_num={e.data['caller_num']} from={e.data.get('from_hotline')} "
+                       f"category={e.data.get('category')} agent={e.data.get('agent')}")  # fmt: skip
+    if pop is None:
+        return
+    tid = str(pop.data.get("transfer_id"))
+    stage.check("hand-over data on the pop", pop.data.get("from_hotline") == "12345" and bool(pop.data.get("agent")),
+                f"from_hotline={pop.data.get('from_hotline')} agent={pop.data.get('agent')}")
+    await stage.expect_event("110 answered", "transfer.answered", _same_transfer(tid), since=since)
+    leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110"))
+    if not stage.check("caller talks with the 110 line", bool(leg), leg[0] if leg else "no 110 leg bridged"):
+        return
+    assert leg is not None
+    presented = _presented(stage, leg[0])
+    stage.check("110 sees the citizen's number (PBX side)", caller in presented,
+                f"110 leg presents {presented[0]} (CallerID {presented[1]})")
+    handover = stage.sim.channel_vars(leg[0])
+    stage.check("hand-over variables on the 110 leg", handover.get("CB_CALLER_NUM") == caller
+                and handover.get("CB_XFER_ID") == tid, f"CB_CALLER_NUM={handover.get('CB_CALLER_NUM')}")  # fmt: skip
+    await stage.expect_event("number carrying verified", "transfer.number_verified", _same_transfer(tid),
+                             since=since, show=lambda e: f"presented_num={e.data.get('presented_num')}")
+
+
+async def threeway_ambulance(stage: Stage) -> None:
+    caller = "13912340002"
+    stage.say("An elderly man collapsed. The 12345 agent presses *3: citizen, agent and 120 talk together; "
+              "once 120 has the facts the agent leaves.", "老人晕倒：坐席按 *3 建立市民 + 12345 + 120 三方通话，交接后 12345 坐席退出。")  # fmt: skip
+    since = stage.log.mark
+    answered = await stage.answered_call(caller, "12345", "Citizen Li")
+    if answered is None:
+        return
+    chan, agent = answered
+    await stage.pause(1.0)
+    stage.sim.agent_press(endpoint(agent), "*3")
+    started = await stage.expect_event("three-way room opened", "threeway.started",
+                                       lambda e: e.data.get("caller_num") == caller, since=since,
+                                       show=lambda e: f"room={e.data.get('room')}")  # fmt: skip
+    if started is None:
+        return
+    await stage.expect_event("120 joined and answered", "transfer.answered",
+                             lambda e: e.on_hotline("120") and e.data.get("caller_num") == caller, since=since)
+    await stage.expect_event("12345 agent left after the hand-over", "threeway.agent_left",
+                             lambda e: e.data.get("room") == started.data.get("room"), since=since)
+    leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-120"))
+    stage.check("citizen and 120 stay together", bool(leg), leg[0] if leg else "no 120 leg with the caller")
+    if leg:
+        presented = _presented(stage, leg[0])
+        stage.check("120 sees the citizen's number (PBX side)", caller in presented, f"120 leg presents {presented}")
+    gone = await stage.until(lambda: not stage.peers_matching(chan.name, endpoint(agent)) or None)
+    stage.check("the agent's leg left the room", bool(gone), endpoint(agent))
+
+
+def pause_member(stage: Stage, queue: str, interface: str, paused: bool) -> None:
+    """A queue member (un)pauses at the PBX, as the seat's phone would with a QueuePause."""
+    msg = AmiMessage((("Action", "QueuePause"), ("Queue", queue), ("Interface", interface),
+                      ("Paused", "true" if paused else "false"), ("Reason", "busy elsewhere" if paused else "")))
+    stage.sim.handlers["queuepause"](stage.sim, msg)
+
+
+def pause_expert(stage: Stage, paused: bool) -> None:
+    pause_member(stage, "q-119-expert", "PJSIP/agent2291", paused)
+
+
+async def expert_priority(stage: Stage) -> None:
+    caller = "13912340003"
+    stage.say("A gas cylinder is burning in a flat. Two fire reports already wait for 119's expert seat; "
+              "12345 refers this emergency, which is answered first.",
+              "居民楼煤气罐起火：119 专家座席已有两个来电在等，12345 转来的紧急求助优先接听。")  # fmt: skip
+    since = stage.log.mark
+    pause_expert(stage, True)  # the expert is finishing notes of another call: callers wait
+    waiting = []
+    for n in range(2):
+        early = stage.sim.place_call(f"1360000010{n}", "119")
+        stage.sim.pbx.goto(early, "cb-expert-119", "s")
+        waiting.append(early.name)
+    queued = await stage.until(lambda: len(stage.sim.queue_order("q-119-expert")) == 2)
+    stage.check("two earlier callers wait for the 119 expert", bool(queued), "q-119-expert has 2 callers")
+    answered = await stage.answered_call(caller, "12345", "Citizen Zhao")
+    if answered is None:
+        return
+    chan, agent = answered
+    await stage.command("transfer", call_id=chan.linkedid, agent=endpoint(agent), to_hotline="119",
+                        mode="blind", category="emergency", ticket="T-0003", summary="gas cylinder fire")  # fmt: skip
+    await stage.expect_event("referral raised to priority 10", "queue.priority_set",
+                             lambda e: e.data.get("queue") == "q-119-expert" and e.data.get("priority") == 10,
+                             since=since, show=lambda e: f"q-119-expert priority={e.data.get('priority')}")  # fmt: skip
+    order = await stage.until(lambda: (o := stage.sim.queue_order("q-119-expert")) and len(o) == 3 and o)
+    stage.check("referral is first in the expert queue", bool(order) and order is not None and order[0] == chan.name,
+                f"queue order: {order}")
+    pause_expert(stage, False)  # the expert is free again
+    expert = await stage.until(lambda: stage.peers_matching(chan.name, "agent2291"))
+    early_ones = [w for w in waiting if stage.peers_matching(w, "agent2291")]
+    stage.check("the expert answers the referral before the earlier callers", bool(expert) and not early_ones,
+                "agent2291 talks with the referred caller; the others still wait")
+    for w in [*waiting, chan.name]:  # the waiting ones first: nobody is left ringing the expert
+        stage.sim.caller_hangup(w)
+
+
+async def backup_trunk(stage: Stage) -> None:
+    caller = "13912340004"
+    stage.say("The 110 primary line fails. Another fight is reported; the transfer goes over the backup line.",
+              "110 主用专线故障，又一起警情：转接自动改走备用专线。")
+    since = stage.log.mark
+    stage.sim.set_trunk("hotline-110", "down")
+    try:
+        answered = await stage.answered_call(caller, "12345", "Citizen Sun")
+        if answered is None:
+            return
+        chan, agent = answered
+        stage.sim.agent_press(endpoint(agent), "*1")
+        await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
+                                 lambda e: e.data.get("caller_num") == caller, since=since,
+                                 show=lambda e: f"failed_line={e.data.get('failed_line')} reason={e.data.get('reason')}")
+        await stage.expect_event("110 answered on the backup line", "transfer.answered",
+                                 lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
+        leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110-backup"))
+        stage.check("caller talks over the backup line (PBX side)", bool(leg), leg[0] if leg else "no backup leg")
+        if leg:
+            presented = _presented(stage, leg[0])
+            stage.check("the backup line carries the citizen's number", caller in presented, f"presents {presented}")
+    finally:
+        stage.sim.set_trunk("hotline-110", "up")
+
+
+async def surge_overflow(stage: Stage) -> None:
+    stage.say("Evening surge: a burst pipe floods a district and 12345's agents cannot keep up. "
+              "Surge mode sends the excess to the neighbour region's remote seats.",
+              "晚高峰：爆管导致大量来电，启用高峰模式，超出部分溢出到邻区远程座席，之后恢复正常。")  # fmt: skip
+    since = stage.log.mark
+    agents = ("agent1001", "agent1002", "agent1003")
+    await stage.command("set_mode", mode="surge", reason="burst pipe")
+    await stage.expect_event("surge mode on", "mode.switched", lambda e: e.data.get("mode") == "surge", since=since)
+    for agent in agents:  # every local agent is busy with the flood (paused for new calls)
+        pause_member(stage, "q-12345", f"PJSIP/{agent}", True)
+    callers = [stage.sim.place_call(f"1350000020{n}", "12345").name for n in range(3)]
+    try:
+        await stage.expect_event("overflow started", "queue.overflow_started",
+                                 lambda e: e.data.get("queue") == "q-12345", since=since,
+                                 show=lambda e: f"waiting={e.data.get('waiting')} reason={e.data.get('reason')}")
+        remote = await stage.until(lambda: [p for c in callers for p in stage.sim.bridged_with(c)
+                                            if p.startswith("Local/30")])  # fmt: skip
+        stage.check("remote seats answer the waiting callers (PBX side)", bool(remote),
+                    f"{len(remote or [])} remote seat legs")
+        await stage.expect_event("overflow ended once the queue recovered", "queue.overflow_ended",
+                                 lambda e: e.data.get("queue") == "q-12345", since=since,
+                                 show=lambda e: f"reason={e.data.get('reason')}")
+        normal = await stage.until(lambda: stage.sim.world.global_vars.get("CB_OVERFLOW_12345") == "")
+        stage.check("new calls route to local agents again (PBX side)", bool(normal), "CB_OVERFLOW_12345 cleared")
+    finally:
+        for agent in agents:
+            pause_member(stage, "q-12345", f"PJSIP/{agent}", False)
+        for c in callers:
+            stage.sim.caller_hangup(c)
+        await stage.command("set_mode", mode="normal", reason="surge over")
+
+
+async def nuisance_caller(stage: Stage) -> None:
+    number = "13911112222"
+    stage.say("One number calls 12345 again and again and hangs up. On the fifth call it is flagged, "
+              "hears a warning, and 110 is notified.", "同一号码反复拨打 12345 后挂断，第五次被标记为滋扰电话，并通知 110。")  # fmt: skip
+    since = stage.log.mark
+    last = None
+    for n in range(5):
+        # Each call is answered and the caller hangs up without a word (hanging up while an agent's phone
+        # still rings would be just as real, but the simulator then keeps that agent busy).
+        answered = await stage.answered_call(number, "12345")
+        if answered is None:
+            return
+        last = answered[0]
+        if n < 4:  # four silent calls; the fifth stays up to hear the warning
+            stage.sim.caller_hangup(last)
+        await stage.pause(0.3)
+    ev = await stage.expect_event("110 notified", "nuisance.flagged",
+                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == number, since=since,
+                                  show=lambda e: f"{e.topic} count={e.data.get('count')}")  # fmt: skip
+    if ev is not None:
+        stage.check("flagged on the fifth call", ev.data.get("count") == 5, f"count={ev.data.get('count')}")
+    if last is not None:
+        tag = await stage.until(lambda: last.vars.get("__CB_NUISANCE") or last.vars.get("CB_NUISANCE"))
+        stage.check("the call is tagged on the PBX", bool(tag), f"CB_NUISANCE={tag} on {last.name}")
+        await stage.until(lambda: stage.peers_matching(last.name, "PJSIP/agent"))  # after the warning, an agent
+        stage.sim.caller_hangup(last)
+
+
+BROKEN_EDIT = """\
+# a hurried edit: a rule to a hotline nobody defined
+rules:
+  r-12345-999-typo:
+    from_hotline: "12345"
+    to_hotline: "999"
+    code: "*9"
+"""
+
+
+async def bad_dialplan(stage: Stage) -> None:
+    caller = "13912340007"
+    stage.say("An operator saves a dialplan edit with a mistake and reloads. callbridge refuses it, keeps the "
+              "running plan, and calls keep transferring.", "运维人员保存了有错误的拨号方案并重载：callbridge 拒绝加载，继续使用原方案，转接照常。")  # fmt: skip
+    since = stage.log.mark
+    assert stage.lab.dialplans is not None
+    running = stage.app.engine.plan
+    broken = stage.lab.dialplans / "zz-hurried-edit.yaml"
+    broken.write_text(BROKEN_EDIT, encoding="utf-8")
+    try:
+        await stage.command("reload")
+        stage.check("reload refused", False, "the broken dialplan was accepted")
+    except CommandError as exc:
+        stage.check("reload refused", exc.code == "dialplan_invalid", f"{exc.code}")
+    await stage.expect_event("dialplan.rejected published", "dialplan.rejected", since=since,
+                             show=lambda e: f"{(e.data.get('problems') or ['?'])[0]}")
+    stage.check("the running dialplan stayed", stage.app.engine.plan is running, "same plan object")
+    answered = await stage.answered_call(caller, "12345", "Citizen Zhou")
+    if answered is not None:
+        chan, agent = answered
+        stage.sim.agent_press(endpoint(agent), "*1")
+        await stage.expect_event("a call still transfers to 110", "transfer.answered",
+                                 lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
+    broken.unlink()
+    await stage.command("reload")
+    await stage.expect_event("the corrected dialplan reloads", "dialplan.reloaded", since=since)
+    await asyncio.sleep(0)
+
+
+SCENES: tuple[Scene, ...] = (
+    Scene("1 · 12345 → 110 one-key transfer with the citizen's number", police_transfer),
+    Scene("2 · three-way hand-over 12345 + citizen + 120", threeway_ambulance),
+    Scene("3 · emergency referral jumps the 119 expert queue", expert_priority),
+    Scene("4 · 110 primary line down → backup line", backup_trunk),
+    Scene("5 · 12345 surge overflows to remote seats and recovers", surge_overflow),
+    Scene("6 · nuisance caller flagged, 110 notified", nuisance_caller),
+    Scene("7 · bad dialplan edit rejected while calls continue", bad_dialplan),
+)

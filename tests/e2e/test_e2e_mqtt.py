@@ -1,0 +1,69 @@
+"""The daemon with its bus on a real mosquitto: the 110 software's screen pop and an MQTT 5 command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+from tests.e2e.conftest import Lab, agent_endpoint, open_lab
+
+pytestmark = pytest.mark.mosquitto
+
+
+@pytest.fixture
+async def mqtt_lab(tmp_path: Path) -> Any:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    with Mosquitto(tmp_path / "broker") as broker:
+        mqtt = {"host": broker.host, "port": broker.port, "site": "lab", "outbox_path": str(tmp_path / "outbox.db"),
+                "reconnect_min_s": 0.05, "reconnect_max_s": 0.5}  # fmt: skip
+        async with open_lab(tmp_path, mqtt) as lab:
+            yield lab, broker
+
+
+async def test_transfer_command_over_mqtt_and_screen_pop_before_answer(mqtt_lab: tuple[Lab, Mosquitto]) -> None:
+    lab, broker = mqtt_lab
+    assert lab.app.publisher is not None and lab.app.command_server is not None
+    async with asyncio.timeout(10):
+        await lab.app.publisher.wait_connected()
+        await lab.app.command_server.wait_subscribed()
+    caller, agent = await lab.answered_call("12345", caller="13700000010")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    received: list[tuple[str, dict[str, Any], Any]] = []
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, timeout=10) as client:
+        await client.subscribe("callbridge/lab/events/110/#", qos=1)
+        await client.subscribe("desk/replies/#", qos=1)
+
+        async def pump() -> None:
+            async for m in client.messages:
+                received.append((m.topic.value, orjson.loads(bytes(m.payload)), m.properties))  # type: ignore[arg-type]
+
+        task = asyncio.create_task(pump())
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = "desk/replies/1"
+        props.CorrelationData = b"req-1"
+        body = {"call_id": call_id, "agent": agent_endpoint(agent), "to_hotline": "110", "category": "police",
+                "ticket": "JD-2026-0001", "summary": "邻居争吵"}  # fmt: skip
+        await client.publish("callbridge/lab/cmd/transfer", orjson.dumps(body), qos=1, properties=props)
+        await lab.until(lambda: any(t.endswith("transfer/answered") for t, _, _ in received), 10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    [reply] = [(p, props) for t, p, props in received if t == "desk/replies/1"]
+    assert reply[0]["ok"] is True and reply[0]["result"]["to_hotline"] == "110"
+    assert reply[1].CorrelationData == b"req-1"
+    pops = [(t.rsplit("/", 2)[-2:], p) for t, p, _ in received if t.startswith("callbridge/lab/events/110/")]
+    kinds = ["/".join(k) for k, _ in pops]
+    assert kinds.index("transfer/requested") < kinds.index("transfer/answered")
+    screen_pop = pops[kinds.index("transfer/requested")][1]
+    assert screen_pop["data"]["caller_num"] == "13700000010" and screen_pop["data"]["ticket"] == "JD-2026-0001"
+    assert screen_pop["data"]["summary"] == "邻居争吵" and screen_pop["specversion"] == "1.0"
