@@ -30,11 +30,9 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from callbridge.demo.runner import DemoOptions, run_demo
-    from callbridge.log import configure_logging
-
-    configure_logging("console", args.log_level)
     options = DemoOptions(fast=args.fast, keep_running=args.keep_running, broker=args.broker,
-                          json_summary=args.json_summary, dialplans=args.dialplans)  # fmt: skip
+                          json_summary=args.json_summary, dialplans=args.dialplans,
+                          log_level=args.log_level)  # fmt: skip
     console = Console()
     try:
         return asyncio.run(run_demo(options, console))

@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import re
 from itertools import repeat as _repeat
-from operator import itemgetter
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from callbridge.errors import UnsafeValueError
-
-_first = itemgetter(0)
-_second = itemgetter(1)
-_third = itemgetter(2)
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 
@@ -110,15 +105,19 @@ def _split_run(text: str) -> list[AmiMessage] | None:
     ):
         return None
     lines = text.split("\r\n")
-    parts = list(map(str.partition, lines, _repeat(": ")))
+    names, seps, values = zip(*map(str.partition, lines, _repeat(": ")), strict=True)
     separators = text.count("\r\n\r\n")
     filled = len(lines) - separators
-    if len("".join(map(_second, parts))) != 2 * filled:
+    if seps.count(": ") != filled:
         return None  # a line without ": "
-    names = " ".join(map(_first, parts))
-    if ":" in names or len(names.split()) != filled:
-        return None  # a name with a colon, a blank, or empty: the reference reader decides
-    pairs = list(zip(map(_first, parts), map(_third, parts), strict=True))
+    # Names must be what .strip() leaves and hold no colon; isprintable() is False for every whitespace
+    # character but the ASCII space, which the count rules out. Empty names only on separator lines.
+    joined = " ".join(names)
+    if ":" in joined or not joined.isprintable() or joined.count(" ") != len(names) - 1:
+        return None
+    if names.count("") != separators:
+        return None
+    pairs = list(zip(names, values, strict=True))
     out: list[AmiMessage] = []
     start = 0
     for _ in range(separators):
@@ -216,6 +215,7 @@ class AmiFramer:
             return pos
         if (
             "\n\n" in text
+            or "\n\r\n\r\n" in text  # overlapping "\n\r\n" would fool the count below
             or text.count("\n\r\n") != text.count("\r\n\r\n")
             or "\r\n\r\n\r" in text
             or text.endswith(("\r", "\n"))

@@ -39,6 +39,7 @@ class DemoOptions:
     broker: str | None = None
     json_summary: Path | None = None
     dialplans: Path | None = None
+    log_level: str = "warning"
 
 
 def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float) -> dict[str, Any]:
@@ -164,8 +165,17 @@ async def play(scene: Scene, stage: Stage, limit: float) -> StepOutcome:
 async def run_demo(options: DemoOptions, console: Console) -> int:
     from callbridge.demo.lab import default_dialplans
 
+    from callbridge.log import configure_logging
+
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="callbridge-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="callbridge-demo-") as tmp, \
+            contextlib.ExitStack() as files:  # fmt: skip
+        if console.is_terminal:
+            # the daemon's log lines would tear the live view apart: they go to a file instead
+            log_file = Path(tmp) / "callbridge.log"
+            configure_logging("console", options.log_level, stream=files.enter_context(log_file.open("w")))
+        else:
+            configure_logging("console", options.log_level)
         lab = DemoLab(Path(tmp), options.dialplans or default_dialplans(), broker_url=options.broker,
                       answer_after=0.3 if options.fast else 1.5)  # fmt: skip
         try:

@@ -47,8 +47,8 @@ class DemoView:
         events = Table(title="MQTT events as a subscriber sees them 订阅端收到的事件", expand=True, show_edge=False)
         events.add_column("topic", style="dim", overflow="fold", ratio=2)
         events.add_column("type", style="bold", ratio=1)
-        events.add_column("data", overflow="fold", ratio=3)
-        for ev in self.log.events[-14:]:
+        events.add_column("data", overflow="ellipsis", no_wrap=True, ratio=3)
+        for ev in self.log.firsts[-14:]:
             events.add_row(ev.topic, ev.type, summarise(ev))
         return Group(header, calls, queues, events)
 

@@ -43,6 +43,8 @@ class EventLog:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     deliveries: set[tuple[str, str]] = field(default_factory=set)
     ids: set[str] = field(default_factory=set)
+    #: The first delivery of each event id, in arrival order (what a person wants to read).
+    firsts: list[SeenEvent] = field(default_factory=list)
     duplicates: int = 0
     #: Called with each new delivery (the plain narration prints from here).
     listeners: list[Callable[[SeenEvent], None]] = field(default_factory=list)
@@ -63,6 +65,7 @@ class EventLog:
         self.events.append(seen)
         self._changed.set()
         if first:
+            self.firsts.append(seen)
             for listener in self.listeners:
                 listener(seen)
         return seen

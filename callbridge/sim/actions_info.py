@@ -75,7 +75,7 @@ def bridge_info(sim: Simulator, msg: AmiMessage) -> Reply:
 
 
 def _member_status(member: Member) -> int:
-    return 2 if member.busy else 1
+    return member.status
 
 
 def queue_status(sim: Simulator, msg: AmiMessage) -> Reply:
@@ -93,7 +93,7 @@ def queue_status(sim: Simulator, msg: AmiMessage) -> Reply:
             items.append([("Event", "QueueMember"), ("Queue", q.name), ("Name", m.name), ("Location", m.interface),
                           ("StateInterface", m.interface), ("Membership", "dynamic"), ("Penalty", str(m.penalty)),
                           ("CallsTaken", str(m.calls_taken)), ("LastCall", str(m.last_call)), ("LastPause", "0"),
-                          ("LoginTime", str(m.login)), ("InCall", "1" if m.busy else "0"),
+                          ("LoginTime", str(m.login)), ("InCall", "1" if m.in_call else "0"),
                           ("Status", str(_member_status(m))), ("Paused", "1" if m.paused else "0"),
                           ("PausedReason", m.reason), ("Wrapuptime", "0")])
         for pos, e in enumerate(q.entries, 1):

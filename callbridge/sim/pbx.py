@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import structlog
+
 from callbridge.sim.channels import UP, Channel, split_callerid
 from callbridge.sim.dial import DialAttempt, LegError, dial_string, make_leg
 from callbridge.sim.dialplan import Dialplan, expand, parse_gotoif, split_args
@@ -17,6 +19,8 @@ from callbridge.sim.dtmf import DtmfRelay
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.transfers import Consultation
 from callbridge.sim.world import DIALPLAN, World
+
+log = structlog.get_logger("callbridge.sim.pbx")
 
 BLOCK = "block"
 JUMP = "jump"
@@ -102,7 +106,12 @@ class Pbx:
                 "Newexten", chan, [("Extension", chan.exten), ("Application", step.app), ("AppData", data)], DIALPLAN
             )
             app = self.apps.get(step.app.lower())
-            outcome = app(self, chan, data) if app is not None else None
+            if app is None:
+                # Asterisk: "No application 'X' for extension" — the channel is hung up.
+                log.warning("sim.unknown_application", app=step.app, context=chan.context, exten=chan.exten)
+                world.hangup(chan, 16, request="soft")
+                return
+            outcome = app(self, chan, data)
             if chan.hungup or chan.run_gen != gen:
                 return
             if outcome is None:

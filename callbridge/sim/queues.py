@@ -36,14 +36,17 @@ class Member:
     calls_taken: int = 0
     last_call: int = 0
     login: int = field(default_factory=lambda: int(time.time()))
-    busy: bool = False
+    busy: bool = False  # being rung or talking for this queue
+    in_call: bool = False  # connected to a queue caller (InCall)
+    status: int = 1  # device state: 1 not in use, 2 in use, 6 ringing
 
-    def headers(self, queue: str, status: int) -> list[tuple[str, str]]:
+    def headers(self, queue: str, status: int | None = None) -> list[tuple[str, str]]:
+        status = self.status if status is None else status
         return [
             ("Queue", queue), ("MemberName", self.name), ("Interface", self.interface),
             ("StateInterface", self.interface), ("Membership", "dynamic"), ("Penalty", str(self.penalty)),
             ("CallsTaken", str(self.calls_taken)), ("LastCall", str(self.last_call)), ("LastPause", "0"),
-            ("LoginTime", str(self.login)), ("InCall", "1" if self.busy else "0"), ("Status", str(status)),
+            ("LoginTime", str(self.login)), ("InCall", "1" if self.in_call else "0"), ("Status", str(status)),
             ("Paused", "1" if self.paused else "0"), ("PausedReason", self.reason), ("Ringinuse", "0"),
             ("Wrapuptime", "0"),
         ]
@@ -98,6 +101,15 @@ class Queues:
     def __init__(self, pbx: Pbx) -> None:
         self.pbx = pbx
         self.queues: dict[str, Queue] = {}
+        pbx.world.device_listeners.append(self.device_changed)
+
+    def device_changed(self, interface: str, status: int) -> None:
+        """A member's device changed state: QueueMemberStatus in every queue it belongs to (trace 09)."""
+        for queue in self.queues.values():
+            member = queue.member(interface)
+            if member is not None and member.status != status:
+                member.status = status
+                self.pbx.world.emit("QueueMemberStatus", AGENT, member.headers(queue.name))
 
     def define(self, name: str, strategy: str = "ringall", timeout: float = 15.0, retry: float = 2.0) -> Queue:
         if strategy not in STRATEGIES:
@@ -280,14 +292,15 @@ class Queues:
                                            ("Interface", member.interface), ("MemberName", member.name),
                                            ("HoldTime", str(hold)), ("RingTime", "0")])
         member.busy = True
-        member.calls_taken += 1
-        member.last_call = int(time.time())
+        member.in_call = True
         queue.completed += 1
         queue.rr_next = queue.members.index(member) + 1 if member in queue.members else 0
         talk_start = world.sched.now
 
         def complete(reason: str) -> None:
-            member.busy = False
+            member.busy = member.in_call = False
+            member.calls_taken += 1
+            member.last_call = int(time.time())
             world.emit("AgentComplete", AGENT, [
                 *caller.snapshot(), *leg.snapshot("Dest"), ("Queue", queue.name), ("Interface", member.interface),
                 ("MemberName", member.name), ("HoldTime", str(hold)),

@@ -41,6 +41,8 @@ class World:
         self.pbx: Pbx | None = None  # set by Pbx: the dialplan interpreter that runs channels
         self.hangup_hooks: list[Callable[[Channel], None]] = []
         self.silent: Callable[[], bool] | None = None
+        # Device state of PJSIP endpoints (1 not in use, 2 in use, 6 ringing): app_queue follows it.
+        self.device_listeners: list[Callable[[str, int], None]] = []
 
     # --- events ---------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -107,6 +109,14 @@ class World:
             return
         chan.state = state
         self.chan_event("Newstate", chan)
+        if chan.endpoint and state in (RINGING, UP):
+            self._device(chan.endpoint, 6 if state == RINGING else 2)
+
+    def _device(self, endpoint: str, status: int) -> None:
+        names = {6: "RINGING", 2: "INUSE", 1: "NOT_INUSE"}
+        self.emit("DeviceStateChange", CALL, [("Device", f"PJSIP/{endpoint}"), ("State", names[status])])
+        for listener in list(self.device_listeners):
+            listener(f"PJSIP/{endpoint}", status)
 
     def set_callerid(self, chan: Channel, num: str, name: str) -> None:
         if (chan.cid_num, chan.cid_name) == (num, name) or chan.hungup:
@@ -184,6 +194,10 @@ class World:
         self.chan_event("Hangup", chan, [("Cause", str(cause)), ("Cause-txt", text), *tech])
         self.channels.pop(chan.name, None)
         self.by_uniqueid.pop(chan.uniqueid, None)
+        if chan.endpoint and chan.tech == "PJSIP":
+            prefix = f"PJSIP/{chan.endpoint}-"
+            if not any(name.startswith(prefix) for name in self.channels):
+                self._device(chan.endpoint, 1)
         if isinstance(bridge, Bridge):
             self._after_leave(bridge)
 

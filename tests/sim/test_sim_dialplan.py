@@ -97,3 +97,39 @@ def test_labels_and_same_lines() -> None:
     plan = parse_extensions("[c]\nexten => s,1,NoOp()\n same => n(done),Hangup() ; comment\n")
     ext = plan.find("c", "s")
     assert ext is not None and ext.labels == {"done": 2} and ext.steps[2].app == "Hangup"
+
+
+def test_rendered_dialplan_uses_only_simulated_applications() -> None:
+    from callbridge.dialplan import load_dialplan
+    from callbridge.dialplan.render_asterisk import render_extensions
+    from callbridge.sim.pbx import APPS
+    from tests.conftest import REPO
+
+    plan = parse_extensions(render_extensions(load_dialplan(REPO / "dialplans")))
+    assert {"cb-inbound", "cb-back", "cb-conf", "cb-hold"} <= set(plan.contexts)
+    apps = {s.app.lower() for c in plan.contexts.values() for e in c.extensions for s in e.steps.values()}
+    assert apps <= set(APPS), f"not simulated: {sorted(apps - set(APPS))}"
+    for ctx in plan.contexts.values():  # every label a Goto/GotoIf names exists
+        for ext in ctx.extensions:
+            for step in ext.steps.values():
+                if step.app.lower() == "goto" and step.data.count(",") == 2:
+                    target_ctx, target_ext, prio = step.data.split(",")
+                    if "$" not in step.data and not prio.isdigit():
+                        found = plan.find(target_ctx, target_ext)
+                        assert found is not None and prio in found.labels, step
+
+
+def test_unknown_application_hangs_up_like_asterisk() -> None:
+    from callbridge.sim.clock import Scheduler
+    from callbridge.sim.endpoints import Endpoints
+    from callbridge.sim.pbx import Pbx
+    from callbridge.sim.world import World
+
+    world = World(Scheduler(), 1)
+    events: list[str] = []
+    world.subscribe(lambda e: events.append(e[0]))
+    pbx = Pbx(world, parse_extensions("[c]\nexten => s,1,Frobnicate(1)\n same => n,Wait(5)\n"), Endpoints())
+    chan = world.new_channel("PJSIP/x", "c", "s")
+    pbx.start(chan)
+    world.sched.advance(1)
+    assert chan.hungup and events[-1] == "Hangup"

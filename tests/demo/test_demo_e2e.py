@@ -1,0 +1,169 @@
+"""``callbridge demo --fast`` as a user runs it: a subprocess, judged by its exit code, its JSON summary
+and the events an independent MQTT subscriber (this test) received from a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from callbridge.bus.envelope import decode
+from callbridge.demo.script import CALLERS, SCENES
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "callbridge/demo"
+
+pytestmark = [pytest.mark.slow]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    type: str
+    id: str
+    seq: int
+    data: dict[str, Any]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    with Mosquitto(tmp_path / "broker") as b:
+        yield b
+
+
+async def run_demo(*args: str, timeout: float = 90.0) -> tuple[int, str]:  # noqa: ASYNC109
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callbridge", "demo", "--fast", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+        raise AssertionError(f"demo did not finish within {timeout}s:\n{out.decode(errors='replace')}") from None
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+async def collect(client: aiomqtt.Client, into: list[Delivery]) -> None:
+    async for message in client.messages:
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray):
+            continue
+        try:
+            env = decode(bytes(payload))
+        except ValueError:
+            continue  # the retained status topic ("online"/"offline") is not a CloudEvent
+        into.append(Delivery(message.topic.value, str(env["type"]).removeprefix("org.callbridge."), str(env["id"]),
+                             int(env["seq"]), env.get("data") or {}))  # fmt: skip
+
+
+def first(seen: list[Delivery], type_: str, topic_prefix: str = "", **data: Any) -> Delivery | None:
+    for d in seen:
+        if d.type == type_ and d.topic.startswith(topic_prefix) and all(d.data.get(k) == v for k, v in data.items()):
+            return d
+    return None
+
+
+@pytest.mark.mosquitto
+async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    seen: list[Delivery] = []
+    async with aiomqtt.Client(broker.host, broker.port, identifier="demo-test-watch",
+                              protocol=aiomqtt.ProtocolVersion.V5, timeout=10) as client:  # fmt: skip
+        await client.subscribe("callbridge/#", qos=1)
+        collector = asyncio.create_task(collect(client, seen))
+        try:
+            code, out = await run_demo("--broker", f"mqtt://{broker.host}:{broker.port}",
+                                       "--json-summary", str(summary_path))  # fmt: skip
+            await asyncio.sleep(0.5)  # the last deliveries
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+    assert code == 0, out
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert summary["ok"] is True
+    assert [s["title"] for s in summary["steps"]] == [s.title for s in SCENES]
+    assert all(s["ok"] for s in summary["steps"]), [s for s in summary["steps"] if not s["ok"]]
+    assert summary["transfers"] >= 5 and summary["number_carrying_verified"] >= 4
+    assert summary["number_carrying_mismatch"] == 0 and summary["duplicates"] == 0
+    assert 0 < summary["answer_rate"] <= 1
+    assert "✔ 1 · 12345 → 110" in out and "✘" not in out
+
+    ids = {d.id for d in seen}
+    assert summary["events_seen"] <= len(ids)  # this subscriber saw at least what the demo's own saw
+
+    # scene 1: the 110 software received the screen pop with the citizen's number, then the answer
+    pop = first(seen, "transfer.requested", f"{PREFIX}/events/110/", caller_num=CALLERS["fight"])
+    assert pop is not None and pop.data["from_hotline"] == "12345" and pop.data["to_hotline"] == "110"
+    answered = first(seen, "transfer.answered", f"{PREFIX}/events/110/", transfer_id=pop.data["transfer_id"])
+    assert answered is not None and answered.seq > pop.seq
+    assert first(seen, "transfer.number_verified", transfer_id=pop.data["transfer_id"]) is not None
+    # scene 2: three-way with 120, the 12345 agent leaves
+    started = first(seen, "threeway.started", caller_num=CALLERS["ambulance"])
+    assert started is not None
+    assert first(seen, "transfer.answered", f"{PREFIX}/events/120/", caller_num=CALLERS["ambulance"])
+    assert first(seen, "threeway.agent_left", room=started.data["room"])
+    # scene 3: the emergency referral was raised in 119's expert queue
+    assert first(seen, "queue.priority_set", queue="q-119-expert", priority=10)
+    # scene 4: the backup line carried the transfer to 110
+    backup = first(seen, "transfer.backup_line", caller_num=CALLERS["fight_backup"])
+    assert backup is not None and backup.data["failed_line"] == "PJSIP/110@hotline-110"
+    assert first(seen, "transfer.answered", f"{PREFIX}/events/110/", caller_num=CALLERS["fight_backup"])
+    # scene 5: overflow started and ended on 12345's queue
+    of_start = first(seen, "queue.overflow_started", f"{PREFIX}/events/12345/", queue="q-12345")
+    of_end = first(seen, "queue.overflow_ended", f"{PREFIX}/events/12345/", queue="q-12345")
+    assert of_start is not None and of_end is not None and of_end.seq > of_start.seq
+    # scene 6: 110 was told about the nuisance caller
+    flagged = first(seen, "nuisance.flagged", f"{PREFIX}/events/110/", caller_num=CALLERS["nuisance"])
+    assert flagged is not None and flagged.data["count"] == 5
+    # scene 7: the bad edit was rejected, a call still transferred, the fixed plan reloaded
+    rejected = first(seen, "dialplan.rejected")
+    assert rejected is not None and any("999" in p for p in rejected.data["problems"])
+    after = first(seen, "transfer.answered", f"{PREFIX}/events/110/", caller_num=CALLERS["after_bad_edit"])
+    assert after is not None and after.seq > rejected.seq
+    assert first(seen, "dialplan.reloaded") is not None
+
+
+async def test_demo_with_the_embedded_broker(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    code, out = await run_demo("--json-summary", str(summary_path))
+    assert code == 0, out
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert summary["ok"] and len(summary["steps"]) == len(SCENES)
+    assert "MQTT 3.1.1, embedded" in out
+    assert summary["events_seen"] > 50 and summary["transfers"] >= 5
+
+
+async def test_a_scene_that_does_not_happen_fails_the_demo(tmp_path: Path) -> None:
+    # a city that never notifies 110 about nuisance callers: scene 6 cannot happen
+    dialplans = tmp_path / "dialplans"
+    shutil.copytree(ROOT / "dialplans", dialplans)
+    city = dialplans / "00-city.yaml"
+    text = city.read_text(encoding="utf-8")
+    assert "    - notify_110" in text
+    city.write_text(text.replace("    - notify_110", ""), encoding="utf-8")
+    summary_path = tmp_path / "summary.json"
+    code, out = await run_demo("--dialplans", str(dialplans), "--json-summary", str(summary_path))
+    assert code == 1, out
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    failed = [s["title"] for s in summary["steps"] if not s["ok"]]
+    assert failed == [SCENES[5].title], summary["steps"]
+    assert "✘ 110 notified" in out
