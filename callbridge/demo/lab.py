@@ -122,6 +122,8 @@ class DemoLab:
     sim: Simulator | None = None
     app: App | None = None
     dialplans: Path | None = None
+    #: Generated at start, held in memory only (shown by --keep-running so a person can log in to the AMI).
+    ami_secret: str = field(default="", repr=False)
     _embedded: EmbeddedBroker | None = None
     _subscriber: asyncio.Task[None] | None = None
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,7 +150,7 @@ class DemoLab:
         plan = load_dialplan(self.dialplans)
         extensions = self.workdir / "extensions.conf"
         extensions.write_text(render_extensions(plan) + "\n" + sim_phone_context(), encoding="utf-8")
-        ami_secret = secrets.token_urlsafe(24)  # in memory only, shared by both sides
+        ami_secret = self.ami_secret = secrets.token_urlsafe(24)  # in memory only, shared by both sides
         self.sim = Simulator(sim_config(plan, extensions, self.answer_after), users=[AmiUser(AMI_USER, ami_secret)],
                              login_fail_delay=0.05)  # fmt: skip
         port = await self.sim.start()
@@ -168,8 +170,13 @@ class DemoLab:
             await self.app.start()
             assert self.app.ami is not None
             await self.app.ami.wait_connected(10)
-            while not self.app.tracker.queues:  # the post-login resync has shown the queues
-                await asyncio.sleep(0.02)
+            await self._resynced()
+
+    async def _resynced(self) -> None:
+        """Until the daemon's post-login resync has shown the queues (the tracker has no event for it)."""
+        assert self.app is not None
+        while not self.app.tracker.queues:  # noqa: ASYNC110 - polling in-process state, bounded by the caller
+            await asyncio.sleep(0.02)
 
     async def _subscribe(self) -> None:
         assert self.broker is not None
@@ -181,11 +188,8 @@ class DemoLab:
             await client.subscribe("callbridge/#", qos=1)
             self._subscribed.set()
             async for message in client.messages:
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray):
-                    continue
-                with contextlib.suppress(ValueError):  # retained status / state topics are not CloudEvents
-                    self.log.add(message.topic.value, decode(bytes(payload)))
+                with contextlib.suppress(ValueError, TypeError):  # the retained status topic is no CloudEvent
+                    self.log.add(message.topic.value, decode(bytes(message.payload)))
 
     @property
     def ami_port(self) -> int:

@@ -50,7 +50,7 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float) ->
         "ok": bool(outcomes) and all(o.ok for o in outcomes),
         "steps": [{"title": o.title, "ok": o.ok, "detail": o.detail(),
                    "checks": [{"label": c.label, "ok": c.ok, "detail": c.detail} for c in o.checks]}
-                  for o in outcomes],  # fmt: skip
+                  for o in outcomes],
         "transfers": log.count("transfer.requested"),
         "transfers_answered": log.count("transfer.answered"),
         "number_carrying_verified": log.count("transfer.number_verified"),
@@ -73,7 +73,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("scenes ok 场景通过", f"{sum(s['ok'] for s in summary['steps'])}/{len(summary['steps'])}"),
         ("transfers 转接", str(summary["transfers"])),
         ("number carrying verified 号码携带核实", str(summary["number_carrying_verified"])),
-        ("answer rate 接通率", f"{summary['answer_rate']:.0%} ({summary['calls_answered']}/{summary['calls_offered']})"),
+        ("answer rate 接通率",
+         f"{summary['answer_rate']:.0%} ({summary['calls_answered']}/{summary['calls_offered']})"),
         ("MQTT events seen 收到事件", f"{summary['events_seen']} ({summary['deliveries']} deliveries)"),
         ("duplicates 重复", str(summary["duplicates"])),
         ("wall time 用时", f"{summary['wall_time_s']:.1f} s"),
@@ -92,9 +93,9 @@ class Narrator:
         self.view = DemoView(console, lab.log, calls=self._calls, queues=self._queues)
         self.live = console.is_terminal
         if not self.live:
-            lab.log.listeners.append(self._plain_event)
+            lab.log.listeners.append(self.plain_event)
 
-    def _plain_event(self, ev: SeenEvent) -> None:
+    def plain_event(self, ev: SeenEvent) -> None:
         if ev.type.startswith(NOTABLE):
             self.console.print(f"    ← MQTT {ev.topic}  {ev.type}  {summarise(ev)}", highlight=False, soft_wrap=True)
 
@@ -102,7 +103,7 @@ class Narrator:
         sim = self.lab.sim
         if sim is None:
             return []
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for chan in list(sim.world.channels.values()):
             if not chan.name.startswith("PJSIP/carrier-"):
                 continue
@@ -114,7 +115,7 @@ class Narrator:
         app = self.lab.app
         if app is None:
             return []
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for name, q in sorted(app.tracker.queues.items()):
             callers = q.ordered_callers()
             free = sum(1 for m in q.members.values() if m.status == 1 and not m.paused)
@@ -164,7 +165,6 @@ async def play(scene: Scene, stage: Stage, limit: float) -> StepOutcome:
 
 async def run_demo(options: DemoOptions, console: Console) -> int:
     from callbridge.demo.lab import default_dialplans
-
     from callbridge.log import configure_logging
 
     started = time.monotonic()
@@ -213,6 +213,8 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
     ok = bool(summary["ok"])
     console.print("[green]all scenes happened ✔[/]" if ok else "[red]some scenes did not happen ✘[/]")
     if options.keep_running:
+        if narrator.live:  # the live view is gone: from now on events are printed as lines
+            lab.log.listeners.append(narrator.plain_event)
         await keep_running(lab, console)
     return 0 if ok else 1
 
@@ -222,8 +224,10 @@ async def keep_running(lab: DemoLab, console: Console) -> None:
     console.print(
         "\nStill running — 演示环境保持运行 (Ctrl-C to stop):\n"
         f"  subscribe:  mosquitto_sub -h {lab.broker.host} -p {lab.broker.port} -t 'callbridge/#' -v\n"
-        f"  commands:   callbridge/demo/cmd/<verb> (MQTT {lab.broker.protocol})\n"
-        f"  AMI:        127.0.0.1:{lab.ami_port} (simulated Asterisk; the secret was generated in memory)",
+        f"  commands:   mosquitto_pub -h {lab.broker.host} -p {lab.broker.port} -q 1 -t callbridge/demo/cmd/set_mode "
+        f"-m '{{\"mode\": \"surge\", \"reply_to\": \"me\"}}'   (reply on callbridge/demo/reply/me)\n"
+        f"  AMI:        127.0.0.1:{lab.ami_port} user callbridge, secret {lab.ami_secret} "
+        "(simulated Asterisk; this run's secret, generated at start, never written to a file)",
         highlight=False,
     )
     stop = asyncio.Event()

@@ -15,7 +15,6 @@ from callbridge.demo.stage import Stage, endpoint
 from callbridge.demo.watch import SeenEvent
 from callbridge.errors import CommandError
 
-
 #: The citizens of the day (tests check the events a subscriber saw against them).
 CALLERS: dict[str, str] = {
     "fight": "13912340001",
@@ -83,7 +82,8 @@ async def police_transfer(stage: Stage) -> None:
 async def threeway_ambulance(stage: Stage) -> None:
     caller = CALLERS["ambulance"]
     stage.say("An elderly man collapsed. The 12345 agent presses *3: citizen, agent and 120 talk together; "
-              "once 120 has the facts the agent leaves.", "老人晕倒：坐席按 *3 建立市民 + 12345 + 120 三方通话，交接后 12345 坐席退出。")  # fmt: skip
+              "once 120 has the facts the agent leaves.",
+              "老人晕倒：坐席按 *3 建立市民 + 12345 + 120 三方通话，交接后 12345 坐席退出。")
     since = stage.log.mark
     answered = await stage.answered_call(caller, "12345", "Citizen Li")
     if answered is None:
@@ -143,8 +143,12 @@ async def expert_priority(stage: Stage) -> None:
     await stage.expect_event("referral raised to priority 10", "queue.priority_set",
                              lambda e: e.data.get("queue") == "q-119-expert" and e.data.get("priority") == 10,
                              since=since, show=lambda e: f"q-119-expert priority={e.data.get('priority')}")  # fmt: skip
-    order = await stage.until(lambda: (o := stage.sim.queue_order("q-119-expert")) and len(o) == 3 and o)
-    stage.check("referral is first in the expert queue", bool(order) and order is not None and order[0] == chan.name,
+    def three_waiting() -> list[str] | None:
+        order = stage.sim.queue_order("q-119-expert")
+        return order if len(order) == 3 else None
+
+    order = await stage.until(three_waiting)
+    stage.check("referral is first in the expert queue", order is not None and order[0] == chan.name,
                 f"queue order: {order}")
     pause_expert(stage, False)  # the expert is free again
     expert = await stage.until(lambda: stage.peers_matching(chan.name, "agent2291"))
@@ -169,7 +173,8 @@ async def backup_trunk(stage: Stage) -> None:
         stage.sim.agent_press(endpoint(agent), "*1")
         await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
                                  lambda e: e.data.get("caller_num") == caller, since=since,
-                                 show=lambda e: f"failed_line={e.data.get('failed_line')} reason={e.data.get('reason')}")
+                                 show=lambda e: f"failed_line={e.data.get('failed_line')} "
+                                                f"reason={e.data.get('reason')}")
         await stage.expect_event("110 answered on the backup line", "transfer.answered",
                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
         leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110-backup"))
@@ -216,7 +221,8 @@ async def surge_overflow(stage: Stage) -> None:
 async def nuisance_caller(stage: Stage) -> None:
     number = CALLERS["nuisance"]
     stage.say("One number calls 12345 again and again and hangs up. On the fifth call it is flagged, "
-              "hears a warning, and 110 is notified.", "同一号码反复拨打 12345 后挂断，第五次被标记为滋扰电话，并通知 110。")  # fmt: skip
+              "hears a warning, and 110 is notified.",
+              "同一号码反复拨打 12345 后挂断，第五次被标记为滋扰电话，并通知 110。")
     since = stage.log.mark
     last = None
     for n in range(5):
@@ -260,7 +266,8 @@ def short_problem(problems: object) -> str:
 async def bad_dialplan(stage: Stage) -> None:
     caller = CALLERS["after_bad_edit"]
     stage.say("An operator saves a dialplan edit with a mistake and reloads. callbridge refuses it, keeps the "
-              "running plan, and calls keep transferring.", "运维人员保存了有错误的拨号方案并重载：callbridge 拒绝加载，继续使用原方案，转接照常。")  # fmt: skip
+              "running plan, and calls keep transferring.",
+              "运维人员保存了有错误的拨号方案并重载：callbridge 拒绝加载，继续使用原方案，转接照常。")
     since = stage.log.mark
     assert stage.lab.dialplans is not None
     running = stage.app.engine.plan
@@ -276,7 +283,7 @@ async def bad_dialplan(stage: Stage) -> None:
     stage.check("the running dialplan stayed", stage.app.engine.plan is running, "same plan object")
     answered = await stage.answered_call(caller, "12345", "Citizen Zhou")
     if answered is not None:
-        chan, agent = answered
+        _chan, agent = answered
         stage.sim.agent_press(endpoint(agent), "*1")
         await stage.expect_event("a call still transfers to 110", "transfer.answered",
                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)

@@ -45,11 +45,11 @@ class DemoView:
         for row in list(self.queues())[-8:]:
             queues.add_row(*row)
         events = Table(title="MQTT events as a subscriber sees them 订阅端收到的事件", expand=True, show_edge=False)
-        events.add_column("topic", style="dim", overflow="fold", ratio=2)
-        events.add_column("type", style="bold", ratio=1)
+        events.add_column("topic (callbridge/<site>/…)", style="dim", overflow="ellipsis", no_wrap=True, ratio=2)
+        events.add_column("type", style="bold", no_wrap=True, ratio=1)
         events.add_column("data", overflow="ellipsis", no_wrap=True, ratio=3)
         for ev in self.log.firsts[-14:]:
-            events.add_row(ev.topic, ev.type, summarise(ev))
+            events.add_row(ev.topic.split("/", 2)[-1], ev.type, summarise(ev))
         return Group(header, calls, queues, events)
 
     def print_step_result(self, title: str, ok: bool, detail: str) -> None:

@@ -82,7 +82,7 @@ class EventLog:
         return None
 
     async def wait_for(self, type_: str, pred: Predicate | None = None, *, since: int = 0,
-                       timeout: float = 10.0) -> SeenEvent | None:
+                       timeout: float = 10.0) -> SeenEvent | None:  # noqa: ASYNC109 - None on timeout, by design
         deadline = time.monotonic() + timeout
         while True:
             found = self.find(type_, pred, since)

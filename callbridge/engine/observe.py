@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("callbridge.engine.observe")
 
 S = TState
+#: Finished transfers kept for ``status`` and idempotent repeats (the records store keeps them for good).
+KEEP_FINISHED = 5000
 
 
 class Observer:
@@ -52,7 +54,8 @@ class Observer:
 
     def __init__(self) -> None:
         self.out: list[Effect] = []
-        self.transfers: dict[str, Transfer] = {}
+        self.transfers: dict[str, Transfer] = {}  # recent transfers, finished ones kept for status/idempotency
+        self._live: dict[str, Transfer] = {}  # unfinished ones: what every PBX event is matched against
 
     # provided by the engine
     def publish(self, event: DomainEvent) -> None:
@@ -65,23 +68,28 @@ class Observer:
 
     def add(self, t: Transfer) -> None:
         self.transfers[t.id] = t
+        self._live[t.id] = t
+        while len(self.transfers) > KEEP_FINISHED:  # oldest first (insertion order); never an unfinished one
+            oldest = next(iter(self.transfers.values()))
+            if not oldest.done:
+                break
+            self.forget(oldest)
+
+    def forget(self, t: Transfer) -> None:
+        del self.transfers[t.id]
 
     def active(self) -> list[Transfer]:
-        return [t for t in self.transfers.values() if not t.done]
+        for done in [tid for tid, t in self._live.items() if t.done]:
+            del self._live[done]
+        return list(self._live.values())
 
     def active_on_call(self, call_id: str) -> Transfer | None:
-        for t in self.transfers.values():
-            if t.call_id == call_id and not t.done:
-                return t
-        return None
+        return next((t for t in self.active() if t.call_id == call_id), None)
 
     def _by_channel(self, channel: str) -> Transfer | None:
         if not channel:
             return None
-        for t in self.transfers.values():
-            if not t.done and channel in (t.caller_channel, t.route_channel, t.dest_channel):
-                return t
-        return None
+        return next((t for t in self.active() if channel in (t.caller_channel, t.route_channel, t.dest_channel)), None)
 
     def _by_leg(self, uniqueid: str) -> tuple[Transfer, int] | None:
         base, sep, index = uniqueid.rpartition("-leg")
@@ -319,6 +327,9 @@ class Observer:
             self._call_in_failed(t, t.originate_index, "ami_error", now)
         elif step == "cancel" and r.outcome == "ok":
             self._returned(t, "cancelled", now)
+        elif step == "complete" and r.outcome == "ok":
+            # the transferer hung up: Asterisk joins caller and destination (AttendedTransfer)
+            self._answered(t, None, now)
         elif r.outcome != "ok":
             log.warning("transfer.step_failed", transfer_id=t.id, step=step, outcome=r.outcome, error=r.error)
 

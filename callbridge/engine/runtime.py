@@ -83,6 +83,11 @@ class Engine(Observer):
         self._ticking = False
         self.connected = False
 
+    def forget(self, t: Transfer) -> None:
+        super().forget(t)
+        if t.idempotency_key is not None:
+            self._idempotency.pop(t.idempotency_key, None)
+
     # --- effects ------------------------------------------------------------------------------------
 
     def drain(self) -> list[Effect]:

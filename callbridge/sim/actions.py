@@ -65,6 +65,8 @@ def originate(sim: Simulator, msg: AmiMessage) -> Reply | Deferred:
         for pair in variables:
             name, _, value = pair.partition("=")
             pbx.assign(leg, name.strip(), value)
+        if variables and leg.partner is not None:
+            world.inherit_vars(leg, leg.partner)  # _VAR/__VAR cross to the Local ;2 half
 
         def done(status: str, answered: Channel | None) -> None:
             if answered is None:

@@ -116,7 +116,7 @@ def emit_malformed(sim: Simulator) -> None:
         sim.server.send_raw(b"this line is not an AMI header\r\n\r\n")
 
 
-def restart(sim: Simulator, shutdown_delay: float = 1.1) -> None:
+def restart(sim: Simulator, shutdown_delay: float = 1.1, boot_time: float = 1.5) -> None:
     """``core restart now``: SoftHangupRequest cause 4 on every channel, Shutdown, fresh state (trace 20)."""
     world = sim.world
     for chan in list(world.channels.values()):
@@ -131,7 +131,12 @@ def restart(sim: Simulator, shutdown_delay: float = 1.1) -> None:
     def shutdown() -> None:
         world.emit("Shutdown", "system,all", [("Shutdown", "Cleanly"), ("Restart", "True")])
         drop_connections(sim)
+        server = sim.server
+        if server is not None:
+            server.booted = False
         sim.rebuild()
+        if server is not None:
+            sim.sched.call_later(boot_time, server.boot_finished)
 
     sim.sched.call_later(shutdown_delay, shutdown)
 

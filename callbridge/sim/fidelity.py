@@ -196,6 +196,11 @@ def digest(messages: list[AmiMessage]) -> Digest:
         if name.endswith("Complete") and msg.get("EventList") == "Complete":
             replies.append(f"  {name} ListItems={msg.get('ListItems')}")
             continue
+        if name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause"):
+            # InCall is left out: whether the device or the queue updates first is a race (trace 09).
+            per[f"{msg.get('Interface')} [member {msg.get('Queue')}]"].append(
+                f"{name} Status={msg.get('Status')} Paused={msg.get('Paused')}")
+            continue
         if name not in SIGNIFICANT:
             continue
         values = " ".join(f"{h}={msg.get(h)}" for h in SIGNIFICANT[name] if msg.get(h, "\0") != "\0")

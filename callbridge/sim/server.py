@@ -54,6 +54,7 @@ class Session:
     challenge: str = ""
     holding: list[bytes] | None = None
     closed: bool = False
+    boot_pending: bool = False
     started: float = field(default_factory=time.time)
 
     def wants(self, privilege: str) -> bool:
@@ -262,11 +263,25 @@ class AmiServer:
             return
         session.user = user
         self._reply(session, action_id, _ok("Authentication accepted"))
+        if self.booted:
+            self._fully_booted(session)
+        else:
+            # Logged in while the PBX is still starting: FullyBooted comes when boot ends (trace 20).
+            session.boot_pending = True
+        self._security(session, "SuccessfulAuth", "Informational", [("UsingPassword", "0")])
+
+    def _fully_booted(self, session: Session) -> None:
+        session.boot_pending = False
         uptime = str(int(time.time() - self.sim.started_at))
         if session.wants("system,all"):
             session.send(encode_message([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", uptime),
                                          ("LastReload", uptime), ("Status", "Fully Booted")]))
-        self._security(session, "SuccessfulAuth", "Informational", [("UsingPassword", "0")])
+
+    def boot_finished(self) -> None:
+        self.booted = True
+        for session in list(self.sessions):
+            if session.boot_pending:
+                self._fully_booted(session)
 
     def _security(self, session: Session, name: str, severity: str, extra: list[tuple[str, str]]) -> None:
         if not session.wants("security,all") or session.user is None:

@@ -167,6 +167,8 @@ class Simulator:
 
     def rebuild(self) -> None:
         """Fresh state after a restart: no channels, no bridges, queues without callers."""
+        self.world.unsubscribe(self._on_event)
+        self.sched.clear()  # timers of the old PBX must not touch the new one
         self._build()
 
     # --- snapshots for assertions ---------------------------------------------------------------
@@ -227,8 +229,10 @@ class Simulator:
     def stall(self, seconds: float) -> None:
         control.stall(self, seconds)
 
-    def restart(self, shutdown_delay: float = 1.1) -> None:
-        control.restart(self, shutdown_delay)
+    def restart(self, shutdown_delay: float = 1.1, boot_time: float = 1.5) -> None:
+        """``core restart now``: channels hung up, Shutdown, connections closed, fresh state; logins
+        during the next ``boot_time`` simulated seconds get FullyBooted only when boot ends."""
+        control.restart(self, shutdown_delay, boot_time)
 
     def emit_malformed(self) -> None:
         control.emit_malformed(self)

@@ -36,6 +36,8 @@ class Consultation:
         self.active = False
         world = self.pbx.world
         world._leave(self.consult, chan, kick_peers=False)
+        # The consult bridge is merged into the original one (trace 06: BridgeMerge, then the move).
+        world.emit("BridgeMerge", CALL, [*_bridge(self.orig, "ToBridge"), *_bridge(self.consult, "FromBridge")])
         world._leave(self.consult, self.one, kick_peers=False)
         world.enter(self.orig, self.one, lambda c: world.hangup(c, 16))
         if not self.transferee.hungup:

@@ -62,12 +62,9 @@ async def run_demo(*args: str, timeout: float = 90.0) -> tuple[int, str]:  # noq
 
 async def collect(client: aiomqtt.Client, into: list[Delivery]) -> None:
     async for message in client.messages:
-        payload = message.payload
-        if not isinstance(payload, bytes | bytearray):
-            continue
         try:
-            env = decode(bytes(payload))
-        except ValueError:
+            env = decode(bytes(message.payload))
+        except (ValueError, TypeError):
             continue  # the retained status topic ("online"/"offline") is not a CloudEvent
         into.append(Delivery(message.topic.value, str(env["type"]).removeprefix("org.callbridge."), str(env["id"]),
                              int(env["seq"]), env.get("data") or {}))  # fmt: skip

@@ -45,6 +45,28 @@ async def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(lab: 
     assert await lab.until(lambda: agent in lab.sim.bridged_with(caller))
 
 
+async def test_attended_transfer_completed_joins_caller_and_expert(lab: Lab) -> None:
+    caller, agent = await lab.answered_call("12345", caller="13700000012")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    reply = await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                                 to_hotline="119", mode="attended", category="fire"))
+    # the agent consults the 119 expert seat while the caller waits
+    await lab.until(lambda: [c for c in lab.sim.channels() if c.startswith("Local/2291@sim")])
+    await asyncio.sleep(0.5)
+    await lab.app.service.handle(command("complete", call_id=call_id, agent=agent_endpoint(agent)))
+    await lab.event("transfer.answered", transfer_id=reply["transfer_id"])
+    def expert_peer() -> list[str]:  # through the Local hop Atxfer created
+        names = [lab.sim.bridged_with(caller)]
+        names += [lab.sim.bridged_with(c[:-1] + "2") for c in names[0] if c.startswith("Local/") and c.endswith(";1")]
+        return [c for group in names for c in group if c.startswith("Local/2291@sim")]
+
+    assert await lab.until(expert_peer), lab.sim.bridged_with(caller)
+    assert agent not in lab.sim.channels()
+    lab.sim.caller_hangup(caller)
+    await lab.event("transfer.completed", transfer_id=reply["transfer_id"])
+
+
 async def test_emergency_referral_jumps_the_expert_queue(lab: Lab) -> None:
     lab.sim.set_agent("agent2191", "noanswer")  # the expert seat is busy ringing: callers wait
     waiting = []

@@ -165,3 +165,11 @@ def test_overflow_in_surge_mode_routes_at_entry_and_withdraws_waiting_callers() 
     assert batch.actions[0] == Setvar(variable="CB_OVERFLOW_12345", value="of-12345-remote")
     withdrawn = [a.caller for a in batch.actions if isinstance(a, QueueWithdrawCaller)]
     assert withdrawn == [f"PJSIP/carrier-{n:08x}" for n in range(3, 9)]  # the two oldest stay local
+
+
+def test_no_nuisance_filtering_in_the_emergency_plan() -> None:
+    pbx = Pbx()
+    pbx.engine.set_mode("emergency", pbx.now)
+    for seq in range(1, 8):
+        pbx.call(num="13511112222", seq=seq)
+    assert not [e for e in pbx.published() if isinstance(e, ev.NuisanceFlagged)]

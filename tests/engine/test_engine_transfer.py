@@ -182,3 +182,18 @@ def test_state_machine_refuses_illegal_moves() -> None:
     move(t, TState.FAILED, pbx.now, "test")
     with pytest.raises(IllegalTransition):
         move(t, TState.RINGING, pbx.now)
+
+
+def test_finished_transfers_are_forgotten_beyond_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import callbridge.engine.observe as observe
+
+    monkeypatch.setattr(observe, "KEEP_FINISHED", 2)
+    pbx = Pbx()
+    for seq in range(1, 4):
+        caller = pbx.call(num=f"1390000000{seq}", seq=seq)
+        pbx.answer_by(caller, seq=seq)
+        pbx.engine.request_transfer(TransferRequest(call_id=caller.linkedid, agent="agent1001", to_hotline="110",
+                                                    idempotency_key=f"k{seq}"), pbx.now)
+        pbx.hangup(caller)  # finished: caller_hangup
+    assert list(pbx.engine.transfers) == ["x2", "x3"] and not pbx.engine.active()
+    assert "k1" not in pbx.engine._idempotency  # noqa: SLF001

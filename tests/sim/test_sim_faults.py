@@ -48,7 +48,7 @@ async def test_restart_hangs_up_shuts_down_and_comes_back_empty(sim: Simulator, 
     await client.send("Originate", Channel="Local/caller@sim", Context="internal", Exten="2001",
                       CallerID="<13800138000>", Async="true")
     await client.wait_event("BridgeEnter")
-    sim.restart(shutdown_delay=0.5)
+    sim.restart(shutdown_delay=0.5, boot_time=25)  # 0.5 s real at time_scale 50
     soft = await client.wait_event("SoftHangupRequest", Cause="4")
     assert soft.get("Channel").startswith("Local/")
     shutdown = await client.wait_event("Shutdown")
@@ -58,6 +58,9 @@ async def test_restart_hangs_up_shuts_down_and_comes_back_empty(sim: Simulator, 
     await fresh.login("callbridge", secret)
     frames = await fresh.send_list("CoreShowChannels")
     assert frames[-1].get("ListItems") == "0"
+    assert fresh.named("FullyBooted") == []  # logged in while booting
+    booted = await fresh.wait_event("FullyBooted")
+    assert int(booted.get("Uptime")) <= 1
     await fresh.close()
 
 

@@ -3,6 +3,7 @@ per-channel event streams and the same replies (see callbridge.sim.fidelity for 
 
 from __future__ import annotations
 
+import functools
 import secrets
 from pathlib import Path
 
@@ -40,6 +41,17 @@ async def _simulate(traces: Path, name: str) -> tuple[list[AmiMessage], list[Ami
     return recorded, parse_stream(data), sim
 
 
+@functools.cache
+def _recorded_header_sets() -> dict[str, set[frozenset[str]]]:
+    """Every header-name set each event type had in any recording (ActionID aside)."""
+    sets: dict[str, set[frozenset[str]]] = {}
+    for path in traces_dir().glob("*.rx.raw"):
+        for msg in parse_stream(path.read_bytes()):
+            if msg.kind == "event":
+                sets.setdefault(msg.name, set()).add(frozenset(k for k, _ in msg.headers if k != "ActionID"))
+    return sets
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", _scenarios())
 async def test_scenario_matches_recording(traces: Path, name: str) -> None:
@@ -47,6 +59,12 @@ async def test_scenario_matches_recording(traces: Path, name: str) -> None:
     assert sim.errors == []
     result = compare(recorded, simulated)
     assert result.ok, f"{name} differs from the recording:\n{result}"
+    # every event the simulator sent has a header set real Asterisk also used for that event
+    known = _recorded_header_sets()
+    for msg in simulated:
+        if msg.kind == "event" and msg.name in known:
+            names = frozenset(k for k, _ in msg.headers if k != "ActionID")
+            assert names in known[msg.name], f"{msg.name} headers {sorted(names)} never seen in a recording"
 
 
 def test_every_scenario_is_covered(traces: Path) -> None:

@@ -1,0 +1,81 @@
+"""The demo's subscriber log and summary: de-duplication per topic, waiting, and the counts shown."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from callbridge.demo.lab import DEMO_EDITS, copy_dialplans, default_dialplans, parse_broker
+from callbridge.demo.runner import summary_of
+from callbridge.demo.stage import Check, StepOutcome
+from callbridge.demo.watch import EventLog
+from callbridge.dialplan import load_dialplan
+
+
+def envelope(event_id: str, type_: str, subject: str | None = None, **data: Any) -> dict[str, Any]:
+    env: dict[str, Any] = {"specversion": "1.0", "id": event_id, "type": f"org.callbridge.{type_}", "data": data}
+    if subject:
+        env["subject"] = subject
+    return env
+
+
+def test_one_event_on_several_topics_is_not_a_duplicate_but_a_redelivery_is() -> None:
+    log = EventLog()
+    pop = envelope("e1", "transfer.requested", "c1", caller_num="13900000000", to_hotline="110")
+    assert log.add("callbridge/demo/events/12345/transfer/requested", pop) is not None
+    assert log.add("callbridge/demo/events/110/transfer/requested", pop) is not None
+    assert log.add("callbridge/demo/calls/c1", pop) is not None
+    assert log.add("callbridge/demo/events/110/transfer/requested", pop) is None  # QoS 1 redelivery
+    assert log.duplicates == 1 and len(log.events) == 3 and len(log.firsts) == 1
+    assert log.count("transfer.requested") == 1
+    on_110 = log.find("transfer.requested", lambda e: e.on_hotline("110"))
+    assert on_110 is not None and on_110.topic.endswith("/110/transfer/requested")
+    assert log.find("transfer.requested", lambda e: e.on_hotline("119")) is None
+
+
+async def test_wait_for_sees_later_events_only_after_the_mark_and_times_out() -> None:
+    log = EventLog()
+    log.add("t/events/_/dialplan/rejected", envelope("old", "dialplan.rejected"))
+    mark = log.mark
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        log.add("t/events/_/dialplan/rejected", envelope("new", "dialplan.rejected"))
+
+    task = asyncio.create_task(later())
+    found = await log.wait_for("dialplan.rejected", since=mark, timeout=5)
+    await task
+    assert found is not None and found.id == "new"
+    assert await log.wait_for("dialplan.reloaded", timeout=0.05) is None
+
+
+def test_summary_counts_from_the_subscribers_events() -> None:
+    log = EventLog()
+    for n, answered in ((1, True), (2, True), (3, False), (4, True)):
+        log.add("t/events/12345/call/offered", envelope(f"o{n}", "call.offered", f"c{n}"))
+        if answered:
+            log.add("t/events/12345/call/answered", envelope(f"a{n}", "call.answered", f"c{n}"))
+    log.add("t/events/110/transfer/requested", envelope("x1", "transfer.requested", "c1"))
+    log.add("t/events/110/transfer/number_verified", envelope("v1", "transfer.number_verified", "c1"))
+    log.add("t/events/110/transfer/number_verified", envelope("v1", "transfer.number_verified", "c1"))
+    good = StepOutcome("a", [Check("x", True)])
+    bad = StepOutcome("b", [Check("x", True), Check("y", False, "never seen")])
+    summary = summary_of(log, [good, bad], 1.234)
+    assert summary["ok"] is False
+    assert [s["ok"] for s in summary["steps"]] == [True, False] and summary["steps"][1]["detail"] == "y: never seen"
+    assert (summary["calls_offered"], summary["calls_answered"], summary["answer_rate"]) == (4, 3, 0.75)
+    assert summary["transfers"] == 1 and summary["number_carrying_verified"] == 1 and summary["duplicates"] == 1
+    assert summary_of(log, [good], 0.0)["ok"] is True
+    assert summary_of(log, [], 0.0)["ok"] is False  # nothing played is not a success
+    assert StepOutcome("empty").ok is False
+
+
+def test_every_demo_edit_applies_and_the_copy_is_a_valid_dialplan(tmp_path: Path) -> None:
+    source = default_dialplans()
+    originals = "".join(f.read_text(encoding="utf-8") for f in sorted(source.glob("*.yaml")))
+    for old, _new, why in DEMO_EDITS:
+        assert old in originals, f"demo edit no longer applies ({why}): {old!r}"
+    plan = load_dialplan(copy_dialplans(source, tmp_path / "copy"))
+    assert "PJSIP/agent2291" in plan.queues["q-119-expert"].members
+    assert parse_broker("mqtt://127.0.0.1:1884").port == 1884
