@@ -65,6 +65,7 @@ class Entry:
     timer: Timer | None = None
     deadline: Timer | None = None
     linpos: int = 0  # linear strategy: where this caller's next attempt starts
+    rung: list[Member] = field(default_factory=list)  # members rung by the current attempt
 
 
 @dataclass(slots=True)
@@ -223,8 +224,11 @@ class Queues:
         caller = entry.chan
         rung: dict[str, Member] = {}
 
+        entry.rung = []
+
         def done(status: str, leg: Channel | None) -> None:
             entry.attempt = None
+            entry.rung = []
             for m in rung.values():
                 m.busy = False
             if leg is None:
@@ -242,6 +246,7 @@ class Queues:
                 continue
             member.busy = True
             rung[leg.name] = member
+            entry.rung.append(member)
             world.emit("AgentCalled", AGENT, [*caller.snapshot(), *leg.snapshot("Dest"), ("Queue", queue.name),
                                               ("Interface", member.interface), ("MemberName", member.name)])
             attempt.add(leg, member.interface)
@@ -277,11 +282,23 @@ class Queues:
 
         entry.timer = self.pbx.world.sched.call_later(queue.retry, again)
 
+    def _queue_of(self, entry: Entry) -> Queue | None:
+        return next((q for q in self.queues.values() if entry in q.entries), None)
+
     def _stop_ringing(self, entry: Entry) -> None:
         if entry.attempt is not None:
             attempt, entry.attempt = entry.attempt, None
             attempt.done = lambda _s, _l: None
             attempt.cancel(16)
+            # The members whose phones were ringing are free again (the replaced callback used to do this;
+            # without it a member rung for a caller who hung up stayed busy for ever).
+            for member in entry.rung:
+                if not member.in_call:
+                    member.busy = False
+            entry.rung = []
+            queue = self._queue_of(entry)
+            if queue is not None:
+                self.pbx.world.sched.soon(lambda: self.distribute(queue))
 
     def _connect(self, queue: Queue, entry: Entry, member: Member, leg: Channel) -> None:
         world = self.pbx.world

@@ -100,3 +100,17 @@ async def test_withdraw_sends_the_caller_on(sim: Simulator) -> None:
     assert sim.channel_vars(caller)["QUEUESTATUS"] == "WITHDRAW"
     assert sim.channel_vars(caller)["QUEUE_WITHDRAW_INFO"] == "2001"
     assert sim.bridged_with(caller) == ["Local/2001@sim-00000000;1"]
+
+
+async def test_member_rung_for_a_caller_who_hangs_up_is_free_for_the_next_caller(sim: Simulator) -> None:
+    """Regression: cancelling a ringing attempt used to leave the rung member busy for ever."""
+    sim.set_agent("agent1001", "answer", answer_after=3.0)
+    _add(sim, "support", "agent1001")
+    first = sim.place_call("13800138000", "4008000300")
+    await sim.advance(1)  # agent1001 is ringing for the first caller
+    assert sim.channels_of("agent1001"), "the agent should be ringing"
+    sim.caller_hangup(first)
+    await sim.advance(1)
+    second = sim.place_call("13900139000", "4008000300")
+    await sim.advance(6)
+    assert sim.bridged_with(second) == [sim.channels_of("agent1001")[0].name]
