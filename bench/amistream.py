@@ -20,7 +20,9 @@ from pathlib import Path
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 END_EVENT = b"Event: BenchEnd\r\nPrivilege: system,all\r\n\r\n"
-STREAM_VERSION = 3  # bump when the shape changes so cached files are rebuilt
+#: The last call of every stream: its ``call.ended`` tells a daemon-level consumer the stream is done.
+END_CALL_ID = "bench.end"
+STREAM_VERSION = 4  # bump when the shape changes so cached files are rebuilt
 
 HOTLINES = ("12345", "110", "119", "120", "122", "95598")
 NAMES = (
@@ -119,8 +121,8 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     yield event("BridgeEnter", "call", bridge_block(bid, 2) + snapshot(caller))
     for var, who in (("BRIDGEPEER", agent.name), ("BRIDGEPVTCALLID", "")):
         yield event("VarSet", "dialplan", snapshot(caller) + f"Variable: {var}\r\nValue: {who}\r\n")
-    if n % 4 == 0:  # a quarter of the agents press keys (the one-key transfer code)
-        for digit in "*1":
+    if n % 4 == 0:  # a quarter of the agents press keys (not a one-key code: no transfer starts)
+        for digit in "58":
             dtmf = "Digit: " + digit + "\r\nDirection: Received\r\n"
             yield event("DTMFBegin", "dtmf", snapshot(agent) + dtmf)
             yield event("DTMFEnd", "dtmf", snapshot(agent) + dtmf + "DurationMs: 120\r\n")
@@ -176,8 +178,18 @@ def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[
             if len(chunk) >= 4096:
                 out.write(b"".join(chunk))
                 chunk.clear()
+        chunk += end_call()
+        count += 2
         chunk.append(END_EVENT)
         out.write(b"".join(chunk))
     tmp.replace(path)
     count_path.write_text(str(count + 1))
     return path, count + 1
+
+
+def end_call() -> list[bytes]:
+    ch = Channel("PJSIP/trunk-12345-ffffffff", END_CALL_ID, END_CALL_ID, "13800000000", "<unknown>", "cb-inbound",
+                 "12345")  # fmt: skip
+    ch.state = "4"
+    return [event("Newchannel", "call", snapshot(ch)),
+            event("Hangup", "call", snapshot(ch) + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")]  # fmt: skip

@@ -193,7 +193,7 @@ def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] |
     return rates
 
 
-def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
+def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:  # noqa: ARG001
     production_logging()
     events = 50_000 if quick else 500_000
     runs = 1 if quick else 3

@@ -88,6 +88,7 @@ class App:
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self._reloads: set[asyncio.Future[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class App:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("sighup")))
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn_reload("sighup"))
         log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
                  mode=self.engine.mode)  # fmt: skip
         try:
@@ -212,30 +213,50 @@ class App:
         return {"ready": ami_ok, "ami": ami_ok, "mqtt": bus, "mode": self.engine.mode}
 
     async def _publish_state(self) -> None:
-        """Retained state topics (mode, per queue and hotline), republished only when they change."""
-        from callbridge.bus.state import ModeState, QueueState
-        from callbridge.engine.queues import queue_stats
-
+        """Retained state topics (mode, per queue and per hotline), republished only when they change."""
         last: dict[str, Any] = {}
         mode_since = self._clock()
         while True:
-            now = self._clock()
-            if last.get("mode") != self.engine.mode:
-                mode_since = now if "mode" in last else mode_since
-                self.publisher.set_state_nowait("mode", ModeState(mode=self.engine.mode, since=mode_since))
-                last["mode"] = self.engine.mode
-            for name in self.plan.queues:
-                s = queue_stats(self.tracker.queues.get(name), now)
-                members = len(self.tracker.queues[name].members) if name in self.tracker.queues else 0
-                key = (s.waiting, s.free_agents, members, int(s.longest_wait_s) // 10)
-                if last.get(name) != key:
-                    owner = self.plan.hotline_of_queue(name)
-                    self.publisher.set_state_nowait(f"queues/{name}", QueueState(
-                        queue=name, hotline=owner.number if owner else None, waiting=s.waiting,
-                        longest_wait_s=round(s.longest_wait_s, 1), agents_free=s.free_agents,
-                        agents_busy=max(members - s.free_agents, 0), ts=now))  # fmt: skip
-                    last[name] = key
+            try:
+                mode_since = self._state_round(last, mode_since)
+            except Exception:  # state topics are a convenience: never let them stop the daemon
+                log.exception("state.publish_failed")
             await asyncio.sleep(1.0)
+
+    def _state_round(self, last: dict[str, Any], mode_since: float) -> float:
+        from callbridge.bus.state import HotlineState, ModeState, QueueState
+        from callbridge.engine.queues import queue_stats
+
+        now = self._clock()
+        if last.get("mode") != self.engine.mode:
+            mode_since = now if "mode" in last else mode_since
+            self.publisher.set_state_nowait("mode", ModeState(mode=self.engine.mode, since=mode_since))
+            last["mode"] = self.engine.mode
+        per_queue: dict[str, tuple[int, float, int, int]] = {}
+        for name in self.plan.queues:
+            s = queue_stats(self.tracker.queues.get(name), now)
+            members = len(self.tracker.queues[name].members) if name in self.tracker.queues else 0
+            per_queue[name] = (s.waiting, s.longest_wait_s, s.free_agents, max(members - s.free_agents, 0))
+        for name, (waiting, longest, free, busy) in per_queue.items():
+            owner = self.plan.hotline_of_queue(name)
+            self._state_if_changed(last, f"queues/{name}", QueueState(
+                queue=name, hotline=owner.number if owner else None, waiting=waiting,
+                longest_wait_s=round(longest, 1), agents_free=free, agents_busy=busy, ts=now))  # fmt: skip
+        for h in self.plan.hotlines.values():
+            rows = [per_queue[q] for q in h.agent_queues if q in per_queue]
+            if rows:
+                self._state_if_changed(last, f"hotlines/{h.number}", HotlineState(
+                    hotline=h.number, waiting=sum(r[0] for r in rows),
+                    longest_wait_s=round(max(r[1] for r in rows), 1), agents_free=sum(r[2] for r in rows),
+                    agents_busy=sum(r[3] for r in rows), ts=now))  # fmt: skip
+        return mode_since
+
+    def _state_if_changed(self, last: dict[str, Any], suffix: str, state: Any) -> None:
+        # the wait grows every second; republish it in 10 s steps, everything else on change
+        key = state.model_copy(update={"ts": 0.0, "longest_wait_s": int(state.longest_wait_s) // 10})
+        if last.get(suffix) != key:
+            last[suffix] = key
+            self.publisher.set_state_nowait(suffix, state)
 
     # --- hot reload ---------------------------------------------------------------------------------
 
@@ -258,6 +279,15 @@ class App:
         log.info("dialplan.reloaded", reason=reason, files=list(plan.sources), mode=self.engine.mode)
         self._flush()
         return {"reloaded": True, "mode": self.engine.mode, "files": list(plan.sources)}
+
+    def _spawn_reload(self, reason: str) -> None:
+        async def quietly() -> None:
+            with contextlib.suppress(LocalError):  # already logged and published as dialplan.rejected
+                await self.reload(reason)
+
+        task = asyncio.ensure_future(quietly())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def _flush(self) -> None:
         if self.service is not None:

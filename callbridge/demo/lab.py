@@ -22,6 +22,7 @@ import aiomqtt
 from callbridge.app import App
 from callbridge.bus.envelope import decode
 from callbridge.demo.broker import EmbeddedBroker
+from callbridge.demo.commander import MqttCommander
 from callbridge.demo.watch import EventLog
 from callbridge.dialplan import Dialplan, load_dialplan
 from callbridge.dialplan.render_asterisk import render_extensions
@@ -124,6 +125,7 @@ class DemoLab:
     dialplans: Path | None = None
     #: Generated at start, held in memory only (shown by --keep-running so a person can log in to the AMI).
     ami_secret: str = field(default="", repr=False)
+    commander: MqttCommander | None = None
     _embedded: EmbeddedBroker | None = None
     _subscriber: asyncio.Task[None] | None = None
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -171,6 +173,10 @@ class DemoLab:
             assert self.app.ami is not None
             await self.app.ami.wait_connected(10)
             await self._resynced()
+            if self.app.command_server is not None:
+                await self.app.command_server.wait_subscribed()
+        self.commander = MqttCommander(self.broker.host, self.broker.port, self.broker.protocol, SITE)
+        await self.commander.start()
 
     async def _resynced(self) -> None:
         """Until the daemon's post-login resync has shown the queues (the tracker has no event for it)."""
@@ -201,6 +207,8 @@ class DemoLab:
 
     async def stop(self) -> None:
         async with asyncio.timeout(20):
+            if self.commander is not None:
+                await self.commander.stop()
             if self.app is not None:
                 await self.app.stop()
             if self.sim is not None:

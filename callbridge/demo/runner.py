@@ -29,7 +29,7 @@ from callbridge.demo.watch import EventLog, SeenEvent
 
 #: Event types worth a line in the plain narration (calls' own life cycle would drown them).
 NOTABLE = ("transfer.", "threeway.", "queue.priority_set", "queue.overflow_", "nuisance.", "dialplan.", "mode.",
-           "ami.")
+           "ami.", "command.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,10 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     from callbridge.log import configure_logging
 
     started = time.monotonic()
+    source = options.dialplans or default_dialplans()
+    if not any(source.glob("*.yaml")):
+        console.print(f"[red]callbridge demo: no dialplan files in {source}; pass --dialplans DIR[/]")
+        return 2
     with tempfile.TemporaryDirectory(prefix="callbridge-demo-") as tmp, \
             contextlib.ExitStack() as files:  # fmt: skip
         if console.is_terminal:
@@ -176,7 +180,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
             configure_logging("console", options.log_level, stream=files.enter_context(log_file.open("w")))
         else:
             configure_logging("console", options.log_level)
-        lab = DemoLab(Path(tmp), options.dialplans or default_dialplans(), broker_url=options.broker,
+        lab = DemoLab(Path(tmp), source, broker_url=options.broker,
                       answer_after=0.3 if options.fast else 1.5)  # fmt: skip
         try:
             await lab.start()
@@ -207,14 +211,15 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
             await stage.pause(2.0)
         await asyncio.sleep(0.3)  # the last events' deliveries
     summary = summary_of(lab.log, outcomes, time.monotonic() - started)
+    lab.log.listeners.clear()  # the daemon's own shutdown events are not part of the story
+    if options.keep_running:  # … but while it keeps running, every event is printed as a line
+        lab.log.listeners.append(narrator.plain_event)
     console.print(summary_table(summary))
     if options.json_summary is not None:
         options.json_summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = bool(summary["ok"])
     console.print("[green]all scenes happened ✔[/]" if ok else "[red]some scenes did not happen ✘[/]")
     if options.keep_running:
-        if narrator.live:  # the live view is gone: from now on events are printed as lines
-            lab.log.listeners.append(narrator.plain_event)
         await keep_running(lab, console)
     return 0 if ok else 1
 
@@ -229,6 +234,7 @@ async def keep_running(lab: DemoLab, console: Console) -> None:
         f"  AMI:        127.0.0.1:{lab.ami_port} user callbridge, secret {lab.ami_secret} "
         "(simulated Asterisk; this run's secret, generated at start, never written to a file)",
         highlight=False,
+        soft_wrap=True,  # keep the commands on one line, ready to copy
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -63,8 +63,10 @@ async def police_transfer(stage: Stage) -> None:
     tid = str(pop.data.get("transfer_id"))
     stage.check("hand-over data on the pop", pop.data.get("from_hotline") == "12345" and bool(pop.data.get("agent")),
                 f"from_hotline={pop.data.get('from_hotline')} agent={pop.data.get('agent')}")
-    await stage.expect_event("110 answered", "transfer.answered", lambda e: e.on_hotline("110") and e.data.get(
-        "transfer_id") == tid, since=since)
+    answer = await stage.expect_event("110 answered", "transfer.answered", lambda e: e.on_hotline("110")
+                                      and e.data.get("transfer_id") == tid, since=since)  # fmt: skip
+    if answer is not None:
+        stage.check("the pop came before the answer", pop.seq < answer.seq, f"seq {pop.seq} < {answer.seq}")
     leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110"))
     if not stage.check("caller talks with the 110 line", bool(leg), leg[0] if leg else "no 110 leg bridged"):
         return
@@ -122,9 +124,9 @@ def pause_expert(stage: Stage, paused: bool) -> None:
 
 async def expert_priority(stage: Stage) -> None:
     caller = CALLERS["fire_referral"]
-    stage.say("A gas cylinder is burning in a flat. Two fire reports already wait for 119's expert seat; "
-              "12345 refers this emergency, which is answered first.",
-              "居民楼煤气罐起火：119 专家座席已有两个来电在等，12345 转来的紧急求助优先接听。")  # fmt: skip
+    stage.say("A gas cylinder is burning in a flat. Two fire reports already wait for 119's expert seat; the "
+              "12345 agent's desktop sends an emergency referral over MQTT, and it is answered first.",
+              "居民楼煤气罐起火：119 专家座席已有两个来电在等；12345 坐席软件通过 MQTT 发出紧急转介，优先接听。")
     since = stage.log.mark
     pause_expert(stage, True)  # the expert is finishing notes of another call: callers wait
     waiting = []
@@ -138,11 +140,15 @@ async def expert_priority(stage: Stage) -> None:
     if answered is None:
         return
     chan, agent = answered
-    await stage.command("transfer", call_id=chan.linkedid, agent=endpoint(agent), to_hotline="119",
-                        mode="blind", category="emergency", ticket="T-0003", summary="gas cylinder fire")  # fmt: skip
+    reply = await stage.command("transfer", call_id=chan.linkedid, agent=endpoint(agent), to_hotline="119",
+                                mode="blind", category="emergency", ticket="T-0003", summary="gas cylinder fire",
+                                idempotency_key=f"referral-{chan.linkedid}")  # fmt: skip
+    stage.check("transfer command accepted (MQTT reply)", bool(reply.get("transfer_id")),
+                f"transfer_id={reply.get('transfer_id')}")
     await stage.expect_event("referral raised to priority 10", "queue.priority_set",
                              lambda e: e.data.get("queue") == "q-119-expert" and e.data.get("priority") == 10,
                              since=since, show=lambda e: f"q-119-expert priority={e.data.get('priority')}")  # fmt: skip
+
     def three_waiting() -> list[str] | None:
         order = stage.sim.queue_order("q-119-expert")
         return order if len(order) == 3 else None
@@ -188,11 +194,12 @@ async def backup_trunk(stage: Stage) -> None:
 
 async def surge_overflow(stage: Stage) -> None:
     stage.say("Evening surge: a burst pipe floods a district and 12345's agents cannot keep up. "
-              "Surge mode sends the excess to the neighbour region's remote seats.",
+              "The supervisor switches to surge mode (MQTT command): the excess goes to the neighbour "
+              "region's remote seats.",
               "晚高峰：爆管导致大量来电，启用高峰模式，超出部分溢出到邻区远程座席，之后恢复正常。")  # fmt: skip
     since = stage.log.mark
     agents = ("agent1001", "agent1002", "agent1003")
-    await stage.command("set_mode", mode="surge", reason="burst pipe")
+    await stage.command("set_mode", mode="surge", reason="burst pipe")  # the supervisor's console, over MQTT
     await stage.expect_event("surge mode on", "mode.switched", lambda e: e.data.get("mode") == "surge", since=since)
     for agent in agents:  # every local agent is busy with the flood (paused for new calls)
         pause_member(stage, "q-12345", f"PJSIP/{agent}", True)
@@ -265,8 +272,8 @@ def short_problem(problems: object) -> str:
 
 async def bad_dialplan(stage: Stage) -> None:
     caller = CALLERS["after_bad_edit"]
-    stage.say("An operator saves a dialplan edit with a mistake and reloads. callbridge refuses it, keeps the "
-              "running plan, and calls keep transferring.",
+    stage.say("An operator saves a dialplan edit with a mistake and sends the reload command. callbridge refuses "
+              "it, keeps the running plan, and calls keep transferring.",
               "运维人员保存了有错误的拨号方案并重载：callbridge 拒绝加载，继续使用原方案，转接照常。")
     since = stage.log.mark
     assert stage.lab.dialplans is not None
@@ -277,7 +284,7 @@ async def bad_dialplan(stage: Stage) -> None:
         await stage.command("reload")
         stage.check("reload refused", False, "the broken dialplan was accepted")
     except CommandError as exc:
-        stage.check("reload refused", exc.code == "dialplan_invalid", f"{exc.code}")
+        stage.check("reload refused", exc.code == "dialplan_invalid", f"MQTT reply: {exc.code}")
     await stage.expect_event("dialplan.rejected published", "dialplan.rejected", since=since,
                              show=lambda e: short_problem(e.data.get("problems")))
     stage.check("the running dialplan stayed", stage.app.engine.plan is running, "same plan object")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from callbridge.app import App
-from callbridge.bus.commands import VERBS, Command
 from callbridge.demo.lab import DemoLab, agent_endpoint
 from callbridge.demo.watch import EventLog, Predicate, SeenEvent
 from callbridge.sim.channels import Channel
@@ -107,10 +106,9 @@ class Stage:
         return ev
 
     async def command(self, verb: str, **body: Any) -> dict[str, Any]:
-        """A command through the daemon's command handler (the same one MQTT commands reach)."""
-        assert self.app.service is not None
-        cmd = Command(verb=verb, body=VERBS[verb].model_validate(body), received_ts=time.time())
-        return await self.app.service.handle(cmd)
+        """A command over MQTT (``callbridge/<site>/cmd/<verb>``), as a supervisor's console sends it."""
+        assert self.lab.commander is not None
+        return await self.lab.commander.send(verb, timeout=self.timeout, **body)
 
     async def answered_call(self, caller: str, did: str = "12345", name: str | None = None,
                             agent_prefix: str = "PJSIP/agent") -> tuple[Channel, str] | None:

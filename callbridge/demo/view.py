@@ -13,8 +13,8 @@ from rich.text import Text
 from callbridge.demo.watch import EventLog, SeenEvent
 
 # The data keys most worth a glance in a one-line event summary, in order.
-_KEYS = ("caller_num", "from_hotline", "to_hotline", "agent", "queue", "line", "mode", "reason", "category",
-         "ticket", "position", "priority", "room")
+_KEYS = ("verb", "outcome", "caller_num", "presented_num", "from_hotline", "to_hotline", "agent", "queue", "line",
+         "failed_line", "mode", "reason", "category", "ticket", "position", "priority", "count", "room")
 
 
 def summarise(ev: SeenEvent) -> str:

@@ -26,6 +26,7 @@ class SeenEvent:
     data: dict[str, Any]
     received: float
     id: str = ""
+    seq: int = 0  # the daemon's per-site sequence number: the order it emitted events in
 
     def on_hotline(self, hotline: str) -> bool:
         """Delivered on ``callbridge/<site>/events/<hotline>/…`` (what that hotline's software reads)."""
@@ -61,7 +62,9 @@ class EventLog:
         type_ = str(envelope.get("type", "")).removeprefix("org.callbridge.")
         raw = envelope.get("data")
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        seen = SeenEvent(topic, type_, envelope.get("subject"), data, time.monotonic(), event_id)
+        seq = envelope.get("seq")
+        seen = SeenEvent(topic, type_, envelope.get("subject"), data, time.monotonic(), event_id,
+                         seq if isinstance(seq, int) else 0)
         self.events.append(seen)
         self._changed.set()
         if first:

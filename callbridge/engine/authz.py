@@ -8,11 +8,11 @@ stable code, so MQTT replies, DTMF refusal events and logs say the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from callbridge.ami.events import endpoint_of
+from callbridge.ami.events import ChannelSnapshot, endpoint_of
 from callbridge.calls.model import Bridge, Call, Channel
 from callbridge.dialplan.model import TransferRule
 from callbridge.dialplan.plan import Dialplan
@@ -145,3 +145,22 @@ def authorise(
     chosen = category or (rule.categories[0] if rule.categories else "")
     return Grant(call=call, rule=rule, caller_channel=call.caller_channel, agent_channel=channel,
                  agent_interface=interface, from_hotline=from_hotline, category=chosen)  # fmt: skip
+
+
+def hotline_of(engine_plan: Callable[[], Dialplan]) -> Callable[[ChannelSnapshot], str | None]:
+    """The tracker's ``hotline_of``: an inbound channel's DID → hotline, read from the current dialplan."""
+
+    def lookup(snap: ChannelSnapshot) -> str | None:
+        plan = engine_plan()
+        if snap.context == "cb-inbound" or snap.uniqueid == snap.linkedid:
+            h = plan.hotline_of_did(snap.exten)
+            if h is not None:
+                return h.number
+        # a leg on a hotline's outbound trunk (PJSIP/110@hotline-110 → channel PJSIP/hotline-110-…)
+        endpoint = endpoint_of(snap.channel)
+        for h in plan.hotlines.values():
+            if any(line.rpartition("@")[2] == endpoint for line in plan.lines_for(h.number)):
+                return h.number
+        return None
+
+    return lookup

@@ -17,15 +17,15 @@ from typing import Any
 
 import structlog
 
-from callbridge.ami.actions import Action, QueueWithdrawCaller, Redirect, Setvar
-from callbridge.ami.event_types import AmiEvent, ChannelSnapshot, endpoint_of
+from callbridge.ami.actions import Action, Hangup, QueueWithdrawCaller, Redirect, Setvar
+from callbridge.ami.event_types import AmiEvent
 from callbridge.calls import events as ce
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine import conference as conf
 from callbridge.engine import events as ev
 from callbridge.engine import transfer as tx
-from callbridge.engine.authz import CallView, authorise, interface_of
+from callbridge.engine.authz import CallView, authorise, hotline_of, interface_of
 from callbridge.engine.dtmf import DigitBuffers
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Publish, SendActions, StartTimer
 from callbridge.engine.nuisance import NuisanceWatch
@@ -36,6 +36,8 @@ from callbridge.engine.transfer import Transfer, TState
 from callbridge.errors import CommandError, UnsafeValueError
 
 log = structlog.get_logger("callbridge.engine")
+
+__all__ = ["Engine", "TransferRequest", "hotline_of"]
 
 OVERFLOW_TICK = "overflow:tick"
 OVERFLOW_TICK_S = 1.0
@@ -98,6 +100,12 @@ class Engine(Observer):
         self.out.append(Publish(event))
 
     def send(self, actions: Sequence[Action], tag: str = "") -> None:
+        for a in actions:
+            target = self.view.channel(a.channel) if isinstance(a, Hangup) else None
+            if target is not None and target.role == "caller":
+                # structural guarantee: callbridge never hangs up a caller (an emergency caller above all)
+                log.error("engine.refused_to_hang_up_caller", channel=target.name, tag=tag)
+                return
         self.out.append(SendActions(tuple(actions), tag))
 
     # --- inputs: PBX --------------------------------------------------------------------------------
@@ -345,6 +353,9 @@ class Engine(Observer):
             owner = self.plan.hotline_of_queue(d.overflow.queue)
             hotline = owner.number if owner is not None else ""
             s = d.stats
+            log.info("overflow." + ("started" if d.change == "start" else "ended"), overflow=d.overflow.id,
+                     queue=d.overflow.queue, reason=d.reason, waiting=s.waiting, free_agents=s.free_agents,
+                     longest_wait_s=round(s.longest_wait_s, 1))  # fmt: skip
             if d.change == "start":
                 actions: list[Action] = [Setvar(variable=f"CB_OVERFLOW_{hotline}", value=d.overflow.id)]
                 actions += [QueueWithdrawCaller(queue=d.overflow.queue, caller=c, withdraw_info=d.overflow.id)
@@ -380,21 +391,3 @@ class Engine(Observer):
             "transfers": transfers,
         }
 
-
-def hotline_of(engine_plan: Callable[[], Dialplan]) -> Callable[[ChannelSnapshot], str | None]:
-    """The tracker's ``hotline_of``: an inbound channel's DID → hotline, read from the current dialplan."""
-
-    def lookup(snap: ChannelSnapshot) -> str | None:
-        plan = engine_plan()
-        if snap.context == "cb-inbound" or snap.uniqueid == snap.linkedid:
-            h = plan.hotline_of_did(snap.exten)
-            if h is not None:
-                return h.number
-        # a leg on a hotline's outbound trunk (PJSIP/110@hotline-110 → channel PJSIP/hotline-110-…)
-        endpoint = endpoint_of(snap.channel)
-        for h in plan.hotlines.values():
-            if any(line.rpartition("@")[2] == endpoint for line in plan.lines_for(h.number)):
-                return h.number
-        return None
-
-    return lookup

@@ -176,3 +176,4 @@ async def test_ami_dropped_before_the_redirect_ran_is_not_repeated(lab: Lab) -> 
     await asyncio.sleep(3.5)  # past the stall: nothing was re-sent
     assert not [c for c in lab.sim.channels() if "hotline-110" in c]
     assert agent in lab.sim.bridged_with(caller)  # the caller is still with the agent
+

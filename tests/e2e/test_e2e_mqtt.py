@@ -42,6 +42,7 @@ async def test_transfer_command_over_mqtt_and_screen_pop_before_answer(mqtt_lab:
     async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, timeout=10) as client:
         await client.subscribe("callbridge/lab/events/110/#", qos=1)
         await client.subscribe("desk/replies/#", qos=1)
+        await client.subscribe("callbridge/lab/state/#", qos=1)
 
         async def pump() -> None:
             async for m in client.messages:
@@ -55,6 +56,12 @@ async def test_transfer_command_over_mqtt_and_screen_pop_before_answer(mqtt_lab:
                 "ticket": "JD-2026-0001", "summary": "邻居争吵"}  # fmt: skip
         await client.publish("callbridge/lab/cmd/transfer", orjson.dumps(body), qos=1, properties=props)
         await lab.until(lambda: any(t.endswith("transfer/answered") for t, _, _ in received), 10)
+
+        def hotline_state() -> dict[str, Any] | None:
+            rows = [p for t, p, _ in received if t.endswith("/state/hotlines/12345")]
+            return rows[-1] if rows and rows[-1]["agents_free"] + rows[-1]["agents_busy"] == 3 else None
+
+        await lab.until(hotline_state, 5)  # retained state follows the queue members (1 s cadence)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -65,5 +72,8 @@ async def test_transfer_command_over_mqtt_and_screen_pop_before_answer(mqtt_lab:
     kinds = ["/".join(k) for k, _ in pops]
     assert kinds.index("transfer/requested") < kinds.index("transfer/answered")
     screen_pop = pops[kinds.index("transfer/requested")][1]
+    states = {t.split("/state/", 1)[1]: p for t, p, _ in received if "/state/" in t}
+    assert states["mode"]["mode"] == "normal"  # retained state topics, seen by a late subscriber
+    assert states["queues/q-110"]["hotline"] == "110"
     assert screen_pop["data"]["caller_num"] == "13700000010" and screen_pop["data"]["ticket"] == "JD-2026-0001"
     assert screen_pop["data"]["summary"] == "邻居争吵" and screen_pop["specversion"] == "1.0"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from callbridge.ami.framing import AmiMessage
 from callbridge.errors import CommandError
 from tests.e2e.conftest import CALLER, Lab, agent_endpoint, command
 
@@ -106,3 +109,24 @@ async def test_caller_hangs_up_half_way_ends_the_transfer_cleanly(lab: Lab) -> N
     failed = await lab.event("transfer.failed")
     assert failed.data()["reason"] == "caller_hangup"
     assert not lab.app.engine.active()
+
+
+async def test_lost_caller_number_raises_the_mismatch_alarm(lab: Lab) -> None:
+    """A peer bug loses the hand-over number and the transferer's ID leaks: callbridge notices."""
+    setvar, redirect = lab.sim.handlers["setvar"], lab.sim.handlers["redirect"]
+
+    def lossy_setvar(sim: Any, msg: Any) -> Any:
+        if msg.get("Variable") == "__CB_CALLER_NUM":
+            return setvar(sim, AmiMessage(tuple((k, "" if k == "Value" else v) for k, v in msg.headers)))
+        return setvar(sim, msg)
+
+    def leaky_redirect(sim: Any, msg: Any) -> Any:
+        sim.pbx.assign(sim.channel(msg.get("Channel")), "CALLERID(num)", "1001")
+        return redirect(sim, msg)
+
+    lab.sim.handlers["setvar"], lab.sim.handlers["redirect"] = lossy_setvar, leaky_redirect
+    _caller, agent = await lab.answered_call("12345", caller="13700000013")
+    lab.sim.agent_press(agent_endpoint(agent), "*1")
+    alarm = await lab.event("transfer.number_mismatch")
+    assert alarm.data()["presented_num"] == "1001" and alarm.data()["caller_num"] == "13700000013"
+    assert not lab.of_type("transfer.number_verified")

@@ -196,4 +196,15 @@ def test_finished_transfers_are_forgotten_beyond_the_bound(monkeypatch: pytest.M
                                                     idempotency_key=f"k{seq}"), pbx.now)
         pbx.hangup(caller)  # finished: caller_hangup
     assert list(pbx.engine.transfers) == ["x2", "x3"] and not pbx.engine.active()
-    assert "k1" not in pbx.engine._idempotency  # noqa: SLF001
+    assert "k1" not in pbx.engine._idempotency
+
+
+def test_the_engine_never_hangs_up_a_caller() -> None:
+    from callbridge.ami.actions import Hangup
+
+    pbx = Pbx()
+    caller, agent = started(pbx)
+    pbx.engine.send([Hangup(channel=caller.name)], "test")
+    pbx.engine.send([Hangup(channel=agent.name)], "test")  # the transferer's leg may be hung up (atxfer)
+    sent = [a for e in pbx.engine.drain() if hasattr(e, "actions") for a in e.actions]  # type: ignore[attr-defined]
+    assert sent == [Hangup(channel=agent.name)]

@@ -1,0 +1,60 @@
+"""``python -m bench [--quick] [--only NAME] [--duration S] [--loop uvloop|asyncio]``.
+
+Runs the benchmarks one after the other, prints a table for each and writes ``bench/results/NAME.json``.
+Exit status 1 when a benchmark *failed* (an error, lost messages, invalid output) — never because a
+target was missed: CI runs ``--quick`` to keep the benchmarks working, not to judge the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+
+from bench.common import BenchResult, machine_info, print_table, write_result
+
+BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak")
+
+
+def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchResult:
+    module = importlib.import_module(f"bench.{name}")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    result: BenchResult = module.run(quick=quick, duration=duration, loop=loop)
+    result.started_at = started
+    result.elapsed_s = round(time.perf_counter() - t0, 2)
+    result.params.setdefault("quick", quick)
+    result.machine = machine_info()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI: under two minutes in total)")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this one (repeatable)")
+    parser.add_argument("--duration", type=float, default=None, help="soak duration in seconds")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args(argv)
+    failed: list[str] = []
+    for name in args.only or BENCHMARKS:
+        print(f"== bench {name}{' (quick)' if args.quick else ''}", flush=True)
+        try:
+            result = run_one(name, args.quick, args.duration, args.loop)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        path = write_result(result)
+        print_table(result)
+        print(f"   -> {path} ({result.elapsed_s} s)", flush=True)
+    if failed:
+        print(f"bench: FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
