@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiomqtt
-
 from callbridge.app import App
+from callbridge.bus.clients import CommandClient, watch_events
 from callbridge.bus.envelope import decode
 from callbridge.demo.broker import EmbeddedBroker
-from callbridge.demo.commander import MqttCommander
 from callbridge.demo.watch import EventLog
 from callbridge.dialplan import Dialplan, load_dialplan
 from callbridge.dialplan.render_asterisk import render_extensions
+from callbridge.errors import BrokerError
 from callbridge.settings import Settings
 from callbridge.sim.config import LAB_DIALPLAN, SimConfig
 from callbridge.sim.server import AmiUser
@@ -125,7 +124,7 @@ class DemoLab:
     dialplans: Path | None = None
     #: Generated at start, held in memory only (shown by --keep-running so a person can log in to the AMI).
     ami_secret: str = field(default="", repr=False)
-    commander: MqttCommander | None = None
+    commander: CommandClient | None = None
     _embedded: EmbeddedBroker | None = None
     _subscriber: asyncio.Task[None] | None = None
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -175,7 +174,8 @@ class DemoLab:
             await self._resynced()
             if self.app.command_server is not None:
                 await self.app.command_server.wait_subscribed()
-        self.commander = MqttCommander(self.broker.host, self.broker.port, self.broker.protocol, SITE)
+        self.commander = CommandClient(self.broker.host, self.broker.port, self.broker.protocol, SITE,
+                                       client_prefix="demo-console")
         await self.commander.start()
 
     async def _resynced(self) -> None:
@@ -186,16 +186,13 @@ class DemoLab:
 
     async def _subscribe(self) -> None:
         assert self.broker is not None
-        v5 = self.broker.protocol == "5"
-        client = aiomqtt.Client(self.broker.host, self.broker.port, identifier=f"demo-watch-{secrets.token_hex(3)}",
-                                protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-                                timeout=10)  # fmt: skip
-        async with client:
-            await client.subscribe("callbridge/#", qos=1)
-            self._subscribed.set()
-            async for message in client.messages:
-                with contextlib.suppress(ValueError, TypeError):  # the retained status topic is no CloudEvent
-                    self.log.add(message.topic.value, decode(bytes(message.payload)))
+
+        def seen(topic: str, payload: bytes) -> None:
+            with contextlib.suppress(ValueError, TypeError):  # the retained status topic is no CloudEvent
+                self.log.add(topic, decode(payload))
+
+        await watch_events(self.broker.host, self.broker.port, self.broker.protocol, "callbridge/#", seen,
+                           ready=self._subscribed, client_prefix="demo-watch")
 
     @property
     def ami_port(self) -> int:
@@ -215,7 +212,7 @@ class DemoLab:
                 await self.sim.stop()
             if self._subscriber is not None:
                 self._subscriber.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                with contextlib.suppress(asyncio.CancelledError, BrokerError):
                     await self._subscriber
             if self._embedded is not None:
                 await self._embedded.stop()

@@ -1,8 +1,9 @@
-"""The demo's supervisor console: sends commands to the daemon over MQTT, as call-center software does.
+"""Client-side kit for call-center software (and the demo): send commands, watch events.
 
-It uses the part of the command contract every broker supports — the body's ``reply_to`` and
-``correlation_id`` (the MQTT 3.1.1 fallback; the embedded amqtt broker has no MQTT 5) — so the same
-code works against the embedded broker and against mosquitto.
+Kept in ``bus/`` because ``bus/`` is the only package that imports aiomqtt. ``CommandClient`` uses the part
+of the command contract every broker supports — the body's ``reply_to`` and ``correlation_id`` (the
+MQTT 3.1.1 fallback; the embedded amqtt broker has no MQTT 5) — so the same code works against the
+embedded broker and against mosquitto.
 """
 
 from __future__ import annotations
@@ -10,19 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
 import orjson
 
 from callbridge.bus.topics import Topics
-from callbridge.errors import CommandError
+from callbridge.errors import BrokerError, CommandError
 
 
-class MqttCommander:
-    def __init__(self, host: str, port: int, protocol: str, site: str) -> None:
+class CommandClient:
+    """Publishes ``callbridge/<site>/cmd/<verb>`` and awaits the reply matched by correlation id."""
+
+    def __init__(self, host: str, port: int, protocol: str, site: str, client_prefix: str = "console") -> None:
         self.topics = Topics(site)
-        self.reply_to = f"demo-console-{secrets.token_hex(3)}"
+        self.reply_to = f"{client_prefix}-{secrets.token_hex(3)}"
         self._client = aiomqtt.Client(host, port, identifier=self.reply_to, timeout=10,
                                       protocol=aiomqtt.ProtocolVersion.V5 if protocol == "5"
                                       else aiomqtt.ProtocolVersion.V311)  # fmt: skip
@@ -33,7 +37,7 @@ class MqttCommander:
     async def start(self) -> None:
         await self._client.__aenter__()
         await self._client.subscribe(self.topics.reply(self.reply_to), qos=1)
-        self._reader = asyncio.create_task(self._read(), name="demo-commander")
+        self._reader = asyncio.create_task(self._read(), name="command-client-replies")
 
     async def _read(self) -> None:
         async for message in self._client.messages:
@@ -71,3 +75,20 @@ class MqttCommander:
                 await self._reader
         with contextlib.suppress(aiomqtt.MqttError, OSError):
             await self._client.__aexit__(None, None, None)
+
+
+async def watch_events(host: str, port: int, protocol: str, topic_filter: str,
+                       on_message: Callable[[str, bytes], None], *, ready: asyncio.Event | None = None,
+                       client_prefix: str = "watch") -> None:
+    """Subscribe at QoS 1 and hand every message (topic, payload) to ``on_message`` until cancelled."""
+    client = aiomqtt.Client(host, port, identifier=f"{client_prefix}-{secrets.token_hex(3)}", timeout=10,
+                            protocol=aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311)
+    try:
+        async with client:
+            await client.subscribe(topic_filter, qos=1)
+            if ready is not None:
+                ready.set()
+            async for message in client.messages:
+                on_message(message.topic.value, bytes(message.payload))
+    except aiomqtt.MqttError as exc:
+        raise BrokerError(f"event watcher on {host}:{port}: {exc}") from exc
