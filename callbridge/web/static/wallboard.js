@@ -51,7 +51,8 @@
     rateBox.appendChild(bar);
     const head = el("div", { class: "tile-head" }, [
       el("span", { class: "tile-num", text: h.hotline }),
-      el("span", { class: "tile-name", text: h.name === h.hotline ? "" : h.name }),
+      // Dialplan names often start with the number ("110 报警服务台"); the number is shown beside it already.
+      el("span", { class: "tile-name", text: h.name.startsWith(h.hotline) ? h.name.slice(h.hotline.length).trim() : h.name }),
     ]);
     if (h.overflow_active) head.appendChild(el("span", { class: "badge", text: "溢出中 Overflow" }));
     return el("article", {
