@@ -89,23 +89,42 @@ class App:
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
         self._reloads: set[asyncio.Future[None]] = set()
+        self._closed: set[str] = set()  # parts already closed (stop is idempotent)
+        self._failure_reported = False  # the run's failure was raised to a caller already
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start :meth:`run` as a task and return once everything is wired."""
-        self._runner = asyncio.create_task(self.run(install_signals=False), name="callbridge-app")
+        """Start :meth:`run` as a task and return once everything is wired (raises what stopped it)."""
+        if self._runner is None:
+            self._runner = asyncio.create_task(self.run(install_signals=False), name="callbridge-app")
+        runner = self._runner
         started = asyncio.ensure_future(self._started.wait())
-        await asyncio.wait({started, self._runner}, return_when=asyncio.FIRST_COMPLETED)
-        if self._runner.done():
-            started.cancel()
-            self._runner.result()  # raise what stopped it
+        try:
+            await asyncio.wait({started, runner}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()  # also when start itself is cancelled (a caller's timeout): no stray waiter
+        if runner.done() and not self._started.is_set():
+            self._failure_reported = True  # raised here; stop() will not raise it again
+            runner.result()
 
     async def stop(self) -> None:
+        """Graceful stop; idempotent, and safe after a failed or cancelled :meth:`start`.
+
+        Raises the run's own failure once, unless :meth:`start` already raised it. An ``App`` runs once.
+        """
         self._stop.set()
-        if self._runner is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        runner = self._runner
+        if runner is None:
+            return
+        if not runner.done():
+            await asyncio.wait({runner})  # never raises the runner's failure; only our own cancellation
+        if runner.cancelled() or self._failure_reported:
+            return
+        failure = runner.exception()
+        if failure is not None:
+            self._failure_reported = True
+            raise failure
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -117,56 +136,81 @@ class App:
                              ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
                              connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
         sinks: list[EventSink] = list(self._sinks)
-        if self._enable_bus:
-            sinks.append(self._start_bus())
-        if self._enable_store:
-            sinks.append(self._start_store())
-        self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
-                                     reload=self.reload)  # fmt: skip
         loop = asyncio.get_running_loop()
-        if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn_reload("sighup"))
-        log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
-                 mode=self.engine.mode)  # fmt: skip
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if install_signals else ()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self.ami.start()
-                consumer = tg.create_task(self.service.consume(self.ami.stream()), name="engine")
-                watcher = tg.create_task(self._watch(), name="dialplan-watch")
-                bus = (("publisher", self.publisher), ("commands", self.command_server))
-                bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]
-                extra = [tg.create_task(self._publish_state(), name="state")] if self.publisher is not None else []
-                if self.writer is not None:
-                    self.writer.start()
-                if self.web is not None:
-                    extra.append(tg.create_task(self.web.serve(), name="web"))
-                self._started.set()
-                await self._stop.wait()
-                log.info("callbridge.stopping", note="no call is touched")
-                watcher.cancel()
-                for task in extra:
-                    task.cancel()
-                await self.ami.close()  # ends the stream, so the consumer returns
-                await consumer
-                if self.writer is not None:
-                    await self.writer.aclose(drain_s=5.0)
-                if self.command_server is not None:
-                    self.command_server.stop()
-                if self.publisher is not None:
-                    self.publisher.stop(drain_timeout=2.0)
-                for task in bus_tasks:
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(5.0):
-                            await task
+            # inside the try: a bus or store that fails to start still gets the others closed
+            if self._enable_bus:
+                sinks.append(self._start_bus())
+            if self._enable_store:
+                sinks.append(self._start_store())
+            self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
+                                         reload=self.reload)  # fmt: skip
+            for sig in signals:
+                loop.add_signal_handler(sig, self._stop.set if sig != signal.SIGHUP else self._reload_on_sighup)
+            log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
+                     mode=self.engine.mode)  # fmt: skip
+            await self._run_tasks(self.ami, self.service)
         finally:
+            await self._close_parts()  # no-op for what the graceful path already closed
             if self.service is not None:
                 self.service.close()
-            if install_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                    loop.remove_signal_handler(sig)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
             log.info("callbridge.stopped")
+
+    async def _run_tasks(self, ami: AmiClient, service: EngineService) -> None:
+        publisher, commands = self.publisher, self.command_server  # as wired: never re-read after teardown
+        async with asyncio.TaskGroup() as tg:
+            ami.start()
+            consumer = tg.create_task(service.consume(ami.stream()), name="engine")
+            watcher = tg.create_task(self._watch(), name="dialplan-watch")
+            bus = (("publisher", publisher), ("commands", commands))
+            bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]
+            extra = ([tg.create_task(self._publish_state(), name="state")]
+                     if publisher is not None or self.board is not None else [])
+            if self.writer is not None:
+                self.writer.start()
+            if self.web is not None:
+                extra.append(tg.create_task(self.web.serve(), name="web"))
+            self._started.set()
+            await self._stop.wait()
+            log.info("callbridge.stopping", note="no call is touched")
+            watcher.cancel()
+            for task in extra:
+                task.cancel()
+            await ami.close()  # ends the stream, so the consumer returns
+            await consumer
+            await self._close_parts()
+            for task in bus_tasks:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5.0):
+                        await task
+
+    async def _close_parts(self) -> None:
+        """Close AMI, records, commands and publisher — each once, each even if another one fails."""
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        if self.ami is not None:
+            steps.append(("ami", self.ami.close))
+        if self.writer is not None:
+            steps.append(("records", lambda: self.writer.aclose(drain_s=5.0)))
+        if self.command_server is not None:
+            steps.append(("commands", self.command_server.stop))
+        if self.publisher is not None:
+            steps.append(("publisher", lambda: self.publisher.stop(drain_timeout=2.0)))
+        for name, step in steps:
+            if name in self._closed:
+                continue
+            self._closed.add(name)
+            try:
+                result = step()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # keep closing the rest: a half-closed daemon is worse than a logged error
+                log.exception("callbridge.close_failed", part=name)
+
+    def _reload_on_sighup(self) -> None:
+        self._spawn_reload("sighup")
 
     def _start_bus(self) -> EventSink:
         from callbridge.bus.publisher import Publisher
@@ -228,6 +272,9 @@ class App:
         from callbridge.engine.queues import queue_stats
 
         now = self._clock()
+        if self.publisher is None:
+            self._board_agents(now)
+            return mode_since
         if last.get("mode") != self.engine.mode:
             mode_since = now if "mode" in last else mode_since
             self.publisher.set_state_nowait("mode", ModeState(mode=self.engine.mode, since=mode_since))
@@ -249,7 +296,24 @@ class App:
                     hotline=h.number, waiting=sum(r[0] for r in rows),
                     longest_wait_s=round(max(r[1] for r in rows), 1), agents_free=sum(r[2] for r in rows),
                     agents_busy=sum(r[3] for r in rows), ts=now))  # fmt: skip
+        self._board_agents(now, per_queue)
         return mode_since
+
+    def _board_agents(self, now: float, per_queue: dict[str, tuple[int, float, int, int]] | None = None) -> None:
+        """Give the wallboard the free agents per hotline: no call event carries them, the tracker knows."""
+        if self.board is None:
+            return
+        if per_queue is None:
+            from callbridge.engine.queues import queue_stats
+
+            per_queue = {}
+            for name in self.plan.queues:
+                s = queue_stats(self.tracker.queues.get(name), now)
+                per_queue[name] = (s.waiting, s.longest_wait_s, s.free_agents, 0)
+        for h in self.plan.hotlines.values():
+            rows = [per_queue[q] for q in h.agent_queues if q in per_queue]
+            if rows:
+                self.board.set_agents_free(h.number, sum(r[2] for r in rows))
 
     def _state_if_changed(self, last: dict[str, Any], suffix: str, state: Any) -> None:
         # the wait grows every second; republish it in 10 s steps, everything else on change

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the summary (scenes, checks, counts) as JSON")
     parser.add_argument("--dialplans", default=None, metavar="DIR", type=Path,
                         help="dialplan directory to copy (default: ./dialplans)")
+    parser.add_argument("--no-web", action="store_true",
+                        help="do not serve the wallboard and records API (records are still kept)")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
                         help="daemon log level on stderr (default warning)")
 
@@ -32,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     from callbridge.demo.runner import DemoOptions, run_demo
     options = DemoOptions(fast=args.fast, keep_running=args.keep_running, broker=args.broker,
                           json_summary=args.json_summary, dialplans=args.dialplans,
-                          log_level=args.log_level)  # fmt: skip
+                          log_level=args.log_level, web=not args.no_web)  # fmt: skip
     console = Console()
     try:
         return asyncio.run(run_demo(options, console))

@@ -124,6 +124,20 @@ class LeaveCommand(CommandBody):
     idempotency_key: Ident | None = None
 
 
+class SetPriorityCommand(CommandBody):
+    """Raise (or lower) the queue priority of a caller waiting in a queue (QueueChangePriorityCaller).
+
+    ``agent`` is the agent or supervisor asking (endpoint name ``agent1001`` or ``PJSIP/agent1001``); it
+    must work for the hotline owning the queue or the hotline the call came in on. Higher is answered first.
+    """
+
+    call_id: Ident
+    agent: Ident
+    priority: Annotated[int, Field(ge=0, le=100)]
+    reason: Text | None = None
+    idempotency_key: Ident | None = None
+
+
 class SetModeCommand(CommandBody):
     """Switch the operating mode (e.g. day/night/disaster)."""
 
@@ -151,6 +165,7 @@ VERBS: dict[str, type[CommandBody]] = {
     "cancel": CancelCommand,
     "three_way": ThreeWayCommand,
     "leave": LeaveCommand,
+    "set_priority": SetPriorityCommand,
     "set_mode": SetModeCommand,
     "reload": ReloadCommand,
     "status": StatusCommand,

@@ -1,8 +1,10 @@
 """The demo's city: a copy of the example dialplans, the simulator running their Asterisk rendering,
 the real daemon (:class:`callbridge.app.App`) and an MQTT subscriber on ``callbridge/#``.
 
-Everything lives in a temporary directory (dialplan copy, outbox, records) and the AMI secret is
-generated at start and handed to both sides in memory: the demo writes no secret anywhere.
+Everything lives in a temporary directory (dialplan copy, outbox, records). The AMI secret and the
+wallboard's web token are generated at start and held in memory only: the demo writes no secret anywhere.
+The daemon runs with its records store and (unless ``web=False``) its web server on a free loopback port,
+so the live wallboard can be watched while the day plays.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import contextlib
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callbridge.ami.framing import AmiMessage
 from callbridge.app import App
 from callbridge.bus.clients import CommandClient, watch_events
 from callbridge.bus.envelope import decode
@@ -29,6 +33,7 @@ from callbridge.settings import Settings
 from callbridge.sim.config import LAB_DIALPLAN, SimConfig
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
+from callbridge.store.kpi import KpiReport, compute
 
 SITE = "demo"
 AMI_USER = "callbridge"
@@ -124,12 +129,19 @@ class DemoLab:
     dialplans: Path | None = None
     #: Generated at start, held in memory only (shown by --keep-running so a person can log in to the AMI).
     ami_secret: str = field(default="", repr=False)
+    #: Serve the wallboard and the records API (``/``, ``/api/*``) on a free loopback port.
+    web: bool = True
+    #: Generated at start, held in memory only; part of :attr:`wallboard_url`.
+    web_token: str = field(default="", repr=False)
+    #: When :meth:`start` began (epoch seconds): the KPIs' period starts here.
+    started_at: float = 0.0
     commander: CommandClient | None = None
     _embedded: EmbeddedBroker | None = None
     _subscriber: asyncio.Task[None] | None = None
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
+        self.started_at = time.time()
         if self.broker_url:
             self.broker = parse_broker(self.broker_url)
         else:
@@ -155,6 +167,7 @@ class DemoLab:
         self.sim = Simulator(sim_config(plan, extensions, self.answer_after), users=[AmiUser(AMI_USER, ami_secret)],
                              login_fail_delay=0.05)  # fmt: skip
         port = await self.sim.start()
+        self.web_token = secrets.token_urlsafe(18) if self.web else ""
         settings = Settings.model_validate({
             "site_id": SITE,
             "ami": {"host": "127.0.0.1", "port": port, "username": AMI_USER, "auth": "md5",
@@ -163,14 +176,16 @@ class DemoLab:
                      "client_id": f"callbridge-demo-{secrets.token_hex(3)}",
                      "outbox_path": str(self.workdir / "outbox.sqlite3")},
             "store": {"path": str(self.workdir / "records.sqlite3")},
-            "web": {"enabled": False},
+            "web": {"enabled": self.web, "host": "127.0.0.1", "port": 0, "token": self.web_token or None},
         })  # fmt: skip
         # The file watcher is slowed down: the demo triggers reloads itself, so each one is narrated once.
-        self.app = App(settings, ami_secret=ami_secret, dialplan_path=self.dialplans, watch_interval=3600.0)
+        self.app = App(settings, ami_secret=ami_secret, dialplan_path=self.dialplans, watch_interval=3600.0,
+                       enable_store=True, enable_web=self.web)  # fmt: skip
         async with asyncio.timeout(15):
             await self.app.start()
             assert self.app.ami is not None
             await self.app.ami.wait_connected(10)
+            await self._web_listening()
             await self._resynced()
             if self.app.command_server is not None:
                 await self.app.command_server.wait_subscribed()
@@ -182,6 +197,12 @@ class DemoLab:
         """Until the daemon's post-login resync has shown the queues (the tracker has no event for it)."""
         assert self.app is not None
         while not self.app.tracker.queues:  # noqa: ASYNC110 - polling in-process state, bounded by the caller
+            await asyncio.sleep(0.02)
+
+    async def _web_listening(self) -> None:
+        """Until the web server has its port (it is bound by a task of the app's TaskGroup)."""
+        assert self.app is not None
+        while self.app.web is not None and not self.app.web.port:  # noqa: ASYNC110 - bounded by the caller
             await asyncio.sleep(0.02)
 
     async def _subscribe(self) -> None:
@@ -201,6 +222,35 @@ class DemoLab:
     @property
     def mqtt_port(self) -> int:
         return self.broker.port if self.broker is not None else 0
+
+    def pause_member(self, queue: str, interface: str, paused: bool) -> None:
+        """A queue member (un)pauses at the PBX, as the seat's phone would with a QueuePause."""
+        assert self.sim is not None
+        msg = AmiMessage((("Action", "QueuePause"), ("Queue", queue), ("Interface", interface),
+                          ("Paused", "true" if paused else "false"), ("Reason", "busy elsewhere" if paused else "")))
+        self.sim.handlers["queuepause"](self.sim, msg)
+
+    @property
+    def wallboard_url(self) -> str | None:
+        """``http://127.0.0.1:<port>/?token=…`` — this run's token, for a person's browser; ``None`` without web."""
+        web = self.app.web if self.app is not None else None
+        if web is None or not web.port:
+            return None
+        return f"{web.url}/?token={self.web_token}"
+
+    async def kpis(self) -> KpiReport | None:
+        """The KPIs of this run, computed by :func:`callbridge.store.kpi.compute` over the records the daemon
+        wrote (after the records writer has flushed); ``None`` when the daemon has no records store."""
+        app = self.app
+        if app is None or app.records is None:
+            return None
+        if app.writer is not None:
+            async with asyncio.timeout(10):
+                await app.writer.flush()
+        # a margin on both sides: event timestamps come from the daemon's clock, not from this method's
+        records = await asyncio.to_thread(app.records.period_records, self.started_at - 60.0, time.time() + 60.0)
+        targets = {h.number: h.answer_rate_target for h in app.plan.hotlines.values()}
+        return compute(records, targets)
 
     async def stop(self) -> None:
         async with asyncio.timeout(20):

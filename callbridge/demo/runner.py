@@ -1,7 +1,9 @@
 """Plays the demo: start the lab, play each scene, show what happened, summarise, exit code.
 
 On a terminal the view is a rich Live display (calls, queues, MQTT events); otherwise (tests, CI,
-a pipe) it prints plain narrated lines, one per scene, check and notable event.
+a pipe) it prints plain narrated lines, one per scene, check and notable event. The wallboard URL
+(this run's token included) is printed at start, so the day can also be watched in a browser; the
+summary ends with the KPIs of the daemon's records store.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from callbridge.demo.lab import DemoLab
+from callbridge.demo.records import records_summary, records_tables
 from callbridge.demo.script import SCENES, Scene
 from callbridge.demo.stage import Stage, StepOutcome
 from callbridge.demo.view import DemoView, summarise
@@ -40,10 +43,13 @@ class DemoOptions:
     json_summary: Path | None = None
     dialplans: Path | None = None
     log_level: str = "warning"
+    web: bool = True
 
 
-def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float) -> dict[str, Any]:
-    """The numbers a person (and the test) checks at the end, from the subscriber's events only."""
+def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
+               records: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The numbers a person (and the test) checks at the end: counts from the subscriber's events, and
+    ``records`` — the KPIs of the daemon's records store (:func:`records_summary`), ``None`` without one."""
     offered = {e.subject for e in log.unique("call.offered") if e.subject}
     answered = {e.subject for e in log.unique("call.answered") if e.subject} & offered
     return {
@@ -62,6 +68,7 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float) ->
         "deliveries": len(log.events),
         "duplicates": log.duplicates,
         "wall_time_s": round(wall_s, 2),
+        "records": records,
     }
 
 
@@ -180,7 +187,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
             configure_logging("console", options.log_level, stream=files.enter_context(log_file.open("w")))
         else:
             configure_logging("console", options.log_level)
-        lab = DemoLab(Path(tmp), source, broker_url=options.broker,
+        lab = DemoLab(Path(tmp), source, broker_url=options.broker, web=options.web,
                       answer_after=0.3 if options.fast else 1.5)  # fmt: skip
         try:
             await lab.start()
@@ -200,6 +207,8 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
     console.print(f"[bold]callbridge demo[/] — daemon + PBX simulator (AMI 127.0.0.1:{lab.ami_port}) + MQTT "
                   f"{lab.broker.host}:{lab.broker.port} (MQTT {lab.broker.protocol}"
                   f"{', embedded' if not options.broker else ''})", highlight=False)  # fmt: skip
+    if lab.wallboard_url:
+        console.print(f"wallboard 大屏: {lab.wallboard_url}", highlight=False, soft_wrap=True)
     stage = Stage(lab, options.fast, narrator.say)
     outcomes: list[StepOutcome] = []
     with narrator.showing():
@@ -210,11 +219,16 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
             narrator.result(outcome)
             await stage.pause(2.0)
         await asyncio.sleep(0.3)  # the last events' deliveries
-    summary = summary_of(lab.log, outcomes, time.monotonic() - started)
+    report = await lab.kpis()
+    records = records_summary(report) if report is not None else None
+    summary = summary_of(lab.log, outcomes, time.monotonic() - started, records)
     lab.log.listeners.clear()  # the daemon's own shutdown events are not part of the story
     if options.keep_running:  # … but while it keeps running, every event is printed as a line
         lab.log.listeners.append(narrator.plain_event)
     console.print(summary_table(summary))
+    if records is not None:
+        for table in records_tables(records):
+            console.print(table)
     if options.json_summary is not None:
         options.json_summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = bool(summary["ok"])
@@ -232,7 +246,9 @@ async def keep_running(lab: DemoLab, console: Console) -> None:
         f"  commands:   mosquitto_pub -h {lab.broker.host} -p {lab.broker.port} -q 1 -t callbridge/demo/cmd/set_mode "
         f"-m '{{\"mode\": \"surge\", \"reply_to\": \"me\"}}'   (reply on callbridge/demo/reply/me)\n"
         f"  AMI:        127.0.0.1:{lab.ami_port} user callbridge, secret {lab.ami_secret} "
-        "(simulated Asterisk; this run's secret, generated at start, never written to a file)",
+        "(simulated Asterisk; this run's secret, generated at start, never written to a file)"
+        + (f"\n  wallboard:  {lab.wallboard_url}   (this run's token, never written to a file)"
+           if lab.wallboard_url else ""),
         highlight=False,
         soft_wrap=True,  # keep the commands on one line, ready to copy
     )

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from callbridge.ami.framing import AmiMessage
 from callbridge.demo.stage import Stage, endpoint
 from callbridge.demo.watch import SeenEvent
 from callbridge.errors import CommandError
@@ -113,9 +112,7 @@ async def threeway_ambulance(stage: Stage) -> None:
 
 def pause_member(stage: Stage, queue: str, interface: str, paused: bool) -> None:
     """A queue member (un)pauses at the PBX, as the seat's phone would with a QueuePause."""
-    msg = AmiMessage((("Action", "QueuePause"), ("Queue", queue), ("Interface", interface),
-                      ("Paused", "true" if paused else "false"), ("Reason", "busy elsewhere" if paused else "")))
-    stage.sim.handlers["queuepause"](stage.sim, msg)
+    stage.lab.pause_member(queue, interface, paused)
 
 
 def pause_expert(stage: Stage, paused: bool) -> None:

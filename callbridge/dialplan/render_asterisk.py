@@ -8,7 +8,8 @@ Pure text generation. ``extensions.conf`` uses only the application subset of do
   ``cb-overflow``. Emergency callers loop back into their queue: never ``Hangup``.
 * ``cb-to-<hotline>`` transfer target: number carrying, the trunk's lines in order (a ``UserEvent
   CallbridgeLine`` per failed line), then ``cb-back``; hotlines served locally queue instead.
-* ``cb-expert-<hotline>`` expert queue with ``QUEUE_PRIO=${CB_PRIO}``, then ``cb-back``.
+* ``cb-expert-<hotline>`` ``UserEvent CallbridgeTarget`` (as ``cb-to-``), expert queue with
+  ``QUEUE_PRIO=${CB_PRIO}``, then ``cb-back``.
 * ``cb-back``         ring the sending agent ``${CB_BACK}``, then the origin hotline's queue.
 * ``cb-conf``         three-way hand-over room; ``cb-overflow``, ``cb-announce``, ``cb-hold``.
 
@@ -160,6 +161,9 @@ def render_transfer_targets(plan: Dialplan) -> str:
         ctx.exten(
             "s",
             f"NoOp(callbridge expert queue {h.expert.queue} priority ${{CB_PRIO}})",
+            # as cb-to-<hotline>: tells the engine which channel runs the transfer (the caller, or the Local
+            # half an attended transfer creates), so AgentCalled on it reports transfer.ringing
+            _n(f"UserEvent(CallbridgeTarget,XferId: ${{CB_XFER_ID}},Hotline: {h.number})"),
             _n("Set(QUEUE_PRIO=${CB_PRIO})"),
             _n(f"Queue({h.expert.queue},t,,,${{CB_TIMEOUT}})"),
             _n("UserEvent(CallbridgeExpert,XferId: ${CB_XFER_ID},Status: ${QUEUESTATUS})"),

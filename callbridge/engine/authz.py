@@ -39,10 +39,17 @@ def interface_of(channel: str) -> str:
     return f"{tech}/{endpoint_of(channel)}" if "/" in channel else channel
 
 
+def agent_name(agent: str) -> str:
+    """The agent as events and records name it: the endpoint (``PJSIP/agent1001`` → ``agent1001``).
+
+    Commands may name the agent either way; DTMF keys come from a channel (use :func:`endpoint_of` first).
+    """
+    return agent.split("/", 1)[1] if "/" in agent else agent
+
+
 def same_agent(agent: str, channel: str) -> bool:
     """``agent`` may be given as an endpoint (``agent1001``) or an interface (``PJSIP/agent1001``)."""
-    wanted = agent.split("/", 1)[1] if "/" in agent else agent
-    return endpoint_of(channel) == wanted
+    return endpoint_of(channel) == agent_name(agent)
 
 
 def local_partner(channel: str) -> str | None:

@@ -134,6 +134,7 @@ class QueuePrioritySet(DomainEvent):
     transfer_id: str = ""
     category: str = ""
     reason: str = ""
+    agent: str = ""  # who raised it (set_priority command); empty for an expert transfer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

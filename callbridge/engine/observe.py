@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from callbridge.ami import events as ami
+from callbridge.ami.actions import Hangup
 from callbridge.ami.event_types import endpoint_of
 from callbridge.engine import conference as conf
 from callbridge.engine import events as ev
+from callbridge.engine import handover
 from callbridge.engine import transfer as tx
 from callbridge.engine.authz import same_agent
-from callbridge.engine.effects import ActionResult, Effect
+from callbridge.engine.effects import ActionResult, Effect, StartTimer
 from callbridge.engine.transfer import Transfer, TState
 
 if TYPE_CHECKING:
@@ -91,12 +93,21 @@ class Observer:
             return None
         return next((t for t in self.active() if channel in (t.caller_channel, t.route_channel, t.dest_channel)), None)
 
-    def _by_leg(self, uniqueid: str) -> tuple[Transfer, int] | None:
+    def _by_leg(self, uniqueid: str, *, finished: bool = False) -> tuple[Transfer, int] | None:
+        """The three-way transfer that originated this leg (``ChannelId`` ``<id>-leg<n>``)."""
         base, sep, index = uniqueid.rpartition("-leg")
         t = self.transfers.get(base) if sep else None
-        if t is None or t.done or not index.isdigit():
+        if t is None or (t.done and not finished) or not index.isdigit():
             return None
         return t, int(index)
+
+    def _hang_up_late_leg(self, snap: ami.ChannelSnapshot) -> bool:
+        """A leg still coming in after the hand-over was given up is hung up (caller and agent stay)."""
+        found = self._by_leg(snap.uniqueid, finished=True)
+        if found is None or found[0].state is not S.RETURNED or found[0].last_failure != handover.REASON:
+            return False
+        self.send((Hangup(channel=snap.channel, cause=16),), f"xfer:{found[0].id}:handover")
+        return True
 
     # --- outcomes -----------------------------------------------------------------------------------
 
@@ -239,6 +250,8 @@ class Observer:
 
     def _leg_state(self, e: ami.Newstate, now: float) -> None:
         """The called-in leg rings (Newstate, not Newchannel: its caller ID is set only after creation)."""
+        if e.snap.state_desc in ("Ringing", "Up") and self._hang_up_late_leg(e.snap):
+            return
         found = self._by_leg(e.snap.uniqueid)
         if found is not None and found[1] == found[0].originate_index and e.snap.state_desc in ("Ringing", "Up"):
             t, index = found
@@ -247,6 +260,7 @@ class Observer:
     def _conf_join(self, e: ami.ConfbridgeJoin, now: float) -> None:
         found = self._by_leg(e.snap.uniqueid)
         if found is None:
+            self._hang_up_late_leg(e.snap)
             return
         t, _ = found
         if e.conference == t.room:
@@ -336,6 +350,24 @@ class Observer:
     def _room_ready(self, t: Transfer, now: float) -> None:
         self.publish(t.event(ev.ThreewayStarted, now, room=t.room))
         self.send((conf.call_in(t, t.originate_index),), f"xfer:{t.id}:originate")
+        if t.handover_timeout > 0:
+            self.out.append(StartTimer(handover.timer_key(t.id), t.handover_timeout))
+
+    def handover_expired(self, transfer_id: str, now: float) -> None:
+        """The hand-over deadline passed (see :mod:`callbridge.engine.handover`)."""
+        t = self.transfers.get(transfer_id)
+        if t is None:
+            return
+        verdict = handover.verdict(t)
+        log.info("threeway.handover_timeout", transfer_id=t.id, state=t.state.value, verdict=verdict)
+        if verdict == "kick_agent":
+            self.send(conf.leave_room(t), f"xfer:{t.id}:leave")
+        elif verdict == "give_up":
+            leg = t.dest_channel
+            self._returned(t, handover.REASON, now)  # first: no backup line is called in after this
+            t.last_failure = handover.REASON
+            if leg:
+                self.send((Hangup(channel=leg, cause=16),), f"xfer:{t.id}:handover")
 
     def reconcile(self, t: Transfer, now: float) -> None:
         """After a resync: decide from the PBX's picture, never by sending the lost action again."""

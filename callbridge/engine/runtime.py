@@ -10,6 +10,7 @@ made on request: authorisation, idempotency, races, modes, reloads, overflow and
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine import conference as conf
 from callbridge.engine import events as ev
+from callbridge.engine import handover
 from callbridge.engine import transfer as tx
-from callbridge.engine.authz import CallView, authorise, hotline_of, interface_of
+from callbridge.engine.authz import CallView, agent_name, authorise, hotline_of, interface_of
 from callbridge.engine.dtmf import DigitBuffers
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Publish, SendActions, StartTimer
 from callbridge.engine.nuisance import NuisanceWatch
 from callbridge.engine.observe import Observer
 from callbridge.engine.overflow import OverflowWatch
-from callbridge.engine.queues import all_stats, raise_priority
+from callbridge.engine.queues import all_stats, priority_change
 from callbridge.engine.transfer import Transfer, TState
 from callbridge.errors import CommandError, UnsafeValueError
 
@@ -102,7 +104,9 @@ class Engine(Observer):
     def send(self, actions: Sequence[Action], tag: str = "") -> None:
         for a in actions:
             target = self.view.channel(a.channel) if isinstance(a, Hangup) else None
-            if target is not None and target.role == "caller":
+            # a three-way call-in leg callbridge originated has its own Linkedid, so the tracker calls it a caller
+            ours = target is not None and self._by_leg(target.uniqueid, finished=True) is not None
+            if target is not None and target.role == "caller" and not ours:
                 # structural guarantee: callbridge never hangs up a caller (an emergency caller above all)
                 log.error("engine.refused_to_hang_up_caller", channel=target.name, tag=tag)
                 return
@@ -151,6 +155,8 @@ class Engine(Observer):
         if kind == "dtmf":
             dropped = self._digits.expire(name)
             log.info("dtmf.timeout", channel=name, dropped=dropped)
+        elif kind == handover.TIMER_KIND:
+            self.handover_expired(name, now)
         elif key == OVERFLOW_TICK:
             self._ticking = False
             self._check_overflow(now)
@@ -172,7 +178,7 @@ class Engine(Observer):
         if result.code is None:
             return
         log.info("dtmf.code", channel=d.channel, code=result.code, call_id=d.call_id)
-        req = TransferRequest(call_id=d.call_id, agent=interface_of(d.channel), code=result.code,
+        req = TransferRequest(call_id=d.call_id, agent=agent_name(interface_of(d.channel)), code=result.code,
                               source="dtmf", agent_channel=d.channel)  # fmt: skip
         try:
             self.request_transfer(req, now)
@@ -183,6 +189,7 @@ class Engine(Observer):
 
     def request_transfer(self, req: TransferRequest, now: float) -> dict[str, Any]:
         """Authorise and start a transfer. Raises :class:`CommandError` (and publishes the refusal)."""
+        req = dataclasses.replace(req, agent=agent_name(req.agent))  # PJSIP/agent1001 and agent1001 alike
         if req.idempotency_key is not None and req.idempotency_key in self._idempotency:
             t = self.transfers[self._idempotency[req.idempotency_key]]
             log.info("transfer.duplicate", transfer_id=t.id, key=req.idempotency_key)
@@ -218,7 +225,8 @@ class Engine(Observer):
         trunk = self.plan.trunk_to(to)
         t = Transfer(
             id=self._new_id(), call_id=g.call.call_id, rule=rule, mode=mode, from_hotline=g.from_hotline,
-            to_hotline=to, agent=g.agent_interface, agent_channel=g.agent_channel, caller_channel=g.caller_channel,
+            to_hotline=to, agent=agent_name(g.agent_interface), agent_interface=g.agent_interface,
+            agent_channel=g.agent_channel, caller_channel=g.caller_channel,
             caller_num=(caller.caller_num if caller else "") or g.call.caller_num, category=g.category,
             ticket=req.ticket, summary=req.summary, source=req.source,
             context=f"cb-expert-{to}" if expert else f"cb-to-{to}",
@@ -229,6 +237,7 @@ class Engine(Observer):
         )  # fmt: skip
         if mode == "threeway":
             t.room = conf.room_name(t.id)
+            t.handover_timeout = float(self.plan.engine.handover_timeout)
         try:
             tx.check_actions(self._start_actions(t))
         except UnsafeValueError as exc:
@@ -255,8 +264,7 @@ class Engine(Observer):
         t = self.transfers.get(transfer_id) if transfer_id else self.active_on_call(call_id)
         if t is None or t.call_id != call_id or t.done:
             raise CommandError("no_transfer", f"no transfer in progress on call {call_id}")
-        wanted = agent.split("/", 1)[-1]
-        if t.agent.split("/", 1)[-1] != wanted:
+        if agent_name(t.agent) != agent_name(agent):
             raise CommandError("not_a_party", f"transfer {t.id} belongs to {t.agent}, not {agent}")
         if t.mode not in modes:
             raise CommandError("wrong_mode", f"transfer {t.id} is {t.mode}; this needs {' or '.join(modes)}")
@@ -279,18 +287,14 @@ class Engine(Observer):
         self.send(conf.leave_room(t), f"xfer:{t.id}:leave")
         return t.describe()
 
-    def set_priority(self, call_id: str, priority: int, now: float) -> dict[str, Any]:
-        """Raise (or lower) a waiting caller's priority in the queue it waits in."""
-        call = self.view.calls.get(call_id)
-        for name, queue in getattr(self.view, "queues", {}).items():
-            for caller in queue.callers.values():
-                if call is not None and caller.channel == call.caller_channel:
-                    self.send((raise_priority(name, caller.channel, priority),), "")
-                    self.publish(ev.QueuePrioritySet(ts=now, call_id=call_id, hotline=call.hotline, queue=name,
-                                                     priority=priority, caller_num=call.caller_num,
-                                                     channel=caller.channel, reason="raised"))  # fmt: skip
-                    return {"queue": name, "priority": priority}
-        raise CommandError("not_waiting", f"call {call_id} is not waiting in a queue")
+    def set_priority(self, call_id: str, priority: int, now: float, *, agent: str = "",
+                     reason: str = "") -> dict[str, Any]:  # fmt: skip
+        """Raise (or lower) a waiting caller's priority at once (see :func:`queues.priority_change`)."""
+        action, event = priority_change(self.view, self.plan, call_id, priority, now, agent=agent, reason=reason)
+        self.send((action,), "priority")
+        log.info("queue.priority_set", call_id=call_id, queue=event.queue, priority=priority, agent=event.agent)
+        self.publish(event)
+        return {"call_id": call_id, "queue": event.queue, "priority": priority, "channel": event.channel}
 
     def set_mode(self, mode: str, now: float, *, reason: str = "command", agent: str = "") -> dict[str, Any]:
         valid = set(self.plan.modes) or {self.plan.start_mode}
@@ -299,7 +303,8 @@ class Engine(Observer):
         previous, self.mode = self.mode, mode
         if previous != mode:
             log.info("engine.mode_switched", mode=mode, previous=previous, reason=reason)
-            self.publish(ev.ModeSwitched(ts=now, mode=mode, previous=previous, reason=reason, agent=agent))
+            self.publish(ev.ModeSwitched(ts=now, mode=mode, previous=previous, reason=reason,
+                                         agent=agent_name(agent)))  # fmt: skip
             self._check_overflow(now)
         return {"mode": mode, "previous": previous}
 

@@ -27,6 +27,7 @@ from callbridge.ami.event_types import AmiEvent
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.engine import events as ev
+from callbridge.engine.authz import agent_name
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Publish, SendActions, StartTimer
 from callbridge.engine.runtime import Engine, TransferRequest
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiOutcomeUnknown, CommandError, UnsafeValueError
@@ -177,7 +178,7 @@ class EngineService:
         """``cmd`` is a :class:`callbridge.bus.commands.Command` (``verb``, ``body``)."""
         verb: str = cmd.verb
         body: Any = cmd.body
-        agent = getattr(body, "agent", None) or ""
+        agent = agent_name(getattr(body, "agent", None) or "")
         try:
             result = await self._dispatch(verb, body)
         except CommandError as exc:
@@ -209,6 +210,8 @@ class EngineService:
             return e.cancel(b.call_id, b.agent, b.transfer_id, now)
         if verb == "leave":
             return e.leave(b.call_id, b.agent, now)
+        if verb == "set_priority":
+            return e.set_priority(b.call_id, b.priority, now, agent=b.agent, reason=b.reason or "")
         if verb == "set_mode":
             return e.set_mode(b.mode, now, reason=b.reason or "command", agent=b.agent or "")
         if verb == "reload":

@@ -82,7 +82,7 @@ class Transfer:
     mode: str  # blind | attended | threeway
     from_hotline: str
     to_hotline: str
-    agent: str  # sending agent interface, e.g. PJSIP/agent1001
+    agent: str  # sending agent: the endpoint name (``agent1001``), as every event and record names it
     agent_channel: str
     caller_channel: str
     caller_num: str
@@ -95,6 +95,8 @@ class Transfer:
     priority: int | None = None  # expert queue priority
     verify: bool = False  # the destination trunk wants the presented number checked
     idempotency_key: str | None = None
+    agent_interface: str = ""  # the sending agent's dialable interface (PJSIP/agent1001): where cb-back rings
+    handover_timeout: float = 0.0  # three-way: max seconds of the hand-over (engine option, kept across reloads)
     state: TState = S.REQUESTED
     created: float = 0.0
     line: str = ""  # line (dial string / queue) being tried now
@@ -165,7 +167,7 @@ def handover_vars(t: Transfer) -> list[tuple[str, str]]:
         ("CB_TICKET", t.ticket),
         ("CB_CALLER_NUM", t.caller_num if t.rule.carry_number else ""),
         # empty CB_BACK: the rendered cb-back skips the agent and queues at the origin hotline
-        ("CB_BACK", t.agent if "back_to_agent" in t.rule.failure else ""),
+        ("CB_BACK", (t.agent_interface or t.agent) if "back_to_agent" in t.rule.failure else ""),
         ("CB_SUMMARY", t.summary),
         ("CB_TIMEOUT", str(t.rule.answer_timeout)),
         ("CB_CARRY", "1" if t.rule.carry_number else "0"),

@@ -308,6 +308,10 @@ class Queues:
         world.emit("AgentConnect", AGENT, [*caller.snapshot(), *leg.snapshot("Dest"), ("Queue", queue.name),
                                            ("Interface", member.interface), ("MemberName", member.name),
                                            ("HoldTime", str(hold)), ("RingTime", "0")])
+        # As in Asterisk: the bridge set-up answers a caller that is not up yet (features.c pre_bridge_setup,
+        # ast_raw_answer), and a Local ;2 answering brings its ;1 half up (core_local) — so an originated
+        # Local/…@cb-to-<hotline> leg waiting in a local queue connects when the member answers.
+        world.answer(caller)
         member.busy = True
         member.in_call = True
         queue.completed += 1

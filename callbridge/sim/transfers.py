@@ -124,6 +124,10 @@ def atxfer(pbx: Pbx, chan: Channel, context: str, exten: str) -> str:
         world.chan_event("MusicOnHoldStart", transferee, [("Class", "default")])
         _dtmf(pbx, chan, exten)
         one, two = world.new_local_pair(exten, context, linkedid=chan.linkedid)
+        # Asterisk's dial_transfer (bridge_basic.c) inherits the transferer's _/__ variables to the new
+        # Local ;1, and chan_local copies them on to ;2, where the target context runs.
+        world.inherit_vars(chan, one)
+        world.inherit_vars(chan, two)
         consult = world.create_bridge()
         world.set_callerid(two, chan.cid_num, chan.cid_name)
         world.emit("LocalBridge", CALL, one.snapshot("LocalOne") + two.snapshot("LocalTwo") + [

@@ -151,6 +151,13 @@ class LiveBoard:
 
     # --- feeding -------------------------------------------------------------------------------------------
 
+    def set_agents_free(self, hotline: str, free: int) -> None:
+        """A count of free agents from the daemon's own queue view (wins over member events)."""
+        line = self._line(hotline)
+        if line.agents_free_reported != free:
+            line.agents_free_reported = free
+            self.version += 1
+
     def feed(self, event: DomainEvent | EventRecord) -> list[DomainEvent]:
         """Apply one event; return the alarm events this raised (to publish and record)."""
         rec = EventRecord.of(event)

@@ -177,3 +177,24 @@ async def test_arbitrary_bytes_never_reach_the_handler_unvalidated_and_always_ge
     assert body["ok"] is (len(handler.seen) == 1)
     if not body["ok"]:
         assert isinstance(body["error"]["code"], str)
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ({"call_id": "1700.1", "agent": "agent1001", "priority": 50}, True),
+        ({"call_id": "1700.1", "agent": "PJSIP/agent1001", "priority": 0, "reason": "elderly caller"}, True),
+        ({"call_id": "1700.1", "agent": "agent1001", "priority": 101}, False),
+        ({"call_id": "1700.1", "agent": "agent1001", "priority": -1}, False),
+        ({"call_id": "1700.1", "priority": 10}, False),  # who asks is required
+        ({"call_id": "1700.1", "agent": "agent1001", "priority": "high"}, False),
+    ],
+)
+async def test_set_priority_is_a_verb_with_a_bounded_priority(body: dict[str, Any], ok: bool) -> None:
+    handler = RecordingHandler(result={"queue": "q-12345", "priority": 50})
+    _, reply, _ = await run(CommandProcessor(handler, TOPICS), incoming("set_priority", body))
+    assert reply["ok"] is ok
+    if ok:
+        assert handler.seen[0].body.priority == body["priority"]  # type: ignore[attr-defined]
+    else:
+        assert reply["error"]["code"] == "invalid" and not handler.seen

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
         await client.subscribe("callbridge/#", qos=1)
         collector = asyncio.create_task(collect(client, seen))
         try:
-            code, out = await run_demo("--broker", f"mqtt://{broker.host}:{broker.port}",
+            code, out = await run_demo("--broker", f"mqtt://{broker.host}:{broker.port}", "--no-web",
                                        "--json-summary", str(summary_path))  # fmt: skip
             await asyncio.sleep(0.5)  # the last deliveries
         finally:
@@ -103,6 +104,8 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
     assert summary["number_carrying_mismatch"] == 0 and summary["duplicates"] == 0
     assert 0 < summary["answer_rate"] <= 1
     assert "✔ 1 · 12345 → 110" in out and "✘" not in out
+    assert "wallboard" not in out  # --no-web: no web server, no URL; the records are still kept
+    assert summary["records"]["transfers_by_pair"]
 
     ids = {d.id for d in seen}
     assert summary["events_seen"] <= len(ids)  # this subscriber saw at least what the demo's own saw
@@ -147,6 +150,22 @@ async def test_demo_with_the_embedded_broker(tmp_path: Path) -> None:
     assert summary["ok"] and len(summary["steps"]) == len(SCENES)
     assert "MQTT 3.1.1, embedded" in out
     assert summary["events_seen"] > 50 and summary["transfers"] >= 5
+
+    # the wallboard URL is printed with this run's token; the token is in no file the demo writes
+    shown = re.search(r"wallboard 大屏: (http://127\.0\.0\.1:\d+/\?token=([\w-]+))", out)
+    assert shown is not None, out
+    assert len(shown.group(2)) >= 16 and shown.group(2) not in summary_path.read_text(encoding="utf-8")
+
+    # the KPIs of the daemon's records store agree with what the subscriber saw, and with the script
+    records = summary["records"]
+    assert (records["offered"], records["answered"]) == (summary["calls_offered"], summary["calls_answered"])
+    assert records["answer_rate"] == summary["answer_rate"]
+    pairs = {(p["from"], p["to"]): sum(p["outcomes"].values()) for p in records["transfers_by_pair"]}
+    assert pairs == {("12345", "110"): 3, ("12345", "119"): 1, ("12345", "120"): 1}  # scenes 1, 4, 7 · 3 · 2
+    citizen = records["hotlines"]["12345"]
+    assert citizen["transfers_out"] == summary["transfers"] == 5
+    assert citizen["number_verified"] == 1.0 and citizen["backup_line_uses"] == 1 and citizen["nuisance_callers"] == 1
+    assert "records KPIs 记录指标" in out and "12345 → 110" in out
 
 
 async def test_a_scene_that_does_not_happen_fails_the_demo(tmp_path: Path) -> None:

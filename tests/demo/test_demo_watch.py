@@ -6,11 +6,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from callbridge.demo.lab import DEMO_EDITS, copy_dialplans, default_dialplans, parse_broker
+from callbridge.demo.records import records_summary, records_tables
 from callbridge.demo.runner import summary_of
 from callbridge.demo.stage import Check, StepOutcome
 from callbridge.demo.watch import EventLog
 from callbridge.dialplan import load_dialplan
+from callbridge.store.kpi import CallRow, PeriodRecords, TransferRow, compute
 
 
 def envelope(event_id: str, type_: str, subject: str | None = None, **data: Any) -> dict[str, Any]:
@@ -79,3 +83,25 @@ def test_every_demo_edit_applies_and_the_copy_is_a_valid_dialplan(tmp_path: Path
     plan = load_dialplan(copy_dialplans(source, tmp_path / "copy"))
     assert "PJSIP/agent2291" in plan.queues["q-119-expert"].members
     assert parse_broker("mqtt://127.0.0.1:1884").port == 1884
+
+
+def test_records_summary_reports_the_kpis_of_the_store_rows() -> None:
+    calls = (CallRow("c1", "12345", 10.0, answered_ts=12.0, wait_s=2.0, outcome="answered"),
+             CallRow("c2", "12345", 20.0, ended_ts=40.0, wait_s=20.0, outcome="abandoned"),
+             CallRow("c3", "110", 30.0, answered_ts=31.0, wait_s=1.0, outcome="answered"))  # fmt: skip
+    transfers = (
+        TransferRow("x1", "12345", "110", "completed", 11.0, number_verified=True),
+        TransferRow("x2", "12345", "110", "failed", 15.0, number_verified=False, backup_line=True),
+    )
+    summary = records_summary(compute(PeriodRecords(0.0, 100.0, calls, transfers), {"12345": 0.85}))
+    assert (summary["offered"], summary["answered"], summary["answer_rate"]) == (3, 2, 0.667)
+    citizen = summary["hotlines"]["12345"]
+    assert (citizen["offered"], citizen["answered"], citizen["abandoned"], citizen["answer_rate"]) == (2, 1, 1, 0.5)
+    assert citizen["target"] == 0.85 and citizen["number_verified"] == 0.5 and citizen["backup_line_uses"] == 1
+    assert summary["hotlines"]["110"]["transfers_in"] == 2
+    assert summary["transfers_by_pair"] == [{"from": "12345", "to": "110", "outcomes": {"completed": 1, "failed": 1}}]
+    console = Console(width=100, record=True)
+    for table in records_tables(summary):
+        console.print(table)
+    shown = console.export_text()
+    assert "12345 → 110" in shown and "completed 1, failed 1" in shown and "67%" in shown and "50%" in shown

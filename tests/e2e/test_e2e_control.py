@@ -36,7 +36,9 @@ async def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(lab: 
     reply = await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
                                                  to_hotline="119", mode="attended", category="fire"))
     assert reply["mode"] == "attended"
-    await lab.until(lambda: lab.app.engine.transfers[reply["transfer_id"]].state.value == "consulting")
+    # the consultation is under way (cb-expert-119 reports the target, the expert seat rings or answered)
+    await lab.until(lambda: lab.app.engine.transfers[reply["transfer_id"]].state.value in ("consulting", "ringing",
+                                                                                          "answered"))
     await asyncio.sleep(0.5)
     await lab.app.service.handle(command("cancel", call_id=call_id, agent=agent_endpoint(agent),
                                          transfer_id=reply["transfer_id"]))
@@ -53,6 +55,10 @@ async def test_attended_transfer_completed_joins_caller_and_expert(lab: Lab) -> 
                                                  to_hotline="119", mode="attended", category="fire"))
     # the agent consults the 119 expert seat while the caller waits
     await lab.until(lambda: [c for c in lab.sim.channels() if c.startswith("Local/2291@sim")])
+    # cb-expert-119 reports CallbridgeTarget, so the consultation leg is known and its ringing reported
+    ringing = await lab.event("transfer.ringing", transfer_id=reply["transfer_id"])
+    assert ringing.data()["line"] == "q-119-expert" and ringing.data()["to_hotline"] == "119"
+    assert lab.app.engine.transfers[reply["transfer_id"]].route_channel.startswith("Local/s@cb-expert-119")
     await asyncio.sleep(0.5)
     await lab.app.service.handle(command("complete", call_id=call_id, agent=agent_endpoint(agent)))
     await lab.event("transfer.answered", transfer_id=reply["transfer_id"])
@@ -177,3 +183,27 @@ async def test_ami_dropped_before_the_redirect_ran_is_not_repeated(lab: Lab) -> 
     assert not [c for c in lab.sim.channels() if "hotline-110" in c]
     assert agent in lab.sim.bridged_with(caller)  # the caller is still with the agent
 
+
+
+async def test_threeway_into_a_hotline_served_by_a_local_queue(lab: Lab) -> None:
+    """110 → 12345 (no trunk: 12345's own queue): the queue member's answer connects the originated leg."""
+    caller, agent = await lab.answered_call("110", caller="13700000014")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    reply = await lab.app.service.handle(command("three_way", call_id=call_id, agent=agent_endpoint(agent),
+                                                 to_hotline="12345", category="non_police"))
+    tid = reply["transfer_id"]
+    await lab.event("threeway.started", transfer_id=tid)
+    answered = await lab.event("transfer.answered", transfer_id=tid)
+    assert answered.data()["agent"] == agent_endpoint(agent) and answered.data()["to_hotline"] == "12345"
+
+    def twelve_agent() -> list[str]:  # caller — Local ;1 in the room — ;2 half — a 12345 agent
+        halves = [c for c in lab.sim.bridged_with(caller) if c.startswith("Local/s@cb-to-12345") and c.endswith(";1")]
+        return [p for h in halves for p in lab.sim.bridged_with(h[:-1] + "2") if p.startswith("PJSIP/agent100")]
+
+    assert await lab.until(twelve_agent)
+    assert agent in lab.sim.bridged_with(caller)  # the rule has agent_leaves: false — until the leave command
+    await lab.app.service.handle(command("leave", call_id=call_id, agent=agent_endpoint(agent)))
+    await lab.event("threeway.agent_left", transfer_id=tid)
+    assert await lab.until(lambda: agent not in lab.sim.bridged_with(caller))
+    assert twelve_agent()  # the caller stays with the 12345 agent

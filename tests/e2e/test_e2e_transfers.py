@@ -18,6 +18,7 @@ async def test_dtmf_one_key_12345_to_110_carries_the_callers_number(lab: Lab) ->
     requested = await lab.event("transfer.requested")
     assert requested.also_hotlines() == ("110",)
     assert requested.data()["caller_num"] == CALLER and requested.data()["source"] == "dtmf"
+    assert requested.data()["agent"] == agent_endpoint(agent)  # the endpoint name, as for commands
     answered = await lab.event("transfer.answered")
     # PBX side: the caller talks with the 110 trunk leg, which presents the caller's own number
     trunk = await lab.until(lambda: [c for c in lab.sim.bridged_with(caller) if "hotline-110" in c])

@@ -50,6 +50,10 @@ exten => _100X,1,Dial(PJSIP/agent${EXTEN},30)
 [cb-hold]
 exten => s,1,Answer()
  same => n,MusicOnHold(default)
+
+[cb-to-12345]
+exten => s,1,Queue(q12345,t,,,300)
+ same => n,Hangup()
 """
 
 
@@ -232,3 +236,50 @@ async def test_originate_to_unknown_endpoint_fails_at_once(sim: Simulator) -> No
     assert (resp["Response"], resp["Reason"], resp["Channel"], resp["Uniqueid"]) == (
         "Failure", "0", "PJSIP/1@nowhere", "want-id")
     assert rec.named("Newchannel") == []
+
+
+async def test_queue_answer_brings_an_originated_local_half_up(sim: Simulator) -> None:
+    """Asterisk answers the queue caller when a member answers; a Local ;2 answering brings its ;1 up.
+
+    A three-way into a hotline served by a local queue depends on it: the originated ``Local/…;1`` only
+    enters the conference room once the queue member has answered its ``;2`` half.
+    """
+    from callbridge.ami.framing import AmiMessage
+    from callbridge.sim.queues import Member
+
+    rec = Recorder(sim)
+    sim.handlers["originate"](sim, AmiMessage((
+        ("Action", "Originate"), ("Channel", "Local/s@cb-to-12345"), ("Context", "cb-conf"), ("Exten", "4242"),
+        ("Priority", "1"), ("CallerID", "<13900000009>"), ("ChannelId", "leg-1"), ("Async", "true"))))
+    await sim.advance(1)
+    two = next(sim.channel(c) for c in sim.channels() if c.endswith(";2"))
+    assert two is not None and sim.queue_order("q12345") == [two.name]
+    queue = sim.pbx.queues.queues["q12345"]
+    queue.members.append(Member("PJSIP/agent1001", "Agent 1001"))
+    sim.pbx.queues.distribute(queue)
+    await sim.advance(3)
+    agent = sim.channels_of("agent1001")[0]
+    assert sim.bridged_with(two) == [agent.name]
+    one = sim.channel(two.name[:-1] + "1")
+    assert one is not None and one.state_desc == "Up"
+    assert rec.named("OriginateResponse", Response="Success")
+    assert rec.named("ConfbridgeJoin", Conference="4242", Channel=one.name)
+
+
+async def test_atxfer_consultation_leg_inherits_the_transferers_handover_variables(sim: Simulator) -> None:
+    """As Asterisk's dial_transfer: the transferer's ``__`` variables reach the Local pair it dials."""
+    from callbridge.ami.framing import AmiMessage
+
+    rec = Recorder(sim)
+    caller, agent = await _caller_with_agent(sim)
+    sim.pbx.assign(sim.channel(agent), "__CB_XFER_ID", "x-9")  # type: ignore[arg-type]
+    reply = sim.handlers["atxfer"](sim, AmiMessage((("Action", "Atxfer"), ("Channel", agent),
+                                                    ("Context", "cb-to-110"), ("Exten", "s"))))  # fmt: skip
+    assert reply.frames[0][0] == ("Response", "Success")
+    await sim.advance(1)
+    halves = [c for c in sim.channels() if c.startswith("Local/s@cb-to-110")]
+    assert len(halves) == 2 and all(sim.channel_vars(h)["CB_XFER_ID"] == "x-9" for h in halves)
+    trunk = sim.channels_of("trunk-110-main")[0]
+    assert sim.channel_vars(trunk)["CB_XFER_ID"] == "x-9"  # and on to the consultation's outbound leg
+    assert rec.named("VarSet", Variable="CB_XFER_ID", Value="x-9")
+    assert caller in sim.channels()

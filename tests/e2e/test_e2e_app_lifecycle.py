@@ -1,0 +1,76 @@
+"""``App.start``/``App.stop`` are robust: idempotent stop, stop after a failed start, nothing left running."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from callbridge.ami.client import ConnState
+from callbridge.app import App
+from callbridge.errors import ConfigError
+from callbridge.settings import Settings
+from callbridge.sim.simulator import Simulator
+from tests.e2e.conftest import SECRET, open_lab
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def settings_for(port: int) -> Settings:
+    return Settings.model_validate({"ami": {"host": "127.0.0.1", "port": port, "auth": "plain",
+                                            "ping_interval": 1.0, "ping_timeout": 1.0}})  # fmt: skip
+
+
+@pytest.fixture
+async def sim_port(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
+    async with open_lab(tmp_path) as lab:  # a PBX simulator on the rendered example dialplans
+        yield lab.sim, lab.dialplans
+
+
+async def test_stop_is_idempotent_and_harmless_before_start(sim_port: tuple[Simulator, Path]) -> None:
+    sim, dialplans = sim_port
+    app = App(settings_for(sim.port), ami_secret=SECRET, dialplan_path=dialplans, enable_bus=False)
+    await app.stop()  # never started: nothing to do
+    app = App(settings_for(sim.port), ami_secret=SECRET, dialplan_path=dialplans, enable_bus=False)
+    await app.start()
+    assert app.ami is not None
+    await app.ami.wait_connected(5)
+    await app.stop()
+    await app.stop()
+    assert not app.ami.connected
+
+
+async def test_stop_after_a_failed_start_does_not_raise_again(sim_port: tuple[Simulator, Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    sim, dialplans = sim_port
+    monkeypatch.delenv("CALLBRIDGE_AMI_SECRET", raising=False)
+    app = App(settings_for(sim.port), dialplan_path=dialplans, enable_bus=False)  # no AMI secret anywhere
+    with pytest.raises(ConfigError):
+        await app.start()
+    await app.stop()  # the failure was raised by start: stop cleans up quietly
+    await app.stop()
+
+
+async def test_a_crashed_task_still_closes_the_ami_connection(sim_port: tuple[Simulator, Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    sim, dialplans = sim_port
+    crashing = asyncio.Event()
+
+    async def broken_watch(self: App) -> None:
+        assert self.ami is not None
+        await self.ami.wait_connected(5)
+        crashing.set()
+        raise RuntimeError("dialplan watcher crashed")
+
+    monkeypatch.setattr(App, "_watch", broken_watch)
+    app = App(settings_for(sim.port), ami_secret=SECRET, dialplan_path=dialplans, enable_bus=False)
+    await app.start()
+    async with asyncio.timeout(5):
+        await crashing.wait()
+    with pytest.raises(BaseException) as stopped:  # the crash is reported once, by stop …
+        await app.stop()
+    assert "crashed" in repr(stopped.value)
+    await app.stop()  # … and never again
+    assert app.ami is not None and app.ami.state is ConnState.CLOSED  # closed, not left reconnecting
