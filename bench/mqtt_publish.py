@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,7 @@ IN_FLIGHT = 64
 
 def counter_main(port: int, filters: list[str], idle: float) -> int:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     state: dict[str, Any] = {"count": 0, "first": 0.0, "last": 0.0}
     lock = threading.Lock()
@@ -57,7 +59,7 @@ def counter_main(port: int, filters: list[str], idle: float) -> int:
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any = None) -> None:
         client.subscribe([(f, 1) for f in filters])
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-counter-{time.monotonic_ns()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-counter-{time.monotonic_ns()}")
     client.on_message = on_message
     client.on_connect = on_connect
     client.on_subscribe = lambda *_a: subscribed.set()
@@ -137,10 +139,16 @@ def sample_events(n_events: int) -> list[Any]:
     now = time.time()
     return [
         CallOffered(
-            ts=now, call_id=f"1790000000.{i % 500}", hotline=("12345", "110", "119", "120")[i % 4],
-            caller_num=f"1380013{i % 10000:04d}", caller_name="张三 Zhang San", channel=f"PJSIP/trunk-{i:08x}",
-            endpoint="trunk-cn-telecom", context="from-trunk", did="12345",
-        )  # fmt: skip
+            ts=now,
+            call_id=f"1790000000.{i % 500}",
+            hotline=("12345", "110", "119", "120")[i % 4],
+            caller_num=f"1380013{i % 10000:04d}",
+            caller_name="张三 Zhang San",
+            channel=f"PJSIP/trunk-{i:08x}",
+            endpoint="trunk-cn-telecom",
+            context="from-trunk",
+            did="12345",
+        )
         for i in range(n_events)
     ]
 
@@ -186,10 +194,10 @@ def case_mosquitto_pub(port: int, counter: Counter, count: int, payload: bytes, 
     started = time.time()
     procs = [
         subprocess.Popen(
-            [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", f"bench/mp/{c}", "-l",
-             "-i", f"bench-mp-{c}"],
-            stdin=path.open("rb"), stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", f"bench/mp/{c}", "-l", "-i", f"bench-mp-{c}"],
+            stdin=path.open("rb"),
+            stdout=subprocess.DEVNULL,
+        )
         for c, path in enumerate(files)
     ]
     report = counter.count(count)
@@ -198,16 +206,57 @@ def case_mosquitto_pub(port: int, counter: Counter, count: int, payload: bytes, 
     return outcome(f"mosquitto_pub -l ({len(procs)} clients)", started, report, count)
 
 
+_OLD_MODULES = ("envelope", "outbox", "publisher", "state", "topics")
+
+
+def load_publisher_at(ref: str, workdir: Path) -> Any:
+    """``Publisher`` as it was at git ``ref`` (its bus modules copied into a private package)."""
+    import importlib
+
+    package = workdir / "bus_before"
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text("")
+    for name in _OLD_MODULES:
+        source = subprocess.run(
+            ["git", "show", f"{ref}:callbridge/bus/{name}.py"], cwd=REPO, check=True, capture_output=True, text=True
+        ).stdout
+        for other in _OLD_MODULES:
+            source = source.replace(f"callbridge.bus.{other} ", f"bus_before.{other} ")
+        (package / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(workdir))
+    try:
+        return importlib.import_module("bus_before.publisher").Publisher
+    finally:
+        sys.path.remove(str(workdir))
+
+
 async def case_publisher(
-    port: int, counter: Counter, count: int, workdir: Path, batch: int, profile: bool
+    port: int,
+    counter: Counter,
+    count: int,
+    workdir: Path,
+    batch: int,
+    per_tick: int,
+    profile: bool,
+    before: str | None = None,
 ) -> dict[str, Any]:
     from callbridge.bus.config import BusSettings
-    from callbridge.bus.publisher import Publisher
 
-    settings = BusSettings(
-        host="127.0.0.1", port=port, site="bench", outbox_path=workdir / "outbox.sqlite3",
-        outbox_max_rows=1_000_000, client_id="bench-callbridge",
-    )  # fmt: skip
+    if before:
+        Publisher = load_publisher_at(before, workdir)
+    else:
+        from callbridge.bus.publisher import Publisher
+
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "site": "bench",
+        "outbox_path": workdir / f"outbox-{before or 'now'}.sqlite3",
+        "outbox_max_rows": 1_000_000,
+        "client_id": "bench-callbridge",
+        "in_flight": IN_FLIGHT,
+    }
+    settings = BusSettings(**options)
     events = sample_events(count // 2)  # each event: hotline topic + call topic
     expected = len(events) * 2
     publisher = Publisher(settings)
@@ -224,10 +273,12 @@ async def case_publisher(
         started = time.time()
         for i in range(0, len(events), batch):
             publisher.publish_events_nowait(events[i : i + batch])
-            # The AMI reader yields to the loop between reads; a producer far ahead of the broker
-            # would only measure SQLite growth, so hold back while a large backlog is pending.
-            await asyncio.sleep(0)
-            while publisher.outbox_depth > 20_000:
+            # The AMI reader hands over the events of one socket read (~100 AMI events per 64 KiB)
+            # and then yields to the loop; a producer far ahead of the broker would only measure
+            # SQLite growth, so it also holds back while a large backlog is pending.
+            if (i // batch) % per_tick == per_tick - 1:
+                await asyncio.sleep(0)
+            while publisher.outbox_depth > 20_000:  # noqa: ASYNC110 - polling a depth, no event for it
                 await asyncio.sleep(0.001)
         async with asyncio.timeout(120):
             await publisher.wait_drained()
@@ -240,33 +291,43 @@ async def case_publisher(
         async with asyncio.timeout(10):
             await runner
         publisher.outbox.close()
-    result = outcome(f"callbridge Publisher + outbox (batches of {batch} events)", started, report, expected)
+    label = f"callbridge Publisher + outbox ({batch} ev/call, {per_tick} calls/tick)"
+    result = outcome(label + (f" @ {before}" if before else ""), started, report, expected)
     result["events_per_s"] = round(result["msgs_per_s"] / 2)
     result["drained_s"] = round(drained - started, 3)
     if profiler is not None:
-        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+        show_all = bool(os.environ.get("PROFILE_ALL"))  # every frame, not only callbridge's
+        print(profiler.output_text(unicode=True, color=False, show_all=show_all), file=sys.stderr)
     return result
 
 
 # --- main -----------------------------------------------------------------------------------------
 
 
-def run(count: int, batch: int, cases: str, profile: bool) -> list[dict[str, Any]]:
+def run(
+    count: int, batch: int, per_tick: int, cases: str, profile: bool, before: str | None = None
+) -> list[dict[str, Any]]:
     from callbridge.testing.mosquitto import Mosquitto
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
         workdir = Path(tmp)
         with Mosquitto(workdir / "broker") as broker:
-            counter = Counter(broker.port, ["bench/#"])
+            counter = Counter(broker.port, ["bench/#", "callbridge/bench/events/#", "callbridge/bench/calls/#"])
             try:
                 payload = b"x" * message_size("bench")
                 if "a" in cases:
                     results.append(asyncio.run(case_aiomqtt(broker.port, counter, count, payload)))
                 if "b" in cases:
                     results.append(case_mosquitto_pub(broker.port, counter, count, payload, workdir))
+                if before:
+                    results.append(asyncio.run(
+                        case_publisher(broker.port, counter, count, workdir, batch, per_tick, False, before)
+                    ))  # fmt: skip
                 if "c" in cases:
-                    results.append(asyncio.run(case_publisher(broker.port, counter, count, workdir, batch, profile)))
+                    results.append(
+                        asyncio.run(case_publisher(broker.port, counter, count, workdir, batch, per_tick, profile))
+                    )
             finally:
                 counter.close()
         for r in results:
@@ -277,27 +338,31 @@ def run(count: int, batch: int, cases: str, profile: bool) -> list[dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=50_000, help="MQTT messages per case")
-    parser.add_argument("--batch", type=int, default=8, help="events per publish_events call in (c)")
+    parser.add_argument("--batch", type=int, default=1, help="events per publish_events call in (c)")
+    parser.add_argument("--per-tick", type=int, default=32, help="publish_events calls per loop iteration in (c)")
     parser.add_argument("--cases", default="abc", help="subset of a, b, c")
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile of (c) on stderr")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--before", metavar="GIT_REF", help="also run (c) with callbridge/bus/ as at this git ref")
     parser.add_argument("--counter", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--idle", type=float, default=5.0, help=argparse.SUPPRESS)
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="publisher window in (a) and (c)")
     args = parser.parse_args(argv)
+    globals()["IN_FLIGHT"] = args.in_flight
     if args.counter:
         return counter_main(int(args.counter[0]), args.counter[1:], args.idle)
-    results = run(args.count, args.batch, args.cases, args.profile)
+    results = run(args.count, args.batch, args.per_tick, args.cases, args.profile, args.before)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     base = next((r["msgs_per_s"] for r in results if r["case"].startswith("mosquitto_pub")), None)
-    print(f"{'case':<58} {'msgs/s':>9} {'lost':>6} {'vs mosquitto_pub':>17}")
+    print(f"{'case':<66} {'msgs/s':>9} {'lost':>6} {'vs mosquitto_pub':>17}")
     for r in results:
         if "error" in r:
-            print(f"{r['case']:<58} {r['error']}")
+            print(f"{r['case']:<66} {r['error']}")
             continue
         ratio = f"{r['msgs_per_s'] / base:.2f}x" if base else "-"
-        print(f"{r['case']:<58} {r['msgs_per_s']:>9} {r['lost']:>6} {ratio:>17}")
+        print(f"{r['case']:<66} {r['msgs_per_s']:>9} {r['lost']:>6} {ratio:>17}")
     print(f"(payload {results[0].get('payload_bytes')} bytes, QoS 1, {args.count} messages per case)")
     return 0 if all(r.get("lost", 0) == 0 for r in results) else 1
 

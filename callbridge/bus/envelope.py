@@ -14,9 +14,10 @@ restarts through the outbox, so a subscriber can check the order of one call's e
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,11 +40,47 @@ def uuid7(now_ms: int | None = None) -> str:
     value |= (rand >> 68 & 0xFFF) << 64  # rand_a (12 bits)
     value |= 0b10 << 62  # variant
     value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b (62 bits)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # the canonical form without building a uuid.UUID (hot path: every event)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_last_second: list[Any] = [None, ""]  # (whole second, "YYYY-MM-DDTHH:MM:SS") of the previous call
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Events come in bursts within the same second: format the date part once per second.
+    # Rounded to microseconds (half-even) then truncated to milliseconds, exactly as
+    # datetime.fromtimestamp(ts).isoformat(timespec="milliseconds") does.
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    if _last_second[0] != second:
+        _last_second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_last_second[1]}.{micros // 1000:03d}Z"
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_DATA_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _data(event: DomainEvent) -> dict[str, Any]:
+    """``event.data()``, without its generic per-value conversion when every value is plain JSON."""
+    cls = type(event)
+    names = _DATA_FIELDS.get(cls, ())
+    if names == ():
+        overridden = getattr(cls, "data", None) is not DomainEvent.data
+        names = None if overridden else tuple(f.name for f in dataclasses.fields(event) if f.name != "ts")
+        _DATA_FIELDS[cls] = names
+    if names is None:
+        return event.data()
+    out = {name: getattr(event, name) for name in names}
+    if all(type(value) in _PLAIN for value in out.values()):
+        return out
+    return event.data()  # enums, tuples, nested dataclasses…: the general conversion
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +109,7 @@ def build(event: DomainEvent, *, site: str, seq: int, event_id: str | None = Non
         body["callid"] = event.call_id
     if event.hotline:
         body["hotline"] = event.hotline
-    body["data"] = event.data()
+    body["data"] = _data(event)
     return Envelope(id=body["id"], seq=seq, type=ce_type, payload=orjson.dumps(body))
 
 

@@ -6,11 +6,14 @@ fsync), so a batch of a few hundred rows costs well under a millisecond. Moving 
 (``asyncio.to_thread``) would cost more in hand-offs than the calls take, and would need a lock around
 the connection. Keep batches bounded (the publisher reads at most a few hundred rows at a time).
 
-Durability: a row survives a crash of the process as soon as :meth:`Outbox.append` returns; with
-``synchronous=NORMAL`` a *power loss* may lose the last transactions since the latest checkpoint
-(set ``synchronous="FULL"`` to trade throughput for that).
+Durability: a row survives a crash of the process once its batch is committed: at once with
+``append(..., commit=True)`` (the default), or — what the publisher does, so that all appends of one
+event-loop iteration share one commit — at the next :meth:`Outbox.commit`, which :meth:`pending` and
+:meth:`close` make first, so an uncommitted row is never handed out for publishing. Each batch is a
+savepoint: a failing batch rolls back alone. With ``synchronous=NORMAL`` a *power loss* may lose the
+last transactions since the latest checkpoint (set ``synchronous="FULL"`` to trade throughput for that).
 
-Life of a row: appended (one transaction per batch) → read in ``seq`` order and published → deleted
+Life of a row: appended (one batch per call) → read in ``seq`` order and published → deleted
 by :meth:`Outbox.ack` once the broker's PUBACK arrived. A row that was published but not acknowledged
 stays, so after a reconnect or a restart it is published again (the envelope, and so its id, is
 unchanged: at-least-once, de-duplicable by id).
@@ -29,8 +32,9 @@ Size bound (``max_rows``) and its policy — nothing is dropped silently:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -50,6 +54,9 @@ CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox(coalesce_key) WHERE coalesc
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+#: Rows mirrored in memory at most (about 0.5 KiB each); beyond, new rows are read back from SQLite.
+RECENT_MAX = 20_000
 
 #: Order in which kinds are sacrificed when the bound is reached.
 _DROP_ORDER: tuple[Kind, ...] = ("state", "event", "alarm")
@@ -108,9 +115,22 @@ class Outbox:
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         row = self._db.execute("SELECT value FROM meta WHERE key='event_seq'").fetchone()
         self._event_seq: int = int(row[0]) if row else 0
+        self._stored_event_seq = self._event_seq
         self._full = False
         self.dropped_state = 0
         self.dropped_events = 0
+        # seqs are assigned here (AUTOINCREMENT still records the highest in sqlite_sequence), so
+        # appended rows can be mirrored in memory: the pump then reads what it publishes from
+        # ``_recent`` instead of SQLite. Invariant: every row in the table with seq > _floor is in
+        # _recent (in seq order); rows at or below the floor (found at start-up, or after the mirror
+        # was reset) are read from SQLite.
+        last = self._db.execute(
+            "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM outbox UNION ALL "
+            "SELECT seq FROM sqlite_sequence WHERE name='outbox')"
+        ).fetchone()[0]
+        self._last_seq: int = int(last or 0)
+        self._floor = self._last_seq
+        self._recent: dict[int, OutboxRow] = {}
 
     # --- sequence numbers for envelopes -------------------------------------------------------
 
@@ -121,31 +141,78 @@ class Outbox:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def append(self, messages: Sequence[OutgoingMessage], *, enforce_bound: bool = True) -> AppendResult:
-        """Store a batch in one transaction, then apply the size bound.
+    @contextlib.contextmanager
+    def _batch(self, commit: bool) -> Iterator[None]:
+        """One all-or-nothing batch (a savepoint), inside the open transaction or a new one.
+
+        ``commit=False`` leaves the transaction open so that several batches share one commit (a
+        commit costs far more than its rows); :meth:`commit`, :meth:`pending` and :meth:`close`
+        commit it, so nothing uncommitted is ever handed out for publishing.
+        """
+        db = self._db
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("SAVEPOINT batch")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK TO batch")
+            db.execute("RELEASE batch")
+            if own:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("RELEASE batch")
+        if commit:
+            db.execute("COMMIT")
+
+    def commit(self) -> None:
+        """Make every batch appended so far durable (a no-op when nothing is pending)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def append(
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        enforce_bound: bool = True,
+        acked: Sequence[int] = (),
+        commit: bool = True,
+    ) -> AppendResult:
+        """Store a batch (all or nothing), then apply the size bound.
 
         ``enforce_bound=False`` is for the ``outbox.full`` alarm itself (once per episode): it may
-        exceed the bound by its own rows rather than push out one more event.
+        exceed the bound by its own rows rather than push out one more event. ``acked``: seqs whose
+        PUBACK arrived, deleted in the same transaction. ``commit=False``: see :meth:`_batch`.
         """
         if not messages:
+            if acked:
+                self.ack(acked, commit=commit)
             return AppendResult(depth=self._depth)
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            replaced = 0
+        first = self._last_seq + 1
+        new_rows = [OutboxRow(first + i, m.topic, m.payload, m.retain, m.kind) for i, m in enumerate(messages)]
+        coalesced: list[int] = []
+        with self._batch(commit):
+            replaced = self._delete_seqs(acked) if acked else 0
             for msg in messages:
                 if msg.coalesce_key is not None:
-                    cur = db.execute("DELETE FROM outbox WHERE coalesce_key=?", (msg.coalesce_key,))
-                    replaced += cur.rowcount
+                    cur = db.execute("DELETE FROM outbox WHERE coalesce_key=? RETURNING seq", (msg.coalesce_key,))
+                    coalesced.extend(seq for (seq,) in cur.fetchall())
+            replaced += len(coalesced)
             db.executemany(
-                "INSERT INTO outbox(topic, payload, retain, kind, coalesce_key) VALUES (?,?,?,?,?)",
-                [(m.topic, m.payload, int(m.retain), m.kind, m.coalesce_key) for m in messages],
+                "INSERT INTO outbox(seq, topic, payload, retain, kind, coalesce_key) VALUES (?,?,?,?,?,?)",
+                [
+                    (r.seq, m.topic, m.payload, int(m.retain), m.kind, m.coalesce_key)
+                    for r, m in zip(new_rows, messages, strict=True)
+                ],
             )
-            db.execute(
-                "INSERT INTO meta(key, value) VALUES ('event_seq', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (self._event_seq,),
-            )
+            if self._event_seq != self._stored_event_seq:  # state-only batches leave it alone
+                db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('event_seq', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (self._event_seq,),
+                )
             depth = self._depth - replaced + len(messages)
             dropped = {"state": 0, "event": 0, "alarm": 0}
             excess = depth - self.max_rows if enforce_bound else 0
@@ -159,11 +226,16 @@ class Outbox:
                 dropped[kind] += cur.rowcount
                 excess -= cur.rowcount
                 depth -= cur.rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        self._stored_event_seq = self._event_seq
+        self._last_seq = new_rows[-1].seq
         self._depth = depth
+        self._rearm()
+        self._forget(acked)
+        self._forget(coalesced)
+        if any(dropped.values()) or len(self._recent) + len(new_rows) > RECENT_MAX:
+            self._reset_mirror()  # drops are rare; the bound-policy rows are then read from SQLite
+        else:
+            self._recent.update((r.seq, r) for r in new_rows)
         self.dropped_state += dropped["state"]
         self.dropped_events += dropped["event"] + dropped["alarm"]
         hit_bound = any(dropped.values())
@@ -177,35 +249,67 @@ class Outbox:
             became_full=became_full,
         )
 
-    def ack(self, seqs: Iterable[int]) -> int:
+    def ack(self, seqs: Iterable[int], *, commit: bool = True) -> int:
         """Forget rows the broker acknowledged; returns how many rows were deleted."""
-        params = [(s,) for s in seqs]
-        if not params:
+        seqs = list(seqs)
+        if not seqs:
             return 0
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            before = db.total_changes
-            db.executemany("DELETE FROM outbox WHERE seq=?", params)
-            deleted = db.total_changes - before
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._batch(commit):
+            deleted = self._delete_seqs(seqs)
+        self._forget(seqs)
         self._depth -= deleted
+        self._rearm()
+        return deleted
+
+    def _delete_seqs(self, seqs: Iterable[int]) -> int:
+        """Delete rows by seq inside the caller's transaction; PUBACKs mostly come in order, so
+        contiguous runs become one range delete each."""
+        runs: list[tuple[int, int]] = []
+        for seq in sorted(set(seqs)):
+            if runs and runs[-1][1] == seq - 1:
+                runs[-1] = (runs[-1][0], seq)
+            else:
+                runs.append((seq, seq))
+        before = self._db.total_changes
+        self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", runs)
+        return self._db.total_changes - before
+
+    def _forget(self, seqs: Iterable[int]) -> None:
+        recent = self._recent
+        for seq in seqs:
+            recent.pop(seq, None)
+
+    def _reset_mirror(self) -> None:
+        self._floor = self._last_seq
+        self._recent.clear()
+
+    def _rearm(self) -> None:
         if self._full and self._depth < self.max_rows * self.rearm_ratio:
             self._full = False
-        return deleted
 
     # --- reading ------------------------------------------------------------------------------
 
     def pending(self, after_seq: int = 0, limit: int = 256) -> list[OutboxRow]:
-        """Rows with ``seq > after_seq`` in publishing order (oldest first)."""
-        cur = self._db.execute(
-            "SELECT seq, topic, payload, retain, kind FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        )
-        return [OutboxRow(seq, topic, bytes(payload), bool(retain), kind) for seq, topic, payload, retain, kind in cur]
+        """Rows with ``seq > after_seq`` in publishing order (oldest first), committed first."""
+        self.commit()
+        out: list[OutboxRow] = []
+        if after_seq < self._floor:
+            cur = self._db.execute(
+                "SELECT seq, topic, payload, retain, kind FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_seq, self._floor, limit),
+            )
+            out = [
+                OutboxRow(seq, topic, bytes(payload), bool(retain), kind) for seq, topic, payload, retain, kind in cur
+            ]
+            if len(out) == limit:
+                return out
+        # The mirror holds what is in flight and what waits; skipping the in-flight part is cheap.
+        for seq, row in self._recent.items():
+            if seq > after_seq:
+                out.append(row)
+                if len(out) == limit:
+                    break
+        return out
 
     @property
     def depth(self) -> int:
@@ -218,6 +322,7 @@ class Outbox:
         return self._full
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
 
     def __enter__(self) -> Outbox:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from callbridge.domain import DomainEvent
 
@@ -32,6 +33,7 @@ NO_HOTLINE = "_"
 _UNSAFE = re.compile(r"[+#/\x00-\x1f\x7f]")
 
 
+@lru_cache(maxsize=16384)  # every event needs its topics: hotlines, types and live call ids repeat
 def sanitise_segment(value: str) -> str:
     """One safe topic level from arbitrary text (never empty, never a wildcard)."""
     cleaned = _UNSAFE.sub("_", value)
@@ -40,9 +42,15 @@ def sanitise_segment(value: str) -> str:
     return cleaned or "_"
 
 
+@lru_cache(maxsize=1024)
 def type_levels(event_type: str) -> str:
     """``transfer.requested`` → ``transfer/requested`` (each part sanitised)."""
     return "/".join(sanitise_segment(part) for part in event_type.split("."))
+
+
+@lru_cache(maxsize=64)
+def _base(root: str, site: str) -> str:
+    return f"{sanitise_segment(root)}/{sanitise_segment(site)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +62,7 @@ class Topics:
 
     @property
     def base(self) -> str:
-        return f"{sanitise_segment(self.root)}/{sanitise_segment(self.site)}"
+        return _base(self.root, self.site)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -125,7 +133,7 @@ class Topics:
         prefix = f"{self.base}/cmd/"
         if not topic.startswith(prefix):
             return None
-        verb = topic[len(prefix):]
+        verb = topic[len(prefix) :]
         return verb if verb and "/" not in verb else None
 
     def reply(self, reply_to: str | None) -> str:
