@@ -1,6 +1,7 @@
-"""``python -m bench [--quick] [--only NAME] [--duration S] [--loop uvloop|asyncio]``.
+"""``python -m bench [--quick] [--only NAME] [--duration S] [--loop uvloop|asyncio] [--results DIR]``.
 
-Runs the benchmarks one after the other, prints a table for each and writes ``bench/results/NAME.json``.
+Runs the benchmarks one after the other, prints a table for each and writes ``bench/results/NAME.json``
+(``NAME.quick.json`` with ``--quick``, so CI never overwrites the full run the README reports).
 Exit status 1 when a benchmark *failed* (an error, lost messages, invalid output) — never because a
 target was missed: CI runs ``--quick`` to keep the benchmarks working, not to judge the machine.
 """
@@ -13,8 +14,9 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 
-from bench.common import BenchResult, machine_info, print_table, write_result
+from bench.common import RESULTS_DIR, BenchResult, machine_info, print_table, write_result
 
 BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak")
 
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this one (repeatable)")
     parser.add_argument("--duration", type=float, default=None, help="soak duration in seconds")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON goes (bench/results)")
     args = parser.parse_args(argv)
     failed: list[str] = []
     for name in args.only or BENCHMARKS:
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
             continue
-        path = write_result(result)
+        path = write_result(result, args.results)
         print_table(result)
         print(f"   -> {path} ({result.elapsed_s} s)", flush=True)
     if failed:

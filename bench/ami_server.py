@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.amistream import BANNER
 
 _LISTS = {"coreshowchannels": "CoreShowChannelsComplete", "bridgelist": "BridgeListComplete",
-          "queuestatus": "QueueStatusComplete"}  # fmt: skip
+          "queuestatus": "QueueStatusComplete"}
 
 
 def _header(block: bytes, name: bytes) -> bytes:
@@ -46,7 +46,7 @@ def reply(block: bytes) -> tuple[bytes, bool]:
         return (
             b"Response: Success\r\n" + head + b"EventList: start\r\nMessage: listed\r\n\r\n"
             + b"Event: " + _LISTS[action].encode() + b"\r\n" + head + b"EventList: Complete\r\nListItems: 0\r\n\r\n"
-        ), False  # fmt: skip
+        ), False
     if action == "confbridgelistrooms":
         return b"Response: Error\r\n" + head + b"Message: No active conferences.\r\n\r\n", True
     return b"Response: Success\r\n" + head + b"Ping: Pong\r\n\r\n", False

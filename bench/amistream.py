@@ -28,14 +28,14 @@ HOTLINES = ("12345", "110", "119", "120", "122", "95598")
 NAMES = (
     "张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆 (12345)", "赵敏", "José Müller", "Caller A", "Li Wei",
     "<unknown>", "<unknown>", "<unknown>", "<unknown>",
-)  # fmt: skip
+)
 STATE_DESC = {"0": "Down", "4": "Ring", "5": "Ringing", "6": "Up"}
 
 
 class Channel:
     """The mutable facts a snapshot is written from."""
 
-    __slots__ = ("context", "exten", "linkedid", "name", "num", "cname", "cnum", "cid_name", "prio", "state", "uid")
+    __slots__ = ("cid_name", "cname", "cnum", "context", "exten", "linkedid", "name", "num", "prio", "state", "uid")
 
     def __init__(self, name: str, uid: str, linkedid: str, num: str, cid_name: str, context: str, exten: str) -> None:
         self.name = name
@@ -84,7 +84,7 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     agent_no = 1001 + rng.randrange(200)
     auid = f"{epoch}.{2 * n + 1}"
     agent = Channel(f"PJSIP/agent{agent_no}-{2 * n + 1:08x}", auid, uid, str(agent_no), f"Agent {agent_no}",
-                    "from-agents", hotline)  # fmt: skip
+                    "from-agents", hotline)
     bid = f"{n:08x}-5c1e-4a7b-9d3e-{rng.randrange(16**12):012x}"
     queue = f"q-{hotline}"
 
@@ -92,7 +92,8 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     yield event("Newchannel", "call", snapshot(caller))
     for var, val in (("SIPCALLID", f"{rng.randrange(16**16):016x}@10.0.0.8"), ("CB_HOTLINE", hotline)):
         yield event("VarSet", "dialplan", snapshot(caller) + f"Variable: {var}\r\nValue: {val}\r\n")
-    yield event("Newexten", "dialplan", snapshot(caller) + "Extension: " + hotline + "\r\nApplication: Answer\r\nAppData: \r\n")
+    newexten = f"Extension: {hotline}\r\nApplication: Answer\r\nAppData: \r\n"
+    yield event("Newexten", "dialplan", snapshot(caller) + newexten)
     caller.state = "6"
     yield event("Newstate", "call", snapshot(caller))
     caller.prio = 3
@@ -101,7 +102,7 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     agent.cnum, agent.cname = caller.num, caller.cid_name
     yield event("Newchannel", "call", snapshot(agent))
     yield event("AgentCalled", "agent", snapshot(caller) + snapshot(agent, "Dest")
-                + f"Queue: {queue}\r\nInterface: PJSIP/agent{agent_no}\r\nMemberName: agent{agent_no}\r\n")  # fmt: skip
+                + f"Queue: {queue}\r\nInterface: PJSIP/agent{agent_no}\r\nMemberName: agent{agent_no}\r\n")
     yield event("DialBegin", "call", snapshot(caller) + snapshot(agent, "Dest") + f"DialString: agent{agent_no}\r\n")
     agent.state = "5"
     yield event("Newstate", "call", snapshot(agent))
@@ -114,7 +115,7 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     yield event("NewConnectedLine", "call", snapshot(caller))
     yield event("AgentConnect", "agent", snapshot(caller) + snapshot(agent, "Dest")
                 + f"Queue: {queue}\r\nInterface: PJSIP/agent{agent_no}\r\nMemberName: agent{agent_no}\r\n"
-                + f"HoldTime: {rng.randrange(30)}\r\nRingTime: {rng.randrange(1, 9)}\r\n")  # fmt: skip
+                + f"HoldTime: {rng.randrange(30)}\r\nRingTime: {rng.randrange(1, 9)}\r\n")
     yield event("QueueCallerLeave", "agent", snapshot(caller) + f"Queue: {queue}\r\nPosition: 1\r\nCount: 0\r\n")
     yield event("BridgeCreate", "call", bridge_block(bid, 0))
     yield event("BridgeEnter", "call", bridge_block(bid, 1) + snapshot(agent))
@@ -132,7 +133,7 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     yield event("BridgeDestroy", "call", bridge_block(bid, 0))
     yield event("AgentComplete", "agent", snapshot(caller) + snapshot(agent, "Dest")
                 + f"Queue: {queue}\r\nInterface: PJSIP/agent{agent_no}\r\nMemberName: agent{agent_no}\r\n"
-                + "HoldTime: 3\r\nTalkTime: 42\r\nReason: agent\r\n")  # fmt: skip
+                + "HoldTime: 3\r\nTalkTime: 42\r\nReason: agent\r\n")
     yield event("Hangup", "call", snapshot(agent) + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")
     yield event("SoftHangupRequest", "call", snapshot(caller) + "Cause: 16\r\n")
     yield event("Hangup", "call", snapshot(caller) + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")
@@ -189,7 +190,7 @@ def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[
 
 def end_call() -> list[bytes]:
     ch = Channel("PJSIP/trunk-12345-ffffffff", END_CALL_ID, END_CALL_ID, "13800000000", "<unknown>", "cb-inbound",
-                 "12345")  # fmt: skip
+                 "12345")
     ch.state = "4"
     return [event("Newchannel", "call", snapshot(ch)),
-            event("Hangup", "call", snapshot(ch) + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")]  # fmt: skip
+            event("Hangup", "call", snapshot(ch) + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")]

@@ -7,6 +7,7 @@ invocation and the ratios to them; ``met`` is judged on the ratio where the targ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -82,10 +83,12 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
-def write_result(result: BenchResult) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def write_result(result: BenchResult, directory: Path = RESULTS_DIR) -> Path:
+    """``NAME.json`` for a full run (what bench/README.md reports), ``NAME.quick.json`` for ``--quick``."""
+    directory.mkdir(parents=True, exist_ok=True)
     result.machine = result.machine or machine_info()
-    path = RESULTS_DIR / f"{result.name}.json"
+    suffix = ".quick" if result.params.get("quick") else ""
+    path = directory / f"{result.name}{suffix}.json"
     text = json.dumps(asdict(result), indent=2, ensure_ascii=False, sort_keys=False)
     # Refuse to write something a reader could not load back (NaN/inf sneak in from divisions).
     json.loads(text, parse_constant=_refuse_constant)
@@ -139,7 +142,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def python_subprocess(module: str, *args: str, ready_timeout: float = 30.0) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def python_subprocess(
+    module: str, *args: str, ready_timeout: float = 30.0
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Run ``python -m module args`` and wait for its first stdout line (its "ready" report, e.g. a port)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args],
@@ -194,3 +199,51 @@ def production_logging() -> None:
     from callbridge.log import configure_logging
 
     configure_logging(format="json", level="info", stream=sys.stderr)
+
+
+class SimHost:
+    """``python -m bench.sim_host`` as a child process, driven one command line at a time."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.sim_host"], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        )
+        hello = self._read()
+        self.port: int = hello["port"]
+        self.user: str = hello["user"]
+        self.secret: str = hello["secret"]
+        self.dialplans = Path(hello["dialplans"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"simulator host exited ({self.proc.poll()})")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def command(self, line: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    async def acommand(self, line: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.command, line)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                self.command("quit")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def __enter__(self) -> SimHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

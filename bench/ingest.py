@@ -161,7 +161,7 @@ async def run_panoramisk(port: int) -> tuple[int, float]:
     manager = Manager(
         loop=loop, host="127.0.0.1", port=port, username="plain", secret="bench", ping_delay=3600,
         reconnect_timeout=3600,
-    )  # fmt: skip
+    )
     manager.register_event("*", on_event)
     start = time.perf_counter()
     await manager.connect()
@@ -193,7 +193,7 @@ def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] |
     return rates
 
 
-def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:  # noqa: ARG001
+def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
     production_logging()
     events = 50_000 if quick else 500_000
     runs = 1 if quick else 3
@@ -206,11 +206,11 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
     result = BenchResult(
         name="ingest",
         params={"events": expected, "bytes_per_event": round(size / expected), "runs": runs, "loop": loop,
-                "server": "separate process, sendfile", "path": path_note},  # fmt: skip
+                "server": "separate process, sendfile", "path": path_note},
         results={"callbridge_events_per_s": cb, "callbridge_core_events_per_s": core,
-                 "callbridge_runs": rates["callbridge"], "callbridge_core_runs": rates["callbridge_core"]},  # fmt: skip
+                 "callbridge_runs": rates["callbridge"], "callbridge_core_runs": rates["callbridge_core"]},
         baselines={"panoramisk_events_per_s": pano, "bare_protocol_events_per_s": bare,
-                   "panoramisk_runs": rates["panoramisk"], "bare_runs": rates["bare"]},  # fmt: skip
+                   "panoramisk_runs": rates["panoramisk"], "bare_runs": rates["bare"]},
         ratios={"vs_panoramisk": cb / pano, "vs_bare": cb / bare, "core_vs_panoramisk": core / pano},
         targets={"vs_panoramisk": ">= 2.5"},
     )

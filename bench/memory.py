@@ -40,7 +40,7 @@ def feed_calls(first: int, count: int, feed: Callable[[bytes], None], *, complet
             feed(raw)
 
 
-def measure(calls: int, mode: str, trace: bool) -> dict[str, Any]:  # noqa: C901
+def measure(calls: int, mode: str, trace: bool) -> dict[str, Any]:
     """Runs in the child process."""
     from bench.common import production_logging
     from callbridge.ami.events import decode
@@ -96,13 +96,13 @@ def measure(calls: int, mode: str, trace: bool) -> dict[str, Any]:  # noqa: C901
 
 def child(calls: int, mode: str, trace: bool) -> dict[str, Any]:
     with python_subprocess("bench.memory", "--child", str(calls), mode, "trace" if trace else "rss",
-                           ready_timeout=600) as (proc, line):  # fmt: skip
+                           ready_timeout=600) as (proc, line):
         proc.wait(timeout=600)
         result: dict[str, Any] = json.loads(line)
         return result
 
 
-def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:  # noqa: ARG001
+def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
     calls = 1_000 if quick else 10_000
     ours = child(calls, "callbridge", trace=False)
     # tracemalloc slows feeding 2-3×: a second opinion for the full run only.
@@ -115,9 +115,9 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
     result = BenchResult(
         name="memory",
         params={"concurrent_calls": calls, "call": "trunk leg queued + agent leg dialled, answered, bridged",
-                "measure": "RSS delta after gc.collect(), fresh process, after min(500, calls/4) warm-up calls"},  # fmt: skip
+                "measure": "RSS delta after gc.collect(), fresh process, after min(500, calls/4) warm-up calls"},
         results={"kib_per_call": per_call / 1024, "traced_kib_per_call": traced["traced_delta"] / calls / 1024,
-                 "open_calls": ours["open_calls"], "channels": ours["channels"], "bridges": ours["bridges"]},  # fmt: skip
+                 "open_calls": ours["open_calls"], "channels": ours["channels"], "bridges": ours["bridges"]},
         baselines={"naive_header_dicts_kib_per_call": naive_per_call / 1024},
         ratios={"vs_naive_header_dicts": per_call / naive_per_call if naive_per_call else 0.0},
         targets={"kib_per_call": "<= 8"},

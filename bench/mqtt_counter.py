@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 
 def main() -> int:
@@ -40,7 +41,7 @@ def main() -> int:
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any = None) -> None:
         client.subscribe([(f, 1) for f in args.filters])
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-counter-{time.monotonic_ns()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-counter-{time.monotonic_ns()}")
     client.on_message = on_message
     client.on_connect = on_connect
     client.on_subscribe = lambda *_a: subscribed.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from callbridge.ami.framing import AmiFramer, Frame, _parse_lines
@@ -33,7 +33,11 @@ TOKENS = ["Event", "Channel", ": ", ":", " ", "\t", "\xa0", "\u3000", "\r\n", "\
 messages = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
+# Cases a split at ": " gets wrong unless it checks first (each once broke a draft of the fast path).
+@example(["Event\n", "Event"], [])
+@example(["A: b\r", "C: d"], [])
+@example(["A: b\r\r\nC: d", "Key : v", "\xa0Key: v", "K:v: w", ": v", "A: x\nB: y"], [7, 30])
 @given(st.lists(messages, max_size=6), st.lists(st.integers(min_value=1, max_value=400), max_size=6))
 def test_fast_path_matches_line_reader(parts: list[str], cuts: list[int]) -> None:
     data = "".join(p + "\r\n\r\n" for p in parts).encode()
