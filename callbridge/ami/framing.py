@@ -6,14 +6,22 @@ and each complete message is decoded whole.
 
 Asterisk ends lines with CRLF, but a few code paths emit a bare LF; both are accepted. The first line
 of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line after it.
+
+Speed (this is the first stage of the ingest path, benchmarked against panoramisk): the common case —
+a run of complete CRLF messages — is decoded once and split in C; each message's lines are split at
+``": "`` by ``map`` and turned into a dict in one call, which also proves every line had a separator.
+The header tuple is built only when someone asks for it (:func:`message_fields` gives decoders the dict).
+Anything irregular goes through the line-by-line reader, which defines the semantics.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from dataclasses import FrozenInstanceError, dataclass
+from itertools import chain
 from itertools import repeat as _repeat
-from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from typing import Any
 
 from callbridge.errors import UnsafeValueError
 
@@ -25,14 +33,52 @@ _END = re.compile(rb"\r?\n\r?\n")
 _UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-()]+$")
 
+Headers = tuple[tuple[str, str], ...]
+_split = str.split
+_SEP = _repeat(": ")  # infinite and stateless: safe to share between map() calls
+_ONE = _repeat(1)
 
-@dataclass(frozen=True, slots=True)
+
 class AmiMessage:
-    """One AMI message as received: headers in wire order (duplicates kept, e.g. ``Variable``)."""
+    """One AMI message as received: headers in wire order (duplicates kept, e.g. ``Variable``).
 
-    headers: tuple[tuple[str, str], ...]
+    Immutable, compared and hashed by its headers, like the frozen dataclass it replaces. Messages from
+    the framer's fast path keep their text and its dict and build ``headers`` on first access: few
+    objects survive per message (which keeps the garbage collector's work small), and consumers that
+    only need the dict (:func:`message_fields`) never pay for the tuple.
+    """
+
+    __slots__ = ("_fields", "_headers", "_text")
+    __match_args__ = ("headers",)
+    _headers: Headers  # unset until first use on fast-path messages
+    _text: str  # the CRLF block the fast path split ("" for messages built from headers)
+    _fields: dict[str, str] | None
+
+    def __init__(self, headers: Headers) -> None:
+        _set_headers(self, headers)
+        _set_text(self, "")
+        _set_fields(self, None)
+
+    @property
+    def headers(self) -> Headers:
+        try:
+            return self._headers
+        except AttributeError:  # a fast-path message: the slot is filled on first use
+            pass
+        fields = self._fields or {}
+        text = self._text
+        if len(fields) == text.count("\r\n") + 1:  # no repeated name: the dict is the wire order
+            headers: Headers = tuple(fields.items())
+        else:
+            headers = tuple(map(tuple, map(_split, text.split("\r\n"), _SEP, _ONE)))  # type: ignore[arg-type]
+        _set_headers(self, headers)
+        return headers
 
     def get(self, name: str, default: str = "") -> str:
+        """The first value of header ``name``."""
+        fields = self._fields
+        if fields is not None and name not in fields:
+            return default  # the common miss (e.g. ActionID of a live event) without a scan
         for key, value in self.headers:
             if key == name:
                 return value
@@ -43,20 +89,77 @@ class AmiMessage:
 
     def as_dict(self) -> dict[str, str]:
         """Last value wins; use :meth:`get_all` for repeated headers."""
-        return dict(self.headers)
+        return dict(message_fields(self))
 
     @property
     def kind(self) -> str:
         """``event`` | ``response`` | ``action`` | ``other``."""
-        if not self.headers:
+        if self._text.startswith("Event: "):  # the common case, without splitting the first line
+            return "event"
+        first = self._first()
+        if first is None:
             return "other"
-        first = self.headers[0][0]
-        return {"Event": "event", "Response": "response", "Action": "action"}.get(first, "other")
+        return _KINDS.get(first[0], "other")
 
     @property
     def name(self) -> str:
         """The event name, response status or action name (the first header's value)."""
-        return self.headers[0][1] if self.headers else ""
+        if self._text:  # fast path: the first line has a ": " and its name no colon
+            line = self._text.partition("\r\n")[0]
+            return line[line.find(": ") + 2 :]
+        first = self._first()
+        return first[1] if first is not None else ""
+
+    def _first(self) -> tuple[str, str] | list[str] | None:
+        if self._text:  # fast path: the first line, split as the fast path split it
+            return self._text.partition("\r\n")[0].split(": ", 1)
+        headers = self._headers
+        return headers[0] if headers else None
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not AmiMessage:
+            return NotImplemented
+        return self.headers == other.headers
+
+    def __hash__(self) -> int:
+        return hash((self.headers,))
+
+    def __repr__(self) -> str:
+        return f"AmiMessage(headers={self.headers!r})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AmiMessage, (self.headers,))
+
+
+# Slot setters: the instance refuses ordinary assignment (it is immutable to everyone else).
+_SLOTS: dict[str, Any] = dict(vars(AmiMessage))
+_set_headers = _SLOTS["_headers"].__set__
+_set_text = _SLOTS["_text"].__set__
+_set_fields = _SLOTS["_fields"].__set__
+_new_message = object.__new__
+_KINDS = {"Event": "event", "Response": "response", "Action": "action"}
+
+
+def _lazy_message(text: str, fields: dict[str, str]) -> AmiMessage:
+    msg: AmiMessage = _new_message(AmiMessage)
+    _set_text(msg, text)
+    _set_fields(msg, fields)
+    return msg
+
+
+def message_fields(msg: AmiMessage) -> dict[str, str]:
+    """The headers as a dict (last value wins), built once per message. Callers must not mutate it."""
+    fields = msg._fields
+    if fields is None:
+        fields = dict(msg.headers)
+        _set_fields(msg, fields)
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,53 +189,29 @@ def parse_headers(block: bytes) -> AmiMessage | MalformedFrame:
     return _parse_text(text, block)
 
 
-def _split_run(text: str) -> list[AmiMessage] | None:
-    """Fast path: messages separated by CRLF CRLF, every line ``Name: value`` → the messages, else ``None``.
+def _fast_message(text: str) -> AmiMessage | None:
+    """A CRLF-only block whose every line is ``Name: value`` → its message; ``None`` when unsure.
 
-    Everything is done by C-level string and list operations over the whole run (one partition per
-    line via ``map``, joins and counts to check), so Python code runs per message, not per header. It
-    answers only when splitting each line at its first ``": "`` gives exactly what :func:`_parse_lines`
-    gives (every non-empty line has ``": "``, names have no colon and no blanks, CRLF line ends only,
-    no blank line but the separators); otherwise the caller takes the line-by-line reader.
+    Splitting at the first ``": "`` gives what :func:`_parse_lines` gives (split at the first ``:``,
+    strip the name, drop one leading space of the value) exactly when no name holds a colon or
+    surrounding whitespace; ``isprintable()`` is False for every whitespace character but the ASCII
+    space, which the count rules out. ``dict()`` refuses a line without ``": "`` (a one-item split).
+    A trailing CR is left to the line reader (it strips one from the last line; the split does not).
     """
-    if (
-        not text
-        or text.count("\n") != text.count("\r\n")
-        or "\r\r\n" in text
-        or "\r\n\r\n\r" in text
-        or text.endswith(("\r", "\n"))
-        or text.startswith(("\r", "\n"))
-    ):
+    if text.endswith("\r"):
         return None
-    lines = text.split("\r\n")
-    names, seps, values = zip(*map(str.partition, lines, _repeat(": ")), strict=True)
-    separators = text.count("\r\n\r\n")
-    filled = len(lines) - separators
-    if seps.count(": ") != filled:
-        return None  # a line without ": "
-    # Names must be what .strip() leaves and hold no colon; isprintable() is False for every whitespace
-    # character but the ASCII space, which the count rules out. Empty names only on separator lines.
-    joined = " ".join(names)
-    if ":" in joined or not joined.isprintable() or joined.count(" ") != len(names) - 1:
+    try:
+        fields = dict(map(_split, text.split("\r\n"), _SEP, _ONE))
+    except ValueError:
         return None
-    if names.count("") != separators:
-        return None
-    pairs = list(zip(names, values, strict=True))
-    out: list[AmiMessage] = []
-    start = 0
-    for _ in range(separators):
-        end = lines.index("", start)
-        out.append(AmiMessage(tuple(pairs[start:end])))
-        start = end + 1
-    out.append(AmiMessage(tuple(pairs[start:])))
-    return out
+    return _lazy_message(text, fields) if _names_ok(fields) else None
 
 
 def _parse_text(text: str, block: bytes | None = None) -> AmiMessage | MalformedFrame:
-    if "\r\n\r\n" not in text:
-        fast = _split_run(text)
+    if text and "\n" not in text.replace("\r\n", ""):
+        fast = _fast_message(text)
         if fast is not None:
-            return fast[0]
+            return fast
     return _parse_lines(text.encode("utf-8") if block is None else block, text)
 
 
@@ -156,6 +235,43 @@ def _parse_lines(block: bytes, text: str) -> AmiMessage | MalformedFrame:
     return AmiMessage(tuple(headers))
 
 
+def _fast_run(text: str, out: list[Frame]) -> None:
+    """Every block of a CRLF-only run (no empty block, none ending in CR) → its message.
+
+    :func:`_fast_message` inlined, with the name check done once for the whole run; when it fails (never
+    for Asterisk's own headers), each message is checked again and a failing one re-read by the line reader.
+    """
+    first = len(out)
+    append = out.append
+    new, set_text, set_fields = _new_message, _set_text, _set_fields
+    names = 0
+    dicts: list[dict[str, str]] = []
+    keep = dicts.append
+    for block in text.split("\r\n\r\n"):
+        try:
+            fields = dict(map(_split, block.split("\r\n"), _SEP, _ONE))
+        except ValueError:
+            append(_parse_text(block))  # a line without ": " (command output, "Name:value" …)
+            continue
+        names += len(fields)
+        keep(fields)
+        msg: AmiMessage = new(AmiMessage)
+        set_text(msg, block)
+        set_fields(msg, fields)
+        append(msg)
+    joined = " ".join(chain.from_iterable(dicts))
+    if ":" in joined or not joined.isprintable() or joined.count(" ") != names - 1:
+        for i in range(first, len(out)):
+            msg = out[i]  # type: ignore[assignment]
+            if type(msg) is AmiMessage and msg._text and not _names_ok(msg._fields or {}):
+                out[i] = _parse_text(msg._text)
+
+
+def _names_ok(fields: dict[str, str]) -> bool:
+    joined = " ".join(fields)
+    return ":" not in joined and joined.isprintable() and joined.count(" ") == len(fields) - 1
+
+
 class AmiFramer:
     """Incremental AMI splitter: feed bytes, take complete frames."""
 
@@ -170,34 +286,43 @@ class AmiFramer:
         self._buf += data
 
     def frames(self) -> Iterator[Frame]:
-        """Yield every complete frame buffered so far."""
+        """Every complete frame buffered so far."""
+        return iter(self._take())
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        return self._take()
+
+    def _take(self) -> list[Frame]:
         buf = self._buf
+        out: list[Frame] = []
         pos = 0
         if not self._banner_seen:
             nl = buf.find(b"\n")
             if nl < 0:
-                return
+                return out
             line = bytes(buf[:nl]).rstrip(b"\r")
             self._banner_seen = True
             if line.startswith(BANNER_PREFIX):
                 pos = nl + 1
-                yield Banner(line.decode("utf-8", errors="replace"))
+                out.append(Banner(line.decode("utf-8", errors="replace")))
         # Skip stray blank lines between messages.
         while pos < len(buf) and buf[pos] in (0x0D, 0x0A):
             pos += 1
-        pos = yield from self._bulk(pos)
+        pos = self._bulk(pos, out)
         while True:
             while pos < len(buf) and buf[pos] in (0x0D, 0x0A):
                 pos += 1
             match = _END.search(buf, pos)
             if match is None:
                 break
-            yield parse_headers(bytes(buf[pos : match.start()]))
+            out.append(parse_headers(bytes(buf[pos : match.start()])))
             pos = match.end()
         if pos:
             del buf[:pos]
+        return out
 
-    def _bulk(self, pos: int) -> Generator[Frame, None, int]:
+    def _bulk(self, pos: int, out: list[Frame]) -> int:
         """The common case in one go: every complete message up to the last CRLF CRLF, all CRLF.
 
         Decoding the whole run at once and splitting it in C is what makes framing cheap; it is only
@@ -213,25 +338,20 @@ class AmiFramer:
             text = buf[pos:last].decode("utf-8")
         except UnicodeDecodeError:
             return pos
+        if "\r\n\r\n\r" in text or text.endswith(("\r", "\n")):
+            return pos  # stray blank lines or padding: the general loop skips them
         if (
             "\n\n" in text
             or "\n\r\n\r\n" in text  # overlapping "\n\r\n" would fool the count below
             or text.count("\n\r\n") != text.count("\r\n\r\n")
-            or "\r\n\r\n\r" in text
-            or text.endswith(("\r", "\n"))
-        ):
+        ) and text.count("\n") != text.count("\r\n"):  # (none of these can happen in CRLF-only text)
             return pos  # message boundaries other than CRLF CRLF: the general loop finds them
-        fast = _split_run(text)
-        if fast is not None:
-            yield from fast
+        if "\r\r\n\r\n" not in text and text.count("\n") == text.count("\r\n"):
+            _fast_run(text, out)  # CRLF only and no block ends in CR: every block may take the fast path
         else:
-            for piece in text.split("\r\n\r\n"):
-                yield _parse_text(piece)
+            for block in text.split("\r\n\r\n"):
+                out.append(_parse_text(block))
         return last + 4
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self.receive_data(data)
-        return list(self.frames())
 
     @property
     def buffered(self) -> int:

@@ -170,9 +170,14 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        by_id = self.pending._by_id
+        on_event = self._on_event
         for frame in self._framer.feed(data):
             if isinstance(frame, AmiMessage):
-                self._dispatch(frame)
+                if not by_id and frame.kind == "event":
+                    on_event(frame)  # nothing awaits a reply, so no event can be a list item: skip correlation
+                else:
+                    self._dispatch(frame)
             elif isinstance(frame, Banner):
                 if not self.banner.done():
                     self.banner.set_result(frame.text)

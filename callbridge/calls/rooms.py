@@ -232,10 +232,12 @@ def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
 
 def channel_gone(t: CallTracker, ch: Channel, out: Out) -> None:
     """A channel hung up or vanished: take it out of queues and rooms (announcing what was missed)."""
+    uid = ch.uniqueid
     for queue in t.queues.values():
-        _remove_caller(queue, ch.uniqueid)
-        for key in [k for k, uid in queue.offers.items() if uid == ch.uniqueid]:
-            del queue.offers[key]
+        _remove_caller(queue, uid)
+        if uid in queue.offers.values():  # a C-level scan first: most channels ring no member
+            for key in [k for k, rung in queue.offers.items() if rung == uid]:
+                del queue.offers[key]
     for conf in list(t.conferences.values()):
         if ch.uniqueid in conf.parties:
             leave_conference(t, conf, ch.uniqueid, out)
