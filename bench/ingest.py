@@ -15,10 +15,11 @@ from connect to that event. Clients, each in the same process one after the othe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from bench.amistream import stream_file
@@ -57,13 +58,13 @@ class CallbridgeCounter(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         feed = self.feed
         for frame in self.framer.feed(data):
-            if type(frame) is not AmiMessage or frame.headers[0][0] != "Event":
+            if type(frame) is not AmiMessage or frame.kind != "event":
                 continue
             self.count += 1
             ev = decode(frame)
             if feed is not None:
                 self.domain_events += len(feed(ev))
-            if frame.headers[0][1] == "BenchEnd" and not self.done.done():
+            if frame.name == "BenchEnd" and not self.done.done():
                 self.done.set_result(self.count)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -180,13 +181,31 @@ CLIENTS: dict[str, Callable[[int], Any]] = {
 }
 
 
+@contextlib.contextmanager
+def daemon_gc(enabled: bool) -> Iterator[None]:
+    """callbridge's clients run with the collector tuned as `callbridge run` tunes it (app.tune_gc)."""
+    if not enabled:
+        yield
+        return
+    from callbridge.app import tune_gc
+
+    before = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
 def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] | None = None) -> dict[str, list[float]]:
     """events/s per client per run; a client that does not see every event is an error, not a slow result."""
     rates: dict[str, list[float]] = {name: [] for name in (clients or CLIENTS)}
     for _ in range(runs):
         for name in rates:
             gc.collect()
-            count, seconds = run_async(CLIENTS[name](port), loop)
+            with daemon_gc(name.startswith("callbridge")):
+                count, seconds = run_async(CLIENTS[name](port), loop)
             if count != expected:
                 raise RuntimeError(f"{name} counted {count} events, expected {expected}")
             rates[name].append(count / seconds)

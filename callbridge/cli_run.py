@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from callbridge.app import App, use_uvloop
+    from callbridge.app import App, tune_gc, use_uvloop
     from callbridge.log import configure_logging
     from callbridge.settings import load_settings
 
@@ -50,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
     from callbridge.log import get_logger
 
     get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
+    tune_gc()
     try:
         asyncio.run(app.run())
     except ConfigError as exc:  # e.g. no AMI secret in the environment
