@@ -29,3 +29,98 @@ class ActionProbe:
 
     def first_after(self, t: float) -> float:
         return next((x for x in self.times if x > t), 0.0)
+
+
+class InternalProbe:
+    """callbridge's own share, timed in the bench process around the real ``AmiProtocol`` (bench-only
+    monkeypatching; the product is unchanged):
+
+    * in: the ``data_received`` call whose chunk completed the DTMFEnd of ``digit`` on an agent channel
+      (time taken on entry, before framing);
+    * out: ``send_action`` of the first transfer action returned (the bytes handed to the transport).
+
+    Time spent in the kernel's socket buffer while callbridge's loop is busy is not in this figure
+    (it is in the simulator-side one).
+    """
+
+    def __init__(self, digit: str) -> None:
+        self.digit = digit
+        self.dtmf: list[float] = []
+        self.actions: list[float] = []
+        self._chunk_at = 0.0
+        #: per DTMFEnd of ``digit``: (chunk in, engine service starts on it, engine service done with it)
+        self.stages: list[tuple[float, float, float]] = []
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def install(self) -> None:
+        from callbridge.ami.client import AmiClient
+        from callbridge.ami.protocol import AmiProtocol
+        from callbridge.engine.service import EngineService
+
+        probe = self
+        data_received = AmiProtocol.data_received
+        send_action = AmiProtocol.send_action
+        on_event = AmiClient._on_event
+        consume_one = EngineService._consume_one
+
+        def timed_data_received(proto: Any, data: bytes) -> None:
+            probe._chunk_at = time.perf_counter()
+            data_received(proto, data)
+
+        def timed_on_event(client: Any, msg: Any) -> None:
+            if msg.name == "DTMFEnd" and msg.get("Digit") == probe.digit and "/agent" in (msg.get("Channel") or ""):
+                probe.dtmf.append(probe._chunk_at)
+            on_event(client, msg)
+
+        def timed_consume_one(service: Any, item: Any) -> None:
+            started = time.perf_counter()
+            consume_one(service, item)
+            if (type(item).__name__ == "DTMFEnd" and getattr(item, "digit", None) == probe.digit and probe.dtmf
+                    and len(probe.stages) < len(probe.dtmf)):  # fmt: skip
+                probe.stages.append((probe.dtmf[-1], started, time.perf_counter()))
+
+        def timed_send_action(proto: Any, action: Any, action_id: str) -> Any:
+            future = send_action(proto, action, action_id)
+            if action.name.lower() in TRANSFER_ACTIONS:
+                probe.actions.append(time.perf_counter())
+            return future
+
+        self._saved = [(AmiProtocol, "data_received", data_received), (AmiProtocol, "send_action", send_action),
+                       (AmiClient, "_on_event", on_event), (EngineService, "_consume_one", consume_one)]  # fmt: skip
+        setattr(AmiProtocol, "data_received", timed_data_received)  # noqa: B010  # bench-only shim
+        setattr(AmiProtocol, "send_action", timed_send_action)  # noqa: B010
+        setattr(AmiClient, "_on_event", timed_on_event)  # noqa: B010
+        setattr(EngineService, "_consume_one", timed_consume_one)  # noqa: B010
+
+    def uninstall(self) -> None:
+        for owner, name, original in self._saved:
+            setattr(owner, name, original)
+        self._saved = []
+
+    def reset(self) -> None:
+        self.dtmf.clear()
+        self.actions.clear()
+        self.stages.clear()
+
+    def stage_ms(self) -> dict[str, list[float]]:
+        """Where the time goes: read + frame + decode + stream hand-off; tracker + engine decision +
+        effects; the action task's first step up to the write."""
+        out: dict[str, list[float]] = {"to_consumer": [], "decide": [], "to_write": []}
+        for chunk_at, started, done in self.stages:
+            first = next((a for a in self.actions if a > started), None)
+            if first is None:
+                continue
+            out["to_consumer"].append((started - chunk_at) * 1000)
+            out["decide"].append((done - started) * 1000)
+            out["to_write"].append((first - done) * 1000)
+        return out
+
+    def samples_ms(self) -> list[float]:
+        """Per DTMFEnd: the first transfer action written after it and before the next DTMFEnd."""
+        out: list[float] = []
+        for i, t in enumerate(self.dtmf):
+            limit = self.dtmf[i + 1] if i + 1 < len(self.dtmf) else float("inf")
+            first = next((a for a in self.actions if t < a < limit), None)
+            if first is not None:
+                out.append((first - t) * 1000)
+        return out

@@ -26,6 +26,7 @@ import itertools
 import os
 import random
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -160,7 +161,11 @@ class AmiClient:
         self.action_timeout, self.resync_timeout = action_timeout, resync_timeout
         self.policy = policy or ReconnectPolicy()
         self._proto: AmiProtocol | None = None  # set only while logged in
-        self._queue: asyncio.Queue[StreamItem | None] = asyncio.Queue()  # None: closed
+        # The stream's hand-off: a deque and one waiter future, not an asyncio.Queue — the consumer
+        # takes every item already read without suspending, and a TCP read of many events costs one
+        # wake-up instead of a Queue.put_nowait/get pair (and its putter/getter bookkeeping) per event.
+        self._items: deque[StreamItem | None] = deque()  # None: closed
+        self._waiter: asyncio.Future[None] | None = None
         self._resync_buffer: list[AmiEvent] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
@@ -214,7 +219,7 @@ class AmiClient:
         self._tasks.clear()
         self.policy.closed()
         self._notify()
-        self._queue.put_nowait(None)
+        self._emit(None)
 
     @property
     def state(self) -> ConnState:
@@ -270,15 +275,28 @@ class AmiClient:
 
     async def stream(self) -> AsyncIterator[StreamItem]:
         """Connection items and typed events, in order, until :meth:`close` (single consumer)."""
+        items = self._items
         while True:
-            item = await self._queue.get()
-            if item is None:
-                self._queue.put_nowait(None)  # later stream() calls end too
+            while not items:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    if self._waiter is waiter:
+                        self._waiter = None
+            item = items[0]
+            if item is None:  # left in place: later stream() calls end too
                 return
+            items.popleft()
             yield item
 
-    def _emit(self, item: StreamItem) -> None:
-        self._queue.put_nowait(item)
+    def _emit(self, item: StreamItem | None) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _on_event(self, msg: AmiMessage) -> None:
         try:

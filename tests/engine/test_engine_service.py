@@ -51,7 +51,12 @@ async def test_batches_run_in_order_and_report_their_outcome(error: Exception | 
     svc, pbx, _ = service(ami)
     results: list[ActionResult] = []
     original = pbx.engine.on_action_result
-    pbx.engine.on_action_result = lambda r, now: (results.append(r), original(r, now))  # type: ignore[method-assign]
+
+    def record(r: ActionResult, now: float) -> None:
+        results.append(r)
+        original(r, now)
+
+    pbx.engine.on_action_result = record  # type: ignore[method-assign,assignment]
     pbx.engine.out.append(SendActions((Setvar(channel="c", variable="A", value="1"),
                                        Redirect(channel="c", context="cb-to-110", exten="s"),
                                        Setvar(channel="c", variable="B", value="2")), "t"))  # fmt: skip
@@ -66,7 +71,12 @@ async def test_timers_fire_into_the_engine() -> None:
     svc, pbx, _ = service(FakeAmi())
     fired: list[str] = []
     done = asyncio.Event()
-    pbx.engine.on_timer = lambda key, now: (fired.append(key), done.set())  # type: ignore[method-assign]
+
+    def on_timer(key: str, now: float) -> None:
+        fired.append(key)
+        done.set()
+
+    pbx.engine.on_timer = on_timer  # type: ignore[method-assign]
     pbx.engine.out.append(StartTimer("k", 0.01))
     svc.run_effects()
     async with asyncio.timeout(2):
