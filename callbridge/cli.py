@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from callbridge.errors import ConfigError, LocalError, UnreadableConfigError
+
 COMMANDS: dict[str, str] = {
     "check": "validate dialplan files (exit 0 valid, 1 invalid, 2 unreadable)",
     "schema": "print the JSON Schema of the dialplan language",
@@ -24,6 +26,22 @@ COMMANDS: dict[str, str] = {
     "report": "KPI report for a period (markdown or CSV)",
     "bench": "run the benchmark suite",
 }
+
+
+def report_local_error(prog: str, exc: LocalError) -> int:
+    """Print a local error the way every sub-command does and return its exit code.
+
+    2 = a file cannot be read; 1 = invalid input (each located problem on its own line).
+    """
+    if isinstance(exc, UnreadableConfigError):
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"{prog}: {exc}", file=sys.stderr)
+    return 1
 
 
 def _module(name: str) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import orjson
 
-from callbridge.errors import ConfigError, LocalError, UnreadableConfigError
+from callbridge.cli import report_local_error
+from callbridge.errors import LocalError, UnreadableConfigError
 from callbridge.store.records import CALL_COLUMNS, RecordStore, open_record_store, rows_to_csv
 
 EVENT_COLUMNS = ("at", "type", "call_id", "hotline", "data")
@@ -61,16 +62,8 @@ def main(args: argparse.Namespace) -> int:
         start = parse_instant(args.start) if args.start else None
         end = parse_instant(args.end) if args.end else None
         store = open_store_from_args(args)
-    except UnreadableConfigError as exc:
-        print(f"callbridge records: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
     except LocalError as exc:
-        print(f"callbridge records: {exc}", file=sys.stderr)
-        return 1
+        return report_local_error("callbridge records", exc)
     try:
         if args.call_id:
             timeline = store.call_timeline(args.call_id)

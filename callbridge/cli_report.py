@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from callbridge.cli import report_local_error
 from callbridge.cli_records import add_store_arguments, open_store_from_args
-from callbridge.errors import ConfigError, LocalError, UnreadableConfigError
+from callbridge.errors import LocalError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,16 +38,8 @@ def main(args: argparse.Namespace) -> int:
             plan = load_dialplan(Path(args.dialplan))
             targets = {h.number: h.answer_rate_target for h in plan.model.hotlines.values()}
         store = open_store_from_args(args)
-    except UnreadableConfigError as exc:
-        print(f"callbridge report: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
     except LocalError as exc:
-        print(f"callbridge report: {exc}", file=sys.stderr)
-        return 1
+        return report_local_error("callbridge report", exc)
     try:
         report = compute(store.period_records(period.start, period.end), targets)
     finally:
