@@ -9,9 +9,7 @@ becomes ``""`` / ``0`` / ``None``, and a frame that still cannot be decoded beco
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from operator import itemgetter
 
 from callbridge.ami.event_types import (
     AgentCalled,
@@ -78,7 +76,18 @@ from callbridge.ami.event_types import (
     VarSet,
     endpoint_of,
 )
+from callbridge.ami.fields import (
+    EMPTY_SNAPSHOT,
+    bridge,
+    num,
+    opt_int,
+    snapshot,
+    timestamp,
+    to_int,
+    yes,
+)
 from callbridge.ami.framing import AmiMessage, message_fields
+from callbridge.ami.hot_decoders import hot_decoders
 
 __all__ = [
     "AgentCalled", "AgentComplete", "AgentConnect", "AgentEvent", "AgentRingNoAnswer", "AmiEvent",
@@ -95,169 +104,18 @@ __all__ = [
 ]  # fmt: skip
 
 H = dict[str, str]
-_intern = sys.intern
-_UNKNOWN = "<unknown>"
-_new_snapshot = tuple.__new__  # skips the NamedTuple's keyword-argument __new__
 # Headers every channel snapshot has; anything else in a UserEvent is user data.
 _SNAPSHOT_HEADERS = frozenset(
     {"Event", "Privilege", "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
      "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority",
      "Uniqueid", "Linkedid", "UserEvent", "Timestamp", "SystemName"}
 )  # fmt: skip
-
-
-def _num(value: str) -> str:
-    return "" if value == _UNKNOWN else value
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _opt_int(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-def _yes(value: str | None) -> bool:
-    return value is not None and value.lower() in ("yes", "true", "1", "on")
-
-
-def _ts(d: H) -> float | None:
-    raw = d.get("Timestamp")
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
-
-
-_SNAP_FIELDS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
-                "ConnectedLineName", "Context", "Exten", "Priority", "Uniqueid", "Linkedid")  # fmt: skip
-_snap_values = itemgetter(*_SNAP_FIELDS)  # one C call for all twelve when every header is there
+_num, _int, _opt_int, _yes, _ts, _psnap, _bridge = num, to_int, opt_int, yes, timestamp, snapshot, bridge
+_EMPTY = EMPTY_SNAPSHOT
 
 
 def _snap(d: H) -> ChannelSnapshot:
-    # Hot: one itemgetter call and inlined <unknown> checks (a Python call costs as much as the test).
-    try:
-        channel, state, desc, cnum, cname, lnum, lname, context, exten, prio, uid, lid = _snap_values(d)
-    except KeyError:  # a header is missing: the slow way, with "" for each missing one
-        return _snap_slow(d)
-    u = _UNKNOWN
-    return _new_snapshot(
-        ChannelSnapshot,
-        (
-            channel,
-            _intern(state),
-            _intern(desc),
-            "" if cnum == u else cnum,
-            "" if cname == u else cname,
-            "" if lnum == u else lnum,
-            "" if lname == u else lname,
-            _intern(context),
-            _intern(exten),
-            prio,
-            uid,
-            lid,
-        ),
-    )
-
-
-def _snap_slow(d: H) -> ChannelSnapshot:
-    g = d.get
-    return ChannelSnapshot(
-        g("Channel", ""),
-        _intern(g("ChannelState", "")),
-        _intern(g("ChannelStateDesc", "")),
-        _num(g("CallerIDNum", "")),
-        _num(g("CallerIDName", "")),
-        _num(g("ConnectedLineNum", "")),
-        _num(g("ConnectedLineName", "")),
-        _intern(g("Context", "")),
-        _intern(g("Exten", "")),
-        g("Priority", ""),
-        g("Uniqueid", ""),
-        g("Linkedid", ""),
-    )
-
-
-def _psnap(d: H, p: str) -> ChannelSnapshot | None:
-    """A prefixed snapshot (``Dest``, ``Transferer`` …); ``None`` when the event has none."""
-    getter = _PREFIXED.get(p)
-    if getter is None:
-        getter = _PREFIXED[p] = itemgetter(*(p + name for name in _SNAP_FIELDS))
-    try:
-        channel, state, desc, cnum, cname, lnum, lname, context, exten, prio, uid, lid = getter(d)
-    except KeyError:
-        return _psnap_slow(d, p)
-    u = _UNKNOWN
-    return _new_snapshot(
-        ChannelSnapshot,
-        (
-            channel,
-            _intern(state),
-            _intern(desc),
-            "" if cnum == u else cnum,
-            "" if cname == u else cname,
-            "" if lnum == u else lnum,
-            "" if lname == u else lname,
-            _intern(context),
-            _intern(exten),
-            prio,
-            uid,
-            lid,
-        ),
-    )
-
-
-_PREFIXED: dict[str, itemgetter[tuple[str, ...]]] = {}
-
-
-def _psnap_slow(d: H, p: str) -> ChannelSnapshot | None:
-    g = d.get
-    channel = g(p + "Channel")
-    uniqueid = g(p + "Uniqueid")
-    if channel is None and uniqueid is None:
-        return None
-    return ChannelSnapshot(
-        channel or "",
-        _intern(g(p + "ChannelState", "")),
-        _intern(g(p + "ChannelStateDesc", "")),
-        _num(g(p + "CallerIDNum", "")),
-        _num(g(p + "CallerIDName", "")),
-        _num(g(p + "ConnectedLineNum", "")),
-        _num(g(p + "ConnectedLineName", "")),
-        _intern(g(p + "Context", "")),
-        _intern(g(p + "Exten", "")),
-        g(p + "Priority", ""),
-        uniqueid or "",
-        g(p + "Linkedid", ""),
-    )
-
-
-_EMPTY = ChannelSnapshot("", "", "", "", "", "", "", "", "", "", "", "")
-
-
-def _bridge(d: H, p: str = "") -> BridgeSnapshot:
-    g = d.get
-    return BridgeSnapshot(
-        g(p + "BridgeUniqueid", ""),
-        _intern(g(p + "BridgeType", "")),
-        _intern(g(p + "BridgeTechnology", "")),
-        _intern(g(p + "BridgeCreator", "")),
-        g(p + "BridgeName", ""),
-        _int(g(p + "BridgeNumChannels")),
-    )
+    return snapshot(d, required=True)
 
 
 def _member(cls: type[QueueMemberEvent]) -> Callable[[H], AmiEvent]:
@@ -310,7 +168,10 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         timestamp=_ts(d), snap=_snap(d), variable=d.get("Variable", ""), value=d.get("Value", "")
     ),
     "Hangup": lambda d: Hangup(
-        timestamp=_ts(d), snap=_snap(d), cause=_opt_int(d.get("Cause")), cause_txt=d.get("Cause-txt", ""),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        cause=_opt_int(d.get("Cause")),
+        cause_txt=d.get("Cause-txt", ""),
         tech_cause=d.get("TechCause", ""),
     ),
     "HangupRequest": lambda d: HangupRequest(
@@ -324,8 +185,11 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         timestamp=_ts(d), snap=_psnap(d, ""), dest=_psnap(d, "Dest") or _EMPTY, dial_status=d.get("DialStatus", "")
     ),
     "DialEnd": lambda d: DialEnd(
-        timestamp=_ts(d), snap=_psnap(d, ""), dest=_psnap(d, "Dest") or _EMPTY,
-        dial_status=d.get("DialStatus", ""), forward=d.get("Forward", ""),
+        timestamp=_ts(d),
+        snap=_psnap(d, ""),
+        dest=_psnap(d, "Dest") or _EMPTY,
+        dial_status=d.get("DialStatus", ""),
+        forward=d.get("Forward", ""),
     ),
     "BridgeCreate": lambda d: BridgeCreate(timestamp=_ts(d), bridge=_bridge(d)),
     "BridgeDestroy": lambda d: BridgeDestroy(timestamp=_ts(d), bridge=_bridge(d)),
@@ -335,20 +199,35 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
     "BridgeLeave": lambda d: BridgeLeave(timestamp=_ts(d), snap=_snap(d), bridge=_bridge(d)),
     "BridgeMerge": lambda d: BridgeMerge(timestamp=_ts(d), to_bridge=_bridge(d, "To"), from_bridge=_bridge(d, "From")),
     "LocalBridge": lambda d: LocalBridge(
-        timestamp=_ts(d), local_one=_psnap(d, "LocalOne") or _EMPTY, local_two=_psnap(d, "LocalTwo") or _EMPTY,
-        context=d.get("Context", ""), exten=d.get("Exten", ""), local_optimization=_yes(d.get("LocalOptimization")),
+        timestamp=_ts(d),
+        local_one=_psnap(d, "LocalOne") or _EMPTY,
+        local_two=_psnap(d, "LocalTwo") or _EMPTY,
+        context=d.get("Context", ""),
+        exten=d.get("Exten", ""),
+        local_optimization=_yes(d.get("LocalOptimization")),
     ),
     "BlindTransfer": lambda d: BlindTransfer(
-        timestamp=_ts(d), result=d.get("Result", ""), transferer=_psnap(d, "Transferer"),
-        transferee=_psnap(d, "Transferee"), bridge=_bridge(d), is_external=_yes(d.get("IsExternal")),
-        context=d.get("Context", ""), extension=d.get("Extension", ""),
+        timestamp=_ts(d),
+        result=d.get("Result", ""),
+        transferer=_psnap(d, "Transferer"),
+        transferee=_psnap(d, "Transferee"),
+        bridge=_bridge(d),
+        is_external=_yes(d.get("IsExternal")),
+        context=d.get("Context", ""),
+        extension=d.get("Extension", ""),
     ),
     "AttendedTransfer": lambda d: AttendedTransfer(
-        timestamp=_ts(d), result=d.get("Result", ""), orig_transferer=_psnap(d, "OrigTransferer"),
-        second_transferer=_psnap(d, "SecondTransferer"), transferee=_psnap(d, "Transferee"),
-        target=_psnap(d, "TransferTarget"), orig_bridge_id=d.get("OrigBridgeUniqueid", ""),
-        second_bridge_id=d.get("SecondBridgeUniqueid", ""), dest_type=d.get("DestType", ""),
-        dest_bridge_id=d.get("DestBridgeUniqueid", ""), dest_app=d.get("DestApp", ""),
+        timestamp=_ts(d),
+        result=d.get("Result", ""),
+        orig_transferer=_psnap(d, "OrigTransferer"),
+        second_transferer=_psnap(d, "SecondTransferer"),
+        transferee=_psnap(d, "Transferee"),
+        target=_psnap(d, "TransferTarget"),
+        orig_bridge_id=d.get("OrigBridgeUniqueid", ""),
+        second_bridge_id=d.get("SecondBridgeUniqueid", ""),
+        dest_type=d.get("DestType", ""),
+        dest_bridge_id=d.get("DestBridgeUniqueid", ""),
+        dest_app=d.get("DestApp", ""),
         is_external=_yes(d.get("IsExternal")),
     ),
     "Hold": lambda d: Hold(timestamp=_ts(d), snap=_snap(d), music_class=d.get("MusicClass", "")),
@@ -357,27 +236,44 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         timestamp=_ts(d), snap=_snap(d), digit=d.get("Digit", ""), direction=d.get("Direction", "")
     ),
     "DTMFEnd": lambda d: DTMFEnd(
-        timestamp=_ts(d), snap=_snap(d), digit=d.get("Digit", ""), direction=d.get("Direction", ""),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        digit=d.get("Digit", ""),
+        direction=d.get("Direction", ""),
         duration_ms=_int(d.get("DurationMs")),
     ),
     "QueueCallerJoin": lambda d: QueueCallerJoin(
-        timestamp=_ts(d), snap=_snap(d), queue=d.get("Queue", ""), position=_int(d.get("Position")),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        queue=d.get("Queue", ""),
+        position=_int(d.get("Position")),
         count=_int(d.get("Count")),
     ),
     "QueueCallerLeave": lambda d: QueueCallerLeave(
-        timestamp=_ts(d), snap=_snap(d), queue=d.get("Queue", ""), position=_int(d.get("Position")),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        queue=d.get("Queue", ""),
+        position=_int(d.get("Position")),
         count=_int(d.get("Count")),
     ),
     "QueueCallerAbandon": lambda d: QueueCallerAbandon(
-        timestamp=_ts(d), snap=_snap(d), queue=d.get("Queue", ""), position=_int(d.get("Position")),
-        original_position=_int(d.get("OriginalPosition")), hold_time=_int(d.get("HoldTime")),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        queue=d.get("Queue", ""),
+        position=_int(d.get("Position")),
+        original_position=_int(d.get("OriginalPosition")),
+        hold_time=_int(d.get("HoldTime")),
     ),
     "AgentCalled": lambda d: AgentCalled(**_agent(d)),  # type: ignore[arg-type]
     "AgentConnect": lambda d: AgentConnect(
-        **_agent(d), hold_time=_int(d.get("HoldTime")), ring_time=_int(d.get("RingTime"))  # type: ignore[arg-type]
+        **_agent(d),  # type: ignore[arg-type]
+        hold_time=_int(d.get("HoldTime")),
+        ring_time=_int(d.get("RingTime")),
     ),
     "AgentComplete": lambda d: AgentComplete(
-        **_agent(d), hold_time=_int(d.get("HoldTime")), talk_time=_int(d.get("TalkTime")),  # type: ignore[arg-type]
+        **_agent(d),  # type: ignore[arg-type]
+        hold_time=_int(d.get("HoldTime")),
+        talk_time=_int(d.get("TalkTime")),
         reason=d.get("Reason", ""),
     ),
     "AgentRingNoAnswer": lambda d: AgentRingNoAnswer(**_agent(d), ring_time=_int(d.get("RingTime"))),  # type: ignore[arg-type]
@@ -387,43 +283,79 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
     "QueueMemberStatus": _member(QueueMemberStatus),
     "QueueMember": _member(QueueMember),
     "QueueEntry": lambda d: QueueEntry(
-        timestamp=_ts(d), queue=d.get("Queue", ""), position=_int(d.get("Position")), channel=d.get("Channel", ""),
-        uniqueid=d.get("Uniqueid", ""), caller_num=_num(d.get("CallerIDNum", "")),
-        caller_name=_num(d.get("CallerIDName", "")), connected_num=_num(d.get("ConnectedLineNum", "")),
-        connected_name=_num(d.get("ConnectedLineName", "")), wait=_int(d.get("Wait")),
-        priority=_int(d.get("Priority")), action_id=d.get("ActionID", ""),
+        timestamp=_ts(d),
+        queue=d.get("Queue", ""),
+        position=_int(d.get("Position")),
+        channel=d.get("Channel", ""),
+        uniqueid=d.get("Uniqueid", ""),
+        caller_num=_num(d.get("CallerIDNum", "")),
+        caller_name=_num(d.get("CallerIDName", "")),
+        connected_num=_num(d.get("ConnectedLineNum", "")),
+        connected_name=_num(d.get("ConnectedLineName", "")),
+        wait=_int(d.get("Wait")),
+        priority=_int(d.get("Priority")),
+        action_id=d.get("ActionID", ""),
     ),
     "QueueParams": lambda d: QueueParams(
-        timestamp=_ts(d), queue=d.get("Queue", ""), max=_int(d.get("Max")), strategy=d.get("Strategy", ""),
-        calls=_int(d.get("Calls")), holdtime=_int(d.get("Holdtime")), talktime=_int(d.get("TalkTime")),
-        completed=_int(d.get("Completed")), abandoned=_int(d.get("Abandoned")), action_id=d.get("ActionID", ""),
+        timestamp=_ts(d),
+        queue=d.get("Queue", ""),
+        max=_int(d.get("Max")),
+        strategy=d.get("Strategy", ""),
+        calls=_int(d.get("Calls")),
+        holdtime=_int(d.get("Holdtime")),
+        talktime=_int(d.get("TalkTime")),
+        completed=_int(d.get("Completed")),
+        abandoned=_int(d.get("Abandoned")),
+        action_id=d.get("ActionID", ""),
     ),
     "ConfbridgeStart": lambda d: ConfbridgeStart(
         timestamp=_ts(d), conference=d.get("Conference", ""), bridge=_bridge(d)
     ),
     "ConfbridgeEnd": lambda d: ConfbridgeEnd(timestamp=_ts(d), conference=d.get("Conference", ""), bridge=_bridge(d)),
     "ConfbridgeJoin": lambda d: ConfbridgeJoin(
-        timestamp=_ts(d), snap=_snap(d), conference=d.get("Conference", ""), bridge=_bridge(d),
-        admin=_yes(d.get("Admin")), muted=_yes(d.get("Muted")),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        conference=d.get("Conference", ""),
+        bridge=_bridge(d),
+        admin=_yes(d.get("Admin")),
+        muted=_yes(d.get("Muted")),
     ),
     "ConfbridgeLeave": lambda d: ConfbridgeLeave(
-        timestamp=_ts(d), snap=_snap(d), conference=d.get("Conference", ""), bridge=_bridge(d),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        conference=d.get("Conference", ""),
+        bridge=_bridge(d),
         admin=_yes(d.get("Admin")),
     ),
     "ConfbridgeMute": lambda d: ConfbridgeMute(timestamp=_ts(d), snap=_snap(d), conference=d.get("Conference", "")),
     "ConfbridgeUnmute": lambda d: ConfbridgeUnmute(timestamp=_ts(d), snap=_snap(d), conference=d.get("Conference", "")),
     "ConfbridgeList": lambda d: ConfbridgeList(
-        timestamp=_ts(d), snap=_snap(d), conference=d.get("Conference", ""), admin=_yes(d.get("Admin")),
-        muted=_yes(d.get("Muted")), talking=_yes(d.get("Talking")), waiting=_yes(d.get("Waiting")),
-        answered_time=_int(d.get("AnsweredTime")), action_id=d.get("ActionID", ""),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        conference=d.get("Conference", ""),
+        admin=_yes(d.get("Admin")),
+        muted=_yes(d.get("Muted")),
+        talking=_yes(d.get("Talking")),
+        waiting=_yes(d.get("Waiting")),
+        answered_time=_int(d.get("AnsweredTime")),
+        action_id=d.get("ActionID", ""),
     ),
     "ConfbridgeListRooms": lambda d: ConfbridgeListRooms(
-        timestamp=_ts(d), conference=d.get("Conference", ""), parties=_int(d.get("Parties")),
-        locked=_yes(d.get("Locked")), muted=_yes(d.get("Muted")), action_id=d.get("ActionID", ""),
+        timestamp=_ts(d),
+        conference=d.get("Conference", ""),
+        parties=_int(d.get("Parties")),
+        locked=_yes(d.get("Locked")),
+        muted=_yes(d.get("Muted")),
+        action_id=d.get("ActionID", ""),
     ),
     "CoreShowChannel": lambda d: CoreShowChannel(
-        timestamp=_ts(d), snap=_snap(d), bridge_id=d.get("BridgeId", ""), application=d.get("Application", ""),
-        application_data=d.get("ApplicationData", ""), duration=d.get("Duration", ""), action_id=d.get("ActionID", ""),
+        timestamp=_ts(d),
+        snap=_snap(d),
+        bridge_id=d.get("BridgeId", ""),
+        application=d.get("Application", ""),
+        application_data=d.get("ApplicationData", ""),
+        duration=d.get("Duration", ""),
+        action_id=d.get("ActionID", ""),
     ),
     "BridgeListItem": lambda d: BridgeListItem(timestamp=_ts(d), bridge=_bridge(d), action_id=d.get("ActionID", "")),
     "BridgeInfoChannel": lambda d: BridgeInfoChannel(
@@ -433,21 +365,37 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         timestamp=_ts(d), bridge=_bridge(d), action_id=d.get("ActionID", "")
     ),
     "OriginateResponse": lambda d: OriginateResponse(
-        timestamp=_ts(d), action_id=d.get("ActionID", ""), response=d.get("Response", ""),
-        channel=d.get("Channel", ""), uniqueid=d.get("Uniqueid", ""), reason=_int(d.get("Reason")),
-        context=d.get("Context", ""), exten=d.get("Exten", ""), caller_num=_num(d.get("CallerIDNum", "")),
-        caller_name=_num(d.get("CallerIDName", "")), application=d.get("Application", ""), data=d.get("Data", ""),
+        timestamp=_ts(d),
+        action_id=d.get("ActionID", ""),
+        response=d.get("Response", ""),
+        channel=d.get("Channel", ""),
+        uniqueid=d.get("Uniqueid", ""),
+        reason=_int(d.get("Reason")),
+        context=d.get("Context", ""),
+        exten=d.get("Exten", ""),
+        caller_num=_num(d.get("CallerIDNum", "")),
+        caller_name=_num(d.get("CallerIDName", "")),
+        application=d.get("Application", ""),
+        data=d.get("Data", ""),
     ),
     "UserEvent": lambda d: UserEvent(
-        timestamp=_ts(d), user_event=d.get("UserEvent", ""), snap=_psnap(d, ""),
+        timestamp=_ts(d),
+        user_event=d.get("UserEvent", ""),
+        snap=_psnap(d, ""),
         fields=tuple((k, v) for k, v in d.items() if k not in _SNAPSHOT_HEADERS),
     ),
     "FullyBooted": lambda d: FullyBooted(
-        timestamp=_ts(d), status=d.get("Status", ""), uptime=_opt_int(d.get("Uptime")),
+        timestamp=_ts(d),
+        status=d.get("Status", ""),
+        uptime=_opt_int(d.get("Uptime")),
         last_reload=_opt_int(d.get("LastReload")),
     ),
     "Shutdown": lambda d: Shutdown(timestamp=_ts(d), shutdown=d.get("Shutdown", ""), restart=_yes(d.get("Restart"))),
 }
+
+
+KEYWORD_DECODERS = dict(DECODERS)  # the reference the hot builders are tested against
+DECODERS.update(hot_decoders())
 
 
 def decode(msg: AmiMessage) -> AmiEvent:

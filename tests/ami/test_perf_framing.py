@@ -106,3 +106,24 @@ def test_fast_path_equals_line_reader_on_header_like_input(messages: list[list[s
     for frame in got:
         if isinstance(frame, AmiMessage):
             assert frame.as_dict() == dict(frame.headers)
+
+
+def test_hot_decoders_build_what_the_keyword_decoders_build() -> None:
+    from bench.amistream import generate
+    from callbridge.ami.events import DECODERS, KEYWORD_DECODERS
+
+    messages = _all_trace_messages()
+    messages += [f for f in AmiFramer(expect_banner=False).feed(b"".join(generate(40))) if isinstance(f, AmiMessage)]
+    # Odd shapes too: no snapshot at all, a timestamp, numbers that are not numbers.
+    messages += [AmiMessage((("Event", name), ("Timestamp", "1795917000.25"), ("Cause", "x"), ("Position", "")))
+                 for name in DECODERS]  # fmt: skip
+    compared: set[str] = set()
+    for msg in messages:
+        name = msg.name
+        hot, reference = DECODERS.get(name), KEYWORD_DECODERS.get(name)
+        if hot is None or hot is reference or reference is None:
+            continue
+        fields = message_fields(msg)
+        assert hot(fields) == reference(fields), (name, fields)
+        compared.add(name)
+    assert {"Newchannel", "VarSet", "Hangup", "DialBegin", "BridgeEnter", "AgentComplete", "DTMFEnd"} <= compared

@@ -1,0 +1,117 @@
+"""Decoders of the event kinds that make up the bulk of live traffic (channel, dial, bridge, queue caller).
+
+:mod:`callbridge.ami.events` installs these over its keyword decoders: same objects (the tests decode every
+recorded message both ways and compare), at about half the cost — positional builders instead of the
+dataclass ``__init__`` (see :func:`callbridge.ami.fields.builder`), and no helper call where a ``dict.get``
+does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from callbridge.ami.event_types import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AmiEvent,
+    BridgeCreate,
+    BridgeDestroy,
+    BridgeEnter,
+    BridgeLeave,
+    ChannelEvent,
+    ChannelSnapshot,
+    DialBegin,
+    DialEnd,
+    DialState,
+    DTMFBegin,
+    DTMFEnd,
+    Hangup,
+    HangupRequest,
+    NewCallerid,
+    Newchannel,
+    NewConnectedLine,
+    Newstate,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    SoftHangupRequest,
+    VarSet,
+)
+from callbridge.ami.fields import EMPTY_SNAPSHOT, bridge, builder, opt_int, snapshot, timestamp, to_int
+
+H = dict[str, str]
+
+
+def _channel_kind(cls: type[ChannelEvent]) -> Callable[[H], AmiEvent]:
+    build = builder(cls)
+    return lambda d: build(timestamp(d) if "Timestamp" in d else None, snapshot(d, required=True))
+
+
+def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
+    var_set, hangup, hangup_req, soft_req = (
+        builder(VarSet),
+        builder(Hangup),
+        builder(HangupRequest),
+        builder(SoftHangupRequest),
+    )
+    dial_begin, dial_state, dial_end = builder(DialBegin), builder(DialState), builder(DialEnd)
+    b_create, b_destroy, b_enter, b_leave = (
+        builder(BridgeCreate),
+        builder(BridgeDestroy),
+        builder(BridgeEnter),
+        builder(BridgeLeave),
+    )
+    dtmf_begin, dtmf_end = builder(DTMFBegin), builder(DTMFEnd)
+    q_join, q_leave = builder(QueueCallerJoin), builder(QueueCallerLeave)
+    a_called, a_connect, a_complete = builder(AgentCalled), builder(AgentConnect), builder(AgentComplete)
+
+    def ts(d: H) -> float | None:
+        return timestamp(d) if "Timestamp" in d else None
+
+    def snap(d: H) -> ChannelSnapshot:
+        return snapshot(d, required=True)
+
+    def dest(d: H) -> ChannelSnapshot:
+        return snapshot(d, "Dest") or EMPTY_SNAPSHOT
+
+    g = dict.get
+    return {
+        "Newchannel": _channel_kind(Newchannel),
+        "Newstate": _channel_kind(Newstate),
+        "NewCallerid": _channel_kind(NewCallerid),
+        "NewConnectedLine": _channel_kind(NewConnectedLine),
+        "VarSet": lambda d: var_set(ts(d), snap(d), g(d, "Variable", ""), g(d, "Value", "")),
+        "Hangup": lambda d: hangup(
+            ts(d), snap(d), opt_int(g(d, "Cause")), g(d, "Cause-txt", ""), g(d, "TechCause", "")
+        ),
+        "HangupRequest": lambda d: hangup_req(ts(d), snap(d), opt_int(g(d, "Cause")), g(d, "TechCause", "")),
+        "SoftHangupRequest": lambda d: soft_req(ts(d), snap(d), opt_int(g(d, "Cause"))),
+        "DialBegin": lambda d: dial_begin(ts(d), snapshot(d), dest(d), g(d, "DialString", "")),
+        "DialState": lambda d: dial_state(ts(d), snapshot(d), dest(d), g(d, "DialStatus", "")),
+        "DialEnd": lambda d: dial_end(ts(d), snapshot(d), dest(d), g(d, "DialStatus", ""), g(d, "Forward", "")),
+        "BridgeCreate": lambda d: b_create(ts(d), bridge(d)),
+        "BridgeDestroy": lambda d: b_destroy(ts(d), bridge(d)),
+        "BridgeEnter": lambda d: b_enter(ts(d), snap(d), bridge(d), g(d, "SwapUniqueid", "")),
+        "BridgeLeave": lambda d: b_leave(ts(d), snap(d), bridge(d)),
+        "DTMFBegin": lambda d: dtmf_begin(ts(d), snap(d), g(d, "Digit", ""), g(d, "Direction", "")),
+        "DTMFEnd": lambda d: dtmf_end(
+            ts(d), snap(d), g(d, "Digit", ""), g(d, "Direction", ""), to_int(g(d, "DurationMs"))
+        ),
+        "QueueCallerJoin": lambda d: q_join(
+            ts(d), snap(d), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+        ),
+        "QueueCallerLeave": lambda d: q_leave(
+            ts(d), snap(d), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+        ),
+        "AgentCalled": lambda d: a_called(
+            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", "")
+        ),
+        "AgentConnect": lambda d: a_connect(
+            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", ""),
+            to_int(g(d, "HoldTime")), to_int(g(d, "RingTime")),
+        ),
+        "AgentComplete": lambda d: a_complete(
+            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", ""),
+            to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", ""),
+        ),
+    }  # fmt: skip
