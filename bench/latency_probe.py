@@ -103,16 +103,18 @@ class InternalProbe:
         self.stages.clear()
 
     def stage_ms(self) -> dict[str, list[float]]:
-        """Where the time goes: read + frame + decode + stream hand-off; tracker + engine decision +
-        effects; the action task's first step up to the write."""
+        """Where the time goes: ``to_consumer`` read + frame + decode + stream hand-off; ``decide`` tracker +
+        engine decision + effects, up to the first action written when the consumer writes it itself (the
+        engine starts action batches eagerly), else up to the consumer's return; ``to_write`` from the
+        consumer's return to the first action written (0 when written inside the consumer's step)."""
         out: dict[str, list[float]] = {"to_consumer": [], "decide": [], "to_write": []}
         for chunk_at, started, done in self.stages:
             first = next((a for a in self.actions if a > started), None)
             if first is None:
                 continue
             out["to_consumer"].append((started - chunk_at) * 1000)
-            out["decide"].append((done - started) * 1000)
-            out["to_write"].append((first - done) * 1000)
+            out["decide"].append((min(done, first) - started) * 1000)
+            out["to_write"].append(max(0.0, first - done) * 1000)
         return out
 
     def samples_ms(self) -> list[float]:

@@ -9,6 +9,7 @@ Public API::
     engine.complete / cancel / leave / set_mode / set_priority / swap_dialplan / status
 
     from callbridge.engine.service import EngineService   # asyncio interpreter + bus CommandHandler
-    from callbridge.engine.effects import SendActions, Publish, StartTimer, CancelTimer, ActionResult
+    from callbridge.engine.effects import SendActions, Publish, Log, StartTimer, CancelTimer, ActionResult
+    from callbridge.engine.requests import TransferRequest, prepare_transfer   # authorised + actions checked once
     from callbridge.engine import events                  # transfer.* / threeway.* / queue.* … events
 """

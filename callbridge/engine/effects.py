@@ -7,8 +7,9 @@ interpreter (:mod:`callbridge.engine.service`), which feeds the results back as 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from callbridge.ami.actions import Action
 from callbridge.domain import DomainEvent
@@ -32,6 +33,21 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class Log:
+    """An INFO log line about a decision, written by the interpreter once the decision's actions are on
+    their way (with the domain events of the same loop iteration).
+
+    Rendering a JSON log line costs about as much as the rest of a one-key transfer decision, so the
+    lines on the DTMF → first-action path (``dtmf.code``, the ``requested → sending`` transition) wait
+    until the first action was written. Other lines are logged at once, as usual.
+    """
+
+    event: str
+    fields: Mapping[str, Any]
+    logger: str = "callbridge.engine"
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     """(Re)arm the timer ``key``; when it fires the interpreter calls ``engine.on_timer(key, now)``."""
 
@@ -44,7 +60,7 @@ class CancelTimer:
     key: str
 
 
-Effect = SendActions | Publish | StartTimer | CancelTimer
+Effect = SendActions | Publish | Log | StartTimer | CancelTimer
 
 Outcome = Literal["ok", "failed", "unknown", "unavailable"]
 
