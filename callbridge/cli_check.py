@@ -11,8 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from callbridge.cli import report_local_error
 from callbridge.dialplan.loader import check_dialplan
 from callbridge.errors import ConfigError, Problem, UnreadableConfigError
+
+PROG = "callbridge check"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +35,13 @@ def _check_settings(path: str, fmt: str) -> int:
 
     try:
         load_settings(Path(path))
-    except UnreadableConfigError as exc:
-        print(f"callbridge check: {exc}", file=sys.stderr)
-        return 2
     except ConfigError as exc:
+        # Not report_local_error: check prints problems on stdout in the chosen format (text or JSON
+        # lines), like the dialplan's, so editors and CI can parse one stream.
         _print(list(exc.problems), fmt)
         return 1
+    except UnreadableConfigError as exc:
+        return report_local_error(PROG, exc)
     return 0
 
 
@@ -46,8 +50,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         plan, problems = check_dialplan(path)
     except UnreadableConfigError as exc:
-        print(f"callbridge check: {exc}", file=sys.stderr)
-        return 2
+        return report_local_error(PROG, exc)
     _print(problems, args.format)
     settings_code = _check_settings(args.settings, args.format) if args.settings else 0
     errors = sum(1 for p in problems if p.severity == "error")

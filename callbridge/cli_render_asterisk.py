@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from callbridge.cli import report_local_error
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.render_conf import render_all
 from callbridge.errors import ConfigError, UnreadableConfigError
@@ -23,13 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         plan = load_dialplan(Path(args.path))
-    except UnreadableConfigError as exc:
-        print(f"callbridge render-asterisk: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    except (UnreadableConfigError, ConfigError) as exc:
+        return report_local_error("callbridge render-asterisk", exc)
     out = Path(args.output)
     files = render_all(plan, args.ami_username)
     if args.check:

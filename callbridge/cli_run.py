@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
+from callbridge.cli import report_local_error
 from callbridge.errors import ConfigError, UnreadableConfigError
+
+PROG = "callbridge run"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,25 +30,15 @@ def main(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else Path("config/callbridge.yaml")
     try:
         settings = load_settings(config if (args.config or config.is_file()) else None)
-    except UnreadableConfigError as exc:
-        print(f"callbridge run: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    except (UnreadableConfigError, ConfigError) as exc:
+        return report_local_error(PROG, exc)
     configure_logging(settings.log.format, settings.log.level)
     uvloop = use_uvloop()
     try:
         app = App(settings, dialplan_path=Path(args.dialplan) if args.dialplan else None, enable_bus=not args.no_bus,
                   enable_store=True, enable_web=settings.web.enabled)
-    except UnreadableConfigError as exc:
-        print(f"callbridge run: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    except (UnreadableConfigError, ConfigError) as exc:
+        return report_local_error(PROG, exc)
     from callbridge.log import get_logger
 
     get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
@@ -54,7 +46,5 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(app.run())
     except ConfigError as exc:  # e.g. no AMI secret in the environment
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return report_local_error(PROG, exc)
     return 0

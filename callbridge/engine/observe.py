@@ -15,14 +15,15 @@ observes and reports every step with its reason:
 
 The engine never hangs up a caller: a failure leaves the caller with the dialplan (back to the agent,
 origin queue) or, in a three-way, in the room with the agent.
+
+This module says which fact means which step; the steps themselves (and the published events) and the
+transfers in flight are :mod:`callbridge.engine.transfer_steps`, re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import structlog
 
 from callbridge.ami import events as ami
 from callbridge.ami.actions import Hangup
@@ -32,39 +33,24 @@ from callbridge.engine import events as ev
 from callbridge.engine import handover
 from callbridge.engine import transfer as tx
 from callbridge.engine.authz import same_agent
-from callbridge.engine.effects import ActionResult, Effect, StartTimer
-from callbridge.engine.transfer import Transfer, TState
+from callbridge.engine.effects import ActionResult, StartTimer
+from callbridge.engine.transfer import Transfer
+from callbridge.engine.transfer_steps import S, TransferSteps, log
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from callbridge.ami.actions import Action
-    from callbridge.domain import DomainEvent
     from callbridge.engine.authz import CallView
 
-log = structlog.get_logger("callbridge.engine.observe")
+__all__ = ["KEEP_FINISHED", "Observer", "S", "TransferSteps", "log"]
 
-S = TState
 #: Finished transfers kept for ``status`` and idempotent repeats (the records store keeps them for good).
 KEEP_FINISHED = 5000
 
 
-class Observer:
-    """Base of :class:`callbridge.engine.runtime.Engine`: the transfers and how PBX facts move them."""
+class Observer(TransferSteps):
+    """Base of :class:`callbridge.engine.runtime.Engine`: which PBX fact or action result moves a transfer
+    which step (the steps themselves and the transfers in flight: :class:`TransferSteps`)."""
 
     view: CallView
-
-    def __init__(self) -> None:
-        self.out: list[Effect] = []
-        self.transfers: dict[str, Transfer] = {}  # recent transfers, finished ones kept for status/idempotency
-        self._live: dict[str, Transfer] = {}  # unfinished ones: what every PBX event is matched against
-
-    # provided by the engine
-    def publish(self, event: DomainEvent) -> None:
-        raise NotImplementedError
-
-    def send(self, actions: Sequence[Action], tag: str = "") -> None:
-        raise NotImplementedError
 
     # --- book-keeping -------------------------------------------------------------------------------
 
@@ -80,27 +66,6 @@ class Observer:
     def forget(self, t: Transfer) -> None:
         del self.transfers[t.id]
 
-    def active(self) -> list[Transfer]:
-        for done in [tid for tid, t in self._live.items() if t.done]:
-            del self._live[done]
-        return list(self._live.values())
-
-    def active_on_call(self, call_id: str) -> Transfer | None:
-        return next((t for t in self.active() if t.call_id == call_id), None)
-
-    def _by_channel(self, channel: str) -> Transfer | None:
-        if not channel:
-            return None
-        return next((t for t in self.active() if channel in (t.caller_channel, t.route_channel, t.dest_channel)), None)
-
-    def _by_leg(self, uniqueid: str, *, finished: bool = False) -> tuple[Transfer, int] | None:
-        """The three-way transfer that originated this leg (``ChannelId`` ``<id>-leg<n>``)."""
-        base, sep, index = uniqueid.rpartition("-leg")
-        t = self.transfers.get(base) if sep else None
-        if t is None or (t.done and not finished) or not index.isdigit():
-            return None
-        return t, int(index)
-
     def _hang_up_late_leg(self, snap: ami.ChannelSnapshot) -> bool:
         """A leg still coming in after the hand-over was given up is hung up (caller and agent stay)."""
         found = self._by_leg(snap.uniqueid, finished=True)
@@ -108,71 +73,6 @@ class Observer:
             return False
         self.send((Hangup(channel=snap.channel, cause=16),), f"xfer:{found[0].id}:handover")
         return True
-
-    # --- outcomes -----------------------------------------------------------------------------------
-
-    def _fail(self, t: Transfer, reason: str, now: float) -> None:
-        tx.move(t, S.FAILED, now, reason)
-        self.publish(t.event(ev.TransferFailed, now, reason=reason))
-
-    def _returned(self, t: Transfer, reason: str, now: float) -> None:
-        tx.move(t, S.RETURNED, now, reason)
-        self.publish(t.event(ev.TransferReturned, now, reason=reason))
-
-    def _ringing(self, t: Transfer, line: str, dest: ami.ChannelSnapshot | None, now: float) -> None:
-        if t.state in (S.ANSWERED, *tx.TERMINAL):
-            return
-        if dest is not None:
-            t.dest_channel = dest.channel
-        if t.line == line and t.state is S.RINGING:
-            return
-        t.line = line
-        tx.move(t, S.RINGING, now, line)
-        presented = (dest.connected_num or dest.caller_num) if dest is not None else ""
-        self.publish(t.event(ev.TransferRinging, now, connected_num=presented))
-        if dest is not None:
-            self._verify(t, dest, now)
-
-    def _answered(self, t: Transfer, dest: ami.ChannelSnapshot | None, now: float) -> None:
-        if t.state in (S.ANSWERED, *tx.TERMINAL):
-            return
-        if dest is not None:
-            t.dest_channel = dest.channel
-        tx.move(t, S.ANSWERED, now, t.line)
-        self.publish(t.event(ev.TransferAnswered, now, answered_by=t.dest_channel))
-        if dest is not None and not t.number_checked:
-            self._verify(t, dest, now)
-
-    def _verify(self, t: Transfer, dest: ami.ChannelSnapshot, now: float) -> None:
-        """Number carrying is checked, never assumed: the far end is shown ConnectedLineNum."""
-        if not t.verify or t.number_checked:
-            return
-        t.number_checked = True
-        presented = dest.connected_num or dest.caller_num
-        if presented == t.caller_num:
-            self.publish(t.event(ev.TransferNumberVerified, now, presented_num=presented, channel=dest.channel))
-        else:
-            log.error("transfer.number_mismatch", transfer_id=t.id, expected=t.caller_num, presented=presented)
-            self.publish(t.event(ev.TransferNumberMismatch, now, presented_num=presented, channel=dest.channel,
-                                 reason="outbound leg does not present the caller's number"))  # fmt: skip
-
-    def _line_failed(self, t: Transfer, line_no: int, reason: str, now: float) -> None:
-        failed = t.lines[line_no - 1] if 0 < line_no <= len(t.lines) else t.line
-        t.failures.append((failed, reason))
-        t.last_failure = reason
-        if t.state in (S.ANSWERED, *tx.TERMINAL):
-            return
-        backup = "backup_line" in t.rule.failure and line_no < len(t.lines)
-        if backup:
-            t.line = t.lines[line_no]
-            self.publish(t.event(ev.TransferBackupLine, now, reason=reason, failed_line=failed))
-        if t.state is S.RINGING:
-            tx.move(t, S.ROUTING, now, f"line {line_no} {reason}")
-
-    def _closed(self, t: Transfer, now: float) -> None:
-        """Both sides of an answered transfer are gone: the two-sided close, under the transfer id."""
-        tx.move(t, S.COMPLETED, now, "closed")
-        self.publish(t.event(ev.TransferCompleted, now, reason="closed"))
 
     # --- PBX events ---------------------------------------------------------------------------------
 

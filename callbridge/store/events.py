@@ -19,7 +19,7 @@ class AnswerRateLow(DomainEvent):
     TYPE: ClassVar[str] = "kpi.answer_rate_low"
     DOC: ClassVar[str] = "The manual answer rate of a hotline today fell under the dialplan's target (default 80 %)."
 
-    rate: float  # answered / offered, 0..1
+    rate: float  # answered / (answered + abandoned), 0..1 — finished offers only (see store.kpi)
     target: float  # the target it fell under, 0..1
     offered: int
     answered: int

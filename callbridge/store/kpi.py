@@ -4,8 +4,11 @@ Definitions (also in docs/records.md):
 
 * **offered** — presentations of a call to the hotline (``call.offered``) in the period.
 * **answered** — of those, answered by a person (``call.answered``).
-* **answer rate** (人工接通率) — answered / offered; ``None`` when nothing was offered.
 * **abandoned** — ended or left the queue without being answered.
+* **answer rate** (人工接通率) — answered / (answered + abandoned): over *finished* offers only, so a
+  call still waiting or ringing neither helps nor hurts the rate until it is answered or lost (otherwise
+  a hotline would look under target on its first waiting call); ``None`` before any offer finished.
+  Offers still in progress are :attr:`HotlineKpi.in_progress`. The live board uses the same definition.
 * **wait** — seconds from offer to answer (or to abandon); average and 90th percentile (nearest rank)
   over the calls whose wait is known.
 * **transfers** — by (from, to) pair and outcome; *verified %* = number-carrying checks that matched /
@@ -95,6 +98,16 @@ class HotlineKpi:
     nuisance_callers: int = 0
 
     @property
+    def finished(self) -> int:
+        """Offers with an outcome (answered or abandoned): the answer rate's denominator."""
+        return self.answered + self.abandoned
+
+    @property
+    def in_progress(self) -> int:
+        """Offers still waiting or ringing (no outcome yet): not part of the answer rate."""
+        return self.offered - self.finished
+
+    @property
     def below_target(self) -> bool:
         return self.answer_rate is not None and self.answer_rate < self.target
 
@@ -110,6 +123,11 @@ class KpiReport:
 
 def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def answer_rate(answered: int, abandoned: int) -> float | None:
+    """人工接通率: answered / (answered + abandoned) — finished offers only; ``None`` before the first."""
+    return ratio(answered, answered + abandoned)
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -158,7 +176,7 @@ def compute(
             offered=len(calls),
             answered=answered,
             abandoned=abandoned,
-            answer_rate=ratio(answered, len(calls)),
+            answer_rate=answer_rate(answered, abandoned),
             target=targets.get(h, default_target),
             wait_avg_s=sum(waits) / len(waits) if waits else None,
             wait_p90_s=percentile(waits, 0.9),
@@ -183,8 +201,8 @@ def compute(
 def answer_rate_alarms(
     report: KpiReport, *, now: float, period: str = "today", min_offered: int = 5
 ) -> list[AnswerRateLow]:
-    """One :class:`AnswerRateLow` per hotline under its target (with at least ``min_offered`` calls, so a
-    single early missed call does not page anyone)."""
+    """One :class:`AnswerRateLow` per hotline under its target (with at least ``min_offered`` *finished*
+    offers — the rate's denominator — so a single early missed call does not page anyone)."""
     return [
         AnswerRateLow(
             ts=now,
@@ -196,5 +214,5 @@ def answer_rate_alarms(
             period=period,
         )
         for k in report.hotlines.values()
-        if k.answer_rate is not None and k.offered >= min_offered and k.answer_rate < k.target
+        if k.answer_rate is not None and k.finished >= min_offered and k.answer_rate < k.target
     ]

@@ -4,6 +4,10 @@
 transfers between hotlines, recent alarms) and returns the alarms it raises itself
 (:class:`~callbridge.store.events.AnswerRateLow`, once per crossing under the target; re-armed when
 the rate is back at or above it). ``snapshot(now)`` is the JSON the wallboard draws. No I/O, no asyncio.
+
+The answer rate is the KPI report's (:func:`callbridge.store.kpi.answer_rate`): answered / (answered +
+abandoned) over today's finished offers. Calls still waiting are shown as ``waiting``, not counted as
+lost — so a hotline's first waiting call of the day does not turn its tile red.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from callbridge.domain import DomainEvent
 from callbridge.store.events import AnswerRateLow
-from callbridge.store.kpi import DEFAULT_ANSWER_RATE_TARGET, percentile, ratio
+from callbridge.store.kpi import DEFAULT_ANSWER_RATE_TARGET, answer_rate, percentile
 from callbridge.store.periods import iso
 from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord
 
@@ -275,9 +279,9 @@ class LiveBoard:
 
     def _check_rate(self, hotline: str, ts: float) -> list[DomainEvent]:
         line = self._line(hotline)
-        rate = ratio(line.answered, line.offered)
+        rate = answer_rate(line.answered, line.abandoned)
         target = self.target(hotline)
-        if rate is None or line.offered < self.min_offered:
+        if rate is None or line.answered + line.abandoned < self.min_offered:
             return []
         if rate >= target:
             line.alarmed = False
@@ -300,8 +304,8 @@ class LiveBoard:
         tiles = []
         for h in self.hotline_names():
             line = self._lines[h]
-            offered, answered = (0, 0) if stale else (line.offered, line.answered)
-            rate = ratio(answered, offered)
+            offered, answered, abandoned = (0, 0, 0) if stale else (line.offered, line.answered, line.abandoned)
+            rate = answer_rate(answered, abandoned)
             waits = [] if stale else line.waits
             free = line.agents_free_reported
             if free is None:
@@ -315,7 +319,7 @@ class LiveBoard:
                 "agents_total": len(line.members),
                 "offered_today": offered,
                 "answered_today": answered,
-                "abandoned_today": 0 if stale else line.abandoned,
+                "abandoned_today": abandoned,
                 "answer_rate_today": rate,
                 "target": self.target(h),
                 "below_target": rate is not None and rate < self.target(h),

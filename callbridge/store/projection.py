@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callbridge.store.projection_subjects import SUBJECT_HANDLERS
-from callbridge.store.record import EventRecord, Statement, caller_of, to_json
+from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord, Statement, caller_of, to_json
 
 __all__ = ["EventRecord", "Statement", "plan"]
 
@@ -131,6 +131,32 @@ def _call_ended(rec: EventRecord) -> list[Statement]:
         (
             "UPDATE transfers SET to_closed_ts = ? WHERE call_id = ? AND to_closed_ts IS NULL"
             " AND answered_ts IS NOT NULL",
+            (rec.ts, rec.call_id),
+        ),
+        *_transfers_closed_by_call_end(rec),
+    ]
+
+
+_OPEN_TRANSFER = "call_id = ? AND outcome NOT IN ({})".format(", ".join(f"'{o}'" for o in FINAL_TRANSFER_OUTCOMES))
+
+
+def _transfers_closed_by_call_end(rec: EventRecord) -> list[Statement]:
+    """No transfer stays open once its call is over (the last channel hung up).
+
+    The engine reports the end itself (``transfer.completed`` reason ``closed`` after an answer, else
+    ``transfer.failed`` reason ``caller_hangup``), but not for a transfer it no longer knows — a daemon
+    restart between answer and hang-up, for one. Deriving the same outcome here keeps a transfer's record
+    the same whichever way its end was learnt; a final event of the engine arriving later still wins.
+    """
+    return [
+        (
+            "UPDATE transfers SET outcome = 'completed', completed_ts = COALESCE(completed_ts, ?),"
+            f" from_closed_ts = COALESCE(from_closed_ts, ?) WHERE {_OPEN_TRANSFER} AND answered_ts IS NOT NULL",
+            (rec.ts, rec.ts, rec.call_id),
+        ),
+        (
+            "UPDATE transfers SET outcome = 'failed', failed_ts = COALESCE(failed_ts, ?),"
+            f" reason = COALESCE(reason, 'caller_hangup') WHERE {_OPEN_TRANSFER} AND answered_ts IS NULL",
             (rec.ts, rec.call_id),
         ),
     ]

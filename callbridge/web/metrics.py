@@ -57,7 +57,7 @@ class BoardCollector(Collector):
             "waiting": ("callbridge_calls_waiting", "Calls waiting in the hotline's queues now."),
             "longest_wait_s": ("callbridge_longest_wait_seconds", "Longest current wait."),
             "agents_free": ("callbridge_agents_free", "Agents free to take a call."),
-            "answer_rate_today": ("callbridge_answer_rate_today", "Manual answer rate today (0..1)."),
+            "answer_rate_today": ("callbridge_answer_rate_today", "Answer rate today, answered/(answered+abandoned)."),
             "target": ("callbridge_answer_rate_target", "Answer-rate target of the hotline (0..1)."),
             "wait_avg_s": ("callbridge_wait_seconds_avg_today", "Average wait today."),
             "wait_p90_s": ("callbridge_wait_seconds_p90_today", "90th-percentile wait today."),

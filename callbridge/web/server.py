@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hmac
 import logging
 import time
@@ -225,7 +226,11 @@ class WebServer:
             return Response.text(render_markdown(report, period), content_type="text/markdown; charset=utf-8")
         return Response.json({
             "period": period.label, "start": period.start, "end": period.end,
-            "hotlines": report.hotlines,
+            # the dataclass fields plus the derived counts a reader needs beside the rate
+            "hotlines": {
+                h: {**dataclasses.asdict(k), "in_progress": k.in_progress, "below_target": k.below_target}
+                for h, k in report.hotlines.items()
+            },
             "transfers_by_pair": [
                 {"from": a, "to": b, "outcomes": o} for (a, b), o in report.transfers_by_pair.items()
             ],

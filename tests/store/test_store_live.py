@@ -39,7 +39,9 @@ def test_board_matches_records_of_the_morning() -> None:
     assert (tiles["110"]["agents_free"], tiles["110"]["agents_total"]) == (1, 2)
     assert tiles["110"]["overflow_active"] is False and tiles["12345"]["overflow_active"] is True
     # Alarms are raised when a call is lost, not while calls still wait: 110 crossed (p5 abandoned,
-    # 3 of 5); 12345 stayed at 8 of 10 finished calls, i.e. on the line, not under it.
+    # 3 of 5); 12345 stayed at 8 of 10 finished calls, i.e. on the line, not under it — and its tile
+    # agrees (the two calls still waiting are shown as waiting, not as lost).
+    assert tiles["12345"]["answer_rate_today"] == pytest.approx(0.8) and tiles["12345"]["below_target"] is False
     assert [(a.hotline, a.offered, a.answered) for a in alarms] == [("110", 5, 3)]
     assert [a["type"] for a in snap["alarms"]][-1] == "transfer.backup_line"  # oldest shown last
     assert {a["type"] for a in snap["alarms"]} >= {"kpi.answer_rate_low", "transfer.failed", "nuisance.flagged"}
@@ -118,3 +120,51 @@ def test_call_end_and_pbx_restart_clear_what_is_in_progress() -> None:
     snap = board.snapshot(141.0)
     assert snap["hotlines"][1]["waiting"] == 0 and snap["active_transfers"] == []
     assert snap["alarms"][0]["type"] == "pbx.restarted"
+
+
+def test_first_waiting_call_of_the_day_does_not_turn_the_tile_red() -> None:
+    board = LiveBoard(["110"], min_offered=1, tz=TZ)
+    raised = board.feed(EventRecord("call.offered", at(0), "w1", "110", {"caller_num": "13700000001"}))
+    raised += board.feed(EventRecord("queue.joined", at(0) + 0.5, "w1", "110", {"queue": "q-110"}))
+    (tile,) = board.snapshot(at(1))["hotlines"]
+    assert (tile["waiting"], tile["offered_today"], tile["answered_today"], tile["abandoned_today"]) == (1, 1, 0, 0)
+    assert tile["answer_rate_today"] is None  # nothing finished yet: no rate, not 0 %
+    assert tile["below_target"] is False and raised == []
+    # answered: 1 of 1; a second call waiting meanwhile changes nothing
+    board.feed(EventRecord("call.answered", at(1), "w1", "110", {"agent": "p1", "wait_s": 60.0}))
+    board.feed(EventRecord("call.offered", at(2), "w2", "110", {}))
+    board.feed(EventRecord("queue.joined", at(2), "w2", "110", {"queue": "q-110"}))
+    (tile,) = board.snapshot(at(3))["hotlines"]
+    assert (tile["answer_rate_today"], tile["below_target"], tile["waiting"]) == (1.0, False, 1)
+    # only when the waiting caller gives up is the call lost: 1 of 2, red, and the alarm is raised
+    raised = board.feed(EventRecord("queue.abandoned", at(4), "w2", "110", {"queue": "q-110"}))
+    (tile,) = board.snapshot(at(5))["hotlines"]
+    assert (tile["answer_rate_today"], tile["below_target"], tile["waiting"]) == (0.5, True, 0)
+    assert [(a.hotline, a.rate) for a in raised if isinstance(a, AnswerRateLow)] == [("110", 0.5)]
+
+
+def test_board_and_report_use_the_same_answer_rate_with_calls_waiting() -> None:
+    """The same day, with calls still waiting at the end: tile and KPI report give the same rate and verdict."""
+    events = [
+        EventRecord("call.offered", at(0), "a", "122", {}),
+        EventRecord("call.answered", at(0) + 20, "a", "122", {"agent": "t1"}),
+        EventRecord("call.offered", at(1), "b", "122", {}),
+        EventRecord("queue.abandoned", at(1) + 90, "b", "122", {"queue": "q-122"}),
+        EventRecord("call.ended", at(1) + 91, "b", "122", {}),
+        EventRecord("call.offered", at(2), "c", "122", {}),
+        EventRecord("call.queued", at(2), "c", "122", {"queue": "q-122"}),
+        EventRecord("call.offered", at(3), "d", "122", {}),
+        EventRecord("call.queued", at(3), "d", "122", {"queue": "q-122"}),
+    ]
+    board = LiveBoard(["122"], tz=TZ)
+    for e in events:
+        board.feed(e)
+    (tile,) = board.snapshot(at(4))["hotlines"]
+    store = RecordStore.sqlite(":memory:")
+    store.write(events)
+    kpi = compute(store.period_records(at(0), at(5))).hotlines["122"]
+    store.close()
+    assert (kpi.offered, kpi.answered, kpi.abandoned, kpi.in_progress) == (4, 1, 1, 2)
+    assert tile["waiting"] == kpi.in_progress == 2
+    assert tile["answer_rate_today"] == kpi.answer_rate == 0.5
+    assert tile["below_target"] is kpi.below_target is True

@@ -15,6 +15,15 @@ from callbridge.store.projection import EventRecord
 from callbridge.web.server import readiness
 
 
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(name, sorted labels) → value of every sample in a Prometheus text exposition."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
 async def test_health_is_open_and_readiness_follows_the_probe(served: Served) -> None:
     assert (await fetch(served.base + "/healthz")).status == 200
     ready = await fetch(served.base + "/readyz")
@@ -83,6 +92,9 @@ async def test_kpi_api(served: Served) -> None:
     period = "2026-11-29T08:00:00%2B08:00..2026-11-29T09:00:00%2B08:00"
     kpi = json.loads((await fetch(served.base + f"/api/kpi?period={period}", bearer())).body)
     assert kpi["hotlines"]["110"]["answer_rate"] == 0.6 and kpi["hotlines"]["110"]["nuisance_callers"] == 2
+    # 12345: 8 of 10 finished offers, on its 80 % target; the 2 still waiting are in progress, not lost
+    citizen = kpi["hotlines"]["12345"]
+    assert (citizen["answer_rate"], citizen["in_progress"], citizen["below_target"]) == (0.8, 2, False)
     md = await fetch(served.base + f"/api/kpi?period={period}&format=markdown", bearer())
     assert "| 110 | 5 | 3 | 60.0% ⚠ |" in md.text
     assert (await fetch(served.base + "/api/kpi?period=someday", bearer())).status == 400
@@ -91,11 +103,7 @@ async def test_kpi_api(served: Served) -> None:
 async def test_metrics_parse_and_carry_the_board(served: Served) -> None:
     reply = await fetch(served.base + "/metrics", bearer())
     assert reply.headers["content-type"].startswith("text/plain")
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(reply.text)
-        for s in fam.samples
-    }
+    samples = metric_samples(reply.text)
     assert samples[("callbridge_calls_offered_total", (("hotline", "12345"),))] == 12
     assert samples[("callbridge_calls_abandoned_total", (("hotline", "110"),))] == 2
     assert samples[("callbridge_answer_rate_today", (("hotline", "110"),))] == 0.6
@@ -162,3 +170,25 @@ async def test_malformed_and_oversized_requests_get_400(served: Served) -> None:
     assert (await _raw(served, huge)).startswith(b"HTTP/1.1 400 ")
     head = await _raw(served, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+
+
+async def test_live_board_and_kpi_agree_and_a_first_waiting_call_is_not_red(served: Served) -> None:
+    live = json.loads((await fetch(served.base + "/api/live", bearer())).body)
+    tiles = {t["hotline"]: t for t in live["hotlines"]}
+    period = "2026-11-29T08:00:00%2B08:00..2026-11-29T09:00:00%2B08:00"
+    kpi = json.loads((await fetch(served.base + f"/api/kpi?period={period}", bearer())).body)["hotlines"]
+    for hotline, tile in tiles.items():  # one definition of 人工接通率 on the board and in the report
+        assert (tile["answer_rate_today"], tile["below_target"]) == (
+            kpi[hotline]["answer_rate"], kpi[hotline]["below_target"]), hotline  # fmt: skip
+    assert tiles["12345"]["waiting"] == kpi["12345"]["in_progress"] == 2
+
+    # the first call of the day at 122 waits in the queue: shown as waiting, no rate yet, not red
+    served.board.feed(EventRecord("call.offered", served.now - 30, "first-122", "122", {"caller_num": "13500000001"}))
+    served.board.feed(EventRecord("queue.joined", served.now - 30, "first-122", "122", {"queue": "q-122"}))
+    live = json.loads((await fetch(served.base + "/api/live", bearer())).body)
+    tile = next(t for t in live["hotlines"] if t["hotline"] == "122")
+    assert (tile["waiting"], tile["offered_today"], tile["answer_rate_today"], tile["below_target"]) == (
+        1, 1, None, False)  # fmt: skip
+    samples = metric_samples((await fetch(served.base + "/metrics", bearer())).text)
+    assert samples[("callbridge_calls_waiting", (("hotline", "122"),))] == 1
+    assert ("callbridge_answer_rate_today", (("hotline", "122"),)) not in samples  # no rate, not 0

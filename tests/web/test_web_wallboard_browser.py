@@ -48,6 +48,8 @@ async def test_wallboard_updates_live_when_a_call_arrives(served: Served) -> Non
             await tile.locator('[data-field="waiting"]').filter(has_text="1").wait_for()
             assert await tile.locator('[data-field="offered"]').inner_text() == "6"
             assert await tile.locator('[data-field="longest_wait"]').inner_text() == "42s"
+            # a caller still waiting is not a lost call: the rate stays 3 of 5 finished
+            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "60%"
             assert await page.locator('[data-flow="12345>110"]').count() == 1
 
             # the caller is answered: waiting goes back to 0 and the answered count moves
