@@ -13,6 +13,7 @@ import structlog
 
 from callbridge.ami import events as ami
 from callbridge.ami.events import endpoint_of
+from callbridge.calls import builders as make
 from callbridge.calls import events as ce
 from callbridge.calls import rooms
 from callbridge.calls.model import Bridge, Call, CallState, Channel
@@ -34,9 +35,12 @@ def _create(t: CallTracker, ev: ami.ChannelEvent, out: Out) -> None:
     t.touch(ev.snap, out)
 
 
+KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")  # the channel variables anyone reads (engine, resync)
+
+
 def _varset(t: CallTracker, ev: ami.VarSet, out: Out) -> None:
     ch = t.touch(ev.snap, out, create=False)
-    if ch is not None and ev.variable.startswith(("CB_", "__CB_", "QUEUE")):
+    if ch is not None and ev.variable.startswith(KEPT_VARIABLES):
         ch.variables[ev.variable.removeprefix("__")] = ev.value
 
 
@@ -61,7 +65,7 @@ def _dial_begin(t: CallTracker, ev: ami.DialBegin, out: Out) -> None:
     dest.rung = True
     t.set_state(call, S.RINGING, "DialBegin")
     out.append(
-        ce.CallRinging(
+        make.CallRinging(
             ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=endpoint_of(dest.name),
             agent_channel=dest.name, agent_num=dest.caller_num, connected_num=ev.dest.connected_num,
             queue=dest.queue, caller_num=call.caller_num,
@@ -91,15 +95,15 @@ def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
         call.agent = endpoint_of(dest.name)
         t.set_state(call, S.ANSWERED, "DialEnd ANSWER")
         out.append(
-            ce.CallAnswered(
+            make.CallAnswered(
                 ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=dest.name,
                 agent_num=dest.caller_num, connected_num=ev.dest.connected_num, queue=dest.queue,
                 wait_s=round(max(0.0, t.now - call.created), 3), caller_num=call.caller_num,
             )
         )  # fmt: skip
     else:
-        caller = t.channels.get(call.call_id)
-        if caller is not None and any(caller.uniqueid in q.callers for q in t.queues.values()):
+        caller = t._channels.get(call.call_id)
+        if caller is not None and any(caller.uniqueid in q.callers for q in t._queues.values()):
             t.set_state(call, S.QUEUED, f"DialEnd {ev.dial_status}")
         elif caller is not None and t.bridge_peers(caller.uniqueid):
             t.set_state(call, S.ANSWERED, f"DialEnd {ev.dial_status}")
@@ -110,7 +114,7 @@ def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
 def _bridge_of(t: CallTracker, snap: ami.BridgeSnapshot) -> Bridge | None:
     if not snap.bridge_id:
         return None
-    bridge = t.bridges.get(snap.bridge_id)
+    bridge = t._bridges.get(snap.bridge_id)
     if bridge is None:
         bridge = Bridge(snap.bridge_id, snap.bridge_type, snap.technology, snap.creator, snap.name)
         t._bridges[snap.bridge_id] = bridge
@@ -124,7 +128,7 @@ def _bridge_create(t: CallTracker, ev: ami.BridgeCreate, out: Out) -> None:
 def _bridge_destroy(t: CallTracker, ev: ami.BridgeDestroy, out: Out) -> None:
     bridge = t._bridges.pop(ev.bridge.bridge_id, None)
     for uid in bridge.channels if bridge else ():
-        ch = t.channels.get(uid)
+        ch = t._channels.get(uid)
         if ch is not None and ch.bridge_id == ev.bridge.bridge_id:
             ch.bridge_id = None
 
@@ -141,7 +145,7 @@ def _bridge_enter(t: CallTracker, ev: ami.BridgeEnter, out: Out) -> None:
 
 
 def join_bridge(t: CallTracker, ch: Channel, bridge: Bridge) -> None:
-    old = t.bridges.get(ch.bridge_id or "")
+    old = t._bridges.get(ch.bridge_id or "")
     if old is not None and old is not bridge:
         old.channels.discard(ch.uniqueid)
     ch.bridge_id = bridge.bridge_id
@@ -150,7 +154,7 @@ def join_bridge(t: CallTracker, ch: Channel, bridge: Bridge) -> None:
 
 def _bridge_leave(t: CallTracker, ev: ami.BridgeLeave, out: Out) -> None:
     ch = t.touch(ev.snap, out, create=False)
-    bridge = t.bridges.get(ev.bridge.bridge_id)
+    bridge = t._bridges.get(ev.bridge.bridge_id)
     if bridge is not None:
         bridge.channels.discard(ev.snap.uniqueid)
     if ch is not None and ch.bridge_id == ev.bridge.bridge_id:
@@ -163,7 +167,7 @@ def _bridge_merge(t: CallTracker, ev: ami.BridgeMerge, out: Out) -> None:
     if src is None or dst is None:
         return
     for uid in list(src.channels):
-        ch = t.channels.get(uid)
+        ch = t._channels.get(uid)
         if ch is not None:
             join_bridge(t, ch, dst)
 
@@ -264,14 +268,14 @@ def _dtmf_end(t: CallTracker, ev: ami.DTMFEnd, out: Out) -> None:
     call = t.call_for(ch, out)
     if call is None:
         return
-    out.append(ce.CallDtmf(ts=t.now, call_id=call.call_id, hotline=call.hotline, channel=ch.name, party=ch.role,
+    out.append(make.CallDtmf(ts=t.now, call_id=call.call_id, hotline=call.hotline, channel=ch.name, party=ch.role,
                            digit=ev.digit, duration_ms=ev.duration_ms, direction=ev.direction))  # fmt: skip
 
 
 def _shutdown(t: CallTracker, ev: ami.Shutdown, out: Out) -> None:
     if t._uptime == -1 and not t.calls and not t.channels:
         return  # a duplicated Shutdown
-    ended = list(t.calls.values())
+    ended = list(t._calls.values())
     for call in ended:
         call.cause_txt = call.cause_txt or "pbx shutdown"
         t.end_call(call, out, "pbx_restart")
@@ -285,7 +289,7 @@ def _fully_booted(t: CallTracker, ev: ami.FullyBooted, out: Out) -> None:
     previous, t._uptime = t._uptime, ev.uptime
     if previous is None or ev.uptime is None or (previous >= 0 and ev.uptime >= previous):
         return
-    ended = list(t.calls.values())
+    ended = list(t._calls.values())
     for call in ended:
         t.end_call(call, out, "pbx_restart")
     t.clear()
@@ -296,7 +300,7 @@ def _core_show_channel(t: CallTracker, ev: ami.CoreShowChannel, out: Out) -> Non
     ch = t.touch(ev.snap, out)
     t.remember_list_item(ev, ev.action_id)
     if ch is not None and ev.bridge_id:
-        bridge = t.bridges.get(ev.bridge_id) or _bridge_of(t, ami.BridgeSnapshot(ev.bridge_id, "", "", "", "", 0))
+        bridge = t._bridges.get(ev.bridge_id) or _bridge_of(t, ami.BridgeSnapshot(ev.bridge_id, "", "", "", "", 0))
         if bridge is not None:
             join_bridge(t, ch, bridge)
 
@@ -309,7 +313,7 @@ def _bridge_info_channel(t: CallTracker, ev: ami.BridgeInfoChannel, out: Out) ->
 def _bridge_info_complete(t: CallTracker, ev: ami.BridgeInfoComplete, out: Out) -> None:
     bridge = _bridge_of(t, ev.bridge)
     for item in t.take_list(ev.action_id):
-        ch = t.channels.get(item.snap.uniqueid) if isinstance(item, ami.BridgeInfoChannel) else None
+        ch = t._channels.get(item.snap.uniqueid) if isinstance(item, ami.BridgeInfoChannel) else None
         if ch is not None and bridge is not None:
             join_bridge(t, ch, bridge)
 
@@ -358,3 +362,8 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.LocalBridge: _local_bridge,
     **rooms.HANDLERS,
 }
+#: Event classes whose handler does nothing but apply ``ev.snap`` (VarSet: unless the variable is kept), so
+#: that :meth:`CallTracker.feed` may skip them when that snapshot is the one last applied to the channel.
+SNAPSHOT_ONLY: frozenset[type[ami.AmiEvent]] = frozenset(
+    cls for cls, handler in HANDLERS.items() if handler in (_update_only, _create, _varset)
+)

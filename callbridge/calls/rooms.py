@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from callbridge.ami import events as ami
+from callbridge.calls import builders as make
 from callbridge.calls import events as ce
 from callbridge.calls.model import CallState, Channel, Conference, ConferenceParty, Queue, QueueCaller, QueueMemberState
 from callbridge.domain import DomainEvent
@@ -21,13 +22,34 @@ if TYPE_CHECKING:
 
 Out = list[DomainEvent]
 ANNOUNCER_PREFIX = "CBAnn/"
+_INDEX_SLACK = 4096  # entries of uniqueids that are not live channels tolerated before the index is rebuilt
+_OFFERING = (ami.AgentCalled, ami.AgentConnect)  # Agent* events that (re)create the channels they name
 
 
 def queue_of(t: CallTracker, name: str) -> Queue:
-    queue = t.queues.get(name)
+    queue = t._queues.get(name)
     if queue is None:
         queue = t._queues[name] = Queue(name)
     return queue
+
+
+def _index(t: CallTracker, uid: str, queue: str) -> None:
+    """Note that ``uid`` may now wait in or be offered by ``queue``, so :func:`channel_gone` looks only there.
+
+    The index may hold more than is true (it is not trimmed when a caller leaves normally), never less;
+    uniqueids that never hang up as a tracked channel are dropped by rebuilding it from the queues."""
+    queues = t._queues_of.get(uid)
+    if queues is not None:
+        queues.add(queue)
+        return
+    if len(t._queues_of) > len(t._channels) + _INDEX_SLACK:
+        rebuilt: dict[str, set[str]] = {}
+        for q in t._queues.values():
+            for u in (*q.callers, *q.offers.values()):
+                rebuilt.setdefault(u, set()).add(q.name)
+        t._queues_of.clear()
+        t._queues_of.update(rebuilt)
+    t._queues_of.setdefault(uid, set()).add(queue)
 
 
 def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
@@ -36,6 +58,7 @@ def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
     queue = queue_of(t, ev.queue)
     if ev.snap.uniqueid in queue.callers:
         return  # duplicate
+    _index(t, ev.snap.uniqueid, ev.queue)
     queue.callers[ev.snap.uniqueid] = QueueCaller(
         uniqueid=ev.snap.uniqueid, channel=ev.snap.channel, caller_num=ev.snap.caller_num, position=ev.position,
         joined=t.now, call_id=ev.snap.linkedid,
@@ -45,9 +68,9 @@ def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
     if call is not None:
         call.queue = ev.queue
         t.set_state(call, CallState.QUEUED, "QueueCallerJoin")
-        out.append(ce.CallQueued(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
+        out.append(make.CallQueued(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
                                  count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
-    out.append(ce.QueueJoined(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
+    out.append(make.QueueJoined(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
                               count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
 
 
@@ -62,11 +85,11 @@ def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
 
 def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
     ch = t.touch(ev.snap, out, create=False)
-    queue = t.queues.get(ev.queue)
+    queue = t._queues.get(ev.queue)
     if queue is None or _remove_caller(queue, ev.snap.uniqueid) is None:
         return  # duplicate or attached after the join
     call = t.call_for(ch, out)
-    out.append(ce.QueueLeft(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
+    out.append(make.QueueLeft(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
                             hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                             count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
     if call is not None and call.state == CallState.QUEUED:
@@ -75,14 +98,14 @@ def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
 
 def _caller_abandon(t: CallTracker, ev: ami.QueueCallerAbandon, out: Out) -> None:
     ch = t.touch(ev.snap, out, create=False)
-    queue = t.queues.get(ev.queue)
+    queue = t._queues.get(ev.queue)
     waiting = queue.callers.get(ev.snap.uniqueid) if queue else None
     if queue is not None and (waiting is None or waiting.abandoned):
         return  # duplicate (the Leave already came, or the same Abandon twice)
     if waiting is not None:
         waiting.abandoned = True
     call = t.call_for(ch, out)
-    out.append(ce.QueueAbandoned(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
+    out.append(make.QueueAbandoned(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
                                  hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                                  original_position=ev.original_position, hold_s=ev.hold_time,
                                  caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
@@ -94,7 +117,8 @@ def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
     queue = queue_of(t, ev.queue)
     caller = queue.callers.get(ev.uniqueid)
     if caller is None:
-        ch = t.channels.get(ev.uniqueid)
+        ch = t._channels.get(ev.uniqueid)
+        _index(t, ev.uniqueid, ev.queue)
         caller = queue.callers[ev.uniqueid] = QueueCaller(
             uniqueid=ev.uniqueid, channel=ev.channel, caller_num=ev.caller_num, position=ev.position,
             joined=t.now - ev.wait, call_id=ch.linkedid if ch else "",
@@ -105,7 +129,7 @@ def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
 
 def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
     """A queue offers a caller to a member (AgentCalled) until it is taken or not (Connect/RingNoAnswer)."""
-    offering = isinstance(ev, ami.AgentCalled | ami.AgentConnect)
+    offering = isinstance(ev, _OFFERING)
     caller = t.touch(ev.snap, out, create=offering)
     agent = t.touch(ev.dest, out, create=offering)
     if agent is not None:
@@ -118,6 +142,7 @@ def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
         return
     key = ev.interface or ev.member_name
     if isinstance(ev, ami.AgentCalled):
+        _index(t, ev.snap.uniqueid, queue.name)
         queue.offers[key] = ev.snap.uniqueid
     elif queue.offers.get(key) == ev.snap.uniqueid:
         del queue.offers[key]
@@ -156,7 +181,7 @@ def _member(t: CallTracker, ev: ami.QueueMemberEvent, out: Out) -> None:
 
 
 def conference_of(t: CallTracker, room: str, bridge_id: str, out: Out) -> Conference:
-    conf = t.conferences.get(room)
+    conf = t._conferences.get(room)
     if conf is None:
         conf = t._conferences[room] = Conference(room, bridge_id)
         out.append(ce.ConferenceStarted(ts=t.now, room=room))
@@ -197,7 +222,7 @@ def leave_conference(t: CallTracker, conf: Conference, uid: str, out: Out) -> No
     party = conf.parties.pop(uid, None)
     if party is None:
         return
-    call = t.calls.get(party.call_id)
+    call = t._calls.get(party.call_id)
     if call is not None and call.state == CallState.CONFERENCE:
         t.set_state(call, CallState.ANSWERED, "ConfbridgeLeave")
     out.append(ce.ConferenceLeft(ts=t.now, call_id=party.call_id or None, hotline=call.hotline if call else None,
@@ -210,7 +235,7 @@ def leave_conference(t: CallTracker, conf: Conference, uid: str, out: Out) -> No
 
 def _conf_leave(t: CallTracker, ev: ami.ConfbridgeLeave, out: Out) -> None:
     t.touch(ev.snap, out, create=False)
-    conf = t.conferences.get(ev.conference)
+    conf = t._conferences.get(ev.conference)
     if conf is not None:
         leave_conference(t, conf, ev.snap.uniqueid, out)
 
@@ -220,7 +245,7 @@ def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
     if ev.snap.channel.startswith(ANNOUNCER_PREFIX) or ev.snap.uniqueid in t._gone:
         return
     t.touch(ev.snap, out)
-    conf = t.conferences.get(ev.conference)
+    conf = t._conferences.get(ev.conference)
     if conf is None:
         conf = t._conferences[ev.conference] = Conference(ev.conference)
     if ev.snap.uniqueid not in conf.parties:
@@ -233,14 +258,20 @@ def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
 def channel_gone(t: CallTracker, ch: Channel, out: Out) -> None:
     """A channel hung up or vanished: take it out of queues and rooms (announcing what was missed)."""
     uid = ch.uniqueid
-    for queue in t.queues.values():
-        _remove_caller(queue, uid)
-        if uid in queue.offers.values():  # a C-level scan first: most channels ring no member
+    # Runs on every Hangup: only the queues the index names are looked at (most channels are in none).
+    for name in t._queues_of.pop(uid, ()):
+        queue = t._queues.get(name)
+        if queue is None:
+            continue
+        if uid in queue.callers:
+            _remove_caller(queue, uid)
+        if uid in queue.offers.values():
             for key in [k for k, rung in queue.offers.items() if rung == uid]:
                 del queue.offers[key]
-    for conf in list(t.conferences.values()):
-        if ch.uniqueid in conf.parties:
-            leave_conference(t, conf, ch.uniqueid, out)
+    if t._conferences:
+        for conf in list(t._conferences.values()):
+            if uid in conf.parties:
+                leave_conference(t, conf, uid, out)
 
 
 Handler = Callable[["CallTracker", Any, Out], None]

@@ -29,7 +29,7 @@ import structlog
 
 from callbridge.ami import events as ami
 from callbridge.ami.events import ChannelSnapshot, endpoint_of
-from callbridge.calls import events as ce
+from callbridge.calls import builders as make
 from callbridge.calls import rooms
 from callbridge.calls.model import (
     Bridge,
@@ -52,9 +52,9 @@ def _debug_enabled() -> bool:
     return getattr(structlog.get_config()["wrapper_class"], "debug", None) is not _FILTERED_DEBUG
 
 
+_VarSet = ami.VarSet
 HotlineOf = Callable[[ChannelSnapshot], str | None]
 _TOMBSTONES = 16384  # remembered hung-up uniqueids / ended call ids
-_KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")
 
 
 class CallTracker:
@@ -70,6 +70,10 @@ class CallTracker:
         self._queues: dict[str, Queue] = {}
         self._conferences: dict[str, Conference] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # hung-up uniqueids and ended call ids
+        # uniqueid → the snapshot last applied to that live channel, when applying it again is a no-op:
+        # most events repeat a channel's snapshot unchanged, and recognising that is one tuple compare.
+        self._applied: dict[str, ChannelSnapshot] = {}
+        self._queues_of: dict[str, set[str]] = {}  # uniqueid → queues it may wait in or be offered by (rooms)
         self._lists: dict[str, list[ami.AmiEvent]] = {}  # list items by ActionID until *Complete
         self._list_start: dict[str, int] = {}  # ActionID → sequence number of the list's first item
         self._seq = 0  # events fed so far
@@ -85,10 +89,23 @@ class CallTracker:
 
     def feed(self, ev: ami.AmiEvent, now: float | None = None) -> list[DomainEvent]:
         """Apply one event; return the domain events it implies. Never raises."""
-        self.now = now if now is not None else ev.timestamp if ev.timestamp is not None else self._clock()
+        if now is None:
+            now = ev.timestamp
+            if now is None:
+                now = self._clock()
+        self.now = now
         self._seq += 1
+        cls = type(ev)
+        if cls in _SNAPSHOT_ONLY:
+            # Many events only repeat a channel's snapshot (a trunk's Newstate Up, a VarSet of a variable
+            # nobody reads): when it is the one last applied, there is nothing to do.
+            snap: ChannelSnapshot = ev.snap  # type: ignore[attr-defined]  # every such class is a ChannelEvent
+            if self._applied.get(snap[10]) == snap and (
+                cls is not _VarSet or not ev.variable.startswith(_KEPT_VARIABLES)  # type: ignore[attr-defined]
+            ):
+                return []
         out: list[DomainEvent] = []
-        handler = _HANDLERS.get(type(ev))
+        handler = _HANDLERS.get(cls)
         if handler is None:
             if isinstance(ev, ami.GenericEvent) and ev.name == "CoreShowChannelsComplete":
                 self._channels_listed(ev, out)
@@ -183,11 +200,14 @@ class CallTracker:
         """Update (or create) the channel a snapshot describes; ``None`` when it cannot or must not."""
         if snap is None:
             return None
-        # Hot (almost every event): one unpack instead of a dozen attribute reads.
-        name, _, state_desc, caller_num, caller_name, connected_num, connected_name, context, exten, _, uid, _ = snap
+        uid = snap[10]  # .uniqueid (hot: nearly every event touches one or two channels)
+        ch = self._channels.get(uid)
+        if ch is not None and self._applied.get(uid) == snap:
+            return ch  # the very snapshot last applied: applying it again would change nothing
+        # One unpack instead of a dozen attribute reads.
+        name, _, state_desc, caller_num, caller_name, connected_num, connected_name, context, exten, _, _, _ = snap
         if not uid:
             return None
-        ch = self._channels.get(uid)
         if ch is None:
             if not create or uid in self._gone:
                 return None
@@ -217,8 +237,10 @@ class CallTracker:
         if context:
             ch.context = context
             ch.exten = exten
-        if ch.role == "caller":
-            self._caller_updated(ch, snap, out)
+        if ch.role != "caller" or self._caller_updated(ch, snap, out):
+            self._applied[uid] = snap
+        else:
+            self._applied.pop(uid, None)
         return ch
 
     def _safe_hotline(self, snap: ChannelSnapshot) -> str | None:
@@ -228,17 +250,22 @@ class CallTracker:
             log.exception("tracker.hotline_of_failed", channel=snap.channel)
             return None
 
-    def _caller_updated(self, ch: Channel, snap: ChannelSnapshot, out: list[DomainEvent]) -> None:
+    def _caller_updated(self, ch: Channel, snap: ChannelSnapshot, out: list[DomainEvent]) -> bool:
+        """Carry the caller's snapshot over to its call. True when the same snapshot again would change
+        nothing more (the hotline is resolved or cannot be), so :meth:`touch` may skip it next time."""
         call = self._calls.get(ch.linkedid)
         if call is None:
-            return
+            return True
         if ch.caller_num and not call.offered:
             call.caller_num, call.caller_name = ch.caller_num, ch.caller_name
         call.caller_channel = ch.name
+        settled = True
         if call.hotline is None and self._hotline_of is not None:
             call.hotline = self._safe_hotline(snap)
+            settled = call.hotline is not None  # else asked again on every snapshot, as always
         if ch.caller_num and not call.offered:
             self.offer(call, out)
+        return settled
 
     def offer(self, call: Call, out: list[DomainEvent]) -> None:
         """Emit call.offered once (as soon as the caller's number is known, or before any later event)."""
@@ -247,7 +274,7 @@ class CallTracker:
         call.offered = True
         caller = self._channels.get(call.call_id)
         out.append(
-            ce.CallOffered(
+            make.CallOffered(
                 ts=self.now, call_id=call.call_id, hotline=call.hotline, caller_num=call.caller_num,
                 caller_name=call.caller_name, channel=caller.name if caller else "",
                 endpoint=endpoint_of(caller.name) if caller else "", context=caller.context if caller else "",
@@ -283,6 +310,7 @@ class CallTracker:
                        reason: str = "hangup") -> None:  # fmt: skip
         """Forget a channel (hang-up or vanished); end its call when it was the call's last channel."""
         ch = self._channels.pop(uid, None)
+        self._applied.pop(uid, None)
         self._gone[uid] = None
         if len(self._gone) > _TOMBSTONES:
             self._gone.popitem(last=False)
@@ -309,7 +337,7 @@ class CallTracker:
         del self._calls[call.call_id]
         self._gone[call.call_id] = None
         out.append(
-            ce.CallEnded(
+            make.CallEnded(
                 ts=self.now, call_id=call.call_id, hotline=call.hotline, cause=call.cause, cause_txt=call.cause_txt,
                 duration_s=round(max(0.0, self.now - call.created), 3), answered=call.answered is not None,
                 caller_num=call.caller_num, reason=reason,
@@ -319,7 +347,9 @@ class CallTracker:
     def clear(self) -> int:
         """Forget everything (PBX restart); returns how many calls were dropped."""
         dropped = len(self._calls)
-        for store in (self._channels, self._by_name, self._calls, self._bridges, self._queues, self._conferences):
+        stores = (self._channels, self._applied, self._by_name, self._calls, self._bridges, self._queues,
+                  self._queues_of, self._conferences)  # fmt: skip
+        for store in stores:
             store.clear()
         self._lists.clear()
         self._list_start.clear()
@@ -362,4 +392,7 @@ class CallTracker:
         return self._lists.pop(action_id, [])
 
 
-from callbridge.calls.handlers import HANDLERS as _HANDLERS  # noqa: E402  (handlers need CallTracker)
+# The handlers need CallTracker, hence the late import.
+from callbridge.calls.handlers import HANDLERS as _HANDLERS  # noqa: E402
+from callbridge.calls.handlers import KEPT_VARIABLES as _KEPT_VARIABLES  # noqa: E402
+from callbridge.calls.handlers import SNAPSHOT_ONLY as _SNAPSHOT_ONLY  # noqa: E402

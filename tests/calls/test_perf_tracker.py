@@ -1,17 +1,35 @@
-"""The tracker's fast paths (snapshot unpacking, debug-log guard) change nothing observable."""
+"""The tracker's fast paths change nothing observable.
+
+Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that is the one last applied to its
+channel (:meth:`CallTracker.feed` / :meth:`CallTracker.touch`), the queue index of
+:func:`callbridge.calls.rooms.channel_gone`, and the domain-event constructors of
+:mod:`callbridge.calls.builders`. Each is compared with the plain way over every recorded trace and over
+the benchmark stream: same domain events, same state after every event.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from callbridge.ami.events import decode
+from bench.amistream import generate
+from callbridge.ami import events as ami
+from callbridge.ami.events import AmiEvent, ChannelSnapshot, decode
 from callbridge.ami.framing import AmiFramer, AmiMessage
-from callbridge.calls.model import Call, CallState
-from callbridge.calls.tracker import CallTracker
-from tests.calls.traces import trace_bytes, trace_names
+from callbridge.calls import builders, rooms
+from callbridge.calls import events as ce
+from callbridge.calls.model import Call, CallState, Channel
+from callbridge.calls.tracker import CallTracker, HotlineOf
+from callbridge.domain import DomainEvent
+from tests.calls.traces import trace_bytes, trace_events, trace_names
 
 
 def _replay(messages: list[AmiMessage]) -> tuple[list[dict[str, object]], dict[str, object]]:
@@ -45,3 +63,181 @@ def test_expected_transitions_log_at_debug_only_when_debug_is_on() -> None:
         tracker.set_state(call, CallState.ANSWERED, "test")
     assert call.state is CallState.ANSWERED
     assert quiet == [] and [e["event"] for e in loud] == ["call.transition"]
+
+
+# --- every fast path against the plain way ------------------------------------------------------------
+
+
+class _NothingApplied(dict[str, ChannelSnapshot]):
+    """Stands in for ``CallTracker._applied``: no snapshot is ever known as applied, so none is skipped."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return None
+
+
+def _channel_gone_scanning_every_queue(t: CallTracker, ch: Channel, out: list[DomainEvent]) -> None:
+    """``rooms.channel_gone`` as it was before the queue index: every queue and room is looked at."""
+    uid = ch.uniqueid
+    for queue in t.queues.values():
+        rooms._remove_caller(queue, uid)
+        for key in [k for k, rung in queue.offers.items() if rung == uid]:
+            del queue.offers[key]
+    for conf in list(t.conferences.values()):
+        if uid in conf.parties:
+            rooms.leave_conference(t, conf, uid, out)
+
+
+@contextmanager
+def _plain_ways() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rooms, "channel_gone", _channel_gone_scanning_every_queue)
+        for cls in ce.CALL_EVENT_TYPES:
+            if hasattr(builders, cls.__name__):
+                mp.setattr(builders, cls.__name__, cls)
+        yield
+
+
+def _norm(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _norm(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, set | frozenset):
+        return sorted(_norm(v) for v in value)  # type: ignore[type-var]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_norm(v) for v in value]
+    return value
+
+
+def _state(t: CallTracker) -> object:
+    """Everything the tracker holds that the plain way holds too (not the fast paths' own indexes)."""
+    return _norm([t.channels, t._by_name, t.calls, t.bridges, t.queues, t.conferences, list(t._gone), t._seq,
+                  t._uptime, {k: len(v) for k, v in t._lists.items()}, t._list_start, t.snapshot()])  # fmt: skip
+
+
+def _run(events: list[AmiEvent], hotline_of: HotlineOf | None, every: int, fast: bool) -> list[object]:
+    tracker = CallTracker(hotline_of=hotline_of)
+    if not fast:
+        tracker._applied = _NothingApplied()
+    seen: list[object] = []
+    for i, ev in enumerate(events):
+        derived = tracker.feed(ev, now=ev.timestamp if ev.timestamp is not None else i * 0.01)
+        seen.append([(type(d), d) for d in derived])
+        if i % every == 0 or i == len(events) - 1:
+            seen.append(_state(tracker))
+    return seen
+
+
+def _compare(events: list[AmiEvent], hotline_of: Callable[[], HotlineOf | None], every: int = 1) -> int:
+    """Replay both ways (each with a fresh ``hotline_of()``); return how many domain events were compared."""
+    with _plain_ways():
+        plain = _run(events, hotline_of(), every, fast=False)
+    fast = _run(events, hotline_of(), every, fast=True)
+    for i, (a, b) in enumerate(zip(plain, fast, strict=True)):
+        assert a == b, f"diverged at record {i}"
+    return sum(len(x) for x in plain if isinstance(x, list) and x and isinstance(x[0], tuple))
+
+
+def _inbound(snap: ChannelSnapshot) -> str | None:
+    return snap.exten if snap.context == "cb-inbound" else None
+
+
+class _SlowToAnswer:
+    """A ``hotline_of`` that names a channel's hotline only from the second time it is asked about it: the
+    tracker must keep asking about a caller whose hotline is unknown, even with an unchanged snapshot."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __call__(self, snap: ChannelSnapshot) -> str | None:
+        first = snap.uniqueid not in self.asked
+        self.asked.add(snap.uniqueid)
+        return None if first else snap.exten or "12345"
+
+
+def _hotlines(kind: str) -> HotlineOf | None:
+    return {"none": None, "inbound": _inbound, "slow": _SlowToAnswer()}[kind]
+
+
+@pytest.mark.parametrize("hotlines", ["none", "inbound", "slow"])
+def test_fast_paths_match_the_plain_way_on_every_trace(hotlines: str) -> None:
+    derived = sum(_compare(list(trace_events(name)), lambda: _hotlines(hotlines), every=2) for name in trace_names())
+    assert derived > 50, "the traces produce domain events"
+
+
+_SETTLING = (ami.AgentConnect, ami.AgentComplete, ami.AgentRingNoAnswer, ami.QueueCallerLeave)
+
+
+def _perturbed(events: list[AmiEvent]) -> Iterator[list[AmiEvent]]:
+    """Odd streams: attached mid-stream, every event twice, and callers that hang up while still offered."""
+    unsettled = [e for e in events if not isinstance(e, _SETTLING)]
+    yield [e for e in unsettled if not isinstance(e, ami.QueueCallerJoin | ami.QueueEntry)]  # offered, never waiting
+    for k in range(1, len(events), max(1, len(events) // 6)):
+        yield events[k:]
+        yield unsettled[k:]
+    yield [e for ev in events for e in (ev, ev)]
+
+
+def test_fast_paths_match_the_plain_way_on_odd_streams() -> None:
+    compared = 0
+    for name in trace_names():
+        for events in _perturbed(list(trace_events(name))):
+            compared += _compare(events, lambda: _hotlines("inbound"), every=3)
+    assert compared > 500
+
+
+@pytest.mark.parametrize("hotlines", ["none", "inbound", "slow"])
+def test_fast_paths_match_the_plain_way_on_the_benchmark_stream(hotlines: str) -> None:
+    framer = AmiFramer()
+    events = [decode(f) for chunk in generate(1500, concurrency=40) for f in framer.feed(chunk)
+              if isinstance(f, AmiMessage) and f.kind == "event"]  # fmt: skip
+    assert _compare(events, lambda: _hotlines(hotlines), every=40) > 300
+
+
+def _sample_values(cls: type[DomainEvent]) -> dict[str, object]:
+    """A non-default value for every field (by its default's type), so that no field can be dropped."""
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(cls)):
+        default = f.default
+        if isinstance(default, bool):
+            values[f.name] = not default
+        elif isinstance(default, int | float) and default is not None:
+            values[f.name] = default + i + 1
+        elif f.name == "ts":
+            values[f.name] = 1795917000.25
+        else:
+            values[f.name] = f"{f.name}-{i}"
+    return values
+
+
+def test_every_builder_makes_the_very_object_its_class_makes() -> None:
+    built = [cls for cls in ce.CALL_EVENT_TYPES if hasattr(builders, cls.__name__)]
+    assert ce.CallAnswered in built and ce.CallEnded in built
+    for cls in built:
+        build = getattr(builders, cls.__name__)
+        for kwargs in (_sample_values(cls), {"ts": 2.5}):
+            fast, plain = build(**kwargs), cls(**kwargs)
+            assert type(fast) is cls and fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
+            assert fast.data() == plain.data() and pickle.loads(pickle.dumps(fast)) == plain
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                fast.ts = 0.0  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            build()  # ts is required, as with the class
+
+
+def test_builders_refuse_classes_they_cannot_build_faithfully() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Checked(DomainEvent):
+        n: int = 0
+
+        def __post_init__(self) -> None:
+            assert self.n >= 0
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class WithFactory(DomainEvent):
+        items: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        builders.fast_constructor(Checked)
+    with pytest.raises(TypeError, match="default factory"):
+        builders.fast_constructor(WithFactory)
