@@ -141,6 +141,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def keep_apart(pid: int) -> str:
+    """Run process ``pid`` (a server: AMI stream, simulator, broker) on the last CPU, this process on the others.
+
+    Without it the scheduler may put a server on the measured process's core whenever it wakes (every
+    write to it), and the measurement then includes the server's work: on 2 cores that showed up as
+    multi-millisecond p99s in the latency benchmark. Linux only; elsewhere (or on one CPU) a no-op.
+    Returns a note for the result.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return "no CPU pinning (not Linux)"
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "no CPU pinning (one CPU)"
+    with contextlib.suppress(ProcessLookupError):
+        os.sched_setaffinity(pid, {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return f"servers pinned to CPU {cpus[-1]}, the measured process to CPU {','.join(map(str, cpus[:-1]))}"
+
+
 @contextmanager
 def python_subprocess(
     module: str, *args: str, ready_timeout: float = 30.0
@@ -153,6 +172,7 @@ def python_subprocess(
         stderr=None,
         text=True,
     )
+    keep_apart(proc.pid)
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + ready_timeout
@@ -209,6 +229,7 @@ class SimHost:
             [sys.executable, "-m", "bench.sim_host"], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True,
         )
+        keep_apart(self.proc.pid)
         hello = self._read()
         self.port: int = hello["port"]
         self.user: str = hello["user"]

@@ -43,6 +43,11 @@ class BusSettings(BaseModel):
     outbox_max_rows: int = Field(100_000, ge=10)
     #: QoS 1 publishes awaiting their PUBACK at once (64 measured best with aiomqtt 2.5.1).
     in_flight: int = Field(64, ge=1, le=1024)
+    #: The same for the batched fast path (:mod:`callbridge.bus.fastpath`), which costs nothing per
+    #: message in flight: a wide window lets one event-loop iteration send everything the outbox holds
+    #: (PUBACKs are read once per iteration, so the window caps the rate while the AMI side is busy).
+    #: Never above the broker's MQTT 5 Receive Maximum (CONNACK), which is honoured when it sends one.
+    pipelined_in_flight: int = Field(2048, ge=1, le=65535)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
 

@@ -3,10 +3,14 @@
 ``publish_events`` writes the envelopes to the outbox (one all-or-nothing batch) and returns; every
 append of one event-loop iteration shares one SQLite commit, made at the end of the iteration and in
 any case before a row is read for publishing (a commit costs far more than its rows: on a loaded
-2-core VM one commit took 100-300 µs). A pump reads the outbox in ``seq`` order and keeps up to
-``in_flight`` QoS 1 publishes awaiting their PUBACK. It uses :class:`~callbridge.bus.fastpath.PahoPipeline`
-(whole batches of PUBLISH packets in one write, PUBACKs matched by packet id) and falls back to one
-aiomqtt ``publish`` task per message when paho's internals are not the expected ones. A row is
+2-core VM one commit took 100-300 µs). Each domain event is encoded once; its topics share the bytes.
+A pump reads the outbox in ``seq`` order and keeps up to ``pipelined_in_flight`` QoS 1 publishes
+awaiting their PUBACK (never more than the broker's MQTT 5 Receive Maximum) through
+:class:`~callbridge.bus.fastpath.PahoPipeline` (whole batches of PUBLISH packets in one write, runs of
+PUBACKs consumed in one loop). The window is wide because PUBACKs are read once per event-loop
+iteration: while the AMI side keeps the loop busy (tens of ms per iteration under load), a window of
+64 capped the publisher at 64 messages per iteration. When paho's internals are not the expected
+ones it falls back to one aiomqtt ``publish`` task per message (``in_flight`` of them). A row is
 deleted only after its PUBACK; deletions are batched (they ride along with the next append, or go
 after ``ACK_FLUSH_DELAY_S``). QoS 1 messages of one connection arrive in publish order, and after a
 reconnect the pump starts again from the oldest unacknowledged row, so the events of one call keep
@@ -36,7 +40,7 @@ from pydantic import BaseModel
 from callbridge.bus.config import BusSettings
 from callbridge.bus.envelope import build
 from callbridge.bus.events import OutboxFull
-from callbridge.bus.fastpath import PahoPipeline
+from callbridge.bus.fastpath import ConnackLimits, PahoPipeline
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
 from callbridge.bus.state import OFFLINE, ONLINE, state_message
 from callbridge.bus.topics import Topics
@@ -111,6 +115,8 @@ class Publisher:
         #: PUBACKs with a failure reason code (MQTT 5, e.g. not authorised); the row is not retried.
         self.refused = 0
         self.connected = False
+        #: Publishes kept in flight on the fast path in this session (after the broker's Receive Maximum).
+        self.window: int | None = None
         self.attempts = 0
         self.connections = 0
         self.last_error: str | None = None
@@ -124,11 +130,15 @@ class Publisher:
 
     def publish_events_nowait(self, events: Sequence[DomainEvent]) -> AppendResult:
         """Encode ``events`` and store them in the outbox (one transaction); the pump publishes them."""
-        messages: list[OutgoingMessage] = []
+        # One envelope per event, shared by all its topics (the same bytes, so the same id everywhere).
+        site, next_seq, topics_of = self.settings.site, self.outbox.next_event_seq, self.topics.for_event
+        messages: list[tuple[str, bytes]] = []
+        add = messages.append
         for event in events:
-            envelope = build(event, site=self.settings.site, seq=self.outbox.next_event_seq())
-            messages.extend(OutgoingMessage(topic, envelope.payload) for topic in self.topics.for_event(event))
-        return self._append(messages)
+            payload = build(event, site=site, seq=next_seq()).payload
+            for topic in topics_of(event):
+                add((topic, payload))
+        return self._append(messages, events_only=True)
 
     async def publish_events(self, events: Sequence[DomainEvent]) -> AppendResult:
         # Deliberately synchronous inside: see outbox.py on why SQLite runs on the loop thread.
@@ -159,12 +169,16 @@ class Publisher:
 
     # --- outbox -----------------------------------------------------------------------------
 
-    def _append(self, messages: list[OutgoingMessage]) -> AppendResult:
+    def _append(self, messages: Sequence[Any], *, events_only: bool = False) -> AppendResult:
+        """``messages``: OutgoingMessage, or (topic, payload) pairs of events with ``events_only``."""
         acked, self._acked = self._acked, []
         try:
             # Acknowledged rows ride along; the commit is shared by every append of this loop
             # iteration (and always precedes publishing, since the pump's read commits first).
-            result = self.outbox.append(messages, acked=acked, commit=False)
+            if events_only:
+                result = self.outbox.append_events(messages, acked=acked, commit=False)
+            else:
+                result = self.outbox.append(messages, acked=acked, commit=False)
         except BaseException:
             self._acked[:0] = acked
             raise
@@ -222,11 +236,11 @@ class Publisher:
                 dropped_events=self.outbox.dropped_events,
             )
 
-    def _note_acked(self, seq: int) -> None:
+    def _note_acked(self, seqs: list[int]) -> None:
         # A commit costs far more than the rows it deletes: acknowledged seqs wait up to
         # ACK_FLUSH_DELAY_S (or ACK_FLUSH_ROWS of them) and usually ride along with the next append.
         # A crash in between only means duplicates after the restart (at-least-once, same ids).
-        self._acked.append(seq)
+        self._acked.extend(seqs)
         if len(self._acked) >= ACK_FLUSH_ROWS:
             self._flush_acks()
         elif not self._ack_flush_scheduled:
@@ -263,12 +277,13 @@ class Publisher:
             log.info("mqtt connecting", attempt=self.attempts, host=s.host, port=s.port, role="publisher")
             will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
             client = make_client(s, client_id=s.resolved_client_id(), will=will)
+            limits = ConnackLimits(client) if PahoPipeline.supported(client) else None
             try:
                 async with client:
                     self.connections += 1
                     self.last_error = None
                     delay = s.reconnect_min_s
-                    await self._session(client)
+                    await self._session(client, limits)
             except* (aiomqtt.MqttError, OSError) as group:
                 self.last_error = "; ".join(dict.fromkeys(str(e) for e in group.exceptions))
                 log.warning("mqtt connection failed or lost", attempt=self.attempts, error=self.last_error)
@@ -282,8 +297,9 @@ class Publisher:
                 await asyncio.wait_for(self._stopping.wait(), pause)
         self._flush_acks()
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    async def _session(self, client: aiomqtt.Client, limits: ConnackLimits | None) -> None:
         consume_disconnect_error(client)
+        self.window = None if limits is None else limits.window(self.settings.pipelined_in_flight)
         await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
         self._set_connected(True)  # ready: connected and announced
         log.info("mqtt connected", attempt=self.attempts, outbox_depth=self.outbox.depth)
@@ -291,8 +307,8 @@ class Publisher:
         try:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(self._watch_disconnect(client))
-                if PahoPipeline.supported(client):
-                    await self._pump_pipelined(PahoPipeline(client, self._on_puback))
+                if self.window is not None:
+                    await self._pump_pipelined(PahoPipeline(client, self._on_acks), self.window)
                 else:
                     await self._pump_with_tasks(client, tg)
                 watcher.cancel()
@@ -316,22 +332,23 @@ class Publisher:
         # (its rows stay in the outbox and go out after the next start).
         return self._stopping.is_set() and (self.outbox.depth == 0 or time.monotonic() >= self._drain_deadline)
 
-    def _on_puback(self, seq: int, reason_code: int) -> None:
-        if reason_code >= 0x80:
+    def _on_acks(self, acked: list[int], refused: list[tuple[int, int]]) -> None:
+        """PUBACKs of one read (fast path); a refused row is dropped like an acknowledged one."""
+        if refused:
             # The broker refused the message (MQTT 5 reason code, e.g. 0x87 not authorised). Retrying
             # would block the outbox forever, so the row is dropped like before — but counted and logged.
-            self.refused += 1
+            self.refused += len(refused)
             now = time.monotonic()
             if now - self._last_refusal_log > 10:
                 self._last_refusal_log = now
-                log.error("broker refused a publish", reason_code=hex(reason_code), refused=self.refused)
-        self._note_acked(seq)
+                log.error("broker refused a publish", reason_code=hex(refused[-1][1]), refused=self.refused)
+            acked = [*acked, *(seq for seq, _ in refused)]
+        self._note_acked(acked)
         self._wakeup.set()
 
-    async def _pump_pipelined(self, pipe: PahoPipeline) -> None:
-        """Keep up to ``in_flight`` rows unacknowledged, sending whatever fits in one batch per wake-up."""
+    async def _pump_pipelined(self, pipe: PahoPipeline, window: int) -> None:
+        """Keep up to ``window`` rows unacknowledged, sending whatever fits in one batch per wake-up."""
         pipe.attach()
-        window = self.settings.in_flight
         after = 0  # a new connection starts again from the oldest unacknowledged row
         while not self._should_stop_pumping():
             # No await between here and the wait below: nothing can set the event unseen.
@@ -391,4 +408,4 @@ class Publisher:
             await client.publish(row.topic, row.payload, qos=1, retain=row.retain, timeout=math.inf)
         finally:
             window.release()
-        self._note_acked(row.seq)
+        self._note_acked([row.seq])

@@ -53,6 +53,12 @@ def _base(root: str, site: str) -> str:
     return f"{sanitise_segment(root)}/{sanitise_segment(site)}"
 
 
+@lru_cache(maxsize=4096)  # (hotline, type) pairs repeat for every call
+def _event_topic(base: str, hotline: str | None, event_type: str) -> str:
+    level = sanitise_segment(hotline) if hotline else NO_HOTLINE
+    return f"{base}/events/{level}/{type_levels(event_type)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Topic names for one site (one daemon, or several sharing a site via shared subscriptions)."""
@@ -67,8 +73,7 @@ class Topics:
     # --- events -------------------------------------------------------------------------------
 
     def event(self, hotline: str | None, event_type: str) -> str:
-        level = sanitise_segment(hotline) if hotline else NO_HOTLINE
-        return f"{self.base}/events/{level}/{type_levels(event_type)}"
+        return _event_topic(self.base, hotline, event_type)
 
     def call(self, call_id: str) -> str:
         return f"{self.base}/calls/{sanitise_segment(call_id)}"
@@ -79,15 +84,15 @@ class Topics:
         The primary hotline first, then each of :meth:`DomainEvent.also_hotlines` (a transfer to 110
         is published where the 110 software listens), then the per-call topic.
         """
-        hotlines: list[str | None] = [event.hotline]
-        hotlines.extend(h for h in event.also_hotlines() if h)
-        topics: list[str] = []
-        for hotline in hotlines:
-            topic = self.event(hotline, event.TYPE)
-            if topic not in topics:
-                topics.append(topic)
+        base = self.base
+        topics = [_event_topic(base, event.hotline, event.TYPE)]
+        for hotline in event.also_hotlines():
+            if hotline:
+                topic = _event_topic(base, hotline, event.TYPE)
+                if topic not in topics:
+                    topics.append(topic)
         if event.call_id:
-            topics.append(self.call(event.call_id))
+            topics.append(f"{base}/calls/{sanitise_segment(event.call_id)}")
         return topics
 
     def events_filter(self, hotline: str = "+") -> str:

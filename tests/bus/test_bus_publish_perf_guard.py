@@ -138,7 +138,7 @@ async def test_many_events_arrive_once_in_per_call_order_with_a_small_window(
     total, calls = 1500, 7
     async with (
         subscribed(broker, "callbridge/lab/calls/#") as (_, seen),
-        running(Publisher(settings_for(broker, tmp_path, in_flight=8))) as pub,
+        running(Publisher(settings_for(broker, tmp_path, in_flight=8, pipelined_in_flight=8))) as pub,
     ):
         for start in range(0, total, 50):  # many appends per loop iteration share one commit
             pub.publish_events_nowait(
