@@ -25,7 +25,7 @@ from callbridge.app import App
 from callbridge.bus.clients import CommandClient, watch_events
 from callbridge.bus.envelope import decode
 from callbridge.demo.broker import EmbeddedBroker
-from callbridge.demo.watch import EventLog
+from callbridge.demo.watch import EventLog, Predicate
 from callbridge.dialplan import Dialplan, load_dialplan
 from callbridge.dialplan.render_asterisk import render_extensions
 from callbridge.errors import BrokerError
@@ -34,6 +34,7 @@ from callbridge.sim.config import LAB_DIALPLAN, SimConfig
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 from callbridge.store.kpi import KpiReport, compute
+from callbridge.store.record import FINAL_TRANSFER_OUTCOMES
 
 SITE = "demo"
 AMI_USER = "callbridge"
@@ -252,6 +253,42 @@ class DemoLab:
         targets = {h.number: h.answer_rate_target for h in app.plan.hotlines.values()}
         return compute(records, targets)
 
+    def callers_still_up(self) -> list[str]:
+        """The citizens' channels (the carrier's inbound legs) still up in the simulator."""
+        if self.sim is None:
+            return []
+        return [c.name for c in list(self.sim.world.channels.values()) if c.name.startswith("PJSIP/carrier-")]
+
+    async def hang_up_callers(self, timeout: float = 10.0) -> list[str]:  # noqa: ASYNC109 - bounded wait
+        """End the day: every caller still connected hangs up, as a scene does, and the daemon's
+        ``call.ended`` for each is waited for on MQTT. Returns the call ids whose end was *not* seen."""
+        if self.sim is None:
+            return []
+        since = self.log.mark
+        call_ids = []
+        for name in self.callers_still_up():
+            chan = self.sim.channel(name)
+            if chan is not None:
+                call_ids.append(chan.linkedid)
+                self.sim.caller_hangup(name)
+        missing = []
+        for call_id in call_ids:
+            seen = await self.log.wait_for("call.ended", _of_call(call_id), since=since, timeout=timeout)
+            if seen is None:
+                missing.append(call_id)
+        return missing
+
+    async def settled_kpis(self, timeout: float = 5.0) -> KpiReport | None:  # noqa: ASYNC109 - bounded wait
+        """:meth:`kpis` once the store has recorded a final outcome for every transfer (the engine reports a
+        transfer completed only after both sides hung up), or the last snapshot after ``timeout``; a row
+        still in progress then is shown as such, never as if it were final."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = await self.kpis()
+            if report is None or time.monotonic() >= deadline or not transfers_in_progress(report):
+                return report
+            await asyncio.sleep(0.1)
+
     async def stop(self) -> None:
         async with asyncio.timeout(20):
             if self.commander is not None:
@@ -273,3 +310,13 @@ class DemoLab:
 def agent_endpoint(channel: str) -> str:
     """``PJSIP/agent1001-00000004`` → ``agent1001``."""
     return re.sub(r"-[0-9a-f]+$", "", channel.split("/", 1)[1])
+
+
+def _of_call(call_id: str) -> Predicate:
+    return lambda e: e.subject == call_id
+
+
+def transfers_in_progress(report: KpiReport) -> int:
+    """Transfers of the report without a final outcome (requested, ringing, or answered and still up)."""
+    return sum(n for outcomes in report.transfers_by_pair.values() for outcome, n in outcomes.items()
+               if outcome not in FINAL_TRANSFER_OUTCOMES)  # fmt: skip

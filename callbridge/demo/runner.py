@@ -29,6 +29,7 @@ from callbridge.demo.script import SCENES, Scene
 from callbridge.demo.stage import Stage, StepOutcome
 from callbridge.demo.view import DemoView, summarise
 from callbridge.demo.watch import EventLog, SeenEvent
+from callbridge.store.kpi import answer_rate
 
 #: Event types worth a line in the plain narration (calls' own life cycle would drown them).
 NOTABLE = ("transfer.", "threeway.", "queue.priority_set", "queue.overflow_", "nuisance.", "dialplan.", "mode.",
@@ -52,6 +53,10 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
     ``records`` — the KPIs of the daemon's records store (:func:`records_summary`), ``None`` without one."""
     offered = {e.subject for e in log.unique("call.offered") if e.subject}
     answered = {e.subject for e in log.unique("call.answered") if e.subject} & offered
+    # the store's "abandoned": offered, never answered, and either gave up in a queue or ended
+    finished = {e.subject for t in ("call.ended", "queue.abandoned") for e in log.unique(t) if e.subject}
+    abandoned = (finished & offered) - answered
+    rate = answer_rate(len(answered), len(abandoned))
     return {
         "ok": bool(outcomes) and all(o.ok for o in outcomes),
         "steps": [{"title": o.title, "ok": o.ok, "detail": o.detail(),
@@ -63,13 +68,23 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
         "number_carrying_mismatch": log.count("transfer.number_mismatch"),
         "calls_offered": len(offered),
         "calls_answered": len(answered),
-        "answer_rate": round(len(answered) / len(offered), 3) if offered else 0.0,
+        "calls_abandoned": len(abandoned),
+        "calls_in_progress": len(offered) - len(answered) - len(abandoned),
+        # one definition everywhere (callbridge.store.kpi.answer_rate): None until an offer finished
+        "answer_rate": None if rate is None else round(rate, 3),
         "events_seen": len(log.ids),
         "deliveries": len(log.events),
         "duplicates": log.duplicates,
         "wall_time_s": round(wall_s, 2),
         "records": records,
     }
+
+
+def answer_rate_text(summary: dict[str, Any]) -> str:
+    """``80% (12/15)``: answered of the finished offers (answered + abandoned), "–" before the first."""
+    rate = summary["answer_rate"]
+    finished = summary["calls_answered"] + summary["calls_abandoned"]
+    return f"{'–' if rate is None else format(rate, '.0%')} ({summary['calls_answered']}/{finished})"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -80,8 +95,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("scenes ok 场景通过", f"{sum(s['ok'] for s in summary['steps'])}/{len(summary['steps'])}"),
         ("transfers 转接", str(summary["transfers"])),
         ("number carrying verified 号码携带核实", str(summary["number_carrying_verified"])),
-        ("answer rate 接通率",
-         f"{summary['answer_rate']:.0%} ({summary['calls_answered']}/{summary['calls_offered']})"),
+        ("answer rate 接通率 (answered/finished)", answer_rate_text(summary)),
+        ("calls in progress 进行中", str(summary["calls_in_progress"])),
         ("MQTT events seen 收到事件", f"{summary['events_seen']} ({summary['deliveries']} deliveries)"),
         ("duplicates 重复", str(summary["duplicates"])),
         ("wall time 用时", f"{summary['wall_time_s']:.1f} s"),
@@ -218,8 +233,9 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
             outcomes.append(outcome)
             narrator.result(outcome)
             await stage.pause(2.0)
+        await end_of_day(lab, narrator)
         await asyncio.sleep(0.3)  # the last events' deliveries
-    report = await lab.kpis()
+    report = await lab.settled_kpis()
     records = records_summary(report) if report is not None else None
     summary = summary_of(lab.log, outcomes, time.monotonic() - started, records)
     lab.log.listeners.clear()  # the daemon's own shutdown events are not part of the story
@@ -238,8 +254,30 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
     return 0 if ok else 1
 
 
+async def end_of_day(lab: DemoLab, narrator: Narrator) -> None:
+    """The citizens still on the line hang up, so the records show every call and transfer finished
+    (a transfer answered and still up would read ``answered``, one whose call ended ``completed``)."""
+    still_up = lab.callers_still_up()
+    if not still_up:
+        return
+    narrator.scene("end of the day 一天结束")
+    narrator.say(f"The {len(still_up)} citizens still on the line hang up; the records store closes their calls "
+                 "and transfers.", f"仍在通话的 {len(still_up)} 位市民挂机，记录库为其通话和转接办结。")  # fmt: skip
+    missing = await lab.hang_up_callers()
+    if missing:  # the table then shows those rows as in progress; the demo does not fail for it
+        narrator.console.print(f"    [yellow]no call.ended seen for {', '.join(missing)}[/]", highlight=False)
+    if lab.sim is not None and (left := [c.name for c in list(lab.sim.world.channels.values())]):
+        # e.g. a hotline's line alone in a three-way room: the records count it as in progress
+        narrator.console.print(f"    still up 仍在线: {', '.join(left)}", highlight=False, soft_wrap=True)
+
+
 async def keep_running(lab: DemoLab, console: Console) -> None:
     assert lab.broker is not None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # before the message that invites Ctrl-C: a press right after it must stop the lab, not kill the process
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     console.print(
         "\nStill running — 演示环境保持运行 (Ctrl-C to stop):\n"
         f"  subscribe:  mosquitto_sub -h {lab.broker.host} -p {lab.broker.port} -t 'callbridge/#' -v\n"
@@ -252,10 +290,6 @@ async def keep_running(lab: DemoLab, console: Console) -> None:
         highlight=False,
         soft_wrap=True,  # keep the commands on one line, ready to copy
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 
 from callbridge.bus.envelope import decode
 from callbridge.demo.script import CALLERS, SCENES
+from callbridge.store.kpi import answer_rate
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,17 +47,32 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         yield b
 
 
-async def run_demo(*args: str, timeout: float = 90.0) -> tuple[int, str]:  # noqa: ASYNC109
+async def run_demo(*args: str, timeout: float = 90.0, interrupt_after: str | None = None) -> tuple[int, str]:  # noqa: ASYNC109
+    """Run the demo to its end; with ``interrupt_after``, press Ctrl-C (SIGINT) once that text is printed
+    (what a person does to stop ``--keep-running``)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callbridge", "demo", "--fast", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT, env=env,
     )  # fmt: skip
+    assert proc.stdout is not None
+    out = bytearray()
+
+    async def read_all() -> None:
+        assert proc.stdout is not None
+        interrupted = False
+        while chunk := await proc.stdout.read(4096):
+            out.extend(chunk)
+            if interrupt_after and not interrupted and interrupt_after.encode() in out:
+                interrupted = True
+                proc.send_signal(signal.SIGINT)
+        await proc.wait()
+
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        await asyncio.wait_for(read_all(), timeout)
     except TimeoutError:
         proc.kill()
-        out, _ = await proc.communicate()
+        await proc.wait()
         raise AssertionError(f"demo did not finish within {timeout}s:\n{out.decode(errors='replace')}") from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace")
@@ -142,10 +159,11 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
     assert first(seen, "dialplan.reloaded") is not None
 
 
-async def test_demo_with_the_embedded_broker(tmp_path: Path) -> None:
+async def test_demo_with_the_embedded_broker_keeps_running_until_ctrl_c(tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
-    code, out = await run_demo("--json-summary", str(summary_path))
-    assert code == 0, out
+    code, out = await run_demo("--json-summary", str(summary_path), "--keep-running", interrupt_after="Still running")
+    assert code == 0, out  # Ctrl-C after a successful day is a clean exit
+    assert "Still running" in out and out.index("records KPIs 记录指标") < out.index("Still running")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     assert summary["ok"] and len(summary["steps"]) == len(SCENES)
     assert "MQTT 3.1.1, embedded" in out
@@ -158,10 +176,21 @@ async def test_demo_with_the_embedded_broker(tmp_path: Path) -> None:
 
     # the KPIs of the daemon's records store agree with what the subscriber saw, and with the script
     records = summary["records"]
-    assert (records["offered"], records["answered"]) == (summary["calls_offered"], summary["calls_answered"])
-    assert records["answer_rate"] == summary["answer_rate"]
-    pairs = {(p["from"], p["to"]): sum(p["outcomes"].values()) for p in records["transfers_by_pair"]}
-    assert pairs == {("12345", "110"): 3, ("12345", "119"): 1, ("12345", "120"): 1}  # scenes 1, 4, 7 · 3 · 2
+    assert (records["offered"], records["answered"], records["abandoned"]) == (
+        summary["calls_offered"], summary["calls_answered"], summary["calls_abandoned"])  # fmt: skip
+    assert records["abandoned"] >= 3  # scene 3's two waiting callers hang up, scene 5's third surge caller
+    # one answer-rate definition everywhere: each hotline's, the day's total and the MQTT summary's
+    hotlines = records["hotlines"].values()
+    for k in hotlines:
+        expected = answer_rate(k["answered"], k["abandoned"])
+        assert k["answer_rate"] == (None if expected is None else round(expected, 3))
+    total = answer_rate(sum(k["answered"] for k in hotlines), sum(k["abandoned"] for k in hotlines))
+    assert total is not None and records["answer_rate"] == round(total, 3) == summary["answer_rate"]
+    # the day ended before the table: every caller hung up, so every transfer has its final outcome
+    pairs = {(p["from"], p["to"]): p["outcomes"] for p in records["transfers_by_pair"]}
+    assert pairs == {("12345", "110"): {"completed": 3}, ("12345", "119"): {"completed": 1},
+                     ("12345", "120"): {"completed": 1}}  # scenes 1, 4, 7 · 3 · 2  # fmt: skip
+    assert "completed 3" in out and "in progress 进行中)" not in out
     citizen = records["hotlines"]["12345"]
     assert citizen["transfers_out"] == summary["transfers"] == 5
     assert citizen["number_verified"] == 1.0 and citizen["backup_line_uses"] == 1 and citizen["nuisance_callers"] == 1

@@ -8,13 +8,13 @@ from typing import Any
 
 from rich.console import Console
 
-from callbridge.demo.lab import DEMO_EDITS, copy_dialplans, default_dialplans, parse_broker
+from callbridge.demo.lab import DEMO_EDITS, copy_dialplans, default_dialplans, parse_broker, transfers_in_progress
 from callbridge.demo.records import records_summary, records_tables
 from callbridge.demo.runner import summary_of
 from callbridge.demo.stage import Check, StepOutcome
 from callbridge.demo.watch import EventLog
 from callbridge.dialplan import load_dialplan
-from callbridge.store.kpi import CallRow, PeriodRecords, TransferRow, compute
+from callbridge.store.kpi import CallRow, PeriodRecords, TransferRow, answer_rate, compute
 
 
 def envelope(event_id: str, type_: str, subject: str | None = None, **data: Any) -> dict[str, Any]:
@@ -56,10 +56,15 @@ async def test_wait_for_sees_later_events_only_after_the_mark_and_times_out() ->
 
 def test_summary_counts_from_the_subscribers_events() -> None:
     log = EventLog()
-    for n, answered in ((1, True), (2, True), (3, False), (4, True)):
+    for n, answered in ((1, True), (2, True), (3, False), (4, True), (5, False), (6, False)):
         log.add("t/events/12345/call/offered", envelope(f"o{n}", "call.offered", f"c{n}"))
         if answered:
             log.add("t/events/12345/call/answered", envelope(f"a{n}", "call.answered", f"c{n}"))
+    log.add("t/events/12345/call/ended", envelope("e1", "call.ended", "c1"))  # answered, then ended: answered
+    log.add("t/events/12345/call/ended", envelope("e3", "call.ended", "c3"))  # ended unanswered
+    log.add("t/events/12345/queue/abandoned", envelope("q5", "queue.abandoned", "c5"))  # gave up waiting
+    log.add("t/events/12345/call/ended", envelope("e5", "call.ended", "c5"))  # … and then hung up: once
+    # c6 is still waiting: in progress, not in the answer rate (3 of 5 finished, not 3 of 6)
     log.add("t/events/110/transfer/requested", envelope("x1", "transfer.requested", "c1"))
     log.add("t/events/110/transfer/number_verified", envelope("v1", "transfer.number_verified", "c1"))
     log.add("t/events/110/transfer/number_verified", envelope("v1", "transfer.number_verified", "c1"))
@@ -68,7 +73,12 @@ def test_summary_counts_from_the_subscribers_events() -> None:
     summary = summary_of(log, [good, bad], 1.234)
     assert summary["ok"] is False
     assert [s["ok"] for s in summary["steps"]] == [True, False] and summary["steps"][1]["detail"] == "y: never seen"
-    assert (summary["calls_offered"], summary["calls_answered"], summary["answer_rate"]) == (4, 3, 0.75)
+    assert (summary["calls_offered"], summary["calls_answered"], summary["calls_abandoned"],
+            summary["calls_in_progress"], summary["answer_rate"]) == (6, 3, 2, 1, 0.6)  # fmt: skip
+    assert summary["answer_rate"] == answer_rate(3, 2)  # the records' definition, not answered / offered
+    waiting = EventLog()
+    waiting.add("t/events/12345/call/offered", envelope("o1", "call.offered", "c1"))
+    assert summary_of(waiting, [good], 0.0)["answer_rate"] is None  # no offer finished yet: no rate ("–")
     assert summary["transfers"] == 1 and summary["number_carrying_verified"] == 1 and summary["duplicates"] == 1
     assert summary_of(log, [good], 0.0)["ok"] is True
     assert summary_of(log, [], 0.0)["ok"] is False  # nothing played is not a success
@@ -88,20 +98,33 @@ def test_every_demo_edit_applies_and_the_copy_is_a_valid_dialplan(tmp_path: Path
 def test_records_summary_reports_the_kpis_of_the_store_rows() -> None:
     calls = (CallRow("c1", "12345", 10.0, answered_ts=12.0, wait_s=2.0, outcome="answered"),
              CallRow("c2", "12345", 20.0, ended_ts=40.0, wait_s=20.0, outcome="abandoned"),
-             CallRow("c3", "110", 30.0, answered_ts=31.0, wait_s=1.0, outcome="answered"))  # fmt: skip
+             CallRow("c3", "110", 30.0, answered_ts=31.0, wait_s=1.0, outcome="answered"),
+             CallRow("c4", "110", 50.0))  # still ringing: in progress  # fmt: skip
     transfers = (
         TransferRow("x1", "12345", "110", "completed", 11.0, number_verified=True),
         TransferRow("x2", "12345", "110", "failed", 15.0, number_verified=False, backup_line=True),
+        TransferRow("x3", "12345", "120", "answered", 51.0),  # its call is still up
     )
-    summary = records_summary(compute(PeriodRecords(0.0, 100.0, calls, transfers), {"12345": 0.85}))
-    assert (summary["offered"], summary["answered"], summary["answer_rate"]) == (3, 2, 0.667)
+    report = compute(PeriodRecords(0.0, 100.0, calls, transfers), {"12345": 0.85})
+    summary = records_summary(report)
+    # the "all" row uses the per-hotline definition over finished offers: 2 of 3, not 2 of 4 offered
+    assert (summary["offered"], summary["answered"], summary["abandoned"], summary["in_progress"]) == (4, 2, 1, 1)
+    assert summary["answer_rate"] == 0.667
+    assert summary["hotlines"]["110"]["answer_rate"] == 1.0 and summary["hotlines"]["110"]["in_progress"] == 1
+    assert transfers_in_progress(report) == 1
     citizen = summary["hotlines"]["12345"]
     assert (citizen["offered"], citizen["answered"], citizen["abandoned"], citizen["answer_rate"]) == (2, 1, 1, 0.5)
     assert citizen["target"] == 0.85 and citizen["number_verified"] == 0.5 and citizen["backup_line_uses"] == 1
     assert summary["hotlines"]["110"]["transfers_in"] == 2
-    assert summary["transfers_by_pair"] == [{"from": "12345", "to": "110", "outcomes": {"completed": 1, "failed": 1}}]
-    console = Console(width=100, record=True)
+    assert summary["transfers_by_pair"] == [{"from": "12345", "to": "110", "outcomes": {"completed": 1, "failed": 1}},
+                                            {"from": "12345", "to": "120", "outcomes": {"answered": 1}}]
+    console = Console(width=80, record=True)
     for table in records_tables(summary):
         console.print(table)
     shown = console.export_text()
     assert "12345 → 110" in shown and "completed 1, failed 1" in shown and "67%" in shown and "50%" in shown
+    # a transfer whose call is still up is not shown as if it were final
+    assert "answered 1 (in progress 进行中)" in shown and "completed 1 (" not in shown
+    all_row = next(line for line in shown.splitlines() if "all 合计" in line)
+    assert [cell.strip() for cell in all_row.split("│")[2:7]] == ["4", "2", "1", "1", "67%"]
+    assert "…" not in shown  # every heading and number fits an 80-column terminal
