@@ -115,7 +115,7 @@ _EMPTY = EMPTY_SNAPSHOT
 
 
 def _snap(d: H) -> ChannelSnapshot:
-    return snapshot(d, required=True)
+    return snapshot(d, "", True)
 
 
 def _member(cls: type[QueueMemberEvent]) -> Callable[[H], AmiEvent]:

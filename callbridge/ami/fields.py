@@ -67,10 +67,10 @@ def timestamp(d: H) -> float | None:
 
 
 @overload
-def snapshot(d: H, p: str = "", *, required: Literal[True]) -> ChannelSnapshot: ...
+def snapshot(d: H, p: str, required: Literal[True]) -> ChannelSnapshot: ...
 @overload
-def snapshot(d: H, p: str = "", *, required: bool = False) -> ChannelSnapshot | None: ...
-def snapshot(d: H, p: str = "", *, required: bool = False) -> ChannelSnapshot | None:
+def snapshot(d: H, p: str = "", required: bool = False) -> ChannelSnapshot | None: ...
+def snapshot(d: H, p: str = "", required: bool = False) -> ChannelSnapshot | None:
     """The channel snapshot under prefix ``p``, ``""`` for each missing field.
 
     ``None`` when neither ``Channel`` nor ``Uniqueid`` is there, unless ``required`` (the snapshot of a

@@ -44,7 +44,7 @@ H = dict[str, str]
 
 def _channel_kind(cls: type[ChannelEvent]) -> Callable[[H], AmiEvent]:
     build = builder(cls)
-    return lambda d: build(timestamp(d) if "Timestamp" in d else None, snapshot(d, required=True))
+    return lambda d: build(timestamp(d), snapshot(d, "", True))
 
 
 def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
@@ -65,12 +65,6 @@ def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
     q_join, q_leave = builder(QueueCallerJoin), builder(QueueCallerLeave)
     a_called, a_connect, a_complete = builder(AgentCalled), builder(AgentConnect), builder(AgentComplete)
 
-    def ts(d: H) -> float | None:
-        return timestamp(d) if "Timestamp" in d else None
-
-    def snap(d: H) -> ChannelSnapshot:
-        return snapshot(d, required=True)
-
     def dest(d: H) -> ChannelSnapshot:
         return snapshot(d, "Dest") or EMPTY_SNAPSHOT
 
@@ -80,38 +74,60 @@ def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
         "Newstate": _channel_kind(Newstate),
         "NewCallerid": _channel_kind(NewCallerid),
         "NewConnectedLine": _channel_kind(NewConnectedLine),
-        "VarSet": lambda d: var_set(ts(d), snap(d), g(d, "Variable", ""), g(d, "Value", "")),
+        "VarSet": lambda d: var_set(timestamp(d), snapshot(d, "", True), g(d, "Variable", ""), g(d, "Value", "")),
         "Hangup": lambda d: hangup(
-            ts(d), snap(d), opt_int(g(d, "Cause")), g(d, "Cause-txt", ""), g(d, "TechCause", "")
+            timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "Cause-txt", ""), g(d, "TechCause", "")
         ),
-        "HangupRequest": lambda d: hangup_req(ts(d), snap(d), opt_int(g(d, "Cause")), g(d, "TechCause", "")),
-        "SoftHangupRequest": lambda d: soft_req(ts(d), snap(d), opt_int(g(d, "Cause"))),
-        "DialBegin": lambda d: dial_begin(ts(d), snapshot(d), dest(d), g(d, "DialString", "")),
-        "DialState": lambda d: dial_state(ts(d), snapshot(d), dest(d), g(d, "DialStatus", "")),
-        "DialEnd": lambda d: dial_end(ts(d), snapshot(d), dest(d), g(d, "DialStatus", ""), g(d, "Forward", "")),
-        "BridgeCreate": lambda d: b_create(ts(d), bridge(d)),
-        "BridgeDestroy": lambda d: b_destroy(ts(d), bridge(d)),
-        "BridgeEnter": lambda d: b_enter(ts(d), snap(d), bridge(d), g(d, "SwapUniqueid", "")),
-        "BridgeLeave": lambda d: b_leave(ts(d), snap(d), bridge(d)),
-        "DTMFBegin": lambda d: dtmf_begin(ts(d), snap(d), g(d, "Digit", ""), g(d, "Direction", "")),
+        "HangupRequest": lambda d: hangup_req(
+            timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "TechCause", "")
+        ),
+        "SoftHangupRequest": lambda d: soft_req(timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause"))),
+        "DialBegin": lambda d: dial_begin(timestamp(d), snapshot(d), dest(d), g(d, "DialString", "")),
+        "DialState": lambda d: dial_state(timestamp(d), snapshot(d), dest(d), g(d, "DialStatus", "")),
+        "DialEnd": lambda d: dial_end(timestamp(d), snapshot(d), dest(d), g(d, "DialStatus", ""), g(d, "Forward", "")),
+        "BridgeCreate": lambda d: b_create(timestamp(d), bridge(d)),
+        "BridgeDestroy": lambda d: b_destroy(timestamp(d), bridge(d)),
+        "BridgeEnter": lambda d: b_enter(timestamp(d), snapshot(d, "", True), bridge(d), g(d, "SwapUniqueid", "")),
+        "BridgeLeave": lambda d: b_leave(timestamp(d), snapshot(d, "", True), bridge(d)),
+        "DTMFBegin": lambda d: dtmf_begin(
+            timestamp(d), snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", "")
+        ),
         "DTMFEnd": lambda d: dtmf_end(
-            ts(d), snap(d), g(d, "Digit", ""), g(d, "Direction", ""), to_int(g(d, "DurationMs"))
+            timestamp(d), snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", ""), to_int(g(d, "DurationMs"))
         ),
         "QueueCallerJoin": lambda d: q_join(
-            ts(d), snap(d), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+            timestamp(d), snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
         ),
         "QueueCallerLeave": lambda d: q_leave(
-            ts(d), snap(d), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+            timestamp(d), snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
         ),
         "AgentCalled": lambda d: a_called(
-            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", "")
+            timestamp(d),
+            snapshot(d, "", True),
+            snapshot(d, "Dest"),
+            g(d, "Queue", ""),
+            g(d, "MemberName", ""),
+            g(d, "Interface", ""),
         ),
         "AgentConnect": lambda d: a_connect(
-            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", ""),
-            to_int(g(d, "HoldTime")), to_int(g(d, "RingTime")),
+            timestamp(d),
+            snapshot(d, "", True),
+            snapshot(d, "Dest"),
+            g(d, "Queue", ""),
+            g(d, "MemberName", ""),
+            g(d, "Interface", ""),
+            to_int(g(d, "HoldTime")),
+            to_int(g(d, "RingTime")),
         ),
         "AgentComplete": lambda d: a_complete(
-            ts(d), snap(d), snapshot(d, "Dest"), g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", ""),
-            to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", ""),
+            timestamp(d),
+            snapshot(d, "", True),
+            snapshot(d, "Dest"),
+            g(d, "Queue", ""),
+            g(d, "MemberName", ""),
+            g(d, "Interface", ""),
+            to_int(g(d, "HoldTime")),
+            to_int(g(d, "TalkTime")),
+            g(d, "Reason", ""),
         ),
-    }  # fmt: skip
+    }
