@@ -141,6 +141,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The CPUs this process may use before keep_apart narrows them (read once, at import).
+_ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def keep_apart(pid: int) -> str:
     """Run process ``pid`` (a server: AMI stream, simulator, broker) on the last CPU, this process on the others.
 
@@ -151,7 +155,7 @@ def keep_apart(pid: int) -> str:
     """
     if not hasattr(os, "sched_setaffinity"):
         return "no CPU pinning (not Linux)"
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = _ALL_CPUS
     if len(cpus) < 2:
         return "no CPU pinning (one CPU)"
     with contextlib.suppress(ProcessLookupError):

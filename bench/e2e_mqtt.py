@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.amistream import END_CALL_ID, stream_file
-from bench.common import REPO, BenchResult, median, production_logging, python_subprocess, run_async
+from bench.common import (
+    REPO,
+    BenchResult,
+    keep_apart,
+    median,
+    production_logging,
+    python_subprocess,
+    run_async,
+)
 
 TIMEOUT_S = 900.0
 SITE = "bench"
@@ -41,6 +49,7 @@ class Counter:
             [sys.executable, "-m", "bench.mqtt_counter", str(port), *filters, "--idle", str(idle)],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
+        keep_apart(self.proc.pid)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if line != "ready":
@@ -177,6 +186,8 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         Mosquitto(Path(tmp) / "broker") as broker,
         python_subprocess("bench.ami_server", str(path)) as (_, port_line),
     ):
+        if broker.pid is not None:
+            notes.append(keep_apart(broker.pid))  # the broker beside the other servers, not on our core
         for i in range(runs):
             work = Path(tmp) / f"run{i}"
             work.mkdir()
