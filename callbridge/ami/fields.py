@@ -3,20 +3,18 @@
 The building blocks of :mod:`callbridge.ami.events` decoders. Everything here is on the ingest hot
 path, hence the shapes: one ``itemgetter`` call for the twelve snapshot fields, snapshot tuples built
 with ``tuple.__new__`` (a NamedTuple's keyword ``__new__`` costs several times more), and event objects
-built by :func:`builder` rather than the dataclass ``__init__``.
+built by :func:`callbridge.fastinit.positional_constructor` rather than the dataclass ``__init__``.
 
 Nothing here raises on odd input: a missing or non-numeric field becomes ``""`` / ``0`` / ``None``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
-from callbridge.ami.event_types import AmiEvent, BridgeSnapshot, ChannelSnapshot
+from callbridge.ami.event_types import BridgeSnapshot, ChannelSnapshot
 
 H = dict[str, str]
 UNKNOWN = "<unknown>"
@@ -137,23 +135,3 @@ def bridge(d: H, p: str = "") -> BridgeSnapshot:
         g(p + "BridgeName", ""),
         to_int(g(p + "BridgeNumChannels")),
     )
-
-
-def builder(cls: type[AmiEvent]) -> Callable[..., Any]:
-    """A positional constructor for a frozen, slotted event class (arguments in field order).
-
-    Same object as ``cls(**kwargs)`` — these classes have no ``__post_init__`` and no factories — at about
-    half the cost: the dataclass ``__init__`` of a frozen class goes through ``object.__setattr__`` for
-    each field, this sets the slots directly. Generated like dataclasses generate ``__init__``.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    assert not hasattr(cls, "__post_init__"), cls
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def build({', '.join(names)}):", "    o = _new(_cls)"]
-    for name in names:
-        owner = next(k for k in cls.__mro__ if name in vars(k))
-        env[f"_set_{name}"] = vars(owner)[name].__set__
-        lines.append(f"    _set_{name}(o, {name})")
-    lines.append("    return o")
-    exec("\n".join(lines), env)  # noqa: S102 - source built from the class's own field names only
-    return env["build"]  # type: ignore[no-any-return]

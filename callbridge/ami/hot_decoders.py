@@ -2,7 +2,7 @@
 
 :mod:`callbridge.ami.events` installs these over its keyword decoders: same objects (the tests decode every
 recorded message both ways and compare), at about half the cost — positional builders instead of the
-dataclass ``__init__`` (see :func:`callbridge.ami.fields.builder`), and no helper call where a ``dict.get``
+dataclass ``__init__`` (see :mod:`callbridge.fastinit`), and no helper call where a ``dict.get``
 does.
 """
 
@@ -37,38 +37,53 @@ from callbridge.ami.event_types import (
     SoftHangupRequest,
     VarSet,
 )
-from callbridge.ami.fields import EMPTY_SNAPSHOT, bridge, builder, opt_int, snapshot, timestamp, to_int
+from callbridge.ami.fields import EMPTY_SNAPSHOT, bridge, opt_int, snapshot, timestamp, to_int
+from callbridge.fastinit import positional_constructor
 
 H = dict[str, str]
 
 
 def _channel_kind(cls: type[ChannelEvent]) -> Callable[[H], AmiEvent]:
-    build = builder(cls)
+    build = positional_constructor(cls)
     return lambda d: build(timestamp(d), snapshot(d, "", True))
 
 
 def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
     var_set, hangup, hangup_req, soft_req = (
-        builder(VarSet),
-        builder(Hangup),
-        builder(HangupRequest),
-        builder(SoftHangupRequest),
+        positional_constructor(VarSet),
+        positional_constructor(Hangup),
+        positional_constructor(HangupRequest),
+        positional_constructor(SoftHangupRequest),
     )
-    dial_begin, dial_state, dial_end = builder(DialBegin), builder(DialState), builder(DialEnd)
+    dial_begin, dial_state, dial_end = (
+        positional_constructor(DialBegin),
+        positional_constructor(DialState),
+        positional_constructor(DialEnd),
+    )
     b_create, b_destroy, b_enter, b_leave = (
-        builder(BridgeCreate),
-        builder(BridgeDestroy),
-        builder(BridgeEnter),
-        builder(BridgeLeave),
+        positional_constructor(BridgeCreate),
+        positional_constructor(BridgeDestroy),
+        positional_constructor(BridgeEnter),
+        positional_constructor(BridgeLeave),
     )
-    dtmf_begin, dtmf_end = builder(DTMFBegin), builder(DTMFEnd)
-    q_join, q_leave = builder(QueueCallerJoin), builder(QueueCallerLeave)
-    a_called, a_connect, a_complete = builder(AgentCalled), builder(AgentConnect), builder(AgentComplete)
+    dtmf_begin, dtmf_end = positional_constructor(DTMFBegin), positional_constructor(DTMFEnd)
+    q_join, q_leave = positional_constructor(QueueCallerJoin), positional_constructor(QueueCallerLeave)
+    a_called, a_connect, a_complete = (
+        positional_constructor(AgentCalled),
+        positional_constructor(AgentConnect),
+        positional_constructor(AgentComplete),
+    )
 
     def dest(d: H) -> ChannelSnapshot:
         return snapshot(d, "Dest") or EMPTY_SNAPSHOT
 
     g = dict.get
+
+    def agent_head(d: H) -> tuple[float | None, ChannelSnapshot, ChannelSnapshot | None, str, str, str]:
+        """The fields every Agent* event starts with, in field order (see AgentEvent)."""
+        queue, member, interface = g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", "")
+        return timestamp(d), snapshot(d, "", True), snapshot(d, "Dest"), queue, member, interface
+
     return {
         "Newchannel": _channel_kind(Newchannel),
         "Newstate": _channel_kind(Newstate),
@@ -101,33 +116,9 @@ def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
         "QueueCallerLeave": lambda d: q_leave(
             timestamp(d), snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
         ),
-        "AgentCalled": lambda d: a_called(
-            timestamp(d),
-            snapshot(d, "", True),
-            snapshot(d, "Dest"),
-            g(d, "Queue", ""),
-            g(d, "MemberName", ""),
-            g(d, "Interface", ""),
-        ),
-        "AgentConnect": lambda d: a_connect(
-            timestamp(d),
-            snapshot(d, "", True),
-            snapshot(d, "Dest"),
-            g(d, "Queue", ""),
-            g(d, "MemberName", ""),
-            g(d, "Interface", ""),
-            to_int(g(d, "HoldTime")),
-            to_int(g(d, "RingTime")),
-        ),
+        "AgentCalled": lambda d: a_called(*agent_head(d)),
+        "AgentConnect": lambda d: a_connect(*agent_head(d), to_int(g(d, "HoldTime")), to_int(g(d, "RingTime"))),
         "AgentComplete": lambda d: a_complete(
-            timestamp(d),
-            snapshot(d, "", True),
-            snapshot(d, "Dest"),
-            g(d, "Queue", ""),
-            g(d, "MemberName", ""),
-            g(d, "Interface", ""),
-            to_int(g(d, "HoldTime")),
-            to_int(g(d, "TalkTime")),
-            g(d, "Reason", ""),
+            *agent_head(d), to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", "")
         ),
     }
