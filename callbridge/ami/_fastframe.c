@@ -5,25 +5,39 @@
  * typed decoding and the call tracker. In pure Python, turning one message into a dict costs more
  * than everything else on the path (~20 "Name: value" lines per event: a list, two strings and a
  * split per line, then scans of the whole run to prove it regular). This loop does all of that in
- * one pass over the characters.
+ * one pass over the bytes, and builds the framer's AmiMessage objects itself.
  *
- * parse_run(text) takes the decoded text of complete AMI messages (up to, not including, the last
- * blank line) and returns a flat list [block_0, fields_0, name_0, block_1, ...]: each message's
- * text, a dict of its headers (the last of a repeated name wins) and its first header's value (the
- * event name, response status or action), or None, None for a message with a
- * line that is not a plain "Name: value" line with an ASCII name (no space, control character or
- * colon). Such a message is re-read by the Python line reader, which defines the semantics; this
- * loop only takes the lines on which every reader agrees, so it never changes a result, only its
- * cost. When the run itself is irregular (a bare LF, a bare CR before a line end, two blank lines in
- * a row, padding at either end) it returns None and framing.py's general path takes the whole run.
+ * parse_run(buffer, start, end) reads buffer[start:end], the raw bytes of complete AMI messages up
+ * to (not including) the last blank line, and returns (items, texts) where items holds, in order,
+ * one AmiMessage per message and `texts` counts the items that are instead a str: the decoded text
+ * of a message with a line that is not a plain "Name: value" line with an ASCII name (no space,
+ * control character or colon), which the Python line reader re-reads (it defines the semantics;
+ * this loop only takes the lines on which every reader agrees, so it never changes a result, only
+ * its cost). It returns None when the run is irregular (a bare LF, a bare CR before a line end, two
+ * blank lines in a row, padding at either end) or is not valid UTF-8: framing.py's general path
+ * takes the whole run then.
+ *
+ * Each message gets its header dict (the last of a repeated name wins), its name (the first
+ * header's value), its kind (event/response/action/other), its text only when a header name
+ * repeats (the dict alone cannot give the wire order then), and the channel snapshots of the
+ * prefixes set by configure_snapshots() when every field of one is there (decoders fall back to
+ * reading the dict otherwise).
+ *
+ * Strings: header names are interned once each; short values go through a bounded cache, so that
+ * the values that repeat from event to event (a channel's name, uniqueid, state, context, caller
+ * number ...) are one object each while they keep coming: fewer allocations here, and a hash that
+ * is computed once, not at every dict look-up of the tracker.
  *
  * The pure-Python path stays the reference: tests run both and compare (tests/ami/test_fastframe.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX */
+#include <stdint.h>
+#include <string.h>
 
-/* Header names repeat in every message; each distinct name becomes one interned str, found again by
- * its characters without building a str first. Open addressing; a full table just stops caching. */
+/* ---- header names: one interned str per distinct name, found again by its bytes ---------------- */
+
 #define NAME_MAX_LEN 48
 #define NAME_SLOTS 512 /* power of two */
 
@@ -32,217 +46,509 @@ typedef struct {
     unsigned long hash;
     char chars[NAME_MAX_LEN];
     PyObject *name; /* strong reference, lives as long as the module */
+    int role;       /* prefix * SNAP_FIELDS + field of a snapshot field, or -1 */
 } name_slot;
 
 static name_slot names[NAME_SLOTS];
 static int names_used = 0;
 
-/* The cached str for an ASCII name of `len` characters (already hashed), or a new str. New ref. */
-#define DEFINE_NAME_LOOKUP(FN, T)                                                                   \
-    static PyObject *FN(const T *s, Py_ssize_t len, unsigned long hash)                             \
-    {                                                                                               \
-        if (len > NAME_MAX_LEN)                                                                     \
-            goto uncached;                                                                          \
-        for (unsigned long probe = hash;; probe++) {                                                \
-            name_slot *slot = &names[probe & (NAME_SLOTS - 1)];                                     \
-            if (slot->len == 0) {                                                                   \
-                if (names_used >= NAME_SLOTS / 2)                                                   \
-                    goto uncached;                                                                  \
-                PyObject *name = PyUnicode_New(len, 127);                                           \
-                if (name == NULL)                                                                   \
-                    return NULL;                                                                    \
-                Py_UCS1 *out = PyUnicode_1BYTE_DATA(name);                                          \
-                for (Py_ssize_t k = 0; k < len; k++)                                                \
-                    slot->chars[k] = (char)(out[k] = (Py_UCS1)s[k]);                                \
-                PyUnicode_InternInPlace(&name);                                                     \
-                slot->len = len;                                                                    \
-                slot->hash = hash;                                                                  \
-                slot->name = name;                                                                  \
-                names_used++;                                                                       \
-                Py_INCREF(name);                                                                    \
-                return name;                                                                        \
-            }                                                                                       \
-            if (slot->hash == hash && slot->len == len) {                                           \
-                Py_ssize_t k = 0;                                                                   \
-                while (k < len && slot->chars[k] == (char)s[k])                                     \
-                    k++;                                                                            \
-                if (k == len) {                                                                     \
-                    Py_INCREF(slot->name);                                                          \
-                    return slot->name;                                                              \
-                }                                                                                   \
-            }                                                                                       \
-        }                                                                                           \
-    uncached:;                                                                                      \
-        PyObject *name = PyUnicode_New(len, 127);                                                   \
-        if (name == NULL)                                                                           \
-            return NULL;                                                                            \
-        Py_UCS1 *out = PyUnicode_1BYTE_DATA(name);                                                  \
-        for (Py_ssize_t k = 0; k < len; k++)                                                        \
-            out[k] = (Py_UCS1)s[k];                                                                 \
-        return name;                                                                                \
-    }
+/* ---- snapshot configuration (configure_snapshots) ------------------------------------------------ */
 
-/* A value: ASCII (the common case) is copied straight into a compact ASCII str. New ref. */
-#define DEFINE_VALUE(FN, T)                                                                         \
-    static PyObject *FN(PyObject *src, const T *s, Py_ssize_t start, Py_ssize_t end, Py_UCS4 seen)  \
-    {                                                                                               \
-        if (seen >= 0x80)                                                                           \
-            return PyUnicode_Substring(src, start, end);                                            \
-        PyObject *value = PyUnicode_New(end - start, 127);                                          \
-        if (value == NULL)                                                                          \
-            return NULL;                                                                            \
-        Py_UCS1 *out = PyUnicode_1BYTE_DATA(value);                                                 \
-        for (Py_ssize_t k = start; k < end; k++)                                                    \
-            *out++ = (Py_UCS1)s[k];                                                                 \
-        return value;                                                                               \
-    }
+#define SNAP_FIELDS 12
+#define SNAP_PREFIXES 2
+static PyTypeObject *snap_type = NULL;
+static int snap_prefixes = 0;
+static char snap_names[SNAP_PREFIXES][SNAP_FIELDS][NAME_MAX_LEN];
+static Py_ssize_t snap_lens[SNAP_PREFIXES][SNAP_FIELDS];
+static unsigned int unknown_mask = 0; /* fields where Asterisk's "<unknown>" means "" */
 
-/* One parser per string kind (1, 2 or 4 bytes per character), so the inner loops index a plain
- * array. Returns 1 (run parsed into out), 0 (run irregular: out is left partly filled, the caller
- * discards it) or -1 (Python error set). */
-#define DEFINE_RUN_PARSER(FN, T, NAME_FN, VALUE_FN)                                                 \
-    static int FN(PyObject *src, const T *s, Py_ssize_t n, PyObject *out)                           \
-    {                                                                                               \
-        if (s[0] == '\r' || s[0] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\n')                   \
-            return 0; /* padding at either end */                                                   \
-        Py_ssize_t pos = 0;                                                                         \
-        for (;;) {                                                                                  \
-            Py_ssize_t start = pos, line = pos, end = n, next = n;                                  \
-            PyObject *first = NULL; /* the first line's value: the message's name */                \
-            PyObject *fields = _PyDict_NewPresized(24);                                             \
-            if (fields == NULL)                                                                     \
-                return -1;                                                                          \
-            for (;;) {                                                                              \
-                Py_ssize_t i = line;                                                                \
-                unsigned long hash = 2166136261UL;                                                  \
-                if (fields != Py_None) {                                                            \
-                    while (i < n && s[i] > 0x20 && s[i] < 0x7f && s[i] != ':') {                    \
-                        hash = (hash ^ (unsigned long)s[i]) * 16777619UL;                           \
-                        i++;                                                                        \
-                    }                                                                               \
-                    if (i == line || i + 1 >= n || s[i] != ':' || s[i + 1] != ' ') {               \
-                        Py_DECREF(fields);                                                          \
-                        fields = Py_None;                                                           \
-                        Py_INCREF(fields);                                                          \
-                        Py_CLEAR(first);                                                            \
-                    }                                                                               \
-                }                                                                                   \
-                Py_ssize_t value = i + 2, j = fields != Py_None ? value : line;                     \
-                Py_UCS4 seen = 0;                                                                   \
-                while (j < n && s[j] != '\r' && s[j] != '\n') {                                     \
-                    seen |= s[j];                                                                   \
-                    j++;                                                                            \
-                }                                                                                   \
-                if (j < n && (s[j] == '\n' || j + 1 >= n || s[j + 1] != '\n')) {                    \
-                    Py_XDECREF(first);                                                              \
-                    Py_DECREF(fields); /* a bare LF or CR: not a CRLF-only run */                   \
-                    return 0;                                                                       \
-                }                                                                                   \
-                if (fields != Py_None) {                                                            \
-                    PyObject *k = NAME_FN(s + line, i - line, hash);                                \
-                    if (k == NULL) {                                                                \
-                        Py_XDECREF(first);                                                          \
-                        Py_DECREF(fields);                                                          \
-                        return -1;                                                                  \
-                    }                                                                               \
-                    PyObject *v = VALUE_FN(src, s, value, j, seen);                                 \
-                    if (v == NULL || PyDict_SetItem(fields, k, v) < 0) {                            \
-                        Py_DECREF(k);                                                               \
-                        Py_XDECREF(v);                                                              \
-                        Py_XDECREF(first);                                                          \
-                        Py_DECREF(fields);                                                          \
-                        return -1;                                                                  \
-                    }                                                                               \
-                    if (line == start) {                                                            \
-                        first = v;                                                                  \
-                        Py_INCREF(first);                                                           \
-                    }                                                                               \
-                    Py_DECREF(k);                                                                   \
-                    Py_DECREF(v);                                                                   \
-                }                                                                                   \
-                if (j >= n)                                                                         \
-                    break; /* the run's last line */                                                \
-                if (j + 3 < n && s[j + 2] == '\r' && s[j + 3] == '\n') {                            \
-                    if ((j + 4 < n && (s[j + 4] == '\r' || s[j + 4] == '\n')) || j == start) {      \
-                        Py_XDECREF(first);                                                          \
-                        Py_DECREF(fields); /* two blank lines in a row */                           \
-                        return 0;                                                                   \
-                    }                                                                               \
-                    end = j; /* a blank line: the message ends here */                              \
-                    next = j + 4;                                                                   \
-                    break;                                                                          \
-                }                                                                                   \
-                line = j + 2;                                                                       \
-                if (s[line] == '\n') {                                                              \
-                    Py_XDECREF(first);                                                              \
-                    Py_DECREF(fields); /* CR LF LF: a blank line the CRLF split would not see */     \
-                    return 0;                                                                       \
-                }                                                                                   \
-            }                                                                                       \
-            PyObject *block = PyUnicode_Substring(src, start, end);                                 \
-            if (block == NULL || PyList_Append(out, block) < 0 || PyList_Append(out, fields) < 0 || \
-                PyList_Append(out, first != NULL ? first : Py_None) < 0) {                          \
-                Py_XDECREF(block);                                                                  \
-                Py_XDECREF(first);                                                                  \
-                Py_DECREF(fields);                                                                  \
-                return -1;                                                                          \
-            }                                                                                       \
-            Py_DECREF(block);                                                                       \
-            Py_XDECREF(first);                                                                      \
-            Py_DECREF(fields);                                                                      \
-            if (next >= n)                                                                          \
-                return 1;                                                                           \
-            pos = next;                                                                             \
-        }                                                                                           \
-    }
+static int
+role_of(const char *s, Py_ssize_t len)
+{
+    for (int p = 0; p < snap_prefixes; p++)
+        for (int f = 0; f < SNAP_FIELDS; f++)
+            if (snap_lens[p][f] == len && memcmp(snap_names[p][f], s, (size_t)len) == 0)
+                return p * SNAP_FIELDS + f;
+    return -1;
+}
 
-DEFINE_NAME_LOOKUP(name_1, Py_UCS1)
-DEFINE_NAME_LOOKUP(name_2, Py_UCS2)
-DEFINE_NAME_LOOKUP(name_4, Py_UCS4)
-DEFINE_VALUE(value_1, Py_UCS1)
-DEFINE_VALUE(value_2, Py_UCS2)
-DEFINE_VALUE(value_4, Py_UCS4)
-DEFINE_RUN_PARSER(parse_run_1, Py_UCS1, name_1, value_1)
-DEFINE_RUN_PARSER(parse_run_2, Py_UCS2, name_2, value_2)
-DEFINE_RUN_PARSER(parse_run_4, Py_UCS4, name_4, value_4)
+/* ---- the AmiMessage type and its slots (configure) ---------------------------------------------- */
+
+static PyTypeObject *msg_type = NULL;
+static Py_ssize_t off_fields, off_name, off_kind, off_text, off_snap, off_dest;
+static PyObject *kind_event, *kind_response, *kind_action, *kind_other, *empty;
+
+/* The cached str for an ASCII name (already hashed), or a new str; *role gets its snapshot role. */
+static PyObject *
+name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role)
+{
+    *role = -1;
+    if (len <= NAME_MAX_LEN) {
+        for (unsigned long probe = hash;; probe++) {
+            name_slot *slot = &names[probe & (NAME_SLOTS - 1)];
+            if (slot->len == 0) {
+                if (names_used >= NAME_SLOTS / 2)
+                    break; /* full: stop caching */
+                PyObject *name = PyUnicode_FromStringAndSize((const char *)s, len);
+                if (name == NULL)
+                    return NULL;
+                PyUnicode_InternInPlace(&name);
+                memcpy(slot->chars, s, (size_t)len);
+                slot->len = len;
+                slot->hash = hash;
+                slot->name = name;
+                slot->role = role_of(slot->chars, len);
+                names_used++;
+                *role = slot->role;
+                Py_INCREF(name);
+                return name;
+            }
+            if (slot->hash == hash && slot->len == len && memcmp(slot->chars, s, (size_t)len) == 0) {
+                *role = slot->role;
+                Py_INCREF(slot->name);
+                return slot->name;
+            }
+        }
+    }
+    *role = role_of((const char *)s, len);
+    return PyUnicode_FromStringAndSize((const char *)s, len);
+}
+
+/* ---- values: ASCII copied straight into a compact str, short ones through a bounded cache ------- */
+
+#define VALUE_SETS 4096 /* power of two; two entries each: at most 8192 cached strs */
+#define VALUE_MAX_LEN 64
+
+typedef struct {
+    uint64_t hash[2];
+    PyObject *str[2]; /* strong references, or NULL; [0] is the more recently used */
+} value_set;
+
+static value_set values[VALUE_SETS];
+
+/* Length and three 8-byte windows (start, middle, end): enough to tell apart the values that differ
+ * by a few characters (uniqueids, channel names). A collision only costs a cache miss. */
+static inline uint64_t
+value_hash(const unsigned char *s, Py_ssize_t len)
+{
+    uint64_t a = 0, b = 0, c = 0;
+    if (len >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + len - 8, 8);
+        memcpy(&c, s + len / 2 - 4, 8);
+    } else {
+        memcpy(&a, s, (size_t)len);
+    }
+    uint64_t h = (a ^ ((uint64_t)len << 56)) * 0x9E3779B97F4A7C15ULL;
+    h = (h ^ (h >> 31) ^ b) * 0xBF58476D1CE4E5B9ULL;
+    h = (h ^ (h >> 29) ^ c) * 0x94D049BB133111EBULL;
+    return h ^ (h >> 32);
+}
 
 static PyObject *
-parse_run(PyObject *module, PyObject *text)
+ascii_value(const unsigned char *s, Py_ssize_t len)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "parse_run() expects str");
-        return NULL;
+    if (len == 0) {
+        Py_INCREF(empty);
+        return empty;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (n == 0)
+    value_set *set = NULL;
+    uint64_t hash = 0;
+    if (len <= VALUE_MAX_LEN) {
+        hash = value_hash(s, len);
+        set = &values[hash & (VALUE_SETS - 1)];
+        for (int w = 0; w < 2; w++) {
+            PyObject *hit = set->str[w];
+            if (hit != NULL && set->hash[w] == hash && PyUnicode_GET_LENGTH(hit) == len &&
+                memcmp(PyUnicode_1BYTE_DATA(hit), s, (size_t)len) == 0) {
+                if (w) { /* most recently used first: the other one goes next */
+                    set->str[1] = set->str[0];
+                    set->hash[1] = set->hash[0];
+                    set->str[0] = hit;
+                    set->hash[0] = hash;
+                }
+                Py_INCREF(hit);
+                return hit;
+            }
+        }
+    }
+    PyObject *value = PyUnicode_New(len, 127);
+    if (value == NULL)
+        return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(value), s, (size_t)len);
+    if (set != NULL) {
+        Py_XDECREF(set->str[1]);
+        set->str[1] = set->str[0];
+        set->hash[1] = set->hash[0];
+        Py_INCREF(value);
+        set->str[0] = value;
+        set->hash[0] = hash;
+    }
+    return value;
+}
+
+/* A value: ASCII through the cache, anything else decoded as strict UTF-8. NULL with an error set
+ * (a UnicodeDecodeError makes the caller give up the run). */
+static inline PyObject *
+make_value(const unsigned char *s, Py_ssize_t len, unsigned char seen)
+{
+    if (seen & 0x80)
+        return PyUnicode_DecodeUTF8((const char *)s, len, NULL);
+    return ascii_value(s, len);
+}
+
+/* ---- one message in the making ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *fields; /* dict, or Py_None once a line is not plain */
+    PyObject *first;  /* the first line's value */
+    int lines;
+    int kind; /* 0 other, 1 event, 2 response, 3 action */
+    unsigned int seen_mask[SNAP_PREFIXES];
+    PyObject *snap[SNAP_PREFIXES][SNAP_FIELDS]; /* strong references */
+} message;
+
+static void
+message_clear(message *m)
+{
+    Py_CLEAR(m->fields);
+    Py_CLEAR(m->first);
+    for (int p = 0; p < SNAP_PREFIXES; p++) {
+        if (m->seen_mask[p])
+            for (int f = 0; f < SNAP_FIELDS; f++)
+                Py_CLEAR(m->snap[p][f]);
+        m->seen_mask[p] = 0;
+    }
+}
+
+/* The snapshot of prefix p when every field was seen (a new reference), else None. */
+static PyObject *
+build_snapshot(message *m, int p)
+{
+    if (snap_type == NULL || m->seen_mask[p] != (1u << SNAP_FIELDS) - 1)
         Py_RETURN_NONE;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
+    PyObject *t = snap_type->tp_alloc(snap_type, SNAP_FIELDS);
+    if (t == NULL)
         return NULL;
-    int rc;
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        rc = parse_run_1(text, PyUnicode_1BYTE_DATA(text), n, out);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        rc = parse_run_2(text, PyUnicode_2BYTE_DATA(text), n, out);
-        break;
-    default:
-        rc = parse_run_4(text, PyUnicode_4BYTE_DATA(text), n, out);
-        break;
+    for (int f = 0; f < SNAP_FIELDS; f++) {
+        PyObject *v = m->snap[p][f];
+        m->snap[p][f] = NULL; /* the tuple takes the reference */
+        if ((unknown_mask >> f) & 1 && PyUnicode_GET_LENGTH(v) == 9 && PyUnicode_IS_ASCII(v) &&
+            memcmp(PyUnicode_1BYTE_DATA(v), "<unknown>", 9) == 0) {
+            Py_DECREF(v);
+            Py_INCREF(empty);
+            v = empty;
+        }
+        PyTuple_SET_ITEM(t, f, v);
     }
+    m->seen_mask[p] = 0;
+    return t;
+}
+
+#define SET_SLOT(obj, off, value) (*(PyObject **)((char *)(obj) + (off)) = (value))
+
+/* The finished message as an AmiMessage (or the decoded text of a message the Python readers must
+ * read), appended to out. 1 appended a message, 2 appended a text, -1 error, 0 not UTF-8. */
+static int
+emit(message *m, PyObject *out, const unsigned char *s, Py_ssize_t start, Py_ssize_t end)
+{
+    if (m->fields == Py_None) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)s + start, end - start, NULL);
+        if (text == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int rc = PyList_Append(out, text);
+        Py_DECREF(text);
+        return rc < 0 ? -1 : 2;
+    }
+    PyObject *text;
+    if (PyDict_GET_SIZE(m->fields) != m->lines) { /* a repeated name: keep the wire order */
+        text = PyUnicode_DecodeUTF8((const char *)s + start, end - start, NULL);
+        if (text == NULL)
+            return -1; /* cannot fail: every value and name of it was decoded already */
+    } else {
+        Py_INCREF(empty);
+        text = empty;
+    }
+    PyObject *snap = build_snapshot(m, 0);
+    PyObject *dest = snap_prefixes > 1 && snap != NULL ? build_snapshot(m, 1) : (Py_INCREF(Py_None), Py_None);
+    PyObject *msg = snap != NULL && dest != NULL ? msg_type->tp_alloc(msg_type, 0) : NULL;
+    if (msg == NULL) {
+        Py_DECREF(text);
+        Py_XDECREF(snap);
+        Py_XDECREF(dest);
+        return -1;
+    }
+    static PyObject *const *kinds[] = {&kind_other, &kind_event, &kind_response, &kind_action};
+    PyObject *kind = *kinds[m->kind];
+    Py_INCREF(kind);
+    SET_SLOT(msg, off_fields, m->fields);
+    SET_SLOT(msg, off_name, m->first != NULL ? m->first : (Py_INCREF(empty), empty));
+    SET_SLOT(msg, off_kind, kind);
+    SET_SLOT(msg, off_text, text);
+    SET_SLOT(msg, off_snap, snap);
+    SET_SLOT(msg, off_dest, dest);
+    m->fields = NULL; /* the message took these references */
+    m->first = NULL;
+    int rc = PyList_Append(out, msg);
+    Py_DECREF(msg);
+    return rc < 0 ? -1 : 1;
+}
+
+/* 1: run parsed into out (*texts counts its text items); 0: run irregular; -1: Python error set. */
+static int
+parse(const unsigned char *s, Py_ssize_t n, PyObject *out, Py_ssize_t *texts)
+{
+    if (s[0] == '\r' || s[0] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\n')
+        return 0; /* padding at either end */
+    message m;
+    memset(&m, 0, sizeof m);
+    Py_ssize_t pos = 0;
+    int rc = 0;
+    for (;;) {
+        Py_ssize_t start = pos, line = pos, end = n, next = n;
+        m.fields = _PyDict_NewPresized(24);
+        if (m.fields == NULL)
+            goto error;
+        m.lines = 0;
+        m.kind = 0;
+        for (;;) {
+            Py_ssize_t i = line;
+            unsigned long hash = 2166136261UL;
+            if (m.fields != Py_None) {
+                while (i < n && s[i] > 0x20 && s[i] < 0x7f && s[i] != ':') {
+                    hash = (hash ^ (unsigned long)s[i]) * 16777619UL;
+                    i++;
+                }
+                if (i == line || i + 1 >= n || s[i] != ':' || s[i + 1] != ' ') {
+                    Py_DECREF(m.fields);
+                    Py_INCREF(Py_None);
+                    m.fields = Py_None; /* not a plain line: the Python readers take this message */
+                    Py_CLEAR(m.first);
+                }
+            }
+            Py_ssize_t value = i + 2, j = m.fields != Py_None ? value : line;
+            unsigned char seen = 0;
+            while (j < n && s[j] != '\r' && s[j] != '\n') {
+                seen |= s[j];
+                j++;
+            }
+            if (j < n && (s[j] == '\n' || j + 1 >= n || s[j + 1] != '\n'))
+                goto irregular; /* a bare LF or CR: not a CRLF-only run */
+            if (m.fields != Py_None) {
+                int role;
+                PyObject *k = name_of(s + line, i - line, hash, &role);
+                if (k == NULL)
+                    goto error;
+                PyObject *v = make_value(s + value, j - value, seen);
+                if (v == NULL) {
+                    Py_DECREF(k);
+                    if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                        PyErr_Clear();
+                        goto irregular; /* not UTF-8: the general path decides */
+                    }
+                    goto error;
+                }
+                if (PyDict_SetItem(m.fields, k, v) < 0) {
+                    Py_DECREF(k);
+                    Py_DECREF(v);
+                    goto error;
+                }
+                m.lines++;
+                if (line == start) {
+                    Py_INCREF(v);
+                    m.first = v;
+                    Py_ssize_t len = i - line;
+                    const char *c = (const char *)s + line;
+                    m.kind = len == 5 && memcmp(c, "Event", 5) == 0      ? 1
+                             : len == 8 && memcmp(c, "Response", 8) == 0 ? 2
+                             : len == 6 && memcmp(c, "Action", 6) == 0   ? 3
+                                                                         : 0;
+                }
+                if (role >= 0) {
+                    int p = role / SNAP_FIELDS, f = role % SNAP_FIELDS;
+                    Py_INCREF(v);
+                    Py_XSETREF(m.snap[p][f], v); /* the last of a repeated name wins, as in the dict */
+                    m.seen_mask[p] |= 1u << f;
+                }
+                Py_DECREF(k);
+                Py_DECREF(v);
+            }
+            if (j >= n)
+                break; /* the run's last line */
+            if (j + 3 < n && s[j + 2] == '\r' && s[j + 3] == '\n') {
+                if ((j + 4 < n && (s[j + 4] == '\r' || s[j + 4] == '\n')) || j == start)
+                    goto irregular; /* two blank lines in a row */
+                end = j;            /* a blank line: the message ends here */
+                next = j + 4;
+                break;
+            }
+            line = j + 2;
+            if (s[line] == '\n')
+                goto irregular; /* CR LF LF: a blank line the CRLF split would not see */
+        }
+        rc = emit(&m, out, s, start, end);
+        if (rc < 0)
+            goto error;
+        if (rc == 0)
+            goto irregular;
+        if (rc == 2)
+            (*texts)++;
+        message_clear(&m);
+        if (next >= n)
+            return 1;
+        pos = next;
+    }
+irregular:
+    message_clear(&m);
+    return 0;
+error:
+    message_clear(&m);
+    return -1;
+}
+
+static PyObject *
+parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t start, end;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "parse_run(buffer, start, end)");
+        return NULL;
+    }
+    if (msg_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "parse_run() before configure()");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "parse_run(): start/end outside the buffer");
+        return NULL;
+    }
+    PyObject *out = NULL;
+    if (end > start)
+        out = PyList_New(0);
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t texts = 0;
+    int rc = parse((const unsigned char *)view.buf + start, end - start, out, &texts);
+    PyBuffer_Release(&view);
     if (rc <= 0) {
         Py_DECREF(out);
         if (rc < 0)
             return NULL;
         Py_RETURN_NONE;
     }
-    return out;
+    PyObject *result = Py_BuildValue("(Nn)", out, texts);
+    return result;
+}
+
+static int
+slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type) ||
+        ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "configure(): %s has no object slot %s", type->tp_name, name);
+        return -1;
+    }
+    *off = ((PyMemberDescrObject *)d)->d_member->offset;
+    return 0;
+}
+
+/* configure(message_type): the AmiMessage class whose instances parse_run builds; its slots
+ * _fields, _name, _kind, _text, _snap and _dest are filled, _headers is left unset. */
+static PyObject *
+configure(PyObject *module, PyObject *type)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "configure() expects the message class");
+        return NULL;
+    }
+    PyTypeObject *t = (PyTypeObject *)type;
+    if (slot_offset(t, "_fields", &off_fields) < 0 || slot_offset(t, "_name", &off_name) < 0 ||
+        slot_offset(t, "_kind", &off_kind) < 0 || slot_offset(t, "_text", &off_text) < 0 ||
+        slot_offset(t, "_snap", &off_snap) < 0 || slot_offset(t, "_dest", &off_dest) < 0)
+        return NULL;
+    Py_INCREF(type);
+    Py_XSETREF(msg_type, t);
+    Py_RETURN_NONE;
+}
+
+/* configure_snapshots(snapshot_type, field_names, prefixes, unknown_fields): parse_run builds
+ * snapshot_type(*values) of the fields prefix + name for each prefix (at most 2, 12 fields), "" in
+ * place of "<unknown>" for the fields whose indexes are in unknown_fields. */
+static PyObject *
+configure_snapshots(PyObject *module, PyObject *args)
+{
+    PyObject *type, *fields, *prefixes, *unknown;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyType_Type, &type, &PyTuple_Type, &fields, &PyTuple_Type, &prefixes,
+                          &PyTuple_Type, &unknown))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type) || PyTuple_GET_SIZE(fields) != SNAP_FIELDS ||
+        PyTuple_GET_SIZE(prefixes) > SNAP_PREFIXES) {
+        PyErr_SetString(PyExc_ValueError, "configure_snapshots(): a tuple type, 12 fields, at most 2 prefixes");
+        return NULL;
+    }
+    unsigned int mask = 0;
+    for (Py_ssize_t u = 0; u < PyTuple_GET_SIZE(unknown); u++) {
+        long f = PyLong_AsLong(PyTuple_GET_ITEM(unknown, u));
+        if (f < 0 || f >= SNAP_FIELDS) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "configure_snapshots(): unknown field index out of range");
+            return NULL;
+        }
+        mask |= 1u << f;
+    }
+    int np = (int)PyTuple_GET_SIZE(prefixes);
+    for (int p = 0; p < np; p++) {
+        Py_ssize_t plen;
+        const char *prefix = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(prefixes, p), &plen);
+        if (prefix == NULL)
+            return NULL;
+        for (int f = 0; f < SNAP_FIELDS; f++) {
+            Py_ssize_t flen;
+            const char *field = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(fields, f), &flen);
+            if (field == NULL)
+                return NULL;
+            if (plen + flen > NAME_MAX_LEN) {
+                PyErr_SetString(PyExc_ValueError, "configure_snapshots(): field name too long");
+                return NULL;
+            }
+            memcpy(snap_names[p][f], prefix, (size_t)plen);
+            memcpy(snap_names[p][f] + plen, field, (size_t)flen);
+            snap_lens[p][f] = plen + flen;
+        }
+    }
+    snap_prefixes = np;
+    unknown_mask = mask;
+    Py_INCREF(type);
+    Py_XSETREF(snap_type, (PyTypeObject *)type);
+    for (int k = 0; k < NAME_SLOTS; k++) /* names seen before now get their roles */
+        if (names[k].len)
+            names[k].role = role_of(names[k].chars, names[k].len);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"parse_run", parse_run, METH_O,
-     "parse_run(text) -> [block, fields-or-None, name-or-None, ...], or None when the run is not CRLF-only and regular."},
+    {"parse_run", (PyCFunction)(void (*)(void))parse_run, METH_FASTCALL,
+     "parse_run(buffer, start, end) -> (items, texts), or None when the run is irregular or not UTF-8."},
+    {"configure", configure, METH_O, "configure(message_type): the AmiMessage class parse_run builds."},
+    {"configure_snapshots", configure_snapshots, METH_VARARGS,
+     "configure_snapshots(snapshot_type, field_names, prefixes, unknown_fields)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -253,5 +559,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fastframe(void)
 {
+    kind_event = PyUnicode_InternFromString("event");
+    kind_response = PyUnicode_InternFromString("response");
+    kind_action = PyUnicode_InternFromString("action");
+    kind_other = PyUnicode_InternFromString("other");
+    empty = PyUnicode_New(0, 0);
+    if (kind_event == NULL || kind_response == NULL || kind_action == NULL || kind_other == NULL || empty == NULL)
+        return NULL;
     return PyModule_Create(&module);
 }

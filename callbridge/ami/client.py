@@ -15,20 +15,21 @@ Decisions (see also the module docstring of :mod:`callbridge.ami.protocol`):
   :class:`AmiOutcomeUnknown`; the caller reconciles against the next ``Resynced``.
 * **Stream order**: per session ``AmiConnected``, ``Resynced(events)``, then live events (those that
   arrived during the resync were buffered), then ``AmiLost(reason)``. One consumer.
+
+The back-off and connection state (:class:`ReconnectPolicy`, :class:`ConnState`) are a pure state machine
+in :mod:`.client_policy`, re-exported here; this module holds what does I/O: the session loop, login,
+keepalive, action/reply correlation and the event stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import os
-import random
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -36,6 +37,7 @@ import structlog
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiLoginError, AmiOutcomeUnknown
 
 from .actions import Action, Challenge, Login, Ping, md5_key
+from .client_policy import ConnState, ReconnectPolicy
 from .event_types import AmiEvent
 from .events import decode
 from .framing import AmiMessage
@@ -67,67 +69,6 @@ _ACTION_COUNTER = itertools.count(1)
 
 def next_action_id() -> str:
     return f"{_ACTION_PREFIX}{next(_ACTION_COUNTER)}"
-
-
-# --- reconnect policy (pure) --------------------------------------------------------------------
-
-
-class ConnState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    RESYNCING = "resyncing"
-    CONNECTED = "connected"
-    BACKING_OFF = "backing_off"
-    LOGIN_FAILED = "login_failed"
-    CLOSED = "closed"
-
-
-@dataclass(slots=True)
-class ReconnectPolicy:
-    """Jittered exponential backoff: ``initial * multiplier**n`` capped at ``maximum``, ±``jitter``.
-
-    Jitter spreads the reconnects of several callbridge instances after an Asterisk restart.
-    """
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-    login_retry: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
-    state: ConnState = ConnState.IDLE
-    failures: int = 0
-    attempts: int = 0
-
-    def connecting(self) -> int:
-        """A connect attempt starts; returns its 1-based number (for the logs)."""
-        self.state = ConnState.CONNECTING
-        self.attempts += 1
-        return self.attempts
-
-    def resyncing(self) -> None:
-        self.state = ConnState.RESYNCING
-
-    def connected(self) -> None:
-        self.state = ConnState.CONNECTED
-        self.failures = 0
-
-    def failed(self) -> float:
-        """A connection attempt or an established connection failed: the delay before the next."""
-        self.state = ConnState.BACKING_OFF
-        base = min(self.maximum, self.initial * self.multiplier**self.failures)
-        self.failures += 1
-        return self._jittered(base)
-
-    def login_failed(self) -> float:
-        self.state = ConnState.LOGIN_FAILED
-        return self._jittered(self.login_retry)
-
-    def closed(self) -> None:
-        self.state = ConnState.CLOSED
-
-    def _jittered(self, base: float) -> float:
-        return max(0.0, base * (1.0 + self.rng.uniform(-self.jitter, self.jitter)))
 
 
 # --- the client ---------------------------------------------------------------------------------

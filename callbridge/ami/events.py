@@ -395,12 +395,20 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
 
 
 KEYWORD_DECODERS = dict(DECODERS)  # the reference the hot builders are tested against
-DECODERS.update(hot_decoders())
+# The hot decoders also take the snapshots the C framing loop built (see AmiMessage._snap).
+SNAPSHOT_DECODERS = hot_decoders()
+DECODERS.update(SNAPSHOT_DECODERS)
 
 
 def decode(msg: AmiMessage) -> AmiEvent:
     """One AMI event message → its typed event (or :class:`GenericEvent`). Never raises."""
     name = msg.name
+    hot = SNAPSHOT_DECODERS.get(name)
+    if hot is not None:
+        try:
+            return hot(msg._fields or message_fields(msg), msg._snap, msg._dest)
+        except Exception:  # as below
+            return GenericEvent(name=name, headers=msg.headers)
     build = DECODERS.get(name)
     if build is None:
         return GenericEvent(name=name, headers=msg.headers)

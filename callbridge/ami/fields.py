@@ -135,3 +135,14 @@ def bridge(d: H, p: str = "") -> BridgeSnapshot:
         g(p + "BridgeName", ""),
         to_int(g(p + "BridgeNumChannels")),
     )
+
+
+# The C framing loop builds the snapshots of the two prefixes every hot event uses ("" and "Dest") while it
+# reads the headers, by the same rules as snapshot() (fields in this order, "" for <unknown> caller IDs);
+# tests/ami/test_fastframe.py decodes every recorded message with and without it and compares.
+try:
+    from callbridge.ami import _fastframe
+except ImportError:  # pragma: no cover - depends on the build
+    pass
+else:
+    _fastframe.configure_snapshots(ChannelSnapshot, SNAPSHOT_FIELDS, ("", "Dest"), (3, 4, 5, 6))

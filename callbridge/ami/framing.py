@@ -8,10 +8,13 @@ Asterisk ends lines with CRLF, but a few code paths emit a bare LF; both are acc
 of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line after it.
 
 Speed (this is the first stage of the ingest path, benchmarked against panoramisk): the common case —
-a run of complete CRLF messages — is decoded once and split in C; each message's lines are split at
-``": "`` by ``map`` and turned into a dict in one call, which also proves every line had a separator.
-The header tuple is built only when someone asks for it (:func:`message_fields` gives decoders the dict).
-Anything irregular goes through the line-by-line reader, which defines the semantics.
+a run of complete CRLF messages — is read in one pass over its bytes by the optional C loop
+(``_fastframe.c``), which builds the messages themselves: header dict, name, kind, and the channel
+snapshots decoders need (see ``AmiMessage._snap``). Without it, the run is decoded once and each
+message's lines are split at ``": "`` by ``map`` and turned into a dict in one call, which also proves
+every line had a separator. The header tuple is built only when someone asks for it
+(:func:`message_fields` gives decoders the dict). Anything irregular goes through the line-by-line
+reader, which defines the semantics.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from typing import Any
 
 from callbridge.errors import UnsafeValueError
 
-_RunParser = Callable[[str], "list[str | dict[str, str] | None] | None"]
+_RunParser = Callable[[bytearray, int, int], "tuple[list[Any], int] | None"]
 _c_parse_run: _RunParser | None
 try:  # the optional C inner loop (setup.py builds it when a compiler is there): same results, less time
-    from callbridge.ami._fastframe import parse_run as _c_parse_run
+    from callbridge.ami import _fastframe
 except ImportError:  # pragma: no cover - depends on the build
-    _c_parse_run = None
+    _fastframe = None  # type: ignore[assignment]
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 
@@ -55,17 +58,26 @@ class AmiMessage:
     only need the dict (:func:`message_fields`) never pay for the tuple.
     """
 
-    __slots__ = ("_fields", "_headers", "_name", "_text")
+    __slots__ = ("_dest", "_fields", "_headers", "_kind", "_name", "_snap", "_text")
     __match_args__ = ("headers",)
     _headers: Headers  # unset until first use on fast-path messages
-    _text: str  # the CRLF block the fast path split ("" for messages built from headers)
+    # The CRLF block the fast path split; "" for messages built from headers, and for messages of the
+    # C loop whose header names are all distinct (their dict is the wire order).
+    _text: str
     _fields: dict[str, str] | None
     _name: str  # set by the C loop (the first header's value); computed when unset
+    _kind: str  # set by the C loop; computed when unset
+    # The channel snapshots (no prefix, ``Dest``) the C loop built when every field was there, else None:
+    # decoders use them instead of reading the twelve fields again (see callbridge.ami.fields).
+    _snap: Any
+    _dest: Any
 
     def __init__(self, headers: Headers) -> None:
         _set_headers(self, headers)
         _set_text(self, "")
         _set_fields(self, None)
+        _set_snap(self, None)
+        _set_dest(self, None)
 
     @property
     def headers(self) -> Headers:
@@ -75,7 +87,7 @@ class AmiMessage:
             pass
         fields = self._fields or {}
         text = self._text
-        if len(fields) == text.count("\r\n") + 1:  # no repeated name: the dict is the wire order
+        if not text or len(fields) == text.count("\r\n") + 1:  # no repeated name: the dict is the wire order
             headers: Headers = tuple(fields.items())
         else:
             headers = tuple(map(tuple, map(_split, text.split("\r\n"), _SEP, _ONE)))  # type: ignore[arg-type]
@@ -102,6 +114,10 @@ class AmiMessage:
     @property
     def kind(self) -> str:
         """``event`` | ``response`` | ``action`` | ``other``."""
+        try:
+            return self._kind
+        except AttributeError:
+            pass
         if self._text.startswith("Event: "):  # the common case, without splitting the first line
             return "event"
         first = self._first()
@@ -125,7 +141,7 @@ class AmiMessage:
     def _first(self) -> tuple[str, str] | list[str] | None:
         if self._text:  # fast path: the first line, split as the fast path split it
             return self._text.partition("\r\n")[0].split(": ", 1)
-        headers = self._headers
+        headers = self.headers
         return headers[0] if headers else None
 
     def __eq__(self, other: object) -> bool:
@@ -155,6 +171,8 @@ _set_headers = _SLOTS["_headers"].__set__
 _set_text = _SLOTS["_text"].__set__
 _set_fields = _SLOTS["_fields"].__set__
 _set_name = _SLOTS["_name"].__set__
+_set_snap = _SLOTS["_snap"].__set__
+_set_dest = _SLOTS["_dest"].__set__
 _new_message = object.__new__
 _KINDS = {"Event": "event", "Response": "response", "Action": "action"}
 
@@ -163,7 +181,15 @@ def _lazy_message(text: str, fields: dict[str, str]) -> AmiMessage:
     msg: AmiMessage = _new_message(AmiMessage)
     _set_text(msg, text)
     _set_fields(msg, fields)
+    _set_snap(msg, None)
+    _set_dest(msg, None)
     return msg
+
+
+_c_parse_run = None
+if _fastframe is not None:
+    _fastframe.configure(AmiMessage)
+    _c_parse_run = _fastframe.parse_run
 
 
 def message_fields(msg: AmiMessage) -> dict[str, str]:
@@ -248,22 +274,6 @@ def _parse_lines(block: bytes, text: str) -> AmiMessage | MalformedFrame:
     return AmiMessage(tuple(headers))
 
 
-def _messages(items: list[str | dict[str, str] | None], out: list[Frame]) -> None:
-    """The C loop's ``[block, fields, name, …]`` → messages; a block without fields goes to the Python readers."""
-    append = out.append
-    new, set_text, set_fields, set_name = _new_message, _set_text, _set_fields, _set_name
-    it = iter(items)
-    for block, fields, name in zip(it, it, it, strict=True):
-        if fields is None:  # a line the C loop does not take: the Python readers decide
-            append(_parse_text(block))  # type: ignore[arg-type]
-            continue
-        msg: AmiMessage = new(AmiMessage)
-        set_text(msg, block)
-        set_fields(msg, fields)
-        set_name(msg, name)
-        append(msg)
-
-
 def _fast_run(text: str, out: list[Frame]) -> None:
     """Every block of a CRLF-only run (no empty block, none ending in CR) → its message.
 
@@ -274,7 +284,7 @@ def _fast_run(text: str, out: list[Frame]) -> None:
     """
     first = len(out)
     append = out.append
-    new, set_text, set_fields = _new_message, _set_text, _set_fields
+    new, set_text, set_fields, set_snap, set_dest = _new_message, _set_text, _set_fields, _set_snap, _set_dest
     names = 0
     dicts: list[dict[str, str]] = []
     keep = dicts.append
@@ -289,6 +299,8 @@ def _fast_run(text: str, out: list[Frame]) -> None:
         msg: AmiMessage = new(AmiMessage)
         set_text(msg, block)
         set_fields(msg, fields)
+        set_snap(msg, None)
+        set_dest(msg, None)
         append(msg)
     joined = " ".join(chain.from_iterable(dicts))
     if ":" in joined or not joined.isprintable() or joined.count(" ") != names - 1:
@@ -365,15 +377,19 @@ class AmiFramer:
         last = buf.rfind(b"\r\n\r\n", pos)
         if last <= pos:
             return pos
+        if _c_parse_run is not None:
+            # None: not a regular CRLF-only run of UTF-8, decided below as without the C loop.
+            parsed = _c_parse_run(buf, pos, last)
+            if parsed is not None:
+                items, texts = parsed
+                if texts:  # messages with a line the C loop does not take: the Python readers decide
+                    items = [_parse_text(item) if type(item) is str else item for item in items]
+                out += items
+                return last + 4
         try:
             text = buf[pos:last].decode("utf-8")
         except UnicodeDecodeError:
             return pos
-        if _c_parse_run is not None:
-            items = _c_parse_run(text)  # None: not a regular CRLF-only run, decided below as without it
-            if items is not None:
-                _messages(items, out)
-                return last + 4
         if "\r\n\r\n\r" in text or text.endswith(("\r", "\n")):
             return pos  # stray blank lines or padding: the general loop skips them
         if (

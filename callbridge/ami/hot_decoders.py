@@ -8,7 +8,7 @@ does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from callbridge.ami.event_types import (
     AgentCalled,
@@ -41,14 +41,21 @@ from callbridge.ami.fields import EMPTY_SNAPSHOT, bridge, opt_int, snapshot, tim
 from callbridge.fastinit import positional_constructor
 
 H = dict[str, str]
+Snap = ChannelSnapshot | None
 
 
-def _channel_kind(cls: type[ChannelEvent]) -> Callable[[H], AmiEvent]:
+class HotDecoder(Protocol):
+    def __call__(self, d: H, s: Snap = None, ds: Snap = None, /) -> AmiEvent: ...
+
+
+def _channel_kind(cls: type[ChannelEvent]) -> HotDecoder:
     build = positional_constructor(cls)
-    return lambda d: build(timestamp(d), snapshot(d, "", True))
+    return lambda d, s=None, ds=None: build(timestamp(d), s or snapshot(d, "", True))
 
 
-def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
+def hot_decoders() -> dict[str, HotDecoder]:
+    """The hot decoders by event name. Each takes the header dict and, when the C framing loop built them,
+    the message's snapshots (no prefix, ``Dest``); a snapshot that is ``None`` is read from the dict."""
     var_set, hangup, hangup_req, soft_req = (
         positional_constructor(VarSet),
         positional_constructor(Hangup),
@@ -79,46 +86,67 @@ def hot_decoders() -> dict[str, Callable[[H], AmiEvent]]:
 
     g = dict.get
 
-    def agent_head(d: H) -> tuple[float | None, ChannelSnapshot, ChannelSnapshot | None, str, str, str]:
+    AgentHead = tuple[float | None, ChannelSnapshot, ChannelSnapshot | None, str, str, str]
+
+    def agent_head(d: H, s: Snap, ds: Snap) -> AgentHead:
         """The fields every Agent* event starts with, in field order (see AgentEvent)."""
         queue, member, interface = g(d, "Queue", ""), g(d, "MemberName", ""), g(d, "Interface", "")
-        return timestamp(d), snapshot(d, "", True), snapshot(d, "Dest"), queue, member, interface
+        return timestamp(d), s or snapshot(d, "", True), ds or snapshot(d, "Dest"), queue, member, interface
 
+    # (d, s, ds): the header dict, then the snapshots the C loop built (None: read them from d).
     return {
         "Newchannel": _channel_kind(Newchannel),
         "Newstate": _channel_kind(Newstate),
         "NewCallerid": _channel_kind(NewCallerid),
         "NewConnectedLine": _channel_kind(NewConnectedLine),
-        "VarSet": lambda d: var_set(timestamp(d), snapshot(d, "", True), g(d, "Variable", ""), g(d, "Value", "")),
-        "Hangup": lambda d: hangup(
-            timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "Cause-txt", ""), g(d, "TechCause", "")
+        "VarSet": lambda d, s=None, ds=None: var_set(
+            timestamp(d), s or snapshot(d, "", True), g(d, "Variable", ""), g(d, "Value", "")
         ),
-        "HangupRequest": lambda d: hangup_req(
-            timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "TechCause", "")
+        "Hangup": lambda d, s=None, ds=None: hangup(
+            timestamp(d), s or snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "Cause-txt", ""),
+            g(d, "TechCause", ""),
         ),
-        "SoftHangupRequest": lambda d: soft_req(timestamp(d), snapshot(d, "", True), opt_int(g(d, "Cause"))),
-        "DialBegin": lambda d: dial_begin(timestamp(d), snapshot(d), dest(d), g(d, "DialString", "")),
-        "DialState": lambda d: dial_state(timestamp(d), snapshot(d), dest(d), g(d, "DialStatus", "")),
-        "DialEnd": lambda d: dial_end(timestamp(d), snapshot(d), dest(d), g(d, "DialStatus", ""), g(d, "Forward", "")),
-        "BridgeCreate": lambda d: b_create(timestamp(d), bridge(d)),
-        "BridgeDestroy": lambda d: b_destroy(timestamp(d), bridge(d)),
-        "BridgeEnter": lambda d: b_enter(timestamp(d), snapshot(d, "", True), bridge(d), g(d, "SwapUniqueid", "")),
-        "BridgeLeave": lambda d: b_leave(timestamp(d), snapshot(d, "", True), bridge(d)),
-        "DTMFBegin": lambda d: dtmf_begin(
-            timestamp(d), snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", "")
+        "HangupRequest": lambda d, s=None, ds=None: hangup_req(
+            timestamp(d), s or snapshot(d, "", True), opt_int(g(d, "Cause")), g(d, "TechCause", "")
         ),
-        "DTMFEnd": lambda d: dtmf_end(
-            timestamp(d), snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", ""), to_int(g(d, "DurationMs"))
+        "SoftHangupRequest": lambda d, s=None, ds=None: soft_req(
+            timestamp(d), s or snapshot(d, "", True), opt_int(g(d, "Cause"))
         ),
-        "QueueCallerJoin": lambda d: q_join(
-            timestamp(d), snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+        "DialBegin": lambda d, s=None, ds=None: dial_begin(
+            timestamp(d), s or snapshot(d), ds or dest(d), g(d, "DialString", "")
         ),
-        "QueueCallerLeave": lambda d: q_leave(
-            timestamp(d), snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")), to_int(g(d, "Count"))
+        "DialState": lambda d, s=None, ds=None: dial_state(
+            timestamp(d), s or snapshot(d), ds or dest(d), g(d, "DialStatus", "")
         ),
-        "AgentCalled": lambda d: a_called(*agent_head(d)),
-        "AgentConnect": lambda d: a_connect(*agent_head(d), to_int(g(d, "HoldTime")), to_int(g(d, "RingTime"))),
-        "AgentComplete": lambda d: a_complete(
-            *agent_head(d), to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", "")
+        "DialEnd": lambda d, s=None, ds=None: dial_end(
+            timestamp(d), s or snapshot(d), ds or dest(d), g(d, "DialStatus", ""), g(d, "Forward", "")
         ),
-    }
+        "BridgeCreate": lambda d, s=None, ds=None: b_create(timestamp(d), bridge(d)),
+        "BridgeDestroy": lambda d, s=None, ds=None: b_destroy(timestamp(d), bridge(d)),
+        "BridgeEnter": lambda d, s=None, ds=None: b_enter(
+            timestamp(d), s or snapshot(d, "", True), bridge(d), g(d, "SwapUniqueid", "")
+        ),
+        "BridgeLeave": lambda d, s=None, ds=None: b_leave(timestamp(d), s or snapshot(d, "", True), bridge(d)),
+        "DTMFBegin": lambda d, s=None, ds=None: dtmf_begin(
+            timestamp(d), s or snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", "")
+        ),
+        "DTMFEnd": lambda d, s=None, ds=None: dtmf_end(
+            timestamp(d), s or snapshot(d, "", True), g(d, "Digit", ""), g(d, "Direction", ""),
+            to_int(g(d, "DurationMs")),
+        ),
+        "QueueCallerJoin": lambda d, s=None, ds=None: q_join(
+            timestamp(d), s or snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")),
+            to_int(g(d, "Count")),
+        ),
+        "QueueCallerLeave": lambda d, s=None, ds=None: q_leave(
+            timestamp(d), s or snapshot(d, "", True), g(d, "Queue", ""), to_int(g(d, "Position")),
+            to_int(g(d, "Count")),
+        ),
+        "AgentCalled": lambda d, s=None, ds=None: a_called(*agent_head(d, s, ds)),
+        "AgentConnect": lambda d, s=None, ds=None: a_connect(
+            *agent_head(d, s, ds), to_int(g(d, "HoldTime")), to_int(g(d, "RingTime"))
+        ),
+        "AgentComplete": lambda d, s=None, ds=None: a_complete(
+            *agent_head(d, s, ds), to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", "")
+        ),
+    }  # fmt: skip

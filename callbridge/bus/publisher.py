@@ -21,6 +21,9 @@ and logged.
 The connection loop never gives up: each attempt is logged, failures (refused, auth, TLS, lost) wait
 a jittered exponential back-off. The retained status topic says ``online`` after each connect and
 ``offline`` on a graceful stop; the MQTT last will says ``offline`` when the process dies.
+
+How the aiomqtt client is built from the settings (shared with the command server) lives in
+:mod:`callbridge.bus.publisher_mqtt`; ``make_client`` and ``consume_disconnect_error`` are re-exported here.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from callbridge.bus.envelope import build
 from callbridge.bus.events import OutboxFull
 from callbridge.bus.fastpath import ConnackLimits, PahoPipeline
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
+from callbridge.bus.publisher_mqtt import consume_disconnect_error as consume_disconnect_error
+from callbridge.bus.publisher_mqtt import make_client as make_client
 from callbridge.bus.state import OFFLINE, ONLINE, state_message
 from callbridge.bus.topics import Topics
 from callbridge.domain import DomainEvent
@@ -51,40 +56,6 @@ log = structlog.get_logger("callbridge.bus")
 #: Acknowledged rows are deleted at most this long after their PUBACK (unless an append took them).
 ACK_FLUSH_DELAY_S = 0.005
 ACK_FLUSH_ROWS = 1024
-
-
-def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
-    """An aiomqtt client configured from settings (shared with the command server)."""
-    v5 = settings.protocol == "5"
-    client = aiomqtt.Client(
-        settings.host,
-        settings.port,
-        username=settings.username,
-        password=settings.resolved_password(),
-        identifier=client_id,
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        clean_session=None if v5 else True,
-        will=will,
-        keepalive=settings.keepalive,
-        tls_context=settings.ssl_context(),
-        max_inflight_messages=settings.in_flight,
-        timeout=10,
-    )
-    # aiomqtt warns on every publish beyond 10 pending calls, which cost 35-40 % of throughput.
-    client.pending_calls_threshold = settings.in_flight * 2 + 16
-    return client
-
-
-def consume_disconnect_error(client: aiomqtt.Client) -> None:
-    """Retrieve aiomqtt's disconnect exception even when nobody awaits it (no "never retrieved" noise).
-
-    aiomqtt sets it on a private future; when our pump fails first (a publish on a dead socket) the
-    watcher is cancelled before it reads it. Reaching into ``_disconnected`` is tolerated: aiomqtt is
-    pinned to ``<3`` and the attribute is checked.
-    """
-    fut = getattr(client, "_disconnected", None)
-    if isinstance(fut, asyncio.Future):
-        fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())
 
 
 class Publisher:

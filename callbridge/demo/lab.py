@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,20 +260,33 @@ class DemoLab:
             return []
         return [c.name for c in list(self.sim.world.channels.values()) if c.name.startswith("PJSIP/carrier-")]
 
+    def lines_still_up(self) -> list[str]:
+        """Hotline lines still up that are calls of their own — the legs callbridge called into three-way
+        rooms (e.g. a 120 line the citizen left); a blind transfer's line is the citizen's call and ends with it."""
+        if self.sim is None:
+            return []
+        return [c.name for c in list(self.sim.world.channels.values())
+                if c.name.startswith("PJSIP/hotline-") and c.uniqueid == c.linkedid]  # fmt: skip
+
     async def hang_up_callers(self, timeout: float = 10.0) -> list[str]:  # noqa: ASYNC109 - bounded wait
-        """End the day: every caller still connected hangs up, as a scene does, and the daemon's
-        ``call.ended`` for each is waited for on MQTT. Returns the call ids whose end was *not* seen."""
+        """End the day: every caller still connected hangs up, as a scene does, then every hotline line left
+        without them (the 120 agent of a three-way puts the phone down once the citizen has gone); the
+        daemon's ``call.ended`` for each is waited for on MQTT. Returns the call ids whose end was *not* seen."""
+        missing = await self._hang_up(self.callers_still_up, timeout)
+        return missing + await self._hang_up(self.lines_still_up, timeout)
+
+    async def _hang_up(self, still_up: Callable[[], list[str]], timeout: float) -> list[str]:  # noqa: ASYNC109
         if self.sim is None:
             return []
         since = self.log.mark
         call_ids = []
-        for name in self.callers_still_up():
+        for name in still_up():
             chan = self.sim.channel(name)
             if chan is not None:
                 call_ids.append(chan.linkedid)
                 self.sim.caller_hangup(name)
         missing = []
-        for call_id in call_ids:
+        for call_id in dict.fromkeys(call_ids):
             seen = await self.log.wait_for("call.ended", _of_call(call_id), since=since, timeout=timeout)
             if seen is None:
                 missing.append(call_id)

@@ -51,7 +51,10 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
                records: dict[str, Any] | None = None) -> dict[str, Any]:
     """The numbers a person (and the test) checks at the end: counts from the subscriber's events, and
     ``records`` — the KPIs of the daemon's records store (:func:`records_summary`), ``None`` without one."""
-    offered = {e.subject for e in log.unique("call.offered") if e.subject}
+    # the lines callbridge called into three-way rooms are calls of their own at the PBX, but they are the
+    # transfers' legs, not citizens calling (the records store leaves them out of the KPIs the same way)
+    legs = {str(e.data["leg_call_id"]) for e in log.unique("threeway.leg_called") if e.data.get("leg_call_id")}
+    offered = {e.subject for e in log.unique("call.offered") if e.subject} - legs
     answered = {e.subject for e in log.unique("call.answered") if e.subject} & offered
     # the store's "abandoned": offered, never answered, and either gave up in a queue or ended
     finished = {e.subject for t in ("call.ended", "queue.abandoned") for e in log.unique(t) if e.subject}
@@ -255,19 +258,21 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
 
 
 async def end_of_day(lab: DemoLab, narrator: Narrator) -> None:
-    """The citizens still on the line hang up, so the records show every call and transfer finished
-    (a transfer answered and still up would read ``answered``, one whose call ended ``completed``)."""
+    """The citizens still on the line hang up, then the hotline lines they leave behind (a 120 line alone in
+    a three-way room), so the records show every call and transfer finished (a transfer answered and still
+    up would read ``answered``, one whose call ended ``completed``)."""
     still_up = lab.callers_still_up()
     if not still_up:
         return
     narrator.scene("end of the day 一天结束")
-    narrator.say(f"The {len(still_up)} citizens still on the line hang up; the records store closes their calls "
-                 "and transfers.", f"仍在通话的 {len(still_up)} 位市民挂机，记录库为其通话和转接办结。")  # fmt: skip
+    narrator.say(f"The {len(still_up)} citizens still on the line hang up, then any hotline line left in a "
+                 "three-way room; the records store closes their calls and transfers.",
+                 f"仍在通话的 {len(still_up)} 位市民及三方会议中留下的热线挂机，记录库为其通话和转接办结。")
     missing = await lab.hang_up_callers()
     if missing:  # the table then shows those rows as in progress; the demo does not fail for it
         narrator.console.print(f"    [yellow]no call.ended seen for {', '.join(missing)}[/]", highlight=False)
     if lab.sim is not None and (left := [c.name for c in list(lab.sim.world.channels.values())]):
-        # e.g. a hotline's line alone in a three-way room: the records count it as in progress
+        # nothing should be left; if something is, the records show its call as still up
         narrator.console.print(f"    still up 仍在线: {', '.join(left)}", highlight=False, soft_wrap=True)
 
 

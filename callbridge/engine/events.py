@@ -117,6 +117,18 @@ class ThreewayStarted(_TransferEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThreewayLegCalled(_TransferEvent):
+    TYPE = "threeway.leg_called"
+    DOC = (
+        "callbridge is calling the destination's line into the three-way room (once per line tried). "
+        "leg_call_id is the call id that leg has at the PBX (its own Linkedid): a leg of this transfer, not a "
+        "citizen's call — the records and the wallboard do not count it as an offered call."
+    )
+    room: str = ""
+    leg_call_id: str = ""  # the Originate's ChannelId, i.e. the leg's Uniqueid and Linkedid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ThreewayAgentLeft(_TransferEvent):
     TYPE = "threeway.agent_left"
     DOC = "The sending agent left the three-way conference (warm hand-over)."
@@ -241,5 +253,6 @@ TRANSFER_EVENTS = (
     TransferNumberVerified,
     TransferNumberMismatch,
     ThreewayStarted,
+    ThreewayLegCalled,
     ThreewayAgentLeft,
 )

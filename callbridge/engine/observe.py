@@ -187,10 +187,18 @@ class Observer(TransferSteps):
             self.publish(t.event(ev.TransferBackupLine, now, reason=reason, failed_line=lines[index]))
             if t.state is S.RINGING:
                 tx.move(t, S.CONFERENCE, now, f"line {index + 1} {reason}")
-            self.send((conf.call_in(t, index + 1),), f"xfer:{t.id}:originate")
+            self._call_in(t, index + 1, now)
         else:
             # caller and agent stay together in the room: that is "back to the agent" for a three-way
             self._returned(t, reason, now)
+
+    def _call_in(self, t: Transfer, index: int, now: float) -> None:
+        """Originate line ``index`` into the room, announced first: the leg becomes a call of its own at the
+        PBX (its own Linkedid), and the event tells the records and the wallboard — which receive it before
+        anything of that leg — that this call is the transfer's leg, not a citizen calling the hotline."""
+        line = conf.destination_lines(t)[index]
+        self.publish(t.event(ev.ThreewayLegCalled, now, line=line, room=t.room, leg_call_id=conf.leg_id(t, index)))
+        self.send((conf.call_in(t, index),), f"xfer:{t.id}:originate")
 
     # hang-ups ----------------------------------------------------------------------------------------
 
@@ -249,7 +257,7 @@ class Observer(TransferSteps):
 
     def _room_ready(self, t: Transfer, now: float) -> None:
         self.publish(t.event(ev.ThreewayStarted, now, room=t.room))
-        self.send((conf.call_in(t, t.originate_index),), f"xfer:{t.id}:originate")
+        self._call_in(t, t.originate_index, now)
         if t.handover_timeout > 0:
             self.out.append(StartTimer(handover.timer_key(t.id), t.handover_timeout))
 

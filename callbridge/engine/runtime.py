@@ -301,6 +301,8 @@ class Engine(Observer):
         mode = self.plan.modes.get(self.mode)
         if policy is None or (mode is not None and not mode.nuisance) or not d.hotline:
             return
+        if d.call_id and self._by_leg(d.call_id, finished=True) is not None:
+            return  # a three-way leg callbridge called in presents the citizen's number: not another call
         verdict = self._nuisance.offered(policy, d.caller_num, d.hotline, now)
         if verdict is None:
             return

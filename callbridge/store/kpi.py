@@ -2,7 +2,9 @@
 
 Definitions (also in docs/records.md):
 
-* **offered** — presentations of a call to the hotline (``call.offered``) in the period.
+* **offered** — presentations of a citizen's call to the hotline (``call.offered``) in the period; a
+  three-way leg callbridge called in is its transfer's part, not a citizen's call
+  (:meth:`RecordStore.period_records` leaves those rows out).
 * **answered** — of those, answered by a person (``call.answered``).
 * **abandoned** — ended or left the queue without being answered.
 * **answer rate** (人工接通率) — answered / (answered + abandoned): over *finished* offers only, so a

@@ -47,6 +47,9 @@ ALARM_LABELS: dict[str, str] = {
     "dialplan.rejected": "拨号计划被拒 Dialplan rejected",
 }
 
+#: Three-way legs remembered at most (each one's call normally ends soon; one never called in does not).
+LEGS_KEPT = 4096
+
 #: Asterisk queue-member states that mean "free to take a call" (numeric codes and spelled forms).
 _FREE_STATES = {"1", "not_in_use", "not_inuse", "free", "idle", "available"}
 
@@ -97,6 +100,9 @@ class LiveBoard:
         self._unanswered: dict[
             str, tuple[str, float]
         ] = {}  # call_id → (hotline, offered at), offered and not answered/abandoned yet
+        # three-way legs callbridge called in (threeway.leg_called comes before the leg's call.offered): their
+        # call ids, so the leg is not counted as a citizen's call; forgotten when the leg's call ends
+        self._legs: dict[str, None] = {}  # an ordered set, the oldest dropped past LEGS_KEPT
         self._day: date | None = None
         self._active: dict[str, dict[str, Any]] = {}  # transfer_id → flow
         self._flows_today: Counter[tuple[str, str]] = Counter()
@@ -170,7 +176,13 @@ class LiveBoard:
         hotline = self._hotline_of(rec)
         raised: list[DomainEvent] = []
         t = rec.type
-        if t == "call.offered" and rec.call_id and hotline:
+        if t == "threeway.leg_called" and rec.text("leg_call_id"):
+            self._legs[str(rec.text("leg_call_id"))] = None
+            if len(self._legs) > LEGS_KEPT:  # a leg whose Originate failed never ends: do not keep it forever
+                del self._legs[next(iter(self._legs))]
+        elif t == "call.offered" and rec.call_id in self._legs:
+            pass  # the transfer's leg (shown by the transfer's flow): never offered, so never answered or lost
+        elif t == "call.offered" and rec.call_id and hotline:
             self._call_hotline[rec.call_id] = hotline  # the latest presentation (after a transfer: the receiver)
             self._unanswered[rec.call_id] = (hotline, rec.ts)
             self._line(hotline).offered += 1
@@ -196,6 +208,7 @@ class LiveBoard:
                 line.members[agent] = False
             raised += self._check_rate(hotline, rec.ts)
         elif t == "call.ended" and rec.call_id:
+            self._legs.pop(rec.call_id, None)
             raised += self._abandon(rec.call_id, rec.ts)  # ended before anyone answered
             for line in self._lines.values():
                 line.waiting.pop(rec.call_id, None)
@@ -210,6 +223,7 @@ class LiveBoard:
             self._active.clear()
             self._unanswered.clear()
             self._call_hotline.clear()
+            self._legs.clear()
         elif t == "queue.member_changed" and hotline:
             self._member(hotline, rec)
         elif t.startswith("transfer."):

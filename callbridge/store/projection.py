@@ -69,17 +69,59 @@ def _leg(rec: EventRecord, channel: str | None) -> Statement:
 # --- calls and queues -------------------------------------------------------------------------------
 
 
+#: ``calls.kind`` of a leg callbridge called into a three-way room (NULL: a citizen's call, counted in KPIs).
+THREEWAY_LEG = "threeway_leg"
+
+
 def _call_offered(rec: EventRecord) -> list[Statement]:
+    if not rec.call_id:
+        return []
+    # a call announced by threeway.leg_called is that transfer's leg: marked and linked, never a citizen's call
+    return [
+        (
+            "INSERT INTO calls (call_id, hotline, caller_num, queue, transfer_id, offered_ts, kind)"
+            " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT transfer_id FROM called_legs WHERE call_id = ?)), ?,"
+            f" (SELECT '{THREEWAY_LEG}' FROM called_legs WHERE call_id = ?))"
+            " ON CONFLICT (call_id, hotline) DO UPDATE SET"
+            " caller_num = COALESCE(calls.caller_num, excluded.caller_num),"
+            " transfer_id = COALESCE(calls.transfer_id, excluded.transfer_id),"
+            " offered_ts = COALESCE(calls.offered_ts, excluded.offered_ts),"
+            " kind = COALESCE(calls.kind, excluded.kind)",
+            (rec.call_id, rec.hotline or "", caller_of(rec), rec.text("queue"), rec.text("transfer_id"),
+             rec.call_id, rec.ts, rec.call_id),
+        )
+    ]  # fmt: skip
+
+
+def _threeway_leg_called(rec: EventRecord) -> list[Statement]:
+    """Remember the leg's call id before its call.offered arrives (the engine publishes this first)."""
+    leg = rec.text("leg_call_id")
+    if not leg:
+        return []
+    xfer = rec.text("transfer_id")
+    return [
+        (
+            "INSERT INTO called_legs (call_id, transfer_id, to_hotline, line, called_ts) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (call_id) DO NOTHING",
+            (leg, xfer, rec.text("to_hotline"), rec.text("line"), rec.ts),
+        ),
+        # the same outcome if the leg's offer was recorded first (events replayed out of order)
+        (
+            f"UPDATE calls SET kind = '{THREEWAY_LEG}', transfer_id = COALESCE(transfer_id, ?) WHERE call_id = ?",
+            (xfer, leg),
+        ),
+    ]
+
+
+def _leg_joined_room(rec: EventRecord) -> list[Statement]:
+    """A three-way leg is answered when it joins the room (its Originate has no DialEnd of a rung party)."""
     if not rec.call_id:
         return []
     return [
         (
-            "INSERT INTO calls (call_id, hotline, caller_num, queue, transfer_id, offered_ts) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (call_id, hotline) DO UPDATE SET"
-            " caller_num = COALESCE(calls.caller_num, excluded.caller_num),"
-            " transfer_id = COALESCE(calls.transfer_id, excluded.transfer_id),"
-            " offered_ts = COALESCE(calls.offered_ts, excluded.offered_ts)",
-            (rec.call_id, rec.hotline or "", caller_of(rec), rec.text("queue"), rec.text("transfer_id"), rec.ts),
+            "UPDATE calls SET answered_ts = COALESCE(answered_ts, ?), wait_s = COALESCE(wait_s, ? - offered_ts),"
+            f" outcome = 'answered' WHERE call_id = ? AND kind = '{THREEWAY_LEG}'",
+            (rec.ts, rec.ts, rec.call_id),
         )
     ]
 
@@ -209,6 +251,10 @@ def _queue_left_as(outcome: str) -> Callable[[EventRecord], list[Statement]]:
     return handler
 
 
+def _conference_joined(rec: EventRecord) -> list[Statement]:
+    return [*SUBJECT_HANDLERS["conference.joined"](rec), *_leg_joined_room(rec)]
+
+
 HANDLERS: dict[str, Callable[[EventRecord], list[Statement]]] = {
     "call.offered": _call_offered,
     "call.queued": _call_queued,
@@ -218,4 +264,6 @@ HANDLERS: dict[str, Callable[[EventRecord], list[Statement]]] = {
     "queue.left": _queue_left_as("left"),
     "queue.abandoned": _queue_left_as("abandoned"),
     **SUBJECT_HANDLERS,
+    "threeway.leg_called": _threeway_leg_called,
+    "conference.joined": _conference_joined,
 }

@@ -24,15 +24,17 @@ from callbridge.store.schema import applied_versions, migrate
 #: Columns of a call summary, in CSV order.
 CALL_COLUMNS = (
     "call_id", "hotline", "caller_num", "queue", "agent", "transfer_id", "offered_at", "answered_at", "ended_at",
-    "wait_s", "outcome", "cause", "transfers",
+    "wait_s", "outcome", "cause", "transfers", "kind",
 )  # fmt: skip
+# ``kind`` came last (new columns go last): NULL for a citizen's call, ``threeway_leg`` for a line callbridge
+# called into a three-way room (part of its transfer; not counted in the KPIs).
 
 
 #: table → the time column retention is judged by
 RETENTION_COLUMNS: dict[str, str] = {
     "events": "ts", "calls": "offered_ts", "legs": "first_ts", "transfers": "requested_ts",
     "conferences": "started_ts", "queue_waits": "joined_ts", "overflows": "started_ts",
-    "backup_line_uses": "ts", "nuisance_flags": "ts", "commands": "ts",
+    "backup_line_uses": "ts", "nuisance_flags": "ts", "commands": "ts", "called_legs": "called_ts",
 }  # fmt: skip
 
 
@@ -138,7 +140,7 @@ class RecordStore:
             params.append(end)
         sql = (
             "SELECT c.call_id, c.hotline, c.caller_num, c.queue, c.agent, c.transfer_id, c.offered_ts,"
-            " c.answered_ts, c.ended_ts, c.wait_s, c.outcome, c.cause,"
+            " c.answered_ts, c.ended_ts, c.wait_s, c.outcome, c.cause, c.kind,"
             " (SELECT COUNT(*) FROM transfers t WHERE t.call_id = c.call_id) AS transfers FROM calls c"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY c.offered_ts, c.call_id, c.hotline LIMIT ?"
@@ -234,9 +236,10 @@ class RecordStore:
     def period_records(self, start: float, end: float) -> PeriodRecords:
         """Rows of ``[start, end)`` for :func:`callbridge.store.kpi.compute`."""
         span = (start, end)
+        # citizens' calls only: a three-way leg callbridge called in (kind threeway_leg) is its transfer's part
         calls = self.backend.query(
             "SELECT call_id, hotline, offered_ts, answered_ts, ended_ts, wait_s, outcome, caller_num FROM calls"
-            " WHERE offered_ts >= ? AND offered_ts < ? ORDER BY offered_ts",
+            " WHERE offered_ts >= ? AND offered_ts < ? AND kind IS NULL ORDER BY offered_ts",
             span,
         )
         transfers = self.backend.query(

@@ -151,6 +151,23 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        "three-way legs callbridge called in",
+        (
+            # A leg callbridge originates into a three-way room is a call of its own at the PBX (its own
+            # Linkedid): remembered here from threeway.leg_called, which comes before the leg's call.offered,
+            # so the leg's calls row is marked (calls.kind) and linked to its transfer, not counted as a citizen's.
+            """CREATE TABLE called_legs (
+                call_id TEXT PRIMARY KEY,
+                transfer_id TEXT,
+                to_hotline TEXT,
+                line TEXT,
+                called_ts DOUBLE PRECISION NOT NULL
+            )""",
+            "ALTER TABLE calls ADD COLUMN kind TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

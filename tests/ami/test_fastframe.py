@@ -118,3 +118,81 @@ _ENDS = st.sampled_from(["\r\n\r\n", "\r\n\r\n", "\r\n\r\n", "\n\n", "\r\n\r\n\r
 def test_any_header_like_input_frames_the_same(messages: list[tuple[list[str], str]], cuts: list[int]) -> None:
     data = "".join("\r\n".join(lines) + end for lines, end in messages).encode()
     _same(data, [c for c in cuts if c <= len(data)])
+
+
+# --- what the C loop builds besides the dict: snapshots, shared values, texts; and invalid UTF-8 -----------
+
+_SNAP_FIELDS = ["Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+                "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid",
+                "Linkedid"]  # fmt: skip
+_SNAP_VALUES = st.sampled_from(
+    ["", "<unknown>", "PJSIP/1001-00000001", "1795917000.1", "Up", "6", "张伟", "cb-inbound"]
+)
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["Newchannel", "VarSet", "DialBegin", "DialEnd", "AgentCalled", "Hangup", "BridgeEnter"]),
+    st.lists(st.tuples(st.sampled_from(["", "Dest"]), st.sampled_from(_SNAP_FIELDS), _SNAP_VALUES), max_size=40),
+    st.booleans(),
+)
+def test_snapshots_built_in_c_decode_as_the_python_readers_do(
+    event: str, lines: list[tuple[str, str, str]], complete: bool
+) -> None:
+    # Any subset of the snapshot fields of both prefixes, repeated or not, in any order, "<unknown>"
+    # caller IDs: the typed event must not depend on whether the C loop built the snapshot.
+    if complete:
+        lines = [(p, f, f"{p}{f}-v") for p in ("", "Dest") for f in _SNAP_FIELDS] + lines
+    block = "\r\n".join([f"Event: {event}", *(f"{p}{f}: {v}" for p, f, v in lines)])
+    frames = _same((block + "\r\n\r\n").encode(), [])
+    assert len(frames) == 1 and isinstance(frames[0], AmiMessage)
+    if complete and lines[-1][0] == "":  # the last value of a repeated name wins, as in the dict
+        assert message_fields(frames[0])[lines[-1][1]] == lines[-1][2]
+
+
+@needs_c
+def test_complete_snapshots_come_from_the_c_loop_and_repeated_values_are_shared() -> None:
+    from bench.amistream import generate
+
+    framer = AmiFramer(expect_banner=False)
+    messages = [f for f in framer.feed(b"".join(generate(20))) if isinstance(f, AmiMessage) and f.kind == "event"]
+    dials = [m for m in messages if m.name == "DialBegin"]
+    assert dials and all(m._snap is not None and m._dest is not None for m in dials)
+    by_uid: dict[str, list[str]] = {}
+    for m in messages:
+        if "Uniqueid" in message_fields(m):
+            by_uid.setdefault(message_fields(m)["Uniqueid"], []).append(message_fields(m)["Uniqueid"])
+    repeated = [values for values in by_uid.values() if len(values) > 3]
+    assert repeated
+    # One str object per value while it keeps coming (its hash computed once for all the tracker's dict
+    # look-ups). The cache is bounded, so a value is sometimes evicted between two uses: most, not all.
+    shared = sum(v is values[0] for values in repeated for v in values[1:])
+    assert shared > 0.8 * sum(len(values) - 1 for values in repeated)
+
+
+@needs_c
+def test_repeated_names_keep_the_wire_order() -> None:
+    data = b"Event: UserEvent\r\nVariable: a=1\r\nUserEvent: x\r\nVariable: b=2\r\n\r\n"
+    (msg,) = _same(data, [])
+    assert isinstance(msg, AmiMessage)
+    assert msg.headers == (("Event", "UserEvent"), ("Variable", "a=1"), ("UserEvent", "x"), ("Variable", "b=2"))
+    assert msg.get_all("Variable") == ["a=1", "b=2"] and message_fields(msg)["Variable"] == "b=2"
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Event: Newstate", "Channel: x", "CallerIDName: 张伟", "Uniqueid: 1"]),
+                          st.sampled_from([b"", b"\xff", b"\xe5\xbc", b"\xc3\xa9", b"\xed\xa0\x80"])),
+                min_size=1, max_size=8),
+       st.sampled_from([b"Event: A\r\n", b"\xe5\xbc\xa0: name\r\n", b"Bad\xff: x\r\n"]),
+       st.lists(st.integers(0, 200), max_size=3))  # fmt: skip
+def test_invalid_utf8_and_non_ascii_names_frame_the_same(
+    lines: list[tuple[str, bytes]], head: bytes, cuts: list[int]
+) -> None:
+    # Bytes that are not UTF-8 (or a name that is not ASCII) anywhere in a run: the C loop gives the run
+    # back (or that message's text) and the Python readers decide, exactly as without the C loop.
+    body = b"\r\n".join(text.encode() + junk for text, junk in lines)
+    data = head + body + b"\r\n\r\n" + b"Event: After\r\nUniqueid: 2\r\n\r\n"
+    frames = _same(data, [c for c in cuts if c <= len(data)])
+    assert frames and isinstance(frames[-1], AmiMessage) and frames[-1].name == "After"

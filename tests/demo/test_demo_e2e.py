@@ -179,6 +179,10 @@ async def test_demo_with_the_embedded_broker_keeps_running_until_ctrl_c(tmp_path
     assert (records["offered"], records["answered"], records["abandoned"]) == (
         summary["calls_offered"], summary["calls_answered"], summary["calls_abandoned"])  # fmt: skip
     assert records["abandoned"] >= 3  # scene 3's two waiting callers hang up, scene 5's third surge caller
+    # the day ended with nobody on the line: no call in progress anywhere, and the line callbridge called into
+    # scene 2's three-way room is the transfer's leg (12345 → 120 below), not a citizen's call offered to 120
+    assert summary["calls_in_progress"] == 0 and records["in_progress"] == 0 and "still up" not in out
+    assert (records["hotlines"]["120"]["offered"], records["hotlines"]["120"]["in_progress"]) == (0, 0)
     # one answer-rate definition everywhere: each hotline's, the day's total and the MQTT summary's
     hotlines = records["hotlines"].values()
     for k in hotlines:

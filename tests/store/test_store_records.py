@@ -16,21 +16,23 @@ from callbridge.store.periods import parse_period
 from callbridge.store.projection import EventRecord
 from callbridge.store.records import CALL_COLUMNS, RecordStore, rows_to_csv
 from callbridge.store.report import render_csv, render_markdown
-from callbridge.store.schema import LATEST_VERSION
+from callbridge.store.schema import MIGRATIONS
+
+ALL_VERSIONS = [version for version, _name, _ddl in MIGRATIONS]
 
 
 def test_sqlite_file_is_wal_and_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "records.db"
     first = RecordStore.sqlite(path)
-    assert first.schema_versions() == [LATEST_VERSION]
+    assert first.schema_versions() == ALL_VERSIONS
     assert first.backend.journal_mode() == "wal"  # type: ignore[attr-defined]
     first.close()
     again = RecordStore.sqlite(path)  # reopening must not re-run (it would fail on existing tables)
-    assert again.schema_versions() == [LATEST_VERSION]
+    assert again.schema_versions() == ALL_VERSIONS
     again.close()
     names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"calls", "legs", "events", "transfers", "conferences", "queue_waits", "overflows",
-            "backup_line_uses", "nuisance_flags", "commands", "schema_migrations"} <= names  # fmt: skip
+            "backup_line_uses", "nuisance_flags", "commands", "called_legs", "schema_migrations"} <= names  # fmt: skip
 
 
 def test_kpis_of_the_morning_match_the_story(store: RecordStore) -> None:
@@ -181,7 +183,7 @@ def test_daemons_starting_together_migrate_once(pg_dsn: str) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: RecordStore.postgres(pg_dsn), range(4)))
-    assert all(s.schema_versions() == [LATEST_VERSION] for s in stores)
+    assert all(s.schema_versions() == ALL_VERSIONS for s in stores)
     for s in stores:
         s.close()
 
