@@ -61,16 +61,25 @@ class InternalProbe:
         data_received = AmiProtocol.data_received
         send_action = AmiProtocol.send_action
         on_event = AmiClient._on_event
+        on_events = AmiClient._on_events
         consume_one = EngineService._consume_one
 
         def timed_data_received(proto: Any, data: bytes) -> None:
             probe._chunk_at = time.perf_counter()
             data_received(proto, data)
 
+        def is_press(msg: Any) -> bool:
+            return bool(msg.name == "DTMFEnd" and msg.get("Digit") == probe.digit
+                        and "/agent" in (msg.get("Channel") or ""))  # fmt: skip
+
         def timed_on_event(client: Any, msg: Any) -> None:
-            if msg.name == "DTMFEnd" and msg.get("Digit") == probe.digit and "/agent" in (msg.get("Channel") or ""):
+            if is_press(msg):
                 probe.dtmf.append(probe._chunk_at)
             on_event(client, msg)
+
+        def timed_on_events(client: Any, msgs: list[Any]) -> None:
+            probe.dtmf.extend(probe._chunk_at for msg in msgs if is_press(msg))
+            on_events(client, msgs)
 
         def timed_consume_one(service: Any, item: Any) -> None:
             started = time.perf_counter()
@@ -86,10 +95,12 @@ class InternalProbe:
             return future
 
         self._saved = [(AmiProtocol, "data_received", data_received), (AmiProtocol, "send_action", send_action),
-                       (AmiClient, "_on_event", on_event), (EngineService, "_consume_one", consume_one)]  # fmt: skip
+                       (AmiClient, "_on_event", on_event), (AmiClient, "_on_events", on_events),
+                       (EngineService, "_consume_one", consume_one)]  # fmt: skip
         setattr(AmiProtocol, "data_received", timed_data_received)  # noqa: B010  # bench-only shim
         setattr(AmiProtocol, "send_action", timed_send_action)  # noqa: B010
         setattr(AmiClient, "_on_event", timed_on_event)  # noqa: B010
+        setattr(AmiClient, "_on_events", timed_on_events)  # noqa: B010
         setattr(EngineService, "_consume_one", timed_consume_one)  # noqa: B010
 
     def uninstall(self) -> None:

@@ -164,7 +164,7 @@ class App:
         publisher, commands = self.publisher, self.command_server  # as wired: never re-read after teardown
         async with asyncio.TaskGroup() as tg:
             ami.start()
-            consumer = tg.create_task(service.consume(ami.stream()), name="engine")
+            consumer = tg.create_task(service.consume_batches(ami.batches()), name="engine")
             watcher = tg.create_task(self._watch(), name="dialplan-watch")
             bus = (("publisher", publisher), ("commands", commands))
             bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]

@@ -78,6 +78,24 @@ static PyTypeObject *msg_type = NULL;
 static Py_ssize_t off_fields, off_name, off_kind, off_text, off_snap, off_dest;
 static PyObject *kind_event, *kind_response, *kind_action, *kind_other, *empty;
 
+/* memcmp(a, b, len) == 0 for short values, 8 bytes at a time without a library call. */
+static inline int
+same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t len)
+{
+    Py_ssize_t k = 0;
+    for (; k + 8 <= len; k += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + k, 8);
+        memcpy(&y, b + k, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; k < len; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
 /* The cached str for an ASCII name (already hashed), or a new str; *role gets its snapshot role. */
 static PyObject *
 name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role)
@@ -103,7 +121,7 @@ name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role)
                 Py_INCREF(name);
                 return name;
             }
-            if (slot->hash == hash && slot->len == len && memcmp(slot->chars, s, (size_t)len) == 0) {
+            if (slot->hash == hash && slot->len == len && same_bytes((const unsigned char *)slot->chars, s, len)) {
                 *role = slot->role;
                 Py_INCREF(slot->name);
                 return slot->name;
@@ -137,7 +155,8 @@ value_hash(const unsigned char *s, Py_ssize_t len)
         memcpy(&b, s + len - 8, 8);
         memcpy(&c, s + len / 2 - 4, 8);
     } else {
-        memcpy(&a, s, (size_t)len);
+        for (Py_ssize_t k = 0; k < len; k++) /* not memcpy: a call for a variable size */
+            a |= (uint64_t)s[k] << (8 * k);
     }
     uint64_t h = (a ^ ((uint64_t)len << 56)) * 0x9E3779B97F4A7C15ULL;
     h = (h ^ (h >> 31) ^ b) * 0xBF58476D1CE4E5B9ULL;
@@ -160,7 +179,7 @@ ascii_value(const unsigned char *s, Py_ssize_t len)
         for (int w = 0; w < 2; w++) {
             PyObject *hit = set->str[w];
             if (hit != NULL && set->hash[w] == hash && PyUnicode_GET_LENGTH(hit) == len &&
-                memcmp(PyUnicode_1BYTE_DATA(hit), s, (size_t)len) == 0) {
+                same_bytes(PyUnicode_1BYTE_DATA(hit), s, len)) {
                 if (w) { /* most recently used first: the other one goes next */
                     set->str[1] = set->str[0];
                     set->hash[1] = set->hash[0];
@@ -195,6 +214,40 @@ make_value(const unsigned char *s, Py_ssize_t len, unsigned char seen)
     if (seen & 0x80)
         return PyUnicode_DecodeUTF8((const char *)s, len, NULL);
     return ascii_value(s, len);
+}
+
+/* ---- scanning ----------------------------------------------------------------------------------- */
+
+/* Bytes a header name may hold on the fast path: printable ASCII but space and colon. */
+static unsigned char name_byte[256];
+
+/* Where the line from j ends: its first CR or LF (n when neither comes). *seen gets 0x80 when a byte
+ * before it is not ASCII. memchr finds the CR; the bytes before it are checked 8 at a time for LF
+ * and the high bit (values average a dozen bytes, some far longer). */
+static inline Py_ssize_t
+line_end(const unsigned char *s, Py_ssize_t j, Py_ssize_t n, unsigned char *seen)
+{
+    const unsigned char *cr = memchr(s + j, '\r', (size_t)(n - j));
+    Py_ssize_t end = cr != NULL ? cr - s : n, k = j;
+    uint64_t high = 0;
+    for (; k + 8 <= end; k += 8) {
+        uint64_t x, t;
+        memcpy(&x, s + k, 8);
+        t = x ^ 0x0A0A0A0A0A0A0A0AULL; /* a zero byte where x has an LF */
+        if ((t - 0x0101010101010101ULL) & ~t & 0x8080808080808080ULL)
+            break; /* an LF in these 8: the byte loop below finds it */
+        high |= x;
+    }
+    unsigned char rest = 0;
+    for (; k < end; k++) {
+        if (s[k] == '\n') {
+            end = k;
+            break;
+        }
+        rest |= s[k];
+    }
+    *seen = ((high & 0x8080808080808080ULL) != 0 || (rest & 0x80)) ? 0x80 : 0;
+    return end;
 }
 
 /* ---- one message in the making ------------------------------------------------------------------ */
@@ -319,7 +372,7 @@ parse(const unsigned char *s, Py_ssize_t n, PyObject *out, Py_ssize_t *texts)
             Py_ssize_t i = line;
             unsigned long hash = 2166136261UL;
             if (m.fields != Py_None) {
-                while (i < n && s[i] > 0x20 && s[i] < 0x7f && s[i] != ':') {
+                while (i < n && name_byte[s[i]]) {
                     hash = (hash ^ (unsigned long)s[i]) * 16777619UL;
                     i++;
                 }
@@ -332,10 +385,7 @@ parse(const unsigned char *s, Py_ssize_t n, PyObject *out, Py_ssize_t *texts)
             }
             Py_ssize_t value = i + 2, j = m.fields != Py_None ? value : line;
             unsigned char seen = 0;
-            while (j < n && s[j] != '\r' && s[j] != '\n') {
-                seen |= s[j];
-                j++;
-            }
+            j = line_end(s, j, n, &seen);
             if (j < n && (s[j] == '\n' || j + 1 >= n || s[j + 1] != '\n'))
                 goto irregular; /* a bare LF or CR: not a CRLF-only run */
             if (m.fields != Py_None) {
@@ -563,6 +613,8 @@ PyInit__fastframe(void)
     kind_response = PyUnicode_InternFromString("response");
     kind_action = PyUnicode_InternFromString("action");
     kind_other = PyUnicode_InternFromString("other");
+    for (int c = 0x21; c < 0x7f; c++)
+        name_byte[c] = c != ':';
     empty = PyUnicode_New(0, 0);
     if (kind_event == NULL || kind_response == NULL || kind_action == NULL || kind_other == NULL || empty == NULL)
         return NULL;

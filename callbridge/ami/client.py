@@ -231,13 +231,53 @@ class AmiClient:
             items.popleft()
             yield item
 
+    async def batches(self) -> AsyncIterator[list[StreamItem]]:
+        """What :meth:`stream` yields, in the same order, as lists of every item already read: the consumer
+        resumes once per TCP read instead of once per event (the daemon's path; single consumer)."""
+        items = self._items
+        while True:
+            while not items:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    if self._waiter is waiter:
+                        self._waiter = None
+            if items[-1] is None:  # closed: None is the last item ever added (close() adds it last)
+                batch = [item for item in items if item is not None]
+                items.clear()
+                items.append(None)  # left in place: later calls end too
+                if batch:
+                    yield batch
+                return
+            batch = list(items)  # type: ignore[arg-type]  # no None in it (checked above)
+            items.clear()
+            yield batch
+
     def _emit(self, item: StreamItem | None) -> None:
         self._items.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _on_events(self, msgs: list[AmiMessage]) -> None:
+        """The events of one TCP read, decoded and handed over at once (see AmiProtocol)."""
+        try:
+            events = [decode(m) for m in msgs]
+        except Exception:  # decode promises not to raise; if it does, one by one: only the bad one is lost
+            for msg in msgs:
+                self._on_event(msg)
+            return
+        if self._resync_buffer is not None:
+            self._resync_buffer.extend(events)
+        else:
+            self._items.extend(events)
+            self._wake()
 
     def _on_event(self, msg: AmiMessage) -> None:
         try:
@@ -287,7 +327,7 @@ class AmiClient:
         peer = f"{self.host}:{self.port}"
         async with asyncio.timeout(self.connect_timeout):
             _, proto = await loop.create_connection(
-                lambda: AmiProtocol(self._on_event, peer=peer), self.host, self.port
+                lambda: AmiProtocol(self._on_event, peer=peer, on_events=self._on_events), self.host, self.port
             )
         assert isinstance(proto, AmiProtocol)
         announced = False

@@ -148,13 +148,22 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's protocol class with our framing, correlation and loss handling.
 
     ``on_event`` receives every message that is not a reply (live events, stray responses are
-    logged); it is called synchronously from ``data_received``, so it must not block.
+    logged); it is called synchronously from ``data_received``, so it must not block. With
+    ``on_events``, a read of nothing but events while no reply is awaited goes to it as one list
+    instead (same messages, same order, one call).
     """
 
-    def __init__(self, on_event: Callable[[AmiMessage], None], *, peer: str = "") -> None:
+    def __init__(
+        self,
+        on_event: Callable[[AmiMessage], None],
+        *,
+        peer: str = "",
+        on_events: Callable[[list[AmiMessage]], None] | None = None,
+    ) -> None:
         # panoramisk's AMIProtocol has no __init__ of its own; its state is set in connection_made,
         # which we replace entirely (its queue/responses/factory are not used).
         self._on_event = on_event
+        self._on_events = on_events
         self._peer = peer
         self._framer = AmiFramer()
         self.pending = PendingActions()
@@ -171,8 +180,18 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
 
     def data_received(self, data: bytes) -> None:
         by_id = self.pending._by_id
+        frames = self._framer.feed(data)
+        on_events = self._on_events
+        if on_events is not None and not by_id:
+            # The common case: nothing awaits a reply (no event can be a list item) and the read holds
+            # only events: all of them in one call.
+            events = [f for f in frames if type(f) is AmiMessage and f.kind == "event"]
+            if len(events) == len(frames):
+                if events:
+                    on_events(events)
+                return
         on_event = self._on_event
-        for frame in self._framer.feed(data):
+        for frame in frames:
             if isinstance(frame, AmiMessage):
                 if not by_id and frame.kind == "event":
                     on_event(frame)  # nothing awaits a reply, so no event can be a list item: skip correlation

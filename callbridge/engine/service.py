@@ -87,6 +87,17 @@ class EngineService:
         finally:
             self.flush()  # the stream ended (stop): nothing stays in the buffer
 
+    async def consume_batches(self, batches: AsyncIterator[Sequence[object]]) -> None:
+        """:meth:`consume` for :meth:`AmiClient.batches`: the items of one TCP read at a time, each handled
+        as :meth:`consume` handles it (its effects run before the next item is looked at)."""
+        consume_one = self._consume_one
+        try:
+            async for batch in batches:
+                for item in batch:
+                    consume_one(item)
+        finally:
+            self.flush()
+
     def _consume_one(self, item: object) -> None:
         now = self.clock()
         try:

@@ -317,3 +317,42 @@ async def test_close_during_the_long_login_pause_returns_at_once(ami: FakeAmi) -
             await client.wait_connected(5)
     # Leaving the block closed the client although its next attempt was an hour away.
     assert client.state is ConnState.CLOSED
+
+
+async def test_batches_give_what_stream_gives_one_read_at_a_time(ami: FakeAmi) -> None:
+    # Many events in one write, a malformed frame and a stray response between them, a reconnect, then
+    # close: batches() must hand over exactly stream()'s items in stream()'s order.
+    one = b"Event: Newchannel\r\nChannel: PJSIP/a-%08d\r\nUniqueid: b%d\r\n\r\n"
+    burst = b"".join(one % (i, i) for i in range(300))
+    client = make_client(ami)
+    got: list[StreamItem] = []
+    sizes: list[int] = []
+
+    async def read() -> None:
+        async for batch in client.batches():
+            sizes.append(len(batch))
+            got.extend(batch)
+
+    async with client:
+        reader = asyncio.create_task(read())
+        await client.wait_connected(5)
+        await ami.push_raw(burst)
+        await ami.push_raw(b"no colon here\r\n\r\nResponse: Success\r\nActionID: nobody\r\n\r\n")
+        await ami.push_raw(b"Event: Cb-After\r\nX: 1\r\n\r\n")
+        async with asyncio.timeout(5):
+            while not any(isinstance(i, GenericEvent) and i.name == "Cb-After" for i in got):
+                await asyncio.sleep(0.01)
+        ami.drop_connections()
+        async with asyncio.timeout(5):
+            while sum(isinstance(i, Resynced) for i in got) < 2:
+                await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await reader
+    kinds = [type(i) for i in got]
+    assert kinds[:3] == [AmiConnected, Resynced, FullyBooted] and kinds[-1] is AmiLost
+    live = [i for i in got if isinstance(i, Newchannel)]
+    assert [e.snap.uniqueid for e in live] == [f"b{i}" for i in range(300)]
+    assert kinds.count(AmiConnected) == 2 and kinds.count(AmiLost) == 2  # the reconnect, then close
+    assert max(sizes) > 1  # a read of many events is one batch, not one resumption per event
+    with pytest.raises(StopAsyncIteration):  # closed: later calls end at once
+        await anext(client.batches().__aiter__())
