@@ -328,10 +328,16 @@ async def test_batches_give_what_stream_gives_one_read_at_a_time(ami: FakeAmi) -
     got: list[StreamItem] = []
     sizes: list[int] = []
 
+    after_seen, reconnected = asyncio.Event(), asyncio.Event()
+
     async def read() -> None:
         async for batch in client.batches():
             sizes.append(len(batch))
             got.extend(batch)
+            if any(isinstance(i, GenericEvent) and i.name == "Cb-After" for i in batch):
+                after_seen.set()
+            if sum(isinstance(i, Resynced) for i in got) == 2:
+                reconnected.set()
 
     async with client:
         reader = asyncio.create_task(read())
@@ -340,12 +346,10 @@ async def test_batches_give_what_stream_gives_one_read_at_a_time(ami: FakeAmi) -
         await ami.push_raw(b"no colon here\r\n\r\nResponse: Success\r\nActionID: nobody\r\n\r\n")
         await ami.push_raw(b"Event: Cb-After\r\nX: 1\r\n\r\n")
         async with asyncio.timeout(5):
-            while not any(isinstance(i, GenericEvent) and i.name == "Cb-After" for i in got):
-                await asyncio.sleep(0.01)
+            await after_seen.wait()
         ami.drop_connections()
         async with asyncio.timeout(5):
-            while sum(isinstance(i, Resynced) for i in got) < 2:
-                await asyncio.sleep(0.01)
+            await reconnected.wait()
     async with asyncio.timeout(5):
         await reader
     kinds = [type(i) for i in got]
