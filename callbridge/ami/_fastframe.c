@@ -75,8 +75,29 @@ role_of(const char *s, Py_ssize_t len)
 /* ---- the AmiMessage type and its slots (configure) ---------------------------------------------- */
 
 static PyTypeObject *msg_type = NULL;
-static Py_ssize_t off_fields, off_name, off_kind, off_text, off_snap, off_dest;
-static PyObject *kind_event, *kind_response, *kind_action, *kind_other, *empty;
+static Py_ssize_t off_fields, off_name, off_kind, off_text, off_snap, off_dest, off_event;
+
+/* ---- typed events built here (configure_event): one spec per hot event kind ------------------- */
+
+enum { SRC_TS, SRC_SNAP, SRC_DEST, SRC_BRIDGE, SRC_STR, SRC_INT, SRC_OPT_INT };
+#define MAX_EVENT_FIELDS 12
+#define MAX_EVENTS 64
+
+typedef struct {
+    PyTypeObject *cls;
+    int nfields;
+    int source[MAX_EVENT_FIELDS];
+    Py_ssize_t offset[MAX_EVENT_FIELDS];
+    PyObject *header[MAX_EVENT_FIELDS]; /* interned header name, or NULL */
+} event_spec;
+
+static event_spec specs[MAX_EVENTS];
+static int nspecs = 0;
+static PyObject *spec_index = NULL; /* dict: event name -> index into specs */
+static PyObject *timestamp_header = NULL;
+static PyTypeObject *bridge_type = NULL;
+static PyObject *bridge_headers[6]; /* the BridgeSnapshot fields; the last one a number */
+static PyObject *kind_event, *kind_response, *kind_action, *kind_other, *empty, *zero;
 
 /* memcmp(a, b, len) == 0 for short values, 8 bytes at a time without a library call. */
 static inline int
@@ -300,6 +321,135 @@ build_snapshot(message *m, int p)
 
 #define SET_SLOT(obj, off, value) (*(PyObject **)((char *)(obj) + (off)) = (value))
 
+/* int(value) as fields.to_int/opt_int read it: absent or "" -> dflt, not a number -> dflt. New ref;
+ * NULL with an error set only for errors other than ValueError. */
+static PyObject *
+header_int(PyObject *fields, PyObject *name, PyObject *dflt)
+{
+    PyObject *v = PyDict_GetItemWithError(fields, name); /* borrowed */
+    if (v == NULL && PyErr_Occurred())
+        return NULL;
+    if (v == NULL || PyUnicode_GET_LENGTH(v) == 0) {
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    PyObject *n = PyLong_FromUnicodeObject(v, 10);
+    if (n == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    return n;
+}
+
+/* The header's value, or "" when absent. New ref; NULL only with an error set. */
+static PyObject *
+header_str(PyObject *fields, PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(fields, name);
+    if (v == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        v = empty;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* fields.bridge(d): BridgeSnapshot of the Bridge* headers ("" / 0 for missing ones). New ref. */
+static PyObject *
+build_bridge(PyObject *fields)
+{
+    PyObject *t = bridge_type->tp_alloc(bridge_type, 6);
+    if (t == NULL)
+        return NULL;
+    for (int f = 0; f < 6; f++) {
+        PyObject *v = f < 5 ? header_str(fields, bridge_headers[f]) : header_int(fields, bridge_headers[f], zero);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, f, v);
+    }
+    return t;
+}
+
+/* The typed event of a message whose kind has a spec, when every source is there; Py_None when not
+ * (a snapshot the spec needs was not built: the Python decoder decides). New ref; NULL on error. */
+static PyObject *
+build_event(PyObject *fields, PyObject *name, PyObject *snap, PyObject *dest)
+{
+    if (spec_index == NULL || name == NULL)
+        Py_RETURN_NONE;
+    PyObject *index = PyDict_GetItemWithError(spec_index, name);
+    if (index == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    event_spec *spec = &specs[PyLong_AsLong(index)];
+    PyObject *values[MAX_EVENT_FIELDS];
+    int n = 0;
+    for (; n < spec->nfields; n++) {
+        PyObject *v = NULL;
+        switch (spec->source[n]) {
+        case SRC_TS: {
+            PyObject *raw = PyDict_GetItemWithError(fields, timestamp_header);
+            if (raw == NULL) {
+                if (PyErr_Occurred())
+                    goto fail;
+                v = Py_None;
+                Py_INCREF(v);
+            } else {
+                v = PyFloat_FromString(raw); /* float(raw), as fields.timestamp */
+                if (v == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+                    PyErr_Clear();
+                    v = Py_None;
+                    Py_INCREF(v);
+                }
+            }
+            break;
+        }
+        case SRC_SNAP:
+        case SRC_DEST:
+            v = spec->source[n] == SRC_SNAP ? snap : dest;
+            if (v == Py_None)
+                goto give_up;
+            Py_INCREF(v);
+            break;
+        case SRC_BRIDGE:
+            v = build_bridge(fields);
+            break;
+        case SRC_STR:
+            v = header_str(fields, spec->header[n]);
+            break;
+        case SRC_INT:
+            v = header_int(fields, spec->header[n], zero);
+            break;
+        default: /* SRC_OPT_INT */
+            v = header_int(fields, spec->header[n], Py_None);
+            break;
+        }
+        if (v == NULL)
+            goto fail;
+        values[n] = v;
+    }
+    PyObject *ev = spec->cls->tp_alloc(spec->cls, 0);
+    if (ev == NULL)
+        goto fail;
+    for (int f = 0; f < n; f++) /* the slots, as the dataclass __init__ would set them */
+        SET_SLOT(ev, spec->offset[f], values[f]);
+    return ev;
+give_up:
+    for (int f = 0; f < n; f++)
+        Py_DECREF(values[f]);
+    Py_RETURN_NONE;
+fail:
+    for (int f = 0; f < n; f++)
+        Py_DECREF(values[f]);
+    return NULL;
+}
+
 /* The finished message as an AmiMessage (or the decoded text of a message the Python readers must
  * read), appended to out. 1 appended a message, 2 appended a text, -1 error, 0 not UTF-8. */
 static int
@@ -328,11 +478,14 @@ emit(message *m, PyObject *out, const unsigned char *s, Py_ssize_t start, Py_ssi
     }
     PyObject *snap = build_snapshot(m, 0);
     PyObject *dest = snap_prefixes > 1 && snap != NULL ? build_snapshot(m, 1) : (Py_INCREF(Py_None), Py_None);
-    PyObject *msg = snap != NULL && dest != NULL ? msg_type->tp_alloc(msg_type, 0) : NULL;
+    PyObject *event = snap != NULL && dest != NULL && m->kind == 1 ? build_event(m->fields, m->first, snap, dest)
+                      : (Py_INCREF(Py_None), Py_None);
+    PyObject *msg = event != NULL ? msg_type->tp_alloc(msg_type, 0) : NULL;
     if (msg == NULL) {
         Py_DECREF(text);
         Py_XDECREF(snap);
         Py_XDECREF(dest);
+        Py_XDECREF(event);
         return -1;
     }
     static PyObject *const *kinds[] = {&kind_other, &kind_event, &kind_response, &kind_action};
@@ -344,6 +497,7 @@ emit(message *m, PyObject *out, const unsigned char *s, Py_ssize_t start, Py_ssi
     SET_SLOT(msg, off_text, text);
     SET_SLOT(msg, off_snap, snap);
     SET_SLOT(msg, off_dest, dest);
+    SET_SLOT(msg, off_event, event);
     m->fields = NULL; /* the message took these references */
     m->first = NULL;
     int rc = PyList_Append(out, msg);
@@ -509,7 +663,11 @@ parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static int
 slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
 {
-    PyObject *d = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
+    PyObject *key = PyUnicode_InternFromString(name);
+    if (key == NULL)
+        return -1;
+    PyObject *d = _PyType_Lookup(type, key); /* borrowed; along the MRO */
+    Py_DECREF(key);
     if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type) ||
         ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
         PyErr_Format(PyExc_TypeError, "configure(): %s has no object slot %s", type->tp_name, name);
@@ -519,8 +677,94 @@ slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
     return 0;
 }
 
+/* configure_event(name, cls, fields): parse_run builds cls itself for events called `name`. fields:
+ * (slot, source, header) per field of cls, every slot of it in any order; source is one of "ts",
+ * "snap", "dest", "bridge", "str", "int", "opt_int" (see build_event), header the header name for
+ * the last three. Decoders fall back to the dict when an event was not built. */
+static PyObject *
+configure_event(PyObject *module, PyObject *args)
+{
+    PyObject *name, *cls, *fields;
+    if (!PyArg_ParseTuple(args, "UO!O!", &name, &PyType_Type, &cls, &PyTuple_Type, &fields))
+        return NULL;
+    if (nspecs >= MAX_EVENTS || PyTuple_GET_SIZE(fields) > MAX_EVENT_FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "configure_event(): too many events or fields");
+        return NULL;
+    }
+    static const char *sources[] = {"ts", "snap", "dest", "bridge", "str", "int", "opt_int"};
+    event_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.nfields = (int)PyTuple_GET_SIZE(fields);
+    for (int f = 0; f < spec.nfields; f++) {
+        const char *slot, *source;
+        PyObject *header;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, f), "ssO", &slot, &source, &header))
+            return NULL;
+        if (slot_offset((PyTypeObject *)cls, slot, &spec.offset[f]) < 0)
+            return NULL;
+        spec.source[f] = -1;
+        for (int k = 0; k < 7; k++)
+            if (strcmp(source, sources[k]) == 0)
+                spec.source[f] = k;
+        if (spec.source[f] < 0 || (spec.source[f] >= SRC_STR && !PyUnicode_Check(header))) {
+            PyErr_Format(PyExc_ValueError, "configure_event(): bad source %s for %s", source, slot);
+            return NULL;
+        }
+        if (spec.source[f] == SRC_BRIDGE && bridge_type == NULL) {
+            PyErr_SetString(PyExc_ValueError, "configure_event(): bridge source before configure_bridge()");
+            return NULL;
+        }
+    }
+    if (spec_index == NULL && (spec_index = PyDict_New()) == NULL)
+        return NULL;
+    PyObject *index = PyLong_FromLong(nspecs);
+    if (index == NULL || PyDict_SetItem(spec_index, name, index) < 0) {
+        Py_XDECREF(index);
+        return NULL;
+    }
+    Py_DECREF(index);
+    for (int f = 0; f < spec.nfields; f++)
+        if (spec.source[f] >= SRC_STR) {
+            PyObject *h = PyTuple_GET_ITEM(PyTuple_GET_ITEM(fields, f), 2);
+            Py_INCREF(h);
+            PyUnicode_InternInPlace(&h);
+            spec.header[f] = h;
+        }
+    Py_INCREF(cls);
+    spec.cls = (PyTypeObject *)cls;
+    specs[nspecs++] = spec;
+    Py_RETURN_NONE;
+}
+
+/* configure_bridge(bridge_type, headers): the bridge snapshot of the "bridge" source: bridge_type of
+ * the six headers' values, "" when missing, the last one read as a number (0 when not one). */
+static PyObject *
+configure_bridge(PyObject *module, PyObject *args)
+{
+    PyObject *type, *headers;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &type, &PyTuple_Type, &headers))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type) || PyTuple_GET_SIZE(headers) != 6) {
+        PyErr_SetString(PyExc_ValueError, "configure_bridge(): a tuple type and 6 header names");
+        return NULL;
+    }
+    for (int f = 0; f < 6; f++) {
+        PyObject *h = PyTuple_GET_ITEM(headers, f);
+        if (!PyUnicode_Check(h)) {
+            PyErr_SetString(PyExc_TypeError, "configure_bridge(): header names are str");
+            return NULL;
+        }
+        Py_INCREF(h);
+        PyUnicode_InternInPlace(&h);
+        Py_XSETREF(bridge_headers[f], h);
+    }
+    Py_INCREF(type);
+    Py_XSETREF(bridge_type, (PyTypeObject *)type);
+    Py_RETURN_NONE;
+}
+
 /* configure(message_type): the AmiMessage class whose instances parse_run builds; its slots
- * _fields, _name, _kind, _text, _snap and _dest are filled, _headers is left unset. */
+ * _fields, _name, _kind, _text, _snap, _dest and _event are filled, _headers is left unset. */
 static PyObject *
 configure(PyObject *module, PyObject *type)
 {
@@ -531,7 +775,8 @@ configure(PyObject *module, PyObject *type)
     PyTypeObject *t = (PyTypeObject *)type;
     if (slot_offset(t, "_fields", &off_fields) < 0 || slot_offset(t, "_name", &off_name) < 0 ||
         slot_offset(t, "_kind", &off_kind) < 0 || slot_offset(t, "_text", &off_text) < 0 ||
-        slot_offset(t, "_snap", &off_snap) < 0 || slot_offset(t, "_dest", &off_dest) < 0)
+        slot_offset(t, "_snap", &off_snap) < 0 || slot_offset(t, "_dest", &off_dest) < 0 ||
+        slot_offset(t, "_event", &off_event) < 0)
         return NULL;
     Py_INCREF(type);
     Py_XSETREF(msg_type, t);
@@ -599,6 +844,8 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_O, "configure(message_type): the AmiMessage class parse_run builds."},
     {"configure_snapshots", configure_snapshots, METH_VARARGS,
      "configure_snapshots(snapshot_type, field_names, prefixes, unknown_fields)."},
+    {"configure_event", configure_event, METH_VARARGS, "configure_event(name, cls, ((slot, source, header), ...))."},
+    {"configure_bridge", configure_bridge, METH_VARARGS, "configure_bridge(bridge_type, header_names)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -616,6 +863,10 @@ PyInit__fastframe(void)
     for (int c = 0x21; c < 0x7f; c++)
         name_byte[c] = c != ':';
     empty = PyUnicode_New(0, 0);
+    zero = PyLong_FromLong(0);
+    timestamp_header = PyUnicode_InternFromString("Timestamp");
+    if (zero == NULL || timestamp_header == NULL)
+        return NULL;
     if (kind_event == NULL || kind_response == NULL || kind_action == NULL || kind_other == NULL || empty == NULL)
         return NULL;
     return PyModule_Create(&module);

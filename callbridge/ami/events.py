@@ -87,7 +87,7 @@ from callbridge.ami.fields import (
     yes,
 )
 from callbridge.ami.framing import AmiMessage, message_fields
-from callbridge.ami.hot_decoders import hot_decoders
+from callbridge.ami.hot_decoders import configure_c_events, hot_decoders
 
 __all__ = [
     "AgentCalled", "AgentComplete", "AgentConnect", "AgentEvent", "AgentRingNoAnswer", "AmiEvent",
@@ -398,10 +398,14 @@ KEYWORD_DECODERS = dict(DECODERS)  # the reference the hot builders are tested a
 # The hot decoders also take the snapshots the C framing loop built (see AmiMessage._snap).
 SNAPSHOT_DECODERS = hot_decoders()
 DECODERS.update(SNAPSHOT_DECODERS)
+configure_c_events()  # the C framing loop builds the hot kinds itself (decode returns them as they are)
 
 
 def decode(msg: AmiMessage) -> AmiEvent:
     """One AMI event message → its typed event (or :class:`GenericEvent`). Never raises."""
+    event = msg._event  # built by the C framing loop (the hot kinds; see hot_decoders.configure_c_events)
+    if event is not None:
+        return event  # type: ignore[no-any-return]
     name = msg.name
     hot = SNAPSHOT_DECODERS.get(name)
     if hot is not None:

@@ -9,12 +9,12 @@ of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line
 
 Speed (this is the first stage of the ingest path, benchmarked against panoramisk): the common case —
 a run of complete CRLF messages — is read in one pass over its bytes by the optional C loop
-(``_fastframe.c``), which builds the messages themselves: header dict, name, kind, and the channel
-snapshots decoders need (see ``AmiMessage._snap``). Without it, the run is decoded once and each
-message's lines are split at ``": "`` by ``map`` and turned into a dict in one call, which also proves
-every line had a separator. The header tuple is built only when someone asks for it
-(:func:`message_fields` gives decoders the dict). Anything irregular goes through the line-by-line
-reader, which defines the semantics.
+(``_fastframe.c``), which builds the messages themselves: header dict, name, kind, the channel
+snapshots decoders need (see ``AmiMessage._snap``) and, for the hot event kinds, the typed event.
+Without it, the run is decoded once and each message's lines are split at ``": "`` by ``map`` and
+turned into a dict in one call, which also proves every line had a separator. The header tuple is
+built only when someone asks for it (:func:`message_fields` gives decoders the dict). Anything
+irregular goes through the line-by-line reader, which defines the semantics.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class AmiMessage:
     only need the dict (:func:`message_fields`) never pay for the tuple.
     """
 
-    __slots__ = ("_dest", "_fields", "_headers", "_kind", "_name", "_snap", "_text")
+    __slots__ = ("_dest", "_event", "_fields", "_headers", "_kind", "_name", "_snap", "_text")
     __match_args__ = ("headers",)
     _headers: Headers  # unset until first use on fast-path messages
     # The CRLF block the fast path split; "" for messages built from headers, and for messages of the
@@ -71,6 +71,8 @@ class AmiMessage:
     # decoders use them instead of reading the twelve fields again (see callbridge.ami.fields).
     _snap: Any
     _dest: Any
+    # The typed event itself when the C loop could build it (the hot kinds), else None: see ami.events.decode.
+    _event: Any
 
     def __init__(self, headers: Headers) -> None:
         _set_headers(self, headers)
@@ -78,6 +80,7 @@ class AmiMessage:
         _set_fields(self, None)
         _set_snap(self, None)
         _set_dest(self, None)
+        _set_event(self, None)
 
     @property
     def headers(self) -> Headers:
@@ -173,6 +176,7 @@ _set_fields = _SLOTS["_fields"].__set__
 _set_name = _SLOTS["_name"].__set__
 _set_snap = _SLOTS["_snap"].__set__
 _set_dest = _SLOTS["_dest"].__set__
+_set_event = _SLOTS["_event"].__set__
 _new_message = object.__new__
 _KINDS = {"Event": "event", "Response": "response", "Action": "action"}
 
@@ -183,6 +187,7 @@ def _lazy_message(text: str, fields: dict[str, str]) -> AmiMessage:
     _set_fields(msg, fields)
     _set_snap(msg, None)
     _set_dest(msg, None)
+    _set_event(msg, None)
     return msg
 
 
@@ -284,7 +289,8 @@ def _fast_run(text: str, out: list[Frame]) -> None:
     """
     first = len(out)
     append = out.append
-    new, set_text, set_fields, set_snap, set_dest = _new_message, _set_text, _set_fields, _set_snap, _set_dest
+    new, set_text, set_fields = _new_message, _set_text, _set_fields
+    set_snap, set_dest, set_event = _set_snap, _set_dest, _set_event
     names = 0
     dicts: list[dict[str, str]] = []
     keep = dicts.append
@@ -301,6 +307,7 @@ def _fast_run(text: str, out: list[Frame]) -> None:
         set_fields(msg, fields)
         set_snap(msg, None)
         set_dest(msg, None)
+        set_event(msg, None)
         append(msg)
     joined = " ".join(chain.from_iterable(dicts))
     if ":" in joined or not joined.isprintable() or joined.count(" ") != names - 1:

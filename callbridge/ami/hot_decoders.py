@@ -8,6 +8,7 @@ does.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from callbridge.ami.event_types import (
@@ -19,6 +20,7 @@ from callbridge.ami.event_types import (
     BridgeDestroy,
     BridgeEnter,
     BridgeLeave,
+    BridgeSnapshot,
     ChannelEvent,
     ChannelSnapshot,
     DialBegin,
@@ -150,3 +152,76 @@ def hot_decoders() -> dict[str, HotDecoder]:
             *agent_head(d, s, ds), to_int(g(d, "HoldTime")), to_int(g(d, "TalkTime")), g(d, "Reason", "")
         ),
     }  # fmt: skip
+
+
+# --- the same events built by the C framing loop ----------------------------------------------------------
+# Where each field of each hot event comes from, in the class's field order: the C loop builds these events
+# while it reads the message (no dict look-ups, no Python call per event); the decoders above stay the
+# fallback (no C loop, or a snapshot the C loop could not build) and the reference the tests compare with.
+Source = tuple[str, str | None]
+_TS: Source = ("ts", None)  # fields.timestamp
+_SNAP: Source = ("snap", None)  # the complete snapshot without prefix (else the Python decoder decides)
+_DEST: Source = ("dest", None)  # the complete Dest snapshot (else the Python decoder decides)
+_BRIDGE: Source = ("bridge", None)  # fields.bridge
+
+
+def _s(header: str) -> Source:
+    return ("str", header)  # the value, "" when absent
+
+
+def _i(header: str) -> Source:
+    return ("int", header)  # fields.to_int
+
+
+def _oi(header: str) -> Source:
+    return ("opt_int", header)  # fields.opt_int
+
+
+_AGENT = (_TS, _SNAP, _DEST, _s("Queue"), _s("MemberName"), _s("Interface"))
+_QUEUE_CALLER = (_TS, _SNAP, _s("Queue"), _i("Position"), _i("Count"))
+C_EVENTS: dict[str, tuple[type[AmiEvent], tuple[Source, ...]]] = {
+    "Newchannel": (Newchannel, (_TS, _SNAP)),
+    "Newstate": (Newstate, (_TS, _SNAP)),
+    "NewCallerid": (NewCallerid, (_TS, _SNAP)),
+    "NewConnectedLine": (NewConnectedLine, (_TS, _SNAP)),
+    "VarSet": (VarSet, (_TS, _SNAP, _s("Variable"), _s("Value"))),
+    "Hangup": (Hangup, (_TS, _SNAP, _oi("Cause"), _s("Cause-txt"), _s("TechCause"))),
+    "HangupRequest": (HangupRequest, (_TS, _SNAP, _oi("Cause"), _s("TechCause"))),
+    "SoftHangupRequest": (SoftHangupRequest, (_TS, _SNAP, _oi("Cause"))),
+    "DialBegin": (DialBegin, (_TS, _SNAP, _DEST, _s("DialString"))),
+    "DialState": (DialState, (_TS, _SNAP, _DEST, _s("DialStatus"))),
+    "DialEnd": (DialEnd, (_TS, _SNAP, _DEST, _s("DialStatus"), _s("Forward"))),
+    "BridgeCreate": (BridgeCreate, (_TS, _BRIDGE)),
+    "BridgeDestroy": (BridgeDestroy, (_TS, _BRIDGE)),
+    "BridgeEnter": (BridgeEnter, (_TS, _SNAP, _BRIDGE, _s("SwapUniqueid"))),
+    "BridgeLeave": (BridgeLeave, (_TS, _SNAP, _BRIDGE)),
+    "DTMFBegin": (DTMFBegin, (_TS, _SNAP, _s("Digit"), _s("Direction"))),
+    "DTMFEnd": (DTMFEnd, (_TS, _SNAP, _s("Digit"), _s("Direction"), _i("DurationMs"))),
+    "QueueCallerJoin": (QueueCallerJoin, _QUEUE_CALLER),
+    "QueueCallerLeave": (QueueCallerLeave, _QUEUE_CALLER),
+    "AgentCalled": (AgentCalled, _AGENT),
+    "AgentConnect": (AgentConnect, (*_AGENT, _i("HoldTime"), _i("RingTime"))),
+    "AgentComplete": (AgentComplete, (*_AGENT, _i("HoldTime"), _i("TalkTime"), _s("Reason"))),
+}
+BRIDGE_HEADERS = ("BridgeUniqueid", "BridgeType", "BridgeTechnology", "BridgeCreator", "BridgeName",
+                  "BridgeNumChannels")  # fmt: skip
+
+
+def c_event_fields(cls: type[AmiEvent], sources: tuple[Source, ...]) -> tuple[tuple[str, str, str | None], ...]:
+    """``(slot, source, header)`` for every field of ``cls``; refuses a table that misses or adds one."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if len(names) != len(sources):
+        raise TypeError(f"C_EVENTS[{cls.__name__}] has {len(sources)} sources for the fields {names}")
+    return tuple((name, source, header) for name, (source, header) in zip(names, sources, strict=True))
+
+
+def configure_c_events() -> bool:
+    """Hand :data:`C_EVENTS` to the C loop; False when it is not built (the decoders above do it all)."""
+    try:
+        from callbridge.ami import _fastframe
+    except ImportError:  # pragma: no cover - depends on the build
+        return False
+    _fastframe.configure_bridge(BridgeSnapshot, BRIDGE_HEADERS)
+    for name, (cls, sources) in C_EVENTS.items():
+        _fastframe.configure_event(name, cls, c_event_fields(cls, sources))
+    return True

@@ -196,3 +196,51 @@ def test_invalid_utf8_and_non_ascii_names_frame_the_same(
     data = head + body + b"\r\n\r\n" + b"Event: After\r\nUniqueid: 2\r\n\r\n"
     frames = _same(data, [c for c in cuts if c <= len(data)])
     assert frames and isinstance(frames[-1], AmiMessage) and frames[-1].name == "After"
+
+
+_NUMBERS = st.sampled_from(
+    ["", "0", "12", " 12", "+3", "-1", "1_000", "x", "1.5", "٣", "inf", "1e3", "99999999999999999999"]
+)
+_KINDS = ["Hangup", "HangupRequest", "DTMFEnd", "QueueCallerJoin", "AgentConnect", "AgentComplete", "BridgeEnter",
+          "BridgeCreate"]  # fmt: skip
+_NUMBER_HEADERS = ["Timestamp", "Cause", "DurationMs", "Position", "Count", "HoldTime", "RingTime", "TalkTime",
+                   "BridgeNumChannels"]  # fmt: skip
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_KINDS), st.dictionaries(st.sampled_from(_NUMBER_HEADERS), _NUMBERS), st.booleans())
+def test_events_built_in_c_read_numbers_as_the_python_decoders_do(
+    event: str, numbers: dict[str, str], with_dest: bool
+) -> None:
+    lines = [f"Event: {event}", *(f"{f}: {f}-v" for f in _SNAP_FIELDS), *(f"{k}: {v}" for k, v in numbers.items())]
+    if with_dest:
+        lines += [f"Dest{f}: d-{f}" for f in _SNAP_FIELDS]
+    lines += ["BridgeUniqueid: b1", "BridgeType: basic", "Queue: q", "Digit: 1", "Direction: Received"]
+    (msg,) = _same(("\r\n".join(lines) + "\r\n\r\n").encode(), [])
+    assert isinstance(msg, AmiMessage)
+    needs_dest = event.startswith("Agent")
+    assert (msg._event is not None) == (with_dest or not needs_dest)  # built in C unless a snapshot is missing
+
+
+@needs_c
+def test_the_hot_kinds_of_the_benchmark_stream_are_built_in_c() -> None:
+    from bench.amistream import generate
+    from callbridge.ami.hot_decoders import C_EVENTS
+
+    framer = AmiFramer(expect_banner=False)
+    events = [f for f in framer.feed(b"".join(generate(20))) if isinstance(f, AmiMessage) and f.kind == "event"]
+    hot = [m for m in events if m.name in C_EVENTS]
+    assert len(hot) > 0.9 * len(events)
+    assert all(type(m._event) is C_EVENTS[m.name][0] and decode(m) is m._event for m in hot)
+
+
+def test_a_c_event_table_that_misses_a_field_is_refused() -> None:
+    from callbridge.ami.event_types import VarSet
+    from callbridge.ami.hot_decoders import c_event_fields
+
+    with pytest.raises(TypeError, match="VarSet"):
+        c_event_fields(VarSet, (("ts", None), ("snap", None), ("str", "Variable")))
+    assert [slot for slot, _, _ in c_event_fields(VarSet, (("ts", None), ("snap", None), ("str", "Variable"),
+                                                            ("str", "Value")))] == ["timestamp", "snap", "variable",
+                                                                                    "value"]  # fmt: skip
