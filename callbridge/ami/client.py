@@ -268,7 +268,7 @@ class AmiClient:
     def _on_events(self, msgs: list[AmiMessage]) -> None:
         """The events of one TCP read, decoded and handed over at once (see AmiProtocol)."""
         try:
-            events = [decode(m) for m in msgs]
+            events = [m._event or decode(m) for m in msgs]  # _event: built by the C framing loop
         except Exception:  # decode promises not to raise; if it does, one by one: only the bad one is lost
             for msg in msgs:
                 self._on_event(msg)

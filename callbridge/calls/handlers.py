@@ -16,7 +16,7 @@ from callbridge.ami.events import endpoint_of
 from callbridge.calls import builders as make
 from callbridge.calls import events as ce
 from callbridge.calls import rooms
-from callbridge.calls.model import Bridge, Call, CallState, Channel
+from callbridge.calls.model import Bridge, Call, Channel, States, new_bridge
 from callbridge.domain import DomainEvent
 
 if TYPE_CHECKING:
@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("callbridge.calls")
 Out = list[DomainEvent]
-S = CallState
+S = States  # not CallState: see States
 
 
+# ``create`` is passed positionally on the hot paths: keyword arguments cost a name match per call.
 def _update_only(t: CallTracker, ev: ami.ChannelEvent, out: Out) -> None:
-    t.touch(ev.snap, out, create=False)
+    t.touch(ev.snap, out, False)
 
 
 def _create(t: CallTracker, ev: ami.ChannelEvent, out: Out) -> None:
@@ -39,13 +40,13 @@ KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")  # the channel variables anyone reads
 
 
 def _varset(t: CallTracker, ev: ami.VarSet, out: Out) -> None:
-    ch = t.touch(ev.snap, out, create=False)
+    ch = t.touch(ev.snap, out, False)
     if ch is not None and ev.variable.startswith(KEPT_VARIABLES):
         ch.variables[ev.variable.removeprefix("__")] = ev.value
 
 
 def _hangup(t: CallTracker, ev: ami.Hangup, out: Out) -> None:
-    ch = t.touch(ev.snap, out, create=False)
+    ch = t.touch(ev.snap, out, False)
     if ch is None:
         log.debug("tracker.hangup_unknown_channel", channel=ev.snap.channel, uniqueid=ev.snap.uniqueid)
         t.remove_channel(ev.snap.uniqueid, out)  # still remember it as gone (late events)
@@ -116,7 +117,7 @@ def _bridge_of(t: CallTracker, snap: ami.BridgeSnapshot) -> Bridge | None:
         return None
     bridge = t._bridges.get(snap.bridge_id)
     if bridge is None:
-        bridge = Bridge(snap.bridge_id, snap.bridge_type, snap.technology, snap.creator, snap.name)
+        bridge = new_bridge(snap.bridge_id, snap.bridge_type, snap.technology, snap.creator, snap.name)
         t._bridges[snap.bridge_id] = bridge
     return bridge
 
@@ -135,7 +136,8 @@ def _bridge_destroy(t: CallTracker, ev: ami.BridgeDestroy, out: Out) -> None:
 
 def _bridge_enter(t: CallTracker, ev: ami.BridgeEnter, out: Out) -> None:
     ch = t.touch(ev.snap, out)
-    bridge = _bridge_of(t, ev.bridge)
+    snap = ev.bridge
+    bridge = t._bridges.get(snap.bridge_id) or _bridge_of(t, snap)  # the look-up first: a call less when known
     if ch is None or bridge is None:
         return
     join_bridge(t, ch, bridge)
@@ -145,19 +147,22 @@ def _bridge_enter(t: CallTracker, ev: ami.BridgeEnter, out: Out) -> None:
 
 
 def join_bridge(t: CallTracker, ch: Channel, bridge: Bridge) -> None:
-    old = t._bridges.get(ch.bridge_id or "")
-    if old is not None and old is not bridge:
-        old.channels.discard(ch.uniqueid)
+    if ch.bridge_id:  # "" is never a bridge id
+        old = t._bridges.get(ch.bridge_id)
+        if old is not None and old is not bridge:
+            old.channels.discard(ch.uniqueid)
     ch.bridge_id = bridge.bridge_id
     bridge.channels.add(ch.uniqueid)
 
 
 def _bridge_leave(t: CallTracker, ev: ami.BridgeLeave, out: Out) -> None:
-    ch = t.touch(ev.snap, out, create=False)
-    bridge = t._bridges.get(ev.bridge.bridge_id)
+    snap = ev.snap
+    ch = t.touch(snap, out, False)
+    bridge_id = ev.bridge.bridge_id
+    bridge = t._bridges.get(bridge_id)
     if bridge is not None:
-        bridge.channels.discard(ev.snap.uniqueid)
-    if ch is not None and ch.bridge_id == ev.bridge.bridge_id:
+        bridge.channels.discard(snap.uniqueid)
+    if ch is not None and ch.bridge_id == bridge_id:
         ch.bridge_id = None
 
 

@@ -14,16 +14,27 @@ from typing import TYPE_CHECKING, Any
 from callbridge.ami import events as ami
 from callbridge.calls import builders as make
 from callbridge.calls import events as ce
-from callbridge.calls.model import CallState, Channel, Conference, ConferenceParty, Queue, QueueCaller, QueueMemberState
+from callbridge.calls.model import (
+    Channel,
+    Conference,
+    ConferenceParty,
+    Queue,
+    QueueCaller,
+    QueueMemberState,
+    States,
+    new_queue_caller,
+)
 from callbridge.domain import DomainEvent
 
 if TYPE_CHECKING:
     from callbridge.calls.tracker import CallTracker
 
 Out = list[DomainEvent]
+S = States  # not CallState: see States
 ANNOUNCER_PREFIX = "CBAnn/"
 _INDEX_SLACK = 4096  # entries of uniqueids that are not live channels tolerated before the index is rebuilt
-_OFFERING = (ami.AgentCalled, ami.AgentConnect)  # Agent* events that (re)create the channels they name
+# Agent* events that (re)create the channels they name: AgentCalled and AgentConnect.
+_CALLED, _CONNECT = ami.AgentCalled, ami.AgentConnect
 
 
 def queue_of(t: CallTracker, name: str) -> Queue:
@@ -53,47 +64,50 @@ def _index(t: CallTracker, uid: str, queue: str) -> None:
 
 
 def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
-    ch = t.touch(ev.snap, out)
+    snap = ev.snap  # read once: a snapshot field costs a descriptor call per read
+    ch = t.touch(snap, out)
     call = t.call_for(ch, out)
-    queue = queue_of(t, ev.queue)
-    if ev.snap.uniqueid in queue.callers:
+    queue_name = ev.queue
+    queue = t._queues.get(queue_name) or queue_of(t, queue_name)
+    uid = snap.uniqueid
+    if uid in queue.callers:
         return  # duplicate
-    _index(t, ev.snap.uniqueid, ev.queue)
-    queue.callers[ev.snap.uniqueid] = QueueCaller(
-        uniqueid=ev.snap.uniqueid, channel=ev.snap.channel, caller_num=ev.snap.caller_num, position=ev.position,
-        joined=t.now, call_id=ev.snap.linkedid,
-    )  # fmt: skip
-    call_id = call.call_id if call else ev.snap.linkedid or None
+    _index(t, uid, queue_name)
+    now, position, count, caller_num, channel = t.now, ev.position, ev.count, snap.caller_num, snap.channel
+    queue.callers[uid] = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
+    call_id = call.call_id if call else snap.linkedid or None
     hotline = call.hotline if call else None
     if call is not None:
-        call.queue = ev.queue
-        t.set_state(call, CallState.QUEUED, "QueueCallerJoin")
-        out.append(make.CallQueued(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
-                                 count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
-    out.append(make.QueueJoined(ts=t.now, call_id=call_id, hotline=hotline, queue=ev.queue, position=ev.position,
-                              count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+        call.queue = queue_name
+        t.set_state(call, S.QUEUED, "QueueCallerJoin")
+        out.append(make.CallQueued(ts=now, call_id=call_id, hotline=hotline, queue=queue_name, position=position,
+                                   count=count, caller_num=caller_num, channel=channel))  # fmt: skip
+    out.append(make.QueueJoined(ts=now, call_id=call_id, hotline=hotline, queue=queue_name, position=position,
+                                count=count, caller_num=caller_num, channel=channel))  # fmt: skip
 
 
 def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
     gone = queue.callers.pop(uid, None)
     if gone is not None:
+        left = gone.position  # read once: a busy queue has dozens of callers behind
         for other in queue.callers.values():  # Asterisk does not announce the move-up
-            if other.position > gone.position:
+            if other.position > left:
                 other.position -= 1
     return gone
 
 
 def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
-    ch = t.touch(ev.snap, out, create=False)
+    snap = ev.snap
+    ch = t.touch(snap, out, False)
     queue = t._queues.get(ev.queue)
-    if queue is None or _remove_caller(queue, ev.snap.uniqueid) is None:
+    if queue is None or _remove_caller(queue, snap.uniqueid) is None:
         return  # duplicate or attached after the join
     call = t.call_for(ch, out)
-    out.append(make.QueueLeft(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
-                            hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
-                            count=ev.count, caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
-    if call is not None and call.state == CallState.QUEUED:
-        t.set_state(call, CallState.OFFERED, "QueueCallerLeave")
+    out.append(make.QueueLeft(ts=t.now, call_id=call.call_id if call else snap.linkedid or None,
+                              hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
+                              count=ev.count, caller_num=snap.caller_num, channel=snap.channel))  # fmt: skip
+    if call is not None and call.state == S.QUEUED:
+        t.set_state(call, S.OFFERED, "QueueCallerLeave")
 
 
 def _caller_abandon(t: CallTracker, ev: ami.QueueCallerAbandon, out: Out) -> None:
@@ -129,22 +143,28 @@ def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
 
 def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
     """A queue offers a caller to a member (AgentCalled) until it is taken or not (Connect/RingNoAnswer)."""
-    offering = isinstance(ev, _OFFERING)
-    caller = t.touch(ev.snap, out, create=offering)
-    agent = t.touch(ev.dest, out, create=offering)
+    # type() identity rather than isinstance: the tracker dispatches on the exact class anyway, and Agent*
+    # events are a tenth of the stream.
+    kind = type(ev)
+    offering = kind is _CALLED or kind is _CONNECT
+    snap = ev.snap
+    queue_name = ev.queue
+    caller = t.touch(snap, out, offering)
+    agent = t.touch(ev.dest, out, offering)
     if agent is not None:
-        agent.queue = ev.queue
+        agent.queue = queue_name
     call = t.call_for(caller, out)
     if call is not None:
-        call.queue = ev.queue
-    queue = queue_of(t, ev.queue) if ev.queue else None
-    if queue is None:
+        call.queue = queue_name
+    if not queue_name:
         return
+    queue = t._queues.get(queue_name) or queue_of(t, queue_name)
     key = ev.interface or ev.member_name
-    if isinstance(ev, ami.AgentCalled):
-        _index(t, ev.snap.uniqueid, queue.name)
-        queue.offers[key] = ev.snap.uniqueid
-    elif queue.offers.get(key) == ev.snap.uniqueid:
+    uid = snap.uniqueid
+    if kind is _CALLED:
+        _index(t, uid, queue_name)
+        queue.offers[key] = uid
+    elif queue.offers.get(key) == uid:
         del queue.offers[key]
 
 
@@ -211,7 +231,7 @@ def _conf_join(t: CallTracker, ev: ami.ConfbridgeJoin, out: Out) -> None:
         ev.snap.uniqueid, ev.snap.channel, ev.snap.caller_num, ev.snap.caller_name, ev.snap.linkedid, ev.admin, ev.muted
     )
     if call is not None:
-        t.set_state(call, CallState.CONFERENCE, "ConfbridgeJoin")
+        t.set_state(call, S.CONFERENCE, "ConfbridgeJoin")
     out.append(ce.ConferenceJoined(ts=t.now, call_id=call.call_id if call else None,
                                    hotline=call.hotline if call else None, room=ev.conference,
                                    channel=ev.snap.channel, party_num=ev.snap.caller_num,
@@ -223,8 +243,8 @@ def leave_conference(t: CallTracker, conf: Conference, uid: str, out: Out) -> No
     if party is None:
         return
     call = t._calls.get(party.call_id)
-    if call is not None and call.state == CallState.CONFERENCE:
-        t.set_state(call, CallState.ANSWERED, "ConfbridgeLeave")
+    if call is not None and call.state == S.CONFERENCE:
+        t.set_state(call, S.ANSWERED, "ConfbridgeLeave")
     out.append(ce.ConferenceLeft(ts=t.now, call_id=party.call_id or None, hotline=call.hotline if call else None,
                                  room=conf.room, channel=party.channel, party_num=party.num,
                                  count=len(conf.parties)))  # fmt: skip

@@ -24,8 +24,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import structlog
+import structlog._config
 
 from callbridge.ami import events as ami
 from callbridge.ami.events import ChannelSnapshot, endpoint_of
@@ -38,7 +40,10 @@ from callbridge.calls.model import (
     Channel,
     Conference,
     Queue,
+    States,
     is_expected,
+    new_call,
+    new_channel,
 )
 from callbridge.domain import DomainEvent
 
@@ -47,9 +52,16 @@ log = structlog.get_logger("callbridge.calls")
 _FILTERED_DEBUG = structlog.make_filtering_bound_logger(logging.INFO).debug
 
 
+# structlog.get_config() builds a dict on every call (~1 µs, paid on every state change of the ingest path); the
+# wrapper class it returns is this private attribute, which configure()/reset_defaults() assign: read it
+# directly, with the public call as the fallback should structlog ever move it.
+_STRUCTLOG_CONFIG: Any = getattr(structlog._config, "_CONFIG", None)
+
+
 def _debug_enabled() -> bool:
     """Whether a debug line would be written under the current structlog configuration (cheap to ask)."""
-    return getattr(structlog.get_config()["wrapper_class"], "debug", None) is not _FILTERED_DEBUG
+    wrapper = getattr(_STRUCTLOG_CONFIG, "default_wrapper_class", None) or structlog.get_config()["wrapper_class"]
+    return getattr(wrapper, "debug", None) is not _FILTERED_DEBUG
 
 
 _VarSet = ami.VarSet
@@ -214,14 +226,14 @@ class CallTracker:
             linkedid = snap.linkedid or uid
             if linkedid in self._gone:
                 return None  # a late event of an ended call
-            ch = Channel(uniqueid=uid, name=name, linkedid=linkedid, created=self.now, first_seq=self._seq)
+            ch = new_channel(uid, name, linkedid, self.now, self._seq)
             self._channels[uid] = ch
             self._by_name[name] = uid
             call = self._calls.get(linkedid)
             if call is None:
-                call = self._calls[linkedid] = Call(call_id=linkedid, created=self.now)
+                call = self._calls[linkedid] = new_call(linkedid, self.now)
             call.channels.add(uid)
-            ch.role = "caller" if uid == linkedid else "local" if ch.is_local else "agent"
+            ch.role = "caller" if uid == linkedid else "local" if name.startswith("Local/") else "agent"  # is_local
             if ch.role == "agent" and self._hotline_of is not None and self._safe_hotline(snap):
                 ch.role = "trunk"
         elif name and name != ch.name:  # Asterisk renames channels (masquerade)
@@ -311,16 +323,15 @@ class CallTracker:
         """Forget a channel (hang-up or vanished); end its call when it was the call's last channel."""
         ch = self._channels.pop(uid, None)
         self._applied.pop(uid, None)
-        self._gone[uid] = None
-        if len(self._gone) > _TOMBSTONES:
-            self._gone.popitem(last=False)
+        self._forget(uid)
         if ch is None:
             return
         if self._by_name.get(ch.name) == uid:
             del self._by_name[ch.name]
-        bridge = self._bridges.get(ch.bridge_id or "")
-        if bridge is not None:
-            bridge.channels.discard(uid)
+        if ch.bridge_id:  # mostly None by now (BridgeLeave came first); "" is never a bridge id
+            bridge = self._bridges.get(ch.bridge_id)
+            if bridge is not None:
+                bridge.channels.discard(uid)
         rooms.channel_gone(self, ch, out)
         call = self._calls.get(ch.linkedid)
         if call is None:
@@ -331,15 +342,26 @@ class CallTracker:
         if not call.channels:
             self.end_call(call, out, reason)
 
+    def _forget(self, key: str) -> None:
+        """Remember a hung-up uniqueid or an ended call id (late events are ignored), the oldest forgotten
+        beyond the bound: both kinds count against it, or ended call ids would pile up forever."""
+        gone = self._gone
+        gone[key] = None
+        if len(gone) > _TOMBSTONES:
+            gone.popitem(last=False)
+
     def end_call(self, call: Call, out: list[DomainEvent], reason: str) -> None:
-        self.offer(call, out)
-        self.set_state(call, CallState.ENDED, reason)
+        if not call.offered:
+            self.offer(call, out)
+        self.set_state(call, States.ENDED, reason)
         del self._calls[call.call_id]
-        self._gone[call.call_id] = None
+        self._forget(call.call_id)
+        lasted = self.now - call.created
         out.append(
             make.CallEnded(
                 ts=self.now, call_id=call.call_id, hotline=call.hotline, cause=call.cause, cause_txt=call.cause_txt,
-                duration_s=round(max(0.0, self.now - call.created), 3), answered=call.answered is not None,
+                # max(0.0, lasted) without the builtin call: 0.0 too when lasted is 0.0, -0.0 or NaN
+                duration_s=round(lasted if lasted > 0.0 else 0.0, 3), answered=call.answered is not None,
                 caller_num=call.caller_num, reason=reason,
             )
         )  # fmt: skip

@@ -114,3 +114,24 @@ def test_hotline_of_failure_is_contained() -> None:
     out = tracker.feed(ami.decode_headers("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "c1", "Linkedid": "c1",
                                                           "CallerIDNum": "13800138000"}))  # fmt: skip
     assert [e.TYPE for e in out] == ["call.offered"] and out[0].hotline is None
+
+
+def test_the_memory_of_ended_calls_stays_bounded() -> None:
+    # Every ended call leaves its uniqueids and its call id behind (late events must not revive it); a
+    # daemon that runs for months must forget the oldest, call ids included.
+    from callbridge.calls import tracker as tracker_module
+
+    tracker = CallTracker()
+    bound = tracker_module._TOMBSTONES
+    for i in range(bound + 500):
+        uid = f"1700000000.{i}"
+        snap = {"Channel": f"PJSIP/trunk-{i:08x}", "Uniqueid": uid, "Linkedid": uid, "CallerIDNum": "13800000000"}
+        tracker.feed(ami.decode_headers("Newchannel", snap), now=float(i))
+        ended = tracker.feed(ami.decode_headers("Hangup", {**snap, "Cause": "16"}), now=float(i) + 0.5)
+        assert [e.TYPE for e in ended][-1] == "call.ended"
+    assert len(tracker._gone) <= bound
+    assert not tracker.calls and not tracker.channels
+    # the newest are still remembered: a late event of the last call does not revive it
+    last = f"1700000000.{bound + 499}"
+    late = {"Channel": "PJSIP/trunk-x", "Uniqueid": last, "Linkedid": last}
+    assert tracker.feed(ami.decode_headers("Newchannel", late), now=1e9) == []

@@ -2,9 +2,10 @@
 
 Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that is the one last applied to its
 channel (:meth:`CallTracker.feed` / :meth:`CallTracker.touch`), the queue index of
-:func:`callbridge.calls.rooms.channel_gone`, and the domain-event constructors of
-:mod:`callbridge.calls.builders`. Each is compared with the plain way over every recorded trace and over
-the benchmark stream: same domain events, same state after every event.
+:func:`callbridge.calls.rooms.channel_gone`, the domain-event constructors of :mod:`callbridge.calls.builders`
+and the model's quick constructors (:func:`callbridge.calls.model.quick_constructor`). Each is compared with
+the plain way over every recorded trace and over the benchmark stream: same domain events, same state after
+every event.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from bench.amistream import generate
 from callbridge.ami import events as ami
 from callbridge.ami.events import AmiEvent, ChannelSnapshot, decode
 from callbridge.ami.framing import AmiFramer, AmiMessage
-from callbridge.calls import builders, rooms
+from callbridge.calls import builders, handlers, model, rooms, tracker
 from callbridge.calls import events as ce
-from callbridge.calls.model import Call, CallState, Channel
+from callbridge.calls.model import Bridge, Call, CallState, Channel, QueueCaller, States
 from callbridge.calls.tracker import CallTracker, HotlineOf
 from callbridge.domain import DomainEvent
 from tests.calls.traces import trace_bytes, trace_events, trace_names
@@ -65,6 +66,24 @@ def test_expected_transitions_log_at_debug_only_when_debug_is_on() -> None:
     assert quiet == [] and [e["event"] for e in loud] == ["call.transition"]
 
 
+def test_debug_guard_follows_every_structlog_configuration() -> None:
+    """The guard reads structlog's configuration object directly; it must agree with the public API."""
+    from callbridge.calls.tracker import _FILTERED_DEBUG, _debug_enabled
+
+    def public() -> bool:
+        return getattr(structlog.get_config()["wrapper_class"], "debug", None) is not _FILTERED_DEBUG
+
+    seen = set()
+    for level in (logging.INFO, logging.DEBUG, None, logging.WARNING):
+        if level is None:
+            structlog.reset_defaults()  # conftest restores the configuration afterwards
+        else:
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+        assert _debug_enabled() == public()
+        seen.add(_debug_enabled())
+    assert seen == {True, False}
+
+
 # --- every fast path against the plain way ------------------------------------------------------------
 
 
@@ -87,10 +106,26 @@ def _channel_gone_scanning_every_queue(t: CallTracker, ch: Channel, out: list[Do
             rooms.leave_conference(t, conf, uid, out)
 
 
+def _class_call(cls: type[Any], *names: str) -> Callable[..., Any]:
+    """What a quick constructor stands for: the class called with those fields as keywords."""
+    return lambda *args: cls(**dict(zip(names, args, strict=True)))
+
+
+_QUICK = {  # quick constructor → (the modules that call it, the class and the fields it takes)
+    "new_channel": ((tracker,), Channel, ("uniqueid", "name", "linkedid", "created", "first_seq")),
+    "new_call": ((tracker,), Call, ("call_id", "created")),
+    "new_bridge": ((handlers,), Bridge, ("bridge_id", "bridge_type", "technology", "creator", "name")),
+    "new_queue_caller": ((rooms,), QueueCaller, ("uniqueid", "channel", "caller_num", "position", "joined", "call_id")),
+}
+
+
 @contextmanager
 def _plain_ways() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rooms, "channel_gone", _channel_gone_scanning_every_queue)
+        for name, (users, cls, fields) in _QUICK.items():
+            for module in users:
+                mp.setattr(module, name, _class_call(cls, *fields))
         for cls in ce.CALL_EVENT_TYPES:
             if hasattr(builders, cls.__name__):
                 mp.setattr(builders, cls.__name__, cls)
@@ -241,3 +276,44 @@ def test_builders_refuse_classes_they_cannot_build_faithfully() -> None:
         builders.fast_constructor(Checked)
     with pytest.raises(TypeError, match="default factory"):
         builders.fast_constructor(WithFactory)
+
+
+_SAMPLE_ARGS = {
+    "new_channel": ("1795917000.12", "PJSIP/agent1001-00000004", "1795917000.11", 12.5, 7),
+    "new_call": ("1795917000.11", 12.5),
+    "new_bridge": ("8c1f-bridge", "basic", "simple_bridge", "Queue", "q"),
+    "new_queue_caller": ("1795917000.11", "PJSIP/trunk-12345-0000000a", "13900000000", 2, 12.5, "1795917000.11"),
+}
+
+
+def test_quick_constructors_build_what_their_classes_build() -> None:
+    for name, (users, cls, fields) in _QUICK.items():
+        build = getattr(model, name)
+        assert all(getattr(module, name) is build for module in users), "the hot paths use the quick one"
+        args = _SAMPLE_ARGS[name]
+        fast, plain = build(*args), cls(**dict(zip(fields, args, strict=True)))
+        assert type(fast) is cls and fast == plain and repr(fast) == repr(plain)
+        containers = [f.name for f in dataclasses.fields(cls) if isinstance(getattr(plain, f.name), set | dict)]
+        again = build(*args)
+        assert all(getattr(again, c) is not getattr(fast, c) for c in containers), "fresh mutable defaults"
+
+
+def test_quick_constructors_refuse_what_they_cannot_build() -> None:
+    with pytest.raises(TypeError, match="no field"):
+        model.quick_constructor(Call, "call_id", "created", "nonsense")
+    with pytest.raises(TypeError, match="required"):
+        model.quick_constructor(Call, "call_id")
+
+    @dataclasses.dataclass(slots=True)
+    class Checked:
+        n: int = 0
+
+        def __post_init__(self) -> None:
+            assert self.n >= 0
+
+    with pytest.raises(TypeError, match="build it with the class"):
+        model.quick_constructor(Checked, "n")
+
+
+def test_states_names_every_call_state() -> None:
+    assert {k: v for k, v in vars(States).items() if not k.startswith("_")} == dict(CallState.__members__)
