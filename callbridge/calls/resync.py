@@ -12,16 +12,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
 from callbridge.ami import events as ami
 from callbridge.calls import rooms
 from callbridge.calls.handlers import HANDLERS, join_bridge
 from callbridge.calls.model import Bridge, CallState, Channel
 from callbridge.domain import DomainEvent, _jsonable
 
+log = structlog.get_logger("callbridge.calls")
+
 if TYPE_CHECKING:
     from callbridge.calls.tracker import CallTracker
 
 Out = list[DomainEvent]
+
+
+def channels_listed(t: CallTracker, ev: ami.GenericEvent, out: Out) -> None:
+    """A CoreShowChannels list seen in the live stream is a full picture of the channels: channels
+    missing from it are gone (their Hangup was missed). Only trusted when every item was seen."""
+    action_id = ev.get("ActionID")
+    items = t._lists.pop(action_id, [])
+    started = t._list_start.pop(action_id, t._seq)
+    try:
+        expected = int(ev.get("ListItems", "-1"))
+    except ValueError:
+        return
+    if expected != len(items):
+        return
+    try:
+        # Events of channels born while the list was being written can arrive before its end:
+        # only channels already known when the list began may be declared gone.
+        listed = [i for i in items if isinstance(i, ami.CoreShowChannel)]
+        reconcile_channels(t, listed, out, known_before=started)
+    except Exception:
+        log.exception("tracker.reconcile_failed")
 
 
 def reconcile_channels(

@@ -120,7 +120,7 @@ class CallTracker:
         handler = _HANDLERS.get(cls)
         if handler is None:
             if isinstance(ev, ami.GenericEvent) and ev.name == "CoreShowChannelsComplete":
-                self._channels_listed(ev, out)
+                _channels_listed(self, ev, out)
             return out
         try:
             handler(self, ev, out)
@@ -377,28 +377,6 @@ class CallTracker:
         self._list_start.clear()
         return dropped
 
-    def _channels_listed(self, ev: ami.GenericEvent, out: list[DomainEvent]) -> None:
-        """A CoreShowChannels list seen in the live stream is a full picture of the channels: channels
-        missing from it are gone (their Hangup was missed). Only trusted when every item was seen."""
-        action_id = ev.get("ActionID")
-        items = self._lists.pop(action_id, [])
-        started = self._list_start.pop(action_id, self._seq)
-        try:
-            expected = int(ev.get("ListItems", "-1"))
-        except ValueError:
-            return
-        if expected != len(items):
-            return
-        from callbridge.calls.resync import reconcile_channels
-
-        try:
-            # Events of channels born while the list was being written can arrive before its end:
-            # only channels already known when the list began may be declared gone.
-            listed = [i for i in items if isinstance(i, ami.CoreShowChannel)]
-            reconcile_channels(self, listed, out, known_before=started)
-        except Exception:
-            log.exception("tracker.reconcile_failed")
-
     def remember_list_item(self, ev: ami.AmiEvent, action_id: str) -> list[ami.AmiEvent]:
         items = self._lists.setdefault(action_id, [])
         self._list_start.setdefault(action_id, self._seq)
@@ -418,3 +396,4 @@ class CallTracker:
 from callbridge.calls.handlers import HANDLERS as _HANDLERS  # noqa: E402
 from callbridge.calls.handlers import KEPT_VARIABLES as _KEPT_VARIABLES  # noqa: E402
 from callbridge.calls.handlers import SNAPSHOT_ONLY as _SNAPSHOT_ONLY  # noqa: E402
+from callbridge.calls.resync import channels_listed as _channels_listed  # noqa: E402
