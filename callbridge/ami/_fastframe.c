@@ -687,7 +687,7 @@ configure_event(PyObject *module, PyObject *args)
     PyObject *name, *cls, *fields;
     if (!PyArg_ParseTuple(args, "UO!O!", &name, &PyType_Type, &cls, &PyTuple_Type, &fields))
         return NULL;
-    if (nspecs >= MAX_EVENTS || PyTuple_GET_SIZE(fields) > MAX_EVENT_FIELDS) {
+    if (PyTuple_GET_SIZE(fields) > MAX_EVENT_FIELDS) {
         PyErr_SetString(PyExc_ValueError, "configure_event(): too many events or fields");
         return NULL;
     }
@@ -717,12 +717,27 @@ configure_event(PyObject *module, PyObject *args)
     }
     if (spec_index == NULL && (spec_index = PyDict_New()) == NULL)
         return NULL;
-    PyObject *index = PyLong_FromLong(nspecs);
-    if (index == NULL || PyDict_SetItem(spec_index, name, index) < 0) {
-        Py_XDECREF(index);
+    PyObject *known = PyDict_GetItemWithError(spec_index, name); /* configured again: replaced */
+    if (known == NULL && PyErr_Occurred())
+        return NULL;
+    int at = known != NULL ? (int)PyLong_AsLong(known) : nspecs;
+    if (at >= MAX_EVENTS) {
+        PyErr_SetString(PyExc_ValueError, "configure_event(): too many event kinds");
         return NULL;
     }
-    Py_DECREF(index);
+    if (known == NULL) {
+        PyObject *index = PyLong_FromLong(at);
+        if (index == NULL || PyDict_SetItem(spec_index, name, index) < 0) {
+            Py_XDECREF(index);
+            return NULL;
+        }
+        Py_DECREF(index);
+        nspecs++;
+    } else {
+        Py_CLEAR(specs[at].cls);
+        for (int f = 0; f < MAX_EVENT_FIELDS; f++)
+            Py_CLEAR(specs[at].header[f]);
+    }
     for (int f = 0; f < spec.nfields; f++)
         if (spec.source[f] >= SRC_STR) {
             PyObject *h = PyTuple_GET_ITEM(PyTuple_GET_ITEM(fields, f), 2);
@@ -732,7 +747,7 @@ configure_event(PyObject *module, PyObject *args)
         }
     Py_INCREF(cls);
     spec.cls = (PyTypeObject *)cls;
-    specs[nspecs++] = spec;
+    specs[at] = spec;
     Py_RETURN_NONE;
 }
 

@@ -244,3 +244,14 @@ def test_a_c_event_table_that_misses_a_field_is_refused() -> None:
     assert [slot for slot, _, _ in c_event_fields(VarSet, (("ts", None), ("snap", None), ("str", "Variable"),
                                                             ("str", "Value")))] == ["timestamp", "snap", "variable",
                                                                                     "value"]  # fmt: skip
+
+
+@needs_c
+def test_configuring_the_c_events_again_replaces_them() -> None:
+    from callbridge.ami.hot_decoders import configure_c_events
+
+    for _ in range(5):  # more than the C table's room if each call added its 22 kinds again
+        assert configure_c_events()
+    snapshot = b"".join(f"{f}: v\r\n".encode() for f in _SNAP_FIELDS)
+    (msg,) = AmiFramer(expect_banner=False).feed(b"Event: VarSet\r\n" + snapshot + b"Variable: A\r\nValue: 1\r\n\r\n")
+    assert isinstance(msg, AmiMessage) and msg._event is not None and msg._event.variable == "A"
