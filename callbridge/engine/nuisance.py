@@ -23,10 +23,16 @@ class NuisanceWatch:
     """
 
     _calls: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
+    _next_prune: float = 0.0
 
     def offered(self, policy: NuisancePolicy | None, caller_num: str, hotline: str, now: float) -> Verdict | None:
         if policy is None or not caller_num or caller_num in policy.exempt:
             return None
+        if now >= self._next_prune:
+            # Most numbers call once and never again: without this their windows would stay forever (the
+            # daemon runs for months). One scan per window length keeps at most two windows of numbers.
+            self.prune(policy, now)
+            self._next_prune = now + max(float(policy.window), 1.0)
         window = self._calls.setdefault(caller_num, deque())
         window.append((now, hotline))
         while window and window[0][0] <= now - policy.window:

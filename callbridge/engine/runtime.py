@@ -319,7 +319,6 @@ class Engine(Observer):
                                         notify=notify))  # fmt: skip
         if actions:
             self.send(actions, "nuisance")
-        self._nuisance.prune(policy, now)
 
     # --- overflow -------------------------------------------------------------------------------------
 

@@ -78,6 +78,21 @@ def test_nuisance_window_slides_counts_across_hotlines_and_honours_exemptions() 
     assert all(w.offered(policy, "110110", "12345", t) is None for t in range(10))
 
 
+def test_nuisance_memory_holds_only_recent_numbers() -> None:
+    # A city's hotlines hear tens of thousands of distinct numbers a day, most of them once: the watch
+    # must forget a number once its window is empty, not keep a window per number forever.
+    policy = NuisancePolicy(window=60, threshold=3)
+    w = NuisanceWatch()
+    for i in range(20_000):  # a new number every 0.1 s for 2,000 s
+        assert w.offered(policy, f"1390000{i:05d}", "12345", i * 0.1) is None
+    assert len(w._calls) <= 2 * 60 * 10 + 1  # at most two windows' worth of numbers
+    # and a number calling again within its window is still counted
+    for t in (2000.0, 2001.0):
+        assert w.offered(policy, "13800000000", "12345", t) is None
+    verdict = w.offered(policy, "13800000000", "12345", 2002.0)
+    assert verdict is not None and verdict.count == 3
+
+
 def test_nuisance_flag_tags_announces_and_notifies_110() -> None:
     pbx = Pbx()
     for seq in range(1, 6):
