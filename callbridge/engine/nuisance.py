@@ -30,9 +30,9 @@ class NuisanceWatch:
             return None
         if now >= self._next_prune:
             # Most numbers call once and never again: without this their windows would stay forever (the
-            # daemon runs for months). One scan per window length keeps at most two windows of numbers.
+            # daemon runs for months). A scan every quarter window keeps at most 1.25 windows of numbers.
             self.prune(policy, now)
-            self._next_prune = now + max(float(policy.window), 1.0)
+            self._next_prune = now + max(policy.window / 4, 1.0)
         window = self._calls.setdefault(caller_num, deque())
         window.append((now, hotline))
         while window and window[0][0] <= now - policy.window:
