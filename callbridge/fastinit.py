@@ -9,7 +9,8 @@ is not frozen (so the slots are stored directly, like those of any plain slotted
 the real class with one ``__class__`` assignment, which Python allows between classes of identical layout.
 About 4x cheaper. Generated from the class's own fields, as dataclasses generates ``__init__``.
 
-Only for classes without ``__post_init__`` or default factories (refused when built). Tests compare every
+``fast_constructor`` / ``positional_constructor``: only for classes without ``__post_init__`` or default
+factories (refused when built); ``quick_constructor`` serves the mutable classes of the tracker's model. Tests compare every
 constructor in use with its class (tests/calls/test_perf_tracker.py, tests/ami/test_perf_framing.py).
 """
 
@@ -60,11 +61,42 @@ def _environment(cls: type) -> dict[str, Any]:
     return {"_cls": cls, "_unfrozen": unfrozen, "_new": object.__new__}
 
 
+def quick_constructor(cls: type[T], *names: str) -> Callable[..., T]:
+    """For the *mutable* slotted dataclasses of the tracker's model: a function taking the fields ``names``
+    positionally that returns what ``cls(**dict(zip(names, args)))`` returns, every other field at its
+    default (a fresh one from its factory). Calling the class builds a kwargs dict and binds every default
+    in its ``__init__``; this stores each slot directly, as ``__init__`` does (no frozen detour needed)."""
+    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__}: build it with the class")
+    fields = {f.name: f for f in dataclasses.fields(cast(type, cls))}
+    unknown = set(names) - fields.keys()
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)}")
+    env: dict[str, Any] = {"_new": object.__new__, "_unfrozen": cls}
+    body = []
+    for name, f in fields.items():
+        if name in names:
+            body.append(f"    o.{name} = {name}")
+        elif f.default is not dataclasses.MISSING:
+            env[f"_default_{name}"] = f.default
+            body.append(f"    o.{name} = _default_{name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"_factory_{name}"] = f.default_factory
+            body.append(f"    o.{name} = _factory_{name}()")
+        else:
+            raise TypeError(f"{cls.__name__}.{name} is required: name it")
+    return cast(Callable[..., T], _compile(f"new_{cls.__name__}", ", ".join(names), env, body))
+
+
 def _generate(cls: type, signature: str, env: dict[str, Any]) -> Callable[..., Any]:
     body = [f"    o.{f.name} = {f.name}" for f in dataclasses.fields(cls)]
-    source = "\n".join([f"def build({signature}):", "    o = _new(_unfrozen)", *body,
-                        "    o.__class__ = _cls", "    return o"])  # fmt: skip
+    return _compile(cls.__name__, signature, env, [*body, "    o.__class__ = _cls"])
+
+
+def _compile(name: str, signature: str, env: dict[str, Any], body: list[str]) -> Callable[..., Any]:
+    """``def build(signature)``: a new ``_unfrozen`` instance, ``body``, returned."""
+    source = "\n".join([f"def build({signature}):", "    o = _new(_unfrozen)", *body, "    return o"])
     exec(source, env)  # noqa: S102 - generated from the class's own field names, as dataclasses does
     build: Callable[..., Any] = env["build"]
-    build.__name__ = build.__qualname__ = cls.__name__
+    build.__name__ = build.__qualname__ = name
     return build

@@ -6,13 +6,11 @@ tracker hands them out through read-only mappings, and consumers must treat them
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
 
-T = TypeVar("T")
+from callbridge.fastinit import quick_constructor
 
 
 class CallState(StrEnum):
@@ -171,42 +169,6 @@ class Conference:
     room: str
     bridge_id: str = ""
     parties: dict[str, ConferenceParty] = field(default_factory=dict)  # by uniqueid
-
-
-def quick_constructor(cls: type[T], *names: str) -> Callable[..., T]:
-    """A function taking the fields ``names`` positionally that returns what ``cls(**dict(zip(names, args)))``
-    returns, every other field at its default (a fresh one from its factory).
-
-    Why: calling a class builds a kwargs dict for keywords and runs the generated ``__init__`` through the
-    type's slot, binding every default (~1.5–2 µs for a Channel here); the tracker makes a Channel, a Call,
-    a Bridge or a QueueCaller on about every tenth event. The generated function stores each slot directly,
-    as ``__init__`` does. Only for the mutable slotted dataclasses above (no ``__post_init__``), checked
-    against their classes in tests/calls/test_perf_tracker.py.
-    """
-    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
-        raise TypeError(f"{cls.__name__}: build it with the class")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(names) - fields.keys()
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)}")
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    body = []
-    for name, f in fields.items():
-        if name in names:
-            body.append(f"    o.{name} = {name}")
-        elif f.default is not dataclasses.MISSING:
-            env[f"_default_{name}"] = f.default
-            body.append(f"    o.{name} = _default_{name}")
-        elif f.default_factory is not dataclasses.MISSING:
-            env[f"_factory_{name}"] = f.default_factory
-            body.append(f"    o.{name} = _factory_{name}()")
-        else:
-            raise TypeError(f"{cls.__name__}.{name} is required: name it")
-    source = "\n".join([f"def build({', '.join(names)}):", "    o = _new(_cls)", *body, "    return o"])
-    exec(source, env)  # noqa: S102 - generated from the class's own field names, as dataclasses does
-    build: Callable[..., T] = env["build"]
-    build.__name__ = build.__qualname__ = f"new_{cls.__name__}"
-    return build
 
 
 new_channel: Callable[[str, str, str, float, int], Channel] = quick_constructor(
