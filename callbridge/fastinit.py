@@ -10,8 +10,9 @@ the real class with one ``__class__`` assignment, which Python allows between cl
 About 4x cheaper. Generated from the class's own fields, as dataclasses generates ``__init__``.
 
 ``fast_constructor`` / ``positional_constructor``: only for classes without ``__post_init__`` or default
-factories (refused when built); ``quick_constructor`` serves the mutable classes of the tracker's model. Tests compare every
-constructor in use with its class (tests/calls/test_perf_tracker.py, tests/ami/test_perf_framing.py).
+factories (refused when built); ``quick_constructor`` serves the mutable classes of the tracker's model.
+Tests compare every constructor in use with its class (tests/calls/test_perf_tracker.py,
+tests/ami/test_perf_framing.py).
 """
 
 from __future__ import annotations
