@@ -9,14 +9,15 @@ COPY callbridge ./callbridge
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    CALLBRIDGE_CONFIG=/etc/callbridge/callbridge.yaml
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 RUN useradd --system --uid 10001 --home-dir /var/lib/callbridge --create-home callbridge
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY config/callbridge.yaml /etc/callbridge/callbridge.yaml
 COPY dialplans /etc/callbridge/dialplans
-# Config and dialplans are meant to be mounted over these; records and the outbox live in the volume.
+# Config and dialplans are meant to be mounted over these. `dialplan.path: dialplans` in the settings is
+# resolved beside the settings file (/etc/callbridge/dialplans); the records and the outbox default to the
+# working directory, the volume /var/lib/callbridge (tests/deploy/ lays this image out and runs it).
 VOLUME ["/etc/callbridge", "/var/lib/callbridge"]
 USER callbridge
 WORKDIR /var/lib/callbridge

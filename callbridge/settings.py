@@ -7,6 +7,9 @@ Environment: ``CALLBRIDGE_<SECTION>__<KEY>`` overrides one key (e.g. ``CALLBRIDG
 by the same env var with ``_FILE`` appended. A secret written into the YAML itself is refused.
 The ``mqtt:`` section is :class:`callbridge.bus.config.BusSettings`; ``mqtt.url`` (``mqtt[s]://[user@]host[:port]``)
 is accepted as a shorthand for host/port/tls/username.
+A relative path written in a settings file is resolved against that file's folder (see
+:func:`_resolve_relative_paths`); a relative path from the environment or a default, against the working
+directory.
 """
 
 from __future__ import annotations
@@ -131,7 +134,33 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = Settings.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from exc
+    if path is not None:
+        settings = _resolve_relative_paths(settings, doc, str(path))
     return _resolve_secret_files(settings, doc)
+
+
+def _resolve_relative_paths(settings: Settings, doc: Document, source: str) -> Settings:
+    """A relative path written in the settings file means a path beside that file, wherever the daemon runs.
+
+    The image and the systemd unit run in ``/var/lib/callbridge`` with the settings in ``/etc/callbridge``:
+    ``dialplan.path: dialplans`` must name ``/etc/callbridge/dialplans``. Paths from env overrides and the
+    defaults stay relative to the working directory, like any path typed on a command line.
+    """
+    # lexical (os.path.abspath, not resolve()): a symlinked settings file keeps the folder it is named in
+    base = Path(os.path.abspath(source)).parent  # noqa: PTH100
+    updates: dict[str, dict[str, Path]] = {}
+    for section in type(settings).model_fields:
+        block = getattr(settings, section)
+        if not isinstance(block, BaseModel):
+            continue
+        for key in type(block).model_fields:
+            value = getattr(block, key)
+            pos = doc.positions.get((section, key))
+            if isinstance(value, Path) and not value.is_absolute() and pos is not None and pos.file == source:
+                updates.setdefault(section, {})[key] = base / value
+    for section, values in updates.items():
+        settings = settings.model_copy(update={section: getattr(settings, section).model_copy(update=values)})
+    return settings
 
 
 def _refuse_inline_secrets(doc: Document) -> list[Problem]:

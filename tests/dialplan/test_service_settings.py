@@ -26,7 +26,7 @@ def test_repo_settings_load_and_hold_no_secret() -> None:
     assert (s.ami.host, s.ami.port, s.ami.auth) == ("127.0.0.1", 5038, "md5")
     assert s.ami.secret is None
     assert s.log.format == "console"
-    assert s.dialplan.path == Path("dialplans")
+    assert s.dialplan.path == CONFIG.parent / "dialplans"  # beside the settings file, not in the cwd
     with pytest.raises(ConfigError, match="CALLBRIDGE_AMI_SECRET"):
         s.ami.secret_value()
 
@@ -105,7 +105,7 @@ def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
         ("mqtt:\n  host: b\n  port: 0\n", 3, 9, "greater than or equal to 1"),
         ("dialplans:\n  path: x\n", 1, 1, "did you mean 'dialplan'"),
         ("ami: [1, 2]\n", 1, 6, "valid dictionary"),
-        ("ami:\n  host: a\n   port: 1\n", 3, 8, "(yaml)"),
+        ("ami:\n  host: a\n   port: 1\n", 3, 4, "indented deeper than 'host' on line 2"),
     ],
 )
 def test_settings_errors_are_located(tmp_path: Path, text: str, line: int, column: int, needle: str) -> None:
