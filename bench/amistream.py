@@ -2,7 +2,7 @@
 
 Every event carries the header set Asterisk 22 writes (``Event``, ``Privilege``, the 14-field channel
 snapshot in wire order, then the event's own fields; ``Dest``-prefixed snapshots for Dial events, the
-bridge block before the snapshot for Bridge events) — copied from ``../shared/traces/asterisk-22``.
+bridge block before the snapshot for Bridge events) — copied from ``tests/fixtures/asterisk-22``.
 Calls are complete and consistent (every channel that is created is hung up, every bridge destroyed),
 interleaved across ``concurrency`` simultaneous calls, so that a tracker sees the state a busy hotline
 would produce. Some callers have Chinese names (multi-byte UTF-8 that TCP reads may split).

@@ -1,4 +1,8 @@
-"""Shared fixtures: where the recorded Asterisk traces live."""
+"""Shared fixtures: where the recorded Asterisk traces and the lab configuration live (inside the repository).
+
+Every test outside ``tests/live/`` runs from a clone with nothing beside it; ``tests.shared_guard`` fails a test
+that reads the lab folder CI happens to have there.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,28 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tests.shared_guard",)
+
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+#: The configuration of the Asterisk the traces were recorded on (``etc/``, ``sipp/``, README.md).
+LAB = FIXTURES / "asterisk-lab"
 
 
 def traces_dir() -> Path:
-    """The real Asterisk 22 traces: ``$CALLBRIDGE_TRACES`` or ``../shared/traces/asterisk-22``."""
+    """The real Asterisk 22 traces: ``$CALLBRIDGE_TRACES`` or ``tests/fixtures/asterisk-22``.
+
+    A folder without recordings fails at once (also at collection time, where tests are parametrised over the
+    scenarios): an empty list of scenarios would let those tests pass without testing anything.
+    """
     env = os.environ.get("CALLBRIDGE_TRACES")
-    return Path(env) if env else REPO.parent / "shared" / "traces" / "asterisk-22"
+    path = Path(env) if env else FIXTURES / "asterisk-22"
+    if not any(path.glob("*.rx.raw")):
+        origin = "$CALLBRIDGE_TRACES" if env else "the repository"
+        pytest.fail(f"no recorded traces (*.rx.raw) at {path} (from {origin})", pytrace=False)
+    return path
 
 
 @pytest.fixture(scope="session")
 def traces() -> Path:
-    path = traces_dir()
-    if not path.is_dir():
-        pytest.fail(f"recorded traces not found at {path} (set CALLBRIDGE_TRACES)")
-    return path
+    return traces_dir()

@@ -1,6 +1,6 @@
 """The call-state tracker: typed AMI events in, domain events out. Pure: no I/O, no asyncio.
 
-How the stream is read (the README of the recorded traces explains the Asterisk behaviour behind it):
+How the stream is read (tests/fixtures/asterisk-22/README.md explains the Asterisk behaviour behind it):
 
 * A *call* is a Linkedid. Its originating channel (Uniqueid == Linkedid) is the caller.
 * A channel is only *created* by events that prove it is alive (Newchannel, Dial*, BridgeEnter, queue and

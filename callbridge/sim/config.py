@@ -139,7 +139,7 @@ def load_config(path: str | Path) -> SimConfig:
 
 
 def lab_config(**overrides: object) -> SimConfig:
-    """The lab of ``../shared/asterisk-lab``: agents 1001-1003, hotline trunks, queues support/hotline."""
+    """The lab of ``tests/fixtures/asterisk-lab``: agents 1001-1003, hotline trunks, queues support/hotline."""
     base: dict[str, object] = {
         "agents": [{"name": f"agent{n}", "number": str(n), "display": f"Agent {n}"} for n in (1001, 1002, 1003)],
         "trunks": [{"name": f"hotline-{n}", "number": str(n)} for n in ("12345", "110", "119", "120", "122")]
@@ -150,7 +150,7 @@ def lab_config(**overrides: object) -> SimConfig:
     return SimConfig.model_validate(base)
 
 
-# The lab's extensions.conf (../shared/asterisk-lab/etc/extensions.conf) minus Echo-only extras.
+# The lab's extensions.conf (tests/fixtures/asterisk-lab/etc/extensions.conf) minus Echo-only extras.
 LAB_DIALPLAN = r"""
 [globals]
 HOTLINE_TIMEOUT=30

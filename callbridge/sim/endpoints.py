@@ -2,7 +2,7 @@
 
 What a real SIP peer does is reduced to what Asterisk reports: when it rings (180), when it answers
 (200), or how it refuses (486 → cause 17, 480 → 19, 503 → 34, Timer B → 408/cause 18) — see traces
-04, 13, 15 and 16 of ``../shared/traces/asterisk-22``.
+04, 13, 15 and 16 of ``tests/fixtures/asterisk-22``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small scripted AMI server over real TCP, for adapter tests (the simulator is the full one).
 
-It speaks like Asterisk 22 as recorded in ``../shared/traces/asterisk-22``: the banner, plain and
+It speaks like Asterisk 22 as recorded in ``tests/fixtures/asterisk-22``: the banner, plain and
 MD5 (Challenge) login — a wrong secret gets ``Response: Error`` after a delay and the socket is
 closed —, ``Ping`` answered with ``Ping: Pong`` + ``Timestamp``, and the list replies of the resync
 actions built from :attr:`FakeAmi.channels`, :attr:`~FakeAmi.bridges`, :attr:`~FakeAmi.queue_events`

@@ -2,7 +2,7 @@
 
 Each profile configures endpoint behaviour on the simulator and returns hooks (simulated time,
 callable) for what the lab harness did outside AMI. The facts come from each scenario's ``.log``
-notes and ``sipp-*.msgs.log`` files in ``../shared/traces/asterisk-22``.
+notes and ``sipp-*.msgs.log`` files in ``tests/fixtures/asterisk-22``.
 """
 
 from __future__ import annotations

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from callbridge.sim.config import LAB_DIALPLAN
 from callbridge.sim.dialplan import evaluate, expand, parse_extensions, parse_gotoif, pattern_regex, split_args
+from tests.conftest import LAB as LAB_DIR
 
-LAB = Path(__file__).resolve().parents[3] / "shared" / "asterisk-lab" / "etc" / "extensions.conf"
+LAB = LAB_DIR / "etc" / "extensions.conf"
 
 
 @pytest.fixture(scope="module")
