@@ -32,6 +32,12 @@ BACK_TIMEOUT = 30
 OVERFLOW_DIAL_TIMEOUT = 30
 
 
+#: The digits extension of each ``cb-to-<n>`` / ``cb-expert-<n>`` context (``<n>``, the hotline number): an
+#: AMI Atxfer "dials" its Exten as DTMF digits, so ``s`` cannot be reached by it (Asterisk then collects
+#: the target from the agent's keypad); the digits extension joins the ``s`` steps.
+ATTENDED_ENTRY = ("NoOp(callbridge attended transfer ${CB_XFER_ID})", "n,Goto(s,1)")
+
+
 class _Ctx:
     """Builds one context: ``exten => X,1,...`` then ``same => n,...`` lines."""
 
@@ -79,14 +85,18 @@ def _queue_then(
     return steps
 
 
-def render_globals(plan: Dialplan) -> str:
-    lines = [
-        "[general]",
-        "static=yes",
-        "writeprotect=yes",
-        "clearglobalvars=no",
-        "",
-        "[globals]",
+def render_globals(plan: Dialplan, *, include: bool = False, prompts: str = "", moh: str = "default") -> str:
+    """``[general]`` and ``[globals]``; *include*: for a file ``#include``d from the site's extensions.conf,
+    whose own ``[general]`` stays and whose ``[globals]`` these variables are added to (``(+)``)."""
+    lines = (
+        ["; #include extensions_callbridge.conf from extensions.conf (after its [globals])", "[globals](+)"]
+        if include
+        else ["[general]", "static=yes", "writeprotect=yes", "clearglobalvars=no", "", "[globals]"]
+    )
+    lines += [
+        "; where the shipped prompts are (with a trailing /) and the music-on-hold class of held callers",
+        f"CB_PROMPTS={prompts}",
+        f"CB_MOH={moh}",
         "; defaults for variables the engine normally sets on the channel",
         "CB_TIMEOUT=30",
         "CB_PRIO=0",
@@ -153,6 +163,7 @@ def render_transfer_targets(plan: Dialplan) -> str:
                     steps.append(_n(f"GotoIf({_is_equal('CB_BACKUP', '0')}?failed)"))
         steps += [_n("Goto(cb-back,s,1)", "failed"), _n("Hangup()", "done")]
         ctx.exten("s", f"NoOp(callbridge transfer ${{CB_XFER_ID}} from ${{CB_FROM_HOTLINE}} to {number})", *steps)
+        ctx.exten(number, *ATTENDED_ENTRY)
         out.append(ctx.text())
     for h in plan.hotlines.values():
         if h.expert is None:
@@ -169,6 +180,7 @@ def render_transfer_targets(plan: Dialplan) -> str:
             _n("UserEvent(CallbridgeExpert,XferId: ${CB_XFER_ID},Status: ${QUEUESTATUS})"),
             _n("Goto(cb-back,s,1)"),
         )
+        ctx.exten(h.number, *ATTENDED_ENTRY)
         out.append(ctx.text())
     return "\n".join(out)
 
@@ -233,22 +245,28 @@ def render_misc(plan: Dialplan) -> str:
                 h.number,
                 f"NoOp(callbridge nuisance announcement for {h.number} caller ${{CALLERID(num)}})",
                 _n("Answer()"),
-                _n(f"Playback({sound})"),
+                _n(f"Playback(${{CB_PROMPTS}}{sound})"),
                 *_queue_then(plan, h, "cb-announce", h.number),
             )
     hold = _Ctx("cb-hold", "a parked party waits with music")
-    hold.exten("s", "NoOp(callbridge hold)", _n("Answer()"), _n("MusicOnHold(default,3600)"), _n("Hangup()"))
+    hold.exten("s", "NoOp(callbridge hold)", _n("Answer()"), _n("MusicOnHold(${CB_MOH},3600)"), _n("Hangup()"))
     return "\n".join((conf.text(), announce.text(), hold.text()))
 
 
-def render_extensions(plan: Dialplan) -> str:
+def render_extensions(
+    plan: Dialplan, *, include: bool = False, prompts: str = "", moh: str = "default", site_contexts: str = ""
+) -> str:
+    """The simulator's extensions.conf (defaults), or with *include* the file a site ``#include``s
+    (prompts directory, music-on-hold class and the site's contexts from :mod:`render_site`)."""
     parts = [
         HEADER,
-        render_globals(plan),
+        render_globals(plan, include=include, prompts=prompts, moh=moh),
         render_inbound(plan),
         render_transfer_targets(plan),
         render_back(plan),
         render_overflow(plan),
         render_misc(plan),
     ]
+    if site_contexts:
+        parts.append(site_contexts)
     return "\n".join(parts)

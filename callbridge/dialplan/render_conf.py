@@ -1,13 +1,22 @@
-"""Render the non-dialplan Asterisk files: queues, pjsip trunk options, ConfBridge, features, manager.
+"""Render the whole Asterisk side: files an existing Asterisk ``#include``s, and the manager user.
 
-No secret is ever written: manager.conf carries ``${CALLBRIDGE_AMI_SECRET}``, substituted at deploy time
-(``envsubst '$CALLBRIDGE_AMI_SECRET' < manager.conf``).
+Every file is meant to be included from the site's own configuration (``#include
+extensions_callbridge.conf`` at the end of extensions.conf, and so on; config/asterisk/README.md lists
+the lines), never to replace it; the manager user goes to ``manager.d/callbridge.conf`` (the stock
+manager.conf includes ``manager.d/*.conf``). No secret is ever written: the user's ``secret`` line holds a
+placeholder that ``envsubst`` fills at deploy time, and no comment contains the placeholder (else envsubst
+would copy the secret into the comment too).
 """
 
 from __future__ import annotations
 
 from callbridge.dialplan.plan import Dialplan
 from callbridge.dialplan.render_asterisk import HEADER, render_extensions
+from callbridge.dialplan.render_site import check_site, render_musiconhold, render_pjsip, render_site_contexts
+from callbridge.dialplan.site import Site
+
+#: The placeholder of the AMI secret in manager.d/callbridge.conf (filled by envsubst at deploy time).
+SECRET_VAR = "CALLBRIDGE_AMI_SECRET"  # noqa: S105 (the name of a variable, not a secret)
 
 #: AMI classes callbridge needs — nothing more (least privilege):
 #: read: call/dial/bridge events (call), queue events (agent), UserEvent (user), DTMF (dtmf),
@@ -18,20 +27,8 @@ AMI_READ = "system,call,agent,user,dtmf,dialplan,reporting"
 AMI_WRITE = "call,originate,agent,user,reporting"
 
 
-def _yn(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def endpoint_of(dial: str) -> str | None:
-    """PJSIP endpoint of a dial string: ``PJSIP/110@hotline-110`` → ``hotline-110``, ``PJSIP/carrier`` → ``carrier``."""
-    tech, _, rest = dial.partition("/")
-    if tech != "PJSIP":
-        return None
-    return rest.rpartition("@")[2] if "@" in rest else rest
-
-
-def render_queues(plan: Dialplan) -> str:
-    lines = [HEADER, "[general]", "persistentmembers = no", "shared_lastcall = no", "log_membername_as_agent = yes"]
+def render_queues(plan: Dialplan, moh: str = "default") -> str:
+    lines = [HEADER, "; #include queues_callbridge.conf from queues.conf (the site's [general] stays)"]
     for q in plan.queues.values():
         owner = plan.hotline_of_queue(q.name)
         lines += [
@@ -49,7 +46,7 @@ def render_queues(plan: Dialplan) -> str:
             "autofill = yes",  # several callers ring free agents at once; priorities still order them
             "announce-frequency = 0",
             "periodic-announce-frequency = 0",
-            "musicclass = default",
+            f"musicclass = {moh}",
             "setinterfacevar = yes",
             "setqueuevar = yes",
             "setqueueentryvar = yes",
@@ -58,55 +55,10 @@ def render_queues(plan: Dialplan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_pjsip(plan: Dialplan) -> str:
-    inbound = {t for h in plan.hotlines.values() for t in h.inbound_trunks}
-    lines = [
-        HEADER,
-        "; Include from pjsip.conf (#include pjsip_callbridge.conf). Each endpoint inherits the site template",
-        "; cb-site-endpoint (transport, codecs — edit it there) and its trunk's number-carrying template.",
-        "; Contacts (the aor sections) stay in the site's own pjsip.conf.",
-        "",
-        "[cb-site-endpoint](!)",
-        "type = endpoint",
-        "transport = transport-udp",
-        "disallow = all",
-        "allow = alaw,ulaw",
-        "direct_media = no",
-        "dtmf_mode = rfc4733",
-    ]
-    for t in plan.trunks.values():
-        nc = t.number_carrying
-        lines += [
-            "",
-            f"; trunk {t.name}: present_caller_id={_yn(nc.present_caller_id)}"
-            f" p_asserted_identity={_yn(nc.p_asserted_identity)} verify={_yn(nc.verify)}",
-            f"[cb-trunk-{t.name}](!)",
-            "context = cb-inbound",  # any call a trunk brings in lands on its DID
-            f"send_pai = {_yn(nc.p_asserted_identity)}",
-            "send_rpid = no",
-            # trust_id_outbound lets Asterisk send the caller's (transferred) identity to the far end
-            f"trust_id_outbound = {_yn(nc.present_caller_id or nc.p_asserted_identity)}",
-            f"trust_id_inbound = {_yn(nc.verify or t.name in inbound)}",
-            "send_connected_line = yes",
-        ]
-        if t.max_channels is not None:
-            lines.append(f"; max_channels = {t.max_channels} (enforced by callbridge; set device_state_busy_at too)")
-            lines.append(f"device_state_busy_at = {t.max_channels}")
-        seen: set[str] = set()
-        for line in t.lines:
-            ep = endpoint_of(line)
-            if ep is None or ep in seen:
-                continue
-            seen.add(ep)
-            lines += [f"[{ep}](cb-site-endpoint,cb-trunk-{t.name})", f"aors = {ep}"]
-    return "\n".join(lines) + "\n"
-
-
 def render_confbridge(plan: Dialplan) -> str:
     lines = [
         HEADER,
-        "[general]",
-        "",
+        "; #include confbridge_callbridge.conf from confbridge.conf",
         "; three-way hand-over rooms (cb-conf)",
         "[cb_bridge]",
         "type = bridge",
@@ -130,7 +82,9 @@ def render_features(plan: Dialplan) -> str:
     digit_ms = int(plan.engine.dtmf_interdigit_timeout * 1000)
     lines = [
         HEADER,
-        "[general]",
+        "; #include features_callbridge.conf at the end of features.conf: these options are added to its",
+        "; [general] and [featuremap] sections ((+)), which must exist (they do in the stock file)",
+        "[general](+)",
         f"featuredigittimeout = {digit_ms}",
         "transferdigittimeout = 3",
         "atxfernoanswertimeout = 15",
@@ -139,7 +93,7 @@ def render_features(plan: Dialplan) -> str:
         "; only active during an attended-transfer consultation (AMI CancelAtxfer sends it)",
         f"atxferabort = {f.atxferabort}",
         "",
-        "[featuremap]",
+        "[featuremap](+)",
         f"blindxfer = {f.blindxfer}",
         f"disconnect = {f.disconnect}",
         f"atxfer = {f.atxfer}",
@@ -148,20 +102,14 @@ def render_features(plan: Dialplan) -> str:
 
 
 def render_manager(plan: Dialplan, username: str = "callbridge", permit: str = "127.0.0.1/255.255.255.255") -> str:
+    """manager.d/callbridge.conf: the least-privilege AMI user only (the site's manager.conf keeps
+    [general]: port, bind address)."""
     lines = [
         HEADER,
-        "; The secret is substituted at deploy time, never stored here:",
-        ";   envsubst '$CALLBRIDGE_AMI_SECRET' < manager.conf > /etc/asterisk/manager.conf",
-        "[general]",
-        "enabled = yes",
-        "port = 5038",
-        "bindaddr = 127.0.0.1",
-        "displayconnects = yes",
-        "timestampevents = no",
-        "webenabled = no",
-        "",
+        "; The secret line is filled in at deploy time by envsubst with the one variable of the secret",
+        "; (see config/asterisk/README.md); it is never stored here.",
         f"[{username}]",
-        "secret = ${CALLBRIDGE_AMI_SECRET}",
+        f"secret = ${{{SECRET_VAR}}}",
         "deny = 0.0.0.0/0.0.0.0",
         f"permit = {permit}",
         f"read = {AMI_READ}",
@@ -172,13 +120,22 @@ def render_manager(plan: Dialplan, username: str = "callbridge", permit: str = "
     return "\n".join(lines) + "\n"
 
 
-def render_all(plan: Dialplan, ami_username: str = "callbridge") -> dict[str, str]:
-    """File name → text of every rendered Asterisk file."""
+def render_all(
+    plan: Dialplan, site: Site, ami_username: str = "callbridge", site_file: str = "<site>"
+) -> dict[str, str]:
+    """File name (relative to the output directory) → text of every rendered Asterisk file.
+
+    Raises ``ConfigError`` when the site file does not place an endpoint or context the dialplan uses."""
+    check_site(plan, site, site_file)
+    prompts = site.prompts_dir.rstrip("/") + "/"
+    extensions = render_extensions(plan, include=True, prompts=prompts, moh=site.moh_class,
+                                   site_contexts=render_site_contexts(plan, site))  # fmt: skip
     return {
-        "extensions.conf": render_extensions(plan),
-        "queues.conf": render_queues(plan),
-        "pjsip_callbridge.conf": render_pjsip(plan),
-        "confbridge.conf": render_confbridge(plan),
-        "features.conf": render_features(plan),
-        "manager.conf": render_manager(plan, ami_username),
+        "extensions_callbridge.conf": extensions,
+        "queues_callbridge.conf": render_queues(plan, site.moh_class),
+        "pjsip_callbridge.conf": render_pjsip(plan, site),
+        "confbridge_callbridge.conf": render_confbridge(plan),
+        "features_callbridge.conf": render_features(plan),
+        "musiconhold_callbridge.conf": render_musiconhold(site),
+        "manager.d/callbridge.conf": render_manager(plan, ami_username),
     }
