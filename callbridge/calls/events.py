@@ -84,7 +84,7 @@ class CallTransferred(DomainEvent):
     TYPE = "call.transferred"
     DOC = (
         "Asterisk reported a transfer. A blind transfer's Success only means the caller was handed to the "
-        "dialplan; whether the destination answered shows in later call.ringing/answered/ended events."
+        "dialplan; whether the destination answered is the transfer's call.transfer_ended."
     )
     kind: str = ""  # blind | attended
     transferer: str = ""  # channel of the party that transferred (the agent)
@@ -92,6 +92,29 @@ class CallTransferred(DomainEvent):
     transferee: str = ""  # channel of the party that was transferred (the caller)
     target: str = ""  # exten@context (blind) or the target channel (attended)
     result: str = ""  # Success | Fail | Invalid | Not Permitted
+    caller_num: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferEnded(DomainEvent):
+    TYPE = "call.transfer_ended"
+    DOC = (
+        "The one outcome of a call.transferred (a phone's transfer keys or callbridge's Atxfer): completed "
+        "(someone answered for it) or failed (why, with the Q.850 cause and SIP status of the failed leg, and "
+        "the caller's fate: rescued by the dialplan or lost)."
+    )
+    kind: str = ""  # blind | attended
+    transferer: str = ""
+    transferee: str = ""
+    target: str = ""  # as in call.transferred
+    outcome: str = ""  # completed | failed
+    reason: str = ""  # failed: busy | no_answer | unreachable | congestion | rejected | caller_hangup | refused
+    cause: int | None = None  # Q.850 cause of the failed leg (or of the caller's leg when no leg was created)
+    sip_status: str = ""  # SIP status of the failed leg (Asterisk's TechCause), "" when unknown
+    answered_by: str = ""  # endpoint of the party that answered (completed: the target; failed: the rescuer)
+    answered_channel: str = ""
+    caller_fate: str = ""  # answered | rescued | lost | stayed (a refused transfer leaves the caller in place)
+    wait_s: float = 0.0  # from the transfer to this outcome
     caller_num: str = ""
 
 
@@ -209,7 +232,7 @@ class PbxRestarted(DomainEvent):
 
 
 CALL_EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    CallOffered, CallQueued, CallRinging, CallAnswered, CallHeld, CallUnheld, CallTransferred, CallEnded,
-    CallDtmf, ConferenceStarted, ConferenceJoined, ConferenceLeft, ConferenceEnded, QueueJoined, QueueLeft,
+    CallOffered, CallQueued, CallRinging, CallAnswered, CallHeld, CallUnheld, CallTransferred, CallTransferEnded,
+    CallEnded, CallDtmf, ConferenceStarted, ConferenceJoined, ConferenceLeft, ConferenceEnded, QueueJoined, QueueLeft,
     QueueAbandoned, QueueMemberChanged, PbxRestarted,
 )  # fmt: skip

@@ -1,7 +1,8 @@
 """Per-event handlers of the tracker for channels, dialling, bridges, hold, transfers, DTMF and restarts.
 
 Each handler is ``(tracker, event, out) -> None`` and appends the domain events it derives to ``out``.
-Queue and conference events are handled in :mod:`callbridge.calls.rooms`.
+Queue and conference events are handled in :mod:`callbridge.calls.rooms`, dialling in
+:mod:`callbridge.calls.dialing`, transfers in :mod:`callbridge.calls.transfers`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from callbridge.ami import events as ami
-from callbridge.ami.events import endpoint_of
 from callbridge.calls import builders as make
+from callbridge.calls import dialing, rooms, transfers
 from callbridge.calls import events as ce
-from callbridge.calls import rooms
-from callbridge.calls.model import Bridge, Call, Channel, States, new_bridge
+from callbridge.calls.model import Bridge, Channel, States, new_bridge
 from callbridge.domain import DomainEvent
 
 if TYPE_CHECKING:
@@ -52,64 +52,18 @@ def _hangup(t: CallTracker, ev: ami.Hangup, out: Out) -> None:
         t.remove_channel(ev.snap.uniqueid, out)  # still remember it as gone (late events)
         return
     t.call_for(ch, out)
-    t.remove_channel(ch.uniqueid, out, ev.cause, ev.cause_txt)
+    t.remove_channel(ch.uniqueid, out, ev.cause, ev.cause_txt, tech_cause=ev.tech_cause)
 
 
-def _dial_begin(t: CallTracker, ev: ami.DialBegin, out: Out) -> None:
-    src = t.touch(ev.snap, out)
-    dest = t.touch(ev.dest, out)
-    if src is None or dest is None:
-        return  # Originate's own DialBegin (only Dest*): the dialled channel *is* the call's origin
-    call = t.call_for(src, out)
-    if call is None or dest.rung:
+def _hangup_request(t: CallTracker, ev: ami.HangupRequest, out: Out) -> None:
+    """Keep the first Q.850 cause and SIP status a leg is hung up with (a failed transfer reports them)."""
+    ch = t.touch(ev.snap, out, False)
+    if ch is None:
         return
-    dest.rung = True
-    t.set_state(call, S.RINGING, "DialBegin")
-    out.append(
-        make.CallRinging(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=endpoint_of(dest.name),
-            agent_channel=dest.name, agent_num=dest.caller_num, connected_num=ev.dest.connected_num,
-            queue=dest.queue, caller_num=call.caller_num,
-        )
-    )  # fmt: skip
-
-
-def _dial_state(t: CallTracker, ev: ami.DialState, out: Out) -> None:
-    t.touch(ev.snap, out)
-    t.touch(ev.dest, out)
-
-
-def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
-    src = t.touch(ev.snap, out)
-    dest = t.touch(ev.dest, out)
-    if src is None or dest is None:
-        return
-    call = t.call_for(src, out)
-    if call is None:
-        return
-    if ev.dial_status == "ANSWER":
-        if dest.answered is not None:
-            return  # duplicate
-        dest.answered = t.now
-        first = call.answered is None
-        call.answered = call.answered if not first else t.now
-        call.agent = endpoint_of(dest.name)
-        t.set_state(call, S.ANSWERED, "DialEnd ANSWER")
-        out.append(
-            make.CallAnswered(
-                ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=dest.name,
-                agent_num=dest.caller_num, connected_num=ev.dest.connected_num, queue=dest.queue,
-                wait_s=round(max(0.0, t.now - call.created), 3), caller_num=call.caller_num,
-            )
-        )  # fmt: skip
-    else:
-        caller = t._channels.get(call.call_id)
-        if caller is not None and any(caller.uniqueid in q.callers for q in t._queues.values()):
-            t.set_state(call, S.QUEUED, f"DialEnd {ev.dial_status}")
-        elif caller is not None and t.bridge_peers(caller.uniqueid):
-            t.set_state(call, S.ANSWERED, f"DialEnd {ev.dial_status}")
-        else:
-            t.set_state(call, S.OFFERED, f"DialEnd {ev.dial_status}")
+    if ev.cause is not None and ch.hangup_cause is None:
+        ch.hangup_cause = ev.cause
+    if ev.tech_cause and not ch.tech_cause:
+        ch.tech_cause = ev.tech_cause
 
 
 def _bridge_of(t: CallTracker, snap: ami.BridgeSnapshot) -> Bridge | None:
@@ -195,68 +149,6 @@ def _hold(t: CallTracker, ev: ami.Hold | ami.Unhold, out: Out) -> None:
                                  party=ch.role, caller_num=call.caller_num))  # fmt: skip
 
 
-def _seen(call: Call, kind: str, bridge_id: str, a: ami.ChannelSnapshot | None, b: ami.ChannelSnapshot | None,
-          *rest: str) -> bool:  # fmt: skip
-    """True when this very transfer was already reported (a duplicated event)."""
-    key = (kind, bridge_id, a.uniqueid if a else "", b.uniqueid if b else "", *rest)
-    if key in call.transfers_seen:
-        return True
-    call.transfers_seen.add(key)
-    return False
-
-
-def _blind_transfer(t: CallTracker, ev: ami.BlindTransfer, out: Out) -> None:
-    transferer = t.touch(ev.transferer, out, create=False)
-    transferee = t.touch(ev.transferee, out, create=False)
-    call = t.call_for(transferee, out) or t.call_for(transferer, out)
-    if call is None:
-        log.info("tracker.transfer_unknown_call", transferee=ev.transferee.channel if ev.transferee else "")
-        return
-    if _seen(call, "blind", ev.bridge.bridge_id, ev.transferer, ev.transferee, ev.extension, ev.result):
-        return
-    if ev.result == "Success":
-        t.set_state(call, S.TRANSFERRING, "BlindTransfer")
-    out.append(
-        ce.CallTransferred(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind="blind",
-            transferer=ev.transferer.channel if ev.transferer else "",
-            transferer_num=ev.transferer.caller_num if ev.transferer else "",
-            transferee=ev.transferee.channel if ev.transferee else "",
-            target=f"{ev.extension}@{ev.context}" if ev.context else ev.extension, result=ev.result,
-            caller_num=call.caller_num,
-        )
-    )  # fmt: skip
-
-
-def _attended_transfer(t: CallTracker, ev: ami.AttendedTransfer, out: Out) -> None:
-    transferer = t.touch(ev.orig_transferer, out, create=False)
-    transferee = t.touch(ev.transferee, out, create=False)
-    target_ch = t.touch(ev.target, out, create=False)
-    call = t.call_for(transferee, out) or t.call_for(transferer, out)
-    if call is None:
-        log.info("tracker.transfer_unknown_call", transferee=ev.transferee.channel if ev.transferee else "")
-        return
-    if _seen(call, "attended", ev.orig_bridge_id, ev.orig_transferer, ev.transferee, ev.second_bridge_id, ev.result):
-        return
-    target = ev.target.channel if ev.target else ev.dest_app
-    if target_ch is not None and target_ch.is_local:
-        # The target is a Local ;1 hop: name the real party behind it when it is known.
-        partner = t.local_partner(target_ch)
-        behind = t.bridge_peers(partner.uniqueid) if partner else []
-        target = behind[0].name if behind else target
-    if ev.result == "Success":
-        t.set_state(call, S.ANSWERED, "AttendedTransfer")
-    out.append(
-        ce.CallTransferred(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind="attended",
-            transferer=ev.orig_transferer.channel if ev.orig_transferer else "",
-            transferer_num=ev.orig_transferer.caller_num if ev.orig_transferer else "",
-            transferee=ev.transferee.channel if ev.transferee else "", target=target, result=ev.result,
-            caller_num=call.caller_num,
-        )
-    )  # fmt: skip
-
-
 def _dtmf_begin(t: CallTracker, ev: ami.DTMFBegin, out: Out) -> None:
     ch = t.touch(ev.snap, out)
     if ch is not None and ev.direction == "Received" and not ch.is_local:
@@ -338,15 +230,12 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.Newstate: _create,
     ami.NewCallerid: _update_only,
     ami.NewConnectedLine: _update_only,
-    ami.HangupRequest: _update_only,
+    ami.HangupRequest: _hangup_request,
     ami.SoftHangupRequest: _update_only,
     ami.MusicOnHoldStart: _update_only,
     ami.MusicOnHoldStop: _update_only,
     ami.VarSet: _varset,
     ami.Hangup: _hangup,
-    ami.DialBegin: _dial_begin,
-    ami.DialState: _dial_state,
-    ami.DialEnd: _dial_end,
     ami.BridgeCreate: _bridge_create,
     ami.BridgeDestroy: _bridge_destroy,
     ami.BridgeEnter: _bridge_enter,
@@ -354,8 +243,6 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.BridgeMerge: _bridge_merge,
     ami.Hold: _hold,
     ami.Unhold: _hold,
-    ami.BlindTransfer: _blind_transfer,
-    ami.AttendedTransfer: _attended_transfer,
     ami.DTMFBegin: _dtmf_begin,
     ami.DTMFEnd: _dtmf_end,
     ami.Shutdown: _shutdown,
@@ -366,6 +253,8 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.BridgeListItem: _bridge_list_item,
     ami.LocalBridge: _local_bridge,
     **rooms.HANDLERS,
+    **dialing.HANDLERS,
+    **transfers.HANDLERS,
 }
 #: Event classes whose handler does nothing but apply ``ev.snap`` (VarSet: unless the variable is kept), so
 #: that :meth:`CallTracker.feed` may skip them when that snapshot is the one last applied to the channel.

@@ -77,7 +77,14 @@ class Channel:
     bridge_id: str | None = None
     on_hold: bool = False
     queue: str = ""  # the queue that rang this channel (AgentCalled)
-    rung: bool = False  # call.ringing emitted for this channel (duplicate DialBegin guard)
+    rung: bool = False  # call.ringing emitted for this channel (duplicate guard)
+    rang: bool = False  # a DialState RINGING/PROGRESS was seen for this dialled leg (it really rang)
+    dialing: set[str] = field(default_factory=set)  # uniqueids this channel is dialling (DialBegin..DialEnd)
+    dialed_by: str = ""  # uniqueid of the channel that dialled this one
+    answered_dest: str = ""  # uniqueid of the leg that answered this channel's Dial
+    fronts: bool = False  # a Local half whose ;2 dialled someone: a hop in front of a party, never a party
+    hangup_cause: int | None = None  # Q.850 cause of its HangupRequest/Hangup, when Asterisk gave one
+    tech_cause: str = ""  # the SIP status of its HangupRequest/Hangup (PJSIP TechCause)
     dtmf_down: set[str] = field(default_factory=set)  # digits whose DTMFBegin was seen
     variables: dict[str, str] = field(default_factory=dict)  # CB_* / QUEUE* channel variables
 
@@ -108,6 +115,34 @@ class Call:
     cause: int | None = None
     cause_txt: str = ""
     transfers_seen: set[tuple[str, ...]] = field(default_factory=set)  # duplicate transfer-event guard
+    transfers: list[Transfer] = field(default_factory=list)  # transfers whose outcome is not known yet
+
+
+@dataclass(slots=True)
+class Transfer:
+    """A transfer reported by Asterisk (a phone's or callbridge's) until its one outcome is known.
+
+    ``attempts`` are the legs dialled for it (by the transferee, or by channels born after the transfer);
+    ``failure`` is set once every attempt ended unanswered, and the outcome waits for the caller's fate."""
+
+    kind: str  # blind | attended
+    transferer: str
+    transferee: str  # channel name
+    transferee_uid: str
+    target: str
+    started: float
+    seq: int  # the tracker's event number of the transfer (later channels may dial for it)
+    attempts: set[str] = field(default_factory=set)  # uniqueids of the legs dialled for the transfer
+    pending: set[str] = field(default_factory=set)  # attempts still ringing
+    failure: TransferFailure | None = None
+
+
+@dataclass(slots=True)
+class TransferFailure:
+    reason: str  # busy | no_answer | unreachable | congestion | rejected | caller_hangup | refused
+    cause: int | None  # Q.850
+    sip_status: str  # TechCause
+    channel: str  # the failed leg ("" when no leg was created)
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ import structlog._config
 from callbridge.ami import events as ami
 from callbridge.ami.events import ChannelSnapshot, endpoint_of
 from callbridge.calls import builders as make
-from callbridge.calls import rooms
+from callbridge.calls import rooms, transfers
 from callbridge.calls.model import (
     Bridge,
     Call,
@@ -163,10 +163,12 @@ class CallTracker:
         return sorted(real, key=lambda c: (c.role != "caller", c.created, c.uniqueid))
 
     def _is_terminal_hop(self, ch: Channel) -> bool:
-        if ch.local_half != "1":
-            return False
+        if ch.local_half != "1" or ch.fronts:
+            return False  # ``fronts``: its ;2 dialled the real party, a hop
         partner = self.local_partner(ch)
-        bridge = self._bridges.get(partner.bridge_id or "") if partner else None
+        if partner is None or partner.state_desc != "Up":
+            return False  # its ;2 is not there or has not answered in the dialplan: it may still dial someone
+        bridge = self._bridges.get(partner.bridge_id or "")
         return bridge is None or len(bridge.channels) < 2
 
     def local_partner(self, ch: Channel) -> Channel | None:
@@ -319,7 +321,7 @@ class CallTracker:
         call.state = new
 
     def remove_channel(self, uid: str, out: list[DomainEvent], cause: int | None = None, cause_txt: str = "",
-                       reason: str = "hangup") -> None:  # fmt: skip
+                       reason: str = "hangup", tech_cause: str = "") -> None:  # fmt: skip
         """Forget a channel (hang-up or vanished); end its call when it was the call's last channel."""
         ch = self._channels.pop(uid, None)
         self._applied.pop(uid, None)
@@ -339,6 +341,8 @@ class CallTracker:
         call.channels.discard(uid)
         if ch.role == "caller" or call.cause is None:
             call.cause, call.cause_txt = cause, cause_txt
+        if call.transfers:
+            transfers.channel_gone(self, call, ch, cause, tech_cause, out)
         if not call.channels:
             self.end_call(call, out, reason)
 
@@ -353,6 +357,8 @@ class CallTracker:
     def end_call(self, call: Call, out: list[DomainEvent], reason: str) -> None:
         if not call.offered:
             self.offer(call, out)
+        if call.transfers:
+            transfers.call_ended(self, call, out)
         self.set_state(call, States.ENDED, reason)
         del self._calls[call.call_id]
         self._forget(call.call_id)

@@ -22,7 +22,8 @@ def test_replay_prints_stable_json_lines(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["replay", str(trace_path(full_name("04")))]) == 0
     records = _lines(capsys.readouterr().out)
     assert [r["type"] for r in records] == ["call.offered", "call.ringing", "call.answered", "call.transferred",
-                                            "call.ringing", "call.answered", "call.ended"]  # fmt: skip
+                                            "call.ringing", "call.answered", "call.transfer_ended",
+                                            "call.ended"]  # fmt: skip
     for record in records:
         assert list(record)[:4] == ["type", "ts", "call_id", "hotline"]
     assert records[3]["target"] == "12345@internal" and records[3]["caller_num"] == "13800138000"

@@ -54,3 +54,26 @@ def replay_until(name: str, stop: Callable[[AmiEvent], bool], nth: int = 1) -> t
 
 def of_type(derived: list[DomainEvent], type_: str, call_id: str | None = None) -> list[DomainEvent]:
     return [e for e in derived if type_ == e.TYPE and (call_id is None or e.call_id == call_id)]
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CASES_DIR = FIXTURES / "traces-cases"  # minimal traces written from Asterisk's documented events
+LIVE_DIR = FIXTURES / "traces-live"  # sessions recorded on a live Asterisk
+
+
+def case_path(name: str) -> Path:
+    return CASES_DIR / f"{name}.rx.raw"
+
+
+def replay_case(name: str) -> tuple[list[DomainEvent], CallTracker]:
+    return replay_events(tuple(events_from_raw(case_path(name).read_bytes())))
+
+
+def all_fixture_traces() -> list[Path]:
+    """Every AMI trace the tests replay: the recorded ones, the minimal cases, the live recordings."""
+    dirs = [traces_dir(), CASES_DIR, LIVE_DIR]
+    seen: dict[str, Path] = {}
+    for d in dirs:
+        for p in sorted(d.glob("*.rx.raw")) if d.is_dir() else ():
+            seen.setdefault(f"{d.name}/{p.name}", p)
+    return list(seen.values())

@@ -1,0 +1,306 @@
+"""Transfers: what Asterisk reports (BlindTransfer / AttendedTransfer) and the one outcome each one has.
+
+Asterisk facts relied on (AMI BlindTransfer/AttendedTransfer, DialEnd, HangupRequest, Asterisk 13 to 22):
+
+* ``BlindTransfer Result: Success`` only means the transferee was handed to the dialplan at
+  ``Extension@Context``; whether anyone answers shows later. The legs the dialplan dials for it are the
+  transfer's *attempts*: dialled by the transferee itself, or by a channel born after the transfer (a Local
+  hop, a queue). A failed attempt carries its reason in ``DialEnd DialStatus`` and its Q.850 cause and SIP
+  status in the leg's ``HangupRequest``/``Hangup`` (``Cause``/``TechCause``); a Dial whose leg could not
+  even be created (a qualified-unavailable trunk) leaves nothing but the caller's own ``Hangup Cause``.
+* After a failure the dialplan decides the caller's fate: it may dial a backup (``rescued``) or hang up
+  (``lost``), so a failed transfer's outcome is reported when that fate is known.
+* ``AttendedTransfer`` ``DestType``: ``Bridge``/``Link``/``Threeway`` join the transferee with a target that
+  already answered; ``App`` hands the transferee to the application the transferer's second leg was in —
+  with ``DestApp: Dial`` the target is still ringing (a "blonde" transfer) and answers, or not, later.
+  Older Asterisk versions send no ``Transferee*``/``TransferTarget*`` headers: they are found in the bridges
+  (``OrigBridgeUniqueid`` holds the transferee, ``SecondBridgeUniqueid`` the target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from callbridge.ami import events as ami
+from callbridge.ami.events import ChannelSnapshot, endpoint_of
+from callbridge.calls import events as ce
+from callbridge.calls.model import Call, Channel, States, Transfer, TransferFailure
+from callbridge.domain import DomainEvent
+
+if TYPE_CHECKING:
+    from callbridge.calls.tracker import CallTracker
+
+log = structlog.get_logger("callbridge.calls")
+Out = list[DomainEvent]
+S = States
+
+# Q.850 causes and SIP statuses by failure reason (ITU-T Q.850; RFC 3261 section 21; Asterisk's
+# hangup-cause ↔ SIP mapping in chan_pjsip).
+_BUSY_CAUSES, _BUSY_SIP = frozenset({17}), frozenset({"486", "600"})
+_CONGESTION_CAUSES = frozenset({34, 38, 41, 42, 44, 47})
+_CONGESTION_SIP = frozenset({"500", "503", "504"})
+_REJECTED_CAUSES, _REJECTED_SIP = frozenset({21}), frozenset({"403", "603"})
+_UNREACHABLE_CAUSES = frozenset({1, 2, 3, 20, 22, 27, 28})
+_UNREACHABLE_SIP = frozenset({"404", "410", "484", "502"})
+_NO_ANSWER_CAUSES = frozenset({18, 19})
+
+
+def failure_reason(dial_status: str, cause: int | None, sip_status: str, rang: bool) -> str:
+    """Why a leg failed, from its DialStatus, Q.850 cause and SIP status (a decline first: it has no
+    DialStatus of its own).
+
+    A leg that timed out (NOANSWER, cause 18/19, SIP 408/480) without ever ringing had nobody to ring —
+    PJSIP reports SIP timer B as 408 and an unreachable contact as 480 — so it is ``unreachable``."""
+    if cause in _REJECTED_CAUSES or sip_status in _REJECTED_SIP:
+        return "rejected"  # app_dial reports a decline as BUSY or NOANSWER depending on the version
+    if dial_status == "BUSY" or cause in _BUSY_CAUSES or sip_status in _BUSY_SIP:
+        return "busy"
+    if dial_status == "CONGESTION" or cause in _CONGESTION_CAUSES or sip_status in _CONGESTION_SIP:
+        return "congestion"
+    if dial_status == "CHANUNAVAIL" or cause in _UNREACHABLE_CAUSES or sip_status in _UNREACHABLE_SIP:
+        return "unreachable"
+    if dial_status == "CANCEL":
+        return "caller_hangup"
+    if dial_status == "NOANSWER" or cause in _NO_ANSWER_CAUSES or sip_status in ("408", "480") or not dial_status:
+        return "no_answer" if rang else "unreachable"
+    return "no_answer"
+
+
+# --- the transfer events ------------------------------------------------------------------------------
+
+
+def _seen(call: Call, kind: str, bridge_id: str, a: ChannelSnapshot | None, b: ChannelSnapshot | None,
+          *rest: str) -> bool:  # fmt: skip
+    """True when this very transfer was already reported (a duplicated event)."""
+    key = (kind, bridge_id, a.uniqueid if a else "", b.uniqueid if b else "", *rest)
+    if key in call.transfers_seen:
+        return True
+    call.transfers_seen.add(key)
+    return False
+
+
+def _blind_transfer(t: CallTracker, ev: ami.BlindTransfer, out: Out) -> None:
+    transferer = t.touch(ev.transferer, out, create=False)
+    transferee = t.touch(ev.transferee, out, create=False)
+    call = t.call_for(transferee, out) or t.call_for(transferer, out)
+    if call is None:
+        log.info("tracker.transfer_unknown_call", transferee=ev.transferee.channel if ev.transferee else "")
+        return
+    if _seen(call, "blind", ev.bridge.bridge_id, ev.transferer, ev.transferee, ev.extension, ev.result):
+        return
+    target = f"{ev.extension}@{ev.context}" if ev.context else ev.extension
+    xfer = _announce(t, call, "blind", ev.transferer, ev.transferee, target, ev.result, out)
+    if ev.result != "Success":
+        _refused(t, call, xfer, out)
+        return
+    t.set_state(call, S.TRANSFERRING, "BlindTransfer")
+    call.transfers.append(xfer)
+
+
+def _attended_transfer(t: CallTracker, ev: ami.AttendedTransfer, out: Out) -> None:
+    transferer = t.touch(ev.orig_transferer, out, create=False)
+    transferee_snap = ev.transferee or _bridged_other(t, ev.orig_bridge_id, ev.orig_transferer, ev.second_transferer)
+    target_snap = ev.target or _bridged_other(t, ev.second_bridge_id, ev.second_transferer, ev.orig_transferer)
+    transferee = t.touch(transferee_snap, out, create=False)
+    target_ch = t.touch(target_snap, out, create=False)
+    call = t.call_for(transferee, out) or t.call_for(transferer, out)
+    if call is None:
+        log.info("tracker.transfer_unknown_call", transferee=transferee_snap.channel if transferee_snap else "")
+        return
+    if _seen(call, "attended", ev.orig_bridge_id, ev.orig_transferer, transferee_snap, ev.second_bridge_id,
+             ev.result):  # fmt: skip
+        return
+    second = t.channel(ev.second_transferer.uniqueid) if ev.second_transferer else None
+    ringing = sorted(second.dialing) if second is not None and ev.dest_type == "App" else []
+    if target_ch is None and ringing:
+        target_ch = t._channels.get(ringing[0])  # a blonde transfer: the leg the transferer was dialling
+    target = _party_name(t, target_ch) if target_ch is not None else ev.dest_app
+    real_transferee = _real_snapshot(t, transferee, transferee_snap)
+    xfer = _announce(t, call, "attended", ev.orig_transferer, real_transferee, target, ev.result, out)
+    if ev.result != "Success":
+        _refused(t, call, xfer, out)
+        return
+    t.set_state(call, S.ANSWERED, "AttendedTransfer")
+    if ringing:  # the target has not answered yet: its Dial decides
+        xfer.attempts.update(ringing)
+        xfer.pending.update(ringing)
+        t.set_state(call, S.RINGING, "AttendedTransfer to a ringing target")
+        call.transfers.append(xfer)
+        return
+    party = _real(t, target_ch) if target_ch is not None else None
+    _emit(t, call, xfer, out, "completed", answered=party, answered_name=ev.dest_app if party is None else "")
+
+
+def _bridged_other(t: CallTracker, bridge_id: str, *not_these: ChannelSnapshot | None) -> ChannelSnapshot | None:
+    """The channel in ``bridge_id`` that is none of ``not_these`` (the transferee in the original bridge,
+    the target in the second), as a snapshot: for AttendedTransfer events without Transferee*/Target*."""
+    bridge = t._bridges.get(bridge_id) if bridge_id else None
+    skip = {s.uniqueid for s in not_these if s is not None}
+    for uid in sorted(bridge.channels) if bridge else ():
+        ch = t._channels.get(uid)
+        if ch is not None and uid not in skip:
+            return ChannelSnapshot(ch.name, "", ch.state_desc, ch.caller_num, ch.caller_name, ch.connected_num,
+                                   ch.connected_name, ch.context, ch.exten, "", ch.uniqueid, ch.linkedid)  # fmt: skip
+    return None
+
+
+def _real(t: CallTracker, ch: Channel) -> Channel | None:
+    """The real party a channel stands for: itself, or who is behind its Local hop (either half)."""
+    from callbridge.calls.dialing import is_hop, real_party
+
+    if ch.is_local and ch.role != "caller":
+        one = ch if ch.local_half == "1" else t.local_partner(ch)
+        if one is not None and is_hop(t, one):
+            return real_party(t, one)
+        peers = t.bridge_peers(ch.uniqueid) if ch.local_half == "2" else []
+        if peers:
+            return peers[0]
+    return ch
+
+
+def _party_name(t: CallTracker, ch: Channel) -> str:
+    party = _real(t, ch)
+    return party.name if party is not None else ch.name
+
+
+def _real_snapshot(t: CallTracker, ch: Channel | None, snap: ChannelSnapshot | None) -> ChannelSnapshot | None:
+    """The transferee as reported, or — when it is a Local hop — the real party behind it."""
+    if ch is None or snap is None or not ch.is_local or ch.role == "caller":
+        return snap
+    party = _real(t, ch)
+    if party is None or party is ch:
+        return snap
+    return ChannelSnapshot(party.name, "", party.state_desc, party.caller_num, party.caller_name,
+                           party.connected_num, party.connected_name, party.context, party.exten, "",
+                           party.uniqueid, party.linkedid)  # fmt: skip
+
+
+def _announce(t: CallTracker, call: Call, kind: str, transferer: ChannelSnapshot | None,
+              transferee: ChannelSnapshot | None, target: str, result: str, out: Out) -> Transfer:  # fmt: skip
+    xfer = Transfer(
+        kind=kind, transferer=transferer.channel if transferer else "",
+        transferee=transferee.channel if transferee else "", transferee_uid=transferee.uniqueid if transferee else "",
+        target=target, started=t.now, seq=t._seq,
+    )  # fmt: skip
+    out.append(
+        ce.CallTransferred(
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind=kind, transferer=xfer.transferer,
+            transferer_num=transferer.caller_num if transferer else "", transferee=xfer.transferee,
+            target=target, result=result, caller_num=call.caller_num,
+        )
+    )  # fmt: skip
+    return xfer
+
+
+def _refused(t: CallTracker, call: Call, xfer: Transfer, out: Out) -> None:
+    xfer.failure = TransferFailure("refused", None, "", "")
+    _emit(t, call, xfer, out, "failed", fate="stayed")
+
+
+# --- following a transfer to its outcome ------------------------------------------------------------------
+
+
+def dial_began(t: CallTracker, call: Call, src: Channel, dest: Channel) -> None:
+    """A leg dialled by the transferee (or by a channel born after the transfer) is an attempt of it."""
+    for xfer in call.transfers:
+        if src.uniqueid == xfer.transferee_uid or src.first_seq > xfer.seq:
+            xfer.attempts.add(dest.uniqueid)
+            xfer.pending.add(dest.uniqueid)
+
+
+def leg_failed(t: CallTracker, call: Call, dest: Channel, dial_status: str, out: Out) -> None:
+    """An attempt ended unanswered (DialEnd other than ANSWER, or its Hangup without a DialEnd)."""
+    for xfer in call.transfers:
+        if dest.uniqueid not in xfer.pending:
+            continue
+        xfer.pending.discard(dest.uniqueid)
+        if not xfer.pending:  # every leg of the transfer failed: the last one says why
+            reason = failure_reason(dial_status, dest.hangup_cause, dest.tech_cause, dest.rang)
+            xfer.failure = TransferFailure(reason, dest.hangup_cause, dest.tech_cause, dest.name)
+
+
+def party_answered(t: CallTracker, call: Call, party: Channel, out: Out) -> None:
+    """A real party answered in the call: the transfers it answers for are over (completed, or rescued)."""
+    for xfer in list(call.transfers):
+        if party.name == xfer.transferer:
+            continue
+        if party.uniqueid in xfer.attempts or party.first_seq > xfer.seq or _behind_attempt(t, xfer, party):
+            if xfer.failure is None:
+                _emit(t, call, xfer, out, "completed", answered=party)
+            else:
+                _emit(t, call, xfer, out, "failed", answered=party, fate="rescued")
+
+
+def _behind_attempt(t: CallTracker, xfer: Transfer, party: Channel) -> bool:
+    seen = 0
+    ch: Channel | None = party
+    while ch is not None and ch.dialed_by and seen < 8:
+        if ch.uniqueid in xfer.attempts:
+            return True
+        src = t._channels.get(ch.dialed_by)
+        ch, seen = (t.local_partner(src) if src is not None else None), seen + 1
+    return ch is not None and ch.uniqueid in xfer.attempts
+
+
+def channel_gone(t: CallTracker, call: Call, ch: Channel, cause: int | None, tech_cause: str, out: Out) -> None:
+    """A channel hung up: an attempt that never answered failed; a transferee gone ends its transfers."""
+    if cause is not None and ch.hangup_cause is None:
+        ch.hangup_cause = cause
+    if tech_cause and not ch.tech_cause:
+        ch.tech_cause = tech_cause
+    for xfer in list(call.transfers):
+        if xfer.failure is not None and xfer.failure.channel == ch.name and xfer.failure.cause is None:
+            xfer.failure.cause, xfer.failure.sip_status = ch.hangup_cause, xfer.failure.sip_status or ch.tech_cause
+        if ch.uniqueid in xfer.pending and ch.answered is None:
+            leg_failed(t, call, ch, "", out)
+        if ch.uniqueid == xfer.transferee_uid:
+            _caller_left(t, call, xfer, ch, out)
+
+
+def _caller_left(t: CallTracker, call: Call, xfer: Transfer, caller: Channel, out: Out) -> None:
+    if xfer.failure is None:
+        if xfer.pending:
+            reason = "caller_hangup"  # the caller gave up while the target was ringing
+        elif xfer.attempts:
+            reason = "no_answer"
+        else:  # no leg was ever created: the caller's own cause is all Asterisk says (3: no route)
+            reason = failure_reason("", caller.hangup_cause, caller.tech_cause, False)
+            reason = "caller_hangup" if reason == "unreachable" and caller.hangup_cause in (None, 0, 16) else reason
+        xfer.failure = TransferFailure(reason, caller.hangup_cause, caller.tech_cause, "")
+    _emit(t, call, xfer, out, "failed", fate="lost")
+
+
+def call_ended(t: CallTracker, call: Call, out: Out) -> None:
+    """The call is over: every transfer still open failed and lost its caller."""
+    for xfer in list(call.transfers):
+        if xfer.failure is None:
+            xfer.failure = TransferFailure("caller_hangup" if xfer.pending else "no_answer", call.cause, "", "")
+        _emit(t, call, xfer, out, "failed", fate="lost")
+
+
+def _emit(t: CallTracker, call: Call, xfer: Transfer, out: Out, outcome: str, *, answered: Channel | None = None,
+          answered_name: str = "", fate: str = "answered") -> None:  # fmt: skip
+    if xfer in call.transfers:
+        call.transfers.remove(xfer)
+    failure = xfer.failure if outcome == "failed" else None
+    out.append(
+        ce.CallTransferEnded(
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, kind=xfer.kind, transferer=xfer.transferer,
+            transferee=xfer.transferee, target=xfer.target, outcome=outcome,
+            reason=failure.reason if failure else "", cause=failure.cause if failure else None,
+            sip_status=failure.sip_status if failure else "",
+            answered_by=endpoint_of(answered.name) if answered is not None else answered_name,
+            answered_channel=answered.name if answered is not None else "", caller_fate=fate,
+            wait_s=round(max(0.0, t.now - xfer.started), 3), caller_num=call.caller_num,
+        )
+    )  # fmt: skip
+
+
+Handler = Callable[["CallTracker", Any, Out], None]
+HANDLERS: dict[type[ami.AmiEvent], Handler] = {
+    ami.BlindTransfer: _blind_transfer,
+    ami.AttendedTransfer: _attended_transfer,
+}
