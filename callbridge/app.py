@@ -238,7 +238,7 @@ class App:
         names = {h.number: h.name for h in self.plan.hotlines.values()}
         self.board = LiveBoard(list(self.plan.hotlines), targets=targets, names=names)
         publish = self.publisher.publish_events_nowait if self.publisher is not None else None
-        self.writer = RecordWriter(self.records)
+        self.writer = RecordWriter(self.records, clock=self._clock)
         sink = RecordsSink(self.writer, self.board, publish=publish)
         self.writer.on_alarm = sink.backlog_alarm
         if self._enable_web:
@@ -247,7 +247,8 @@ class App:
             web = self.settings.web
             token = web.token.get_secret_value() if web.token is not None else None
             self.web = WebServer(self.records, self.board, host=web.host, port=web.port, token=token,
-                                 writer=self.writer, targets=targets, readiness=self.readiness)  # fmt: skip
+                                 writer=self.writer, targets=targets, readiness=self.readiness,
+                                 clock=self._clock)  # fmt: skip
             sink.on_change = self.web.notify
         return sink
 

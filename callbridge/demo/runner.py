@@ -30,6 +30,8 @@ from callbridge.demo.stage import Stage, StepOutcome
 from callbridge.demo.view import DemoView, summarise
 from callbridge.demo.watch import EventLog, SeenEvent
 from callbridge.store.kpi import answer_rate
+from callbridge.store.offers import offers_of
+from callbridge.store.record import EventRecord
 
 #: Event types worth a line in the plain narration (calls' own life cycle would drown them).
 NOTABLE = ("transfer.", "threeway.", "queue.priority_set", "queue.overflow_", "nuisance.", "dialplan.", "mode.",
@@ -51,14 +53,13 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
                records: dict[str, Any] | None = None) -> dict[str, Any]:
     """The numbers a person (and the test) checks at the end: counts from the subscriber's events, and
     ``records`` — the KPIs of the daemon's records store (:func:`records_summary`), ``None`` without one."""
-    # the lines callbridge called into three-way rooms are calls of their own at the PBX, but they are the
-    # transfers' legs, not citizens calling (the records store leaves them out of the KPIs the same way)
-    legs = {str(e.data["leg_call_id"]) for e in log.unique("threeway.leg_called") if e.data.get("leg_call_id")}
-    offered = {e.subject for e in log.unique("call.offered") if e.subject} - legs
-    answered = {e.subject for e in log.unique("call.answered") if e.subject} & offered
-    # the store's "abandoned": offered, never answered, and either gave up in a queue or ended
-    finished = {e.subject for t in ("call.ended", "queue.abandoned") for e in log.unique(t) if e.subject}
-    abandoned = (finished & offered) - answered
+    # the presentations by the one definition the board and the records use (callbridge.store.offers), over
+    # the events this subscriber saw, in the order the daemon emitted them
+    seen = sorted(log.firsts, key=lambda e: e.seq)
+    offers = offers_of(EventRecord(e.type, e.received, e.subject, e.data.get("hotline") or None, e.data) for e in seen)
+    offered = offers
+    answered = [o for o in offers if o.outcome == "answered"]
+    abandoned = [o for o in offers if o.outcome == "abandoned"]
     rate = answer_rate(len(answered), len(abandoned))
     return {
         "ok": bool(outcomes) and all(o.ok for o in outcomes),

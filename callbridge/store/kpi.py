@@ -2,16 +2,20 @@
 
 Definitions (also in docs/records.md):
 
-* **offered** — presentations of a citizen's call to the hotline (``call.offered``) in the period; a
-  three-way leg callbridge called in is its transfer's part, not a citizen's call
-  (:meth:`RecordStore.period_records` leaves those rows out).
-* **answered** — of those, answered by a person (``call.answered``).
-* **abandoned** — ended or left the queue without being answered.
+* **offered** — presentations of a citizen's call to the hotline offered in the period: the call reached
+  it (``call.offered``), or a transfer into it rang there; a three-way leg callbridge called in is its
+  transfer's part, not a citizen's call. The presentations (the ``calls`` of :class:`PeriodRecords`) are
+  made by :class:`callbridge.store.offers.OfferBook` — the live board's book, the one definition.
+* **answered** — of those, answered by a person of that hotline (``call.answered``; for a transfer in,
+  ``transfer.answered``).
+* **abandoned** — over without an answer: the call ended unanswered, or a transfer in failed after it
+  rang. Leaving a queue (``queue.abandoned``) is not an abandon by itself: overflow moves the caller on to
+  the remote seats, where the call is answered or lost later.
 * **answer rate** (人工接通率) — answered / (answered + abandoned): over *finished* offers only, so a
   call still waiting or ringing neither helps nor hurts the rate until it is answered or lost (otherwise
   a hotline would look under target on its first waiting call); ``None`` before any offer finished.
   Offers still in progress are :attr:`HotlineKpi.in_progress`. The live board uses the same definition.
-* **wait** — seconds from offer to answer (or to abandon); average and 90th percentile (nearest rank)
+* **wait** — seconds from offer to answer (or to the end); average and 90th percentile (nearest rank)
   over the calls whose wait is known.
 * **transfers** — by (from, to) pair and outcome; *verified %* = number-carrying checks that matched /
   checks made; *success %* = completed / transfers with a final outcome.
@@ -40,7 +44,7 @@ class CallRow:
     answered_ts: float | None = None
     ended_ts: float | None = None
     wait_s: float | None = None
-    outcome: str | None = None  # answered | abandoned | unanswered | None (in progress)
+    outcome: str | None = None  # answered | abandoned | None (in progress)
     caller_num: str | None = None
 
 
@@ -167,8 +171,8 @@ def compute(
     out: dict[str, HotlineKpi] = {}
     for h in hotlines:
         calls = [c for c in records.calls if c.hotline == h]
-        answered = sum(1 for c in calls if c.answered_ts is not None)
-        abandoned = sum(1 for c in calls if c.answered_ts is None and c.outcome in ("abandoned", "unanswered"))
+        answered = sum(1 for c in calls if c.outcome == "answered")
+        abandoned = sum(1 for c in calls if c.outcome == "abandoned")
         waits = [c.wait_s for c in calls if c.wait_s is not None and c.outcome is not None]
         outgoing = [t for t in records.transfers if t.from_hotline == h]
         final = [t for t in outgoing if t.outcome in FINAL_TRANSFER_OUTCOMES]

@@ -5,9 +5,14 @@ transfers between hotlines, recent alarms) and returns the alarms it raises itse
 (:class:`~callbridge.store.events.AnswerRateLow`, once per crossing under the target; re-armed when
 the rate is back at or above it). ``snapshot(now)`` is the JSON the wallboard draws. No I/O, no asyncio.
 
-The answer rate is the KPI report's (:func:`callbridge.store.kpi.answer_rate`): answered / (answered +
-abandoned) over today's finished offers. Calls still waiting are shown as ``waiting``, not counted as
-lost — so a hotline's first waiting call of the day does not turn its tile red.
+What was offered, answered and abandoned is decided by :class:`~callbridge.store.offers.OfferBook` — the
+records' KPIs run the same book over the recorded events, so the wallboard, ``/metrics``, ``/api/kpi`` and
+the report count alike (a transfer in is offered to the receiving hotline; overflow to remote seats is not an
+abandon). "Today" is the day of the offer, by the board's time zone: a call offered before midnight and
+answered after it counts for the day it was offered, as in a report of that day. The answer rate is the
+KPI report's (:func:`callbridge.store.kpi.answer_rate`): answered / (answered + abandoned) over today's
+finished offers. Calls still waiting are shown as ``waiting``, not counted as lost — so a hotline's first
+waiting call of the day does not turn its tile red.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from callbridge.domain import DomainEvent
 from callbridge.store.events import AnswerRateLow
 from callbridge.store.kpi import DEFAULT_ANSWER_RATE_TARGET, answer_rate, percentile
+from callbridge.store.offers import Change, Offer, OfferBook
 from callbridge.store.periods import iso
 from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord
 
@@ -46,9 +52,6 @@ ALARM_LABELS: dict[str, str] = {
     "pbx.restarted": "PBX重启 PBX restarted",
     "dialplan.rejected": "拨号计划被拒 Dialplan rejected",
 }
-
-#: Three-way legs remembered at most (each one's call normally ends soon; one never called in does not).
-LEGS_KEPT = 4096
 
 #: Asterisk queue-member states that mean "free to take a call" (numeric codes and spelled forms).
 _FREE_STATES = {"1", "not_in_use", "not_inuse", "free", "idle", "available"}
@@ -97,12 +100,7 @@ class LiveBoard:
         self._lines: dict[str, _Hotline] = {h: _Hotline() for h in hotlines}
         self._call_hotline: dict[str, str] = {}
         self._queue_hotline: dict[str, str] = {}
-        self._unanswered: dict[
-            str, tuple[str, float]
-        ] = {}  # call_id → (hotline, offered at), offered and not answered/abandoned yet
-        # three-way legs callbridge called in (threeway.leg_called comes before the leg's call.offered): their
-        # call ids, so the leg is not counted as a citizen's call; forgotten when the leg's call ends
-        self._legs: dict[str, None] = {}  # an ordered set, the oldest dropped past LEGS_KEPT
+        self._offers = OfferBook()  # what was offered, answered, abandoned: the one definition
         self._day: date | None = None
         self._active: dict[str, dict[str, Any]] = {}  # transfer_id → flow
         self._flows_today: Counter[tuple[str, str]] = Counter()
@@ -176,40 +174,22 @@ class LiveBoard:
         hotline = self._hotline_of(rec)
         raised: list[DomainEvent] = []
         t = rec.type
-        if t == "threeway.leg_called" and rec.text("leg_call_id"):
-            self._legs[str(rec.text("leg_call_id"))] = None
-            if len(self._legs) > LEGS_KEPT:  # a leg whose Originate failed never ends: do not keep it forever
-                del self._legs[next(iter(self._legs))]
-        elif t == "call.offered" and rec.call_id in self._legs:
-            pass  # the transfer's leg (shown by the transfer's flow): never offered, so never answered or lost
-        elif t == "call.offered" and rec.call_id and hotline:
+        for change, offer in self._offers.feed(rec):
+            raised += self._count(change, offer, rec.ts)
+        if t == "call.offered" and rec.call_id and hotline:
             self._call_hotline[rec.call_id] = hotline  # the latest presentation (after a transfer: the receiver)
-            self._unanswered[rec.call_id] = (hotline, rec.ts)
-            self._line(hotline).offered += 1
-            self.offered_total[hotline] += 1
-        elif t in ("queue.joined", "call.queued") and rec.call_id and hotline:
+        if t in ("queue.joined", "call.queued") and rec.call_id and hotline:
             self._line(hotline).waiting.setdefault(rec.call_id, rec.ts)
-        elif t == "queue.left" and rec.call_id:
-            for line in self._lines.values():
+        elif t in ("queue.left", "queue.abandoned") and rec.call_id:
+            for line in self._lines.values():  # out of the queue (an abandon may move on: overflow, re-queue)
                 line.waiting.pop(rec.call_id, None)
-        elif t == "queue.abandoned" and rec.call_id:
-            raised += self._abandon(rec.call_id, rec.ts)
         elif t == "call.answered" and rec.call_id and hotline:
             line = self._line(hotline)
             line.waiting.pop(rec.call_id, None)
-            pending = self._unanswered.pop(rec.call_id, None)
-            if pending is not None:
-                wait = rec.number("wait_s")
-                line.waits.append(wait if wait is not None else rec.ts - pending[1])
-                line.answered += 1
-                self.answered_total[hotline] += 1
             agent = rec.text("agent")
             if agent and agent in line.members:
                 line.members[agent] = False
-            raised += self._check_rate(hotline, rec.ts)
         elif t == "call.ended" and rec.call_id:
-            self._legs.pop(rec.call_id, None)
-            raised += self._abandon(rec.call_id, rec.ts)  # ended before anyone answered
             for line in self._lines.values():
                 line.waiting.pop(rec.call_id, None)
             self._call_hotline.pop(rec.call_id, None)
@@ -221,9 +201,7 @@ class LiveBoard:
             for line in self._lines.values():
                 line.waiting.clear()
             self._active.clear()
-            self._unanswered.clear()
             self._call_hotline.clear()
-            self._legs.clear()
         elif t == "queue.member_changed" and hotline:
             self._member(hotline, rec)
         elif t.startswith("transfer."):
@@ -246,16 +224,23 @@ class LiveBoard:
             self._alarm(EventRecord.of(alarm), alarm.hotline, _describe(EventRecord.of(alarm), alarm.hotline))
         return raised
 
-    def _abandon(self, call_id: str, ts: float) -> list[DomainEvent]:
-        pending = self._unanswered.pop(call_id, None)
-        if pending is None:  # answered, already counted, or never offered to a hotline we know
-            return []
-        hotline, offered_ts = pending
+    def _count(self, change: Change, offer: Offer, ts: float) -> list[DomainEvent]:
+        """Count a presentation's offer or outcome: process lifetime always, today's only if offered today."""
+        hotline = offer.hotline
+        totals = {"offered": self.offered_total, "answered": self.answered_total, "abandoned": self.abandoned_total}
+        totals[change][hotline] += 1
+        if self._day_of(offer.offered_ts) != self._day:
+            return []  # offered on an earlier day: that day's numbers, not today's
         line = self._line(hotline)
-        line.waiting.pop(call_id, None)
-        line.abandoned += 1
-        self.abandoned_total[hotline] += 1
-        line.waits.append(ts - offered_ts)
+        if change == "offered":
+            line.offered += 1
+            return []
+        if change == "answered":
+            line.answered += 1
+        else:
+            line.abandoned += 1
+        if offer.wait_s is not None:
+            line.waits.append(offer.wait_s)
         return self._check_rate(hotline, ts)
 
     def _member(self, hotline: str, rec: EventRecord) -> None:

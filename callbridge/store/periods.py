@@ -31,12 +31,10 @@ class Period:
         return self.start <= ts < self.end
 
 
-def _local_tz(tz: tzinfo | None) -> tzinfo:
-    if tz is not None:
-        return tz
-    local = datetime.now().astimezone().tzinfo
-    assert local is not None
-    return local
+def _aware(moment: datetime, tz: tzinfo | None) -> datetime:
+    """A naive time in ``tz``, or in the machine's local zone with the offset *that* date has (summer time
+    included) — never the offset of today, so reading a date does not depend on when it is read."""
+    return moment.replace(tzinfo=tz) if tz is not None else moment.astimezone()
 
 
 def parse_instant(text: str, tz: tzinfo | None = None) -> float:
@@ -46,7 +44,7 @@ def parse_instant(text: str, tz: tzinfo | None = None) -> float:
     except ValueError as exc:
         raise PeriodError(f"not an ISO date/time: {text!r} (example: 2026-11-29T08:00)") from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_local_tz(tz))
+        moment = _aware(moment, tz)
     return moment.timestamp()
 
 
@@ -54,34 +52,36 @@ def iso(ts: float | None, tz: tzinfo | None = None) -> str | None:
     """Epoch seconds → ISO 8601 with offset (local time), None stays None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, _local_tz(tz)).isoformat(timespec="seconds")
+    moment = datetime.fromtimestamp(ts, tz) if tz is not None else datetime.fromtimestamp(ts).astimezone()
+    return moment.isoformat(timespec="seconds")
 
 
-def _day_start(day: date, tz: tzinfo) -> float:
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+def _day_start(day: date, tz: tzinfo | None) -> float:
+    return _aware(datetime(day.year, day.month, day.day), tz).timestamp()
 
 
 def parse_period(text: str, *, now: float, tz: tzinfo | None = None) -> Period:
-    """``today`` · ``yesterday`` · ``YYYY-MM`` · ``YYYY-MM-DD`` · ``FROM..TO`` (ISO instants; TO exclusive)."""
-    zone = _local_tz(tz)
+    """``today`` · ``yesterday`` · ``YYYY-MM`` · ``YYYY-MM-DD`` · ``FROM..TO`` (ISO instants; TO exclusive).
+
+    ``now`` is the caller's clock (``today`` and ``yesterday`` are relative to it, never to the machine's)."""
     label = text.strip()
-    today = datetime.fromtimestamp(now, zone).date()
+    today = datetime.fromtimestamp(now, tz).date()
     if label == "today":
-        return Period(label, _day_start(today, zone), _day_start(today + timedelta(days=1), zone))
+        return Period(label, _day_start(today, tz), _day_start(today + timedelta(days=1), tz))
     if label == "yesterday":
-        return Period(label, _day_start(today - timedelta(days=1), zone), _day_start(today, zone))
+        return Period(label, _day_start(today - timedelta(days=1), tz), _day_start(today, tz))
     if m := re.fullmatch(r"(\d{4})-(\d{2})", label):
         year, month = int(m[1]), int(m[2])
         if not 1 <= month <= 12:
             raise PeriodError(f"no such month: {label!r}")
         nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-        return Period(label, _day_start(date(year, month, 1), zone), _day_start(nxt, zone))
+        return Period(label, _day_start(date(year, month, 1), tz), _day_start(nxt, tz))
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", label):
         day = date.fromisoformat(label)
-        return Period(label, _day_start(day, zone), _day_start(day + timedelta(days=1), zone))
+        return Period(label, _day_start(day, tz), _day_start(day + timedelta(days=1), tz))
     if ".." in label:
         first, _, last = label.partition("..")
-        start, end = parse_instant(first, zone), parse_instant(last, zone)
+        start, end = parse_instant(first, tz), parse_instant(last, tz)
         if end <= start:
             raise PeriodError(f"period ends before it starts: {label!r}")
         return Period(label, start, end)

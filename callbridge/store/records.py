@@ -7,7 +7,7 @@ through :class:`~callbridge.store.writer.RecordWriter` or ``asyncio.to_thread``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ import orjson
 
 from callbridge.domain import DomainEvent
 from callbridge.store.backend import Backend, PostgresBackend, Row, SqliteBackend
-from callbridge.store.kpi import CallRow, NuisanceRow, OverflowRow, PeriodRecords, TransferRow
+from callbridge.store.kpi import NuisanceRow, OverflowRow, PeriodRecords, TransferRow
+from callbridge.store.offers import OFFER_EVENT_TYPES, offers_of
 from callbridge.store.periods import iso
-from callbridge.store.projection import plan
+from callbridge.store.projection import THREEWAY_LEG, plan
 from callbridge.store.record import EventRecord
 from callbridge.store.schema import applied_versions, migrate
 
@@ -234,14 +235,14 @@ class RecordStore:
         }
 
     def period_records(self, start: float, end: float) -> PeriodRecords:
-        """Rows of ``[start, end)`` for :func:`callbridge.store.kpi.compute`."""
+        """Rows of ``[start, end)`` for :func:`callbridge.store.kpi.compute`.
+
+        ``calls`` are the presentations offered in the period as :class:`~callbridge.store.offers.OfferBook`
+        makes them from the recorded events — the live board's book, so both count alike (a transfer in is
+        offered to the receiving hotline; overflow is no abandon; three-way legs are no offers)."""
         span = (start, end)
-        # citizens' calls only: a three-way leg callbridge called in (kind threeway_leg) is its transfer's part
-        calls = self.backend.query(
-            "SELECT call_id, hotline, offered_ts, answered_ts, ended_ts, wait_s, outcome, caller_num FROM calls"
-            " WHERE offered_ts >= ? AND offered_ts < ? AND kind IS NULL ORDER BY offered_ts",
-            span,
-        )
+        offers = [o for o in offers_of(self._offer_events(start, end), self._legs(start, end))
+                  if start <= o.offered_ts < end]  # fmt: skip
         transfers = self.backend.query(
             "SELECT transfer_id, from_hotline, to_hotline, outcome, requested_ts, number_verified, backup_line"
             " FROM transfers WHERE requested_ts >= ? AND requested_ts < ? ORDER BY requested_ts",
@@ -259,7 +260,7 @@ class RecordStore:
         return PeriodRecords(
             start=start,
             end=end,
-            calls=tuple(CallRow(**r) for r in calls),
+            calls=tuple(o.row() for o in offers),
             transfers=tuple(
                 TransferRow(
                     transfer_id=r["transfer_id"],
@@ -280,6 +281,28 @@ class RecordStore:
                 NuisanceRow(hotline=r["hotline"] or "", caller_num=r["caller_num"], ts=r["ts"]) for r in nuisance
             ),
         )
+
+
+    def _offer_events(self, start: float, end: float) -> Iterator[EventRecord]:
+        """The events the offer book reads for presentations made in ``[start, end)``, in recorded order: those
+        of the period, and the later ones of the calls offered or transferred in it (their outcomes)."""
+        types = ", ".join(f"'{t}'" for t in OFFER_EVENT_TYPES)
+        opened = f"SELECT call_id FROM events WHERE ts >= ? AND ts < ? AND type IN ({types}) AND call_id IS NOT NULL"
+        rows = self.backend.query(
+            f"SELECT ts, type, call_id, hotline, data FROM events WHERE type IN ({types}) AND ts >= ?"
+            f" AND (ts < ? OR call_id IN ({opened})) ORDER BY seq",
+            (start, end, start, end),
+        )
+        for r in rows:
+            yield EventRecord(r["type"], float(r["ts"]), r["call_id"], r["hotline"], orjson.loads(r["data"]))
+
+    def _legs(self, start: float, end: float) -> list[str]:
+        """Three-way legs of the period (also one whose announcement came just before the period began)."""
+        rows = self.backend.query(
+            f"SELECT call_id FROM calls WHERE kind = '{THREEWAY_LEG}' AND offered_ts >= ? AND offered_ts < ?",
+            (start, end),
+        )
+        return [r["call_id"] for r in rows]
 
 
 def _present_transfer(row: Row) -> Row:

@@ -6,7 +6,6 @@ A custom collector reads the board at scrape time, so nothing is double-counted 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
@@ -18,9 +17,7 @@ from callbridge.store.writer import RecordWriter
 
 
 class BoardCollector(Collector):
-    def __init__(
-        self, board: LiveBoard, writer: RecordWriter | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, board: LiveBoard, writer: RecordWriter | None, clock: Callable[[], float]) -> None:
         self.board = board
         self.writer = writer
         self.clock = clock
@@ -57,6 +54,9 @@ class BoardCollector(Collector):
             "waiting": ("callbridge_calls_waiting", "Calls waiting in the hotline's queues now."),
             "longest_wait_s": ("callbridge_longest_wait_seconds", "Longest current wait."),
             "agents_free": ("callbridge_agents_free", "Agents free to take a call."),
+            "offered_today": ("callbridge_calls_offered_today", "Calls offered to the hotline today."),
+            "answered_today": ("callbridge_calls_answered_today", "Of today's offers, answered by a person."),
+            "abandoned_today": ("callbridge_calls_abandoned_today", "Of today's offers, ended unanswered."),
             "answer_rate_today": ("callbridge_answer_rate_today", "Answer rate today, answered/(answered+abandoned)."),
             "target": ("callbridge_answer_rate_target", "Answer-rate target of the hotline (0..1)."),
             "wait_avg_s": ("callbridge_wait_seconds_avg_today", "Average wait today."),
@@ -84,8 +84,11 @@ class BoardCollector(Collector):
             yield CounterMetricFamily("callbridge_records_failed", "Events the database refused.", value=w.failed)
 
 
-def build_registry(board: LiveBoard, writer: RecordWriter | None = None) -> CollectorRegistry:
-    """A fresh registry holding only callbridge's board metrics."""
+def build_registry(
+    board: LiveBoard, writer: RecordWriter | None, clock: Callable[[], float]
+) -> CollectorRegistry:
+    """A fresh registry holding only callbridge's board metrics, read at the time ``clock`` gives (the
+    server's: "today" on a scrape is the same day as on the wallboard and ``/api/kpi``)."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(BoardCollector(board, writer))
+    registry.register(BoardCollector(board, writer, clock))
     return registry

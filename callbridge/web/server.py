@@ -78,7 +78,7 @@ class WebServer:
         self.targets = dict(targets or {})
         self.tick_s = tick_s
         self.clock = clock
-        self.registry = build_registry(board, writer)
+        self.registry = build_registry(board, writer, clock)
         self._http = HttpServer(self._route, host, port)
         self._listeners: set[asyncio.Event] = set()  # one per open SSE stream
         if self.token is None:

@@ -179,10 +179,13 @@ async def test_demo_with_the_embedded_broker_keeps_running_until_ctrl_c(tmp_path
     assert (records["offered"], records["answered"], records["abandoned"]) == (
         summary["calls_offered"], summary["calls_answered"], summary["calls_abandoned"])  # fmt: skip
     assert records["abandoned"] >= 3  # scene 3's two waiting callers hang up, scene 5's third surge caller
-    # the day ended with nobody on the line: no call in progress anywhere, and the line callbridge called into
-    # scene 2's three-way room is the transfer's leg (12345 → 120 below), not a citizen's call offered to 120
+    # the day ended with nobody on the line: no call in progress anywhere; 120 was offered the citizen's call
+    # once, by scene 2's transfer (answered there), and the line callbridge called into the three-way room is
+    # that transfer's leg, not a second call offered to 120; 110 answered the calls of scenes 1, 4 and 7
     assert summary["calls_in_progress"] == 0 and records["in_progress"] == 0 and "still up" not in out
-    assert (records["hotlines"]["120"]["offered"], records["hotlines"]["120"]["in_progress"]) == (0, 0)
+    ambulance, police = records["hotlines"]["120"], records["hotlines"]["110"]
+    assert (ambulance["offered"], ambulance["answered"], ambulance["in_progress"]) == (1, 1, 0)
+    assert (police["offered"], police["answered"], police["abandoned"]) == (3, 3, 0)
     # one answer-rate definition everywhere: each hotline's, the day's total and the MQTT summary's
     hotlines = records["hotlines"].values()
     for k in hotlines:

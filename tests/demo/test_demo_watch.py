@@ -57,13 +57,14 @@ async def test_wait_for_sees_later_events_only_after_the_mark_and_times_out() ->
 def test_summary_counts_from_the_subscribers_events() -> None:
     log = EventLog()
     for n, answered in ((1, True), (2, True), (3, False), (4, True), (5, False), (6, False)):
-        log.add("t/events/12345/call/offered", envelope(f"o{n}", "call.offered", f"c{n}"))
+        log.add("t/events/12345/call/offered", envelope(f"o{n}", "call.offered", f"c{n}", hotline="12345"))
         if answered:
-            log.add("t/events/12345/call/answered", envelope(f"a{n}", "call.answered", f"c{n}"))
-    log.add("t/events/12345/call/ended", envelope("e1", "call.ended", "c1"))  # answered, then ended: answered
-    log.add("t/events/12345/call/ended", envelope("e3", "call.ended", "c3"))  # ended unanswered
-    log.add("t/events/12345/queue/abandoned", envelope("q5", "queue.abandoned", "c5"))  # gave up waiting
-    log.add("t/events/12345/call/ended", envelope("e5", "call.ended", "c5"))  # … and then hung up: once
+            log.add("t/events/12345/call/answered", envelope(f"a{n}", "call.answered", f"c{n}", hotline="12345"))
+    h = {"hotline": "12345"}
+    log.add("t/events/12345/call/ended", envelope("e1", "call.ended", "c1", **h))  # answered, then ended: answered
+    log.add("t/events/12345/call/ended", envelope("e3", "call.ended", "c3", **h))  # ended unanswered
+    log.add("t/events/12345/queue/abandoned", envelope("q5", "queue.abandoned", "c5", **h))  # gave up waiting
+    log.add("t/events/12345/call/ended", envelope("e5", "call.ended", "c5", **h))  # … and then hung up: once
     # c6 is still waiting: in progress, not in the answer rate (3 of 5 finished, not 3 of 6)
     log.add("t/events/110/transfer/requested", envelope("x1", "transfer.requested", "c1"))
     log.add("t/events/110/transfer/number_verified", envelope("v1", "transfer.number_verified", "c1"))
@@ -77,7 +78,7 @@ def test_summary_counts_from_the_subscribers_events() -> None:
             summary["calls_in_progress"], summary["answer_rate"]) == (6, 3, 2, 1, 0.6)  # fmt: skip
     assert summary["answer_rate"] == answer_rate(3, 2)  # the records' definition, not answered / offered
     waiting = EventLog()
-    waiting.add("t/events/12345/call/offered", envelope("o1", "call.offered", "c1"))
+    waiting.add("t/events/12345/call/offered", envelope("o1", "call.offered", "c1", hotline="12345"))
     assert summary_of(waiting, [good], 0.0)["answer_rate"] is None  # no offer finished yet: no rate ("–")
     assert summary["transfers"] == 1 and summary["number_carrying_verified"] == 1 and summary["duplicates"] == 1
     assert summary_of(log, [good], 0.0)["ok"] is True

@@ -1,11 +1,13 @@
 """A realistic morning of a city's hotlines as the tracker and engine would report it.
 
 08:00–09:00 (+08:00): 12345 gets 12 calls (8 answered, 2 abandoned, 2 still waiting), 110 gets 5
-(3 answered, 2 abandoned), 120 gets 2 direct calls and 1 transferred in (the receiving PBX gives it its
-own call id). Transfers: 12345→110 completed with a three-way hand-over and the number verified;
+(3 answered, 2 abandoned) and 1 transferred in (answered), 120 gets 2 direct calls and 1 transferred in
+(the receiving PBX gives it its own call id: one offer, not two), 119 gets 1 transferred in that rings and
+is not answered. Transfers: 12345→110 completed with a three-way hand-over and the number verified;
 12345→120 completed over the backup line with the number *not* carried; 12345→119 failed and returned
-to the agent; 110→122 refused. 110 overflows 08:10–08:25; 12345 overflows from 08:50 on. 110 flags two
-nuisance numbers (one twice). The EXPECTED numbers below are worked out by hand from this story.
+to the agent; 110→122 refused (it never rang at 122: not offered there). 110 overflows 08:10–08:25; 12345
+overflows from 08:50 on. 110 flags two nuisance numbers (one twice). The EXPECTED numbers below are worked
+out by hand from this story (an abandoned call's wait runs to its end, 0.2 s after it left the queue).
 """
 
 from __future__ import annotations
@@ -135,19 +137,27 @@ END = at(60)
 EXPECTED: dict[str, dict[str, Any]] = {
     "12345": {
         # 8 of 10 finished offers: the two calls still waiting are in progress, not lost
-        "offered": 12, "answered": 8, "abandoned": 2, "in_progress": 2, "answer_rate": 0.8, "wait_avg_s": 30.0,
-        "wait_p90_s": 50.0, "transfers_out": 3, "transfers_in": 0, "transfer_success": 2 / 3, "number_verified": 0.5,
+        # waits 5..40 answered, 50.2 and 70.2 abandoned: (180 + 120.4) / 10
+        "offered": 12, "answered": 8, "abandoned": 2, "in_progress": 2, "answer_rate": 0.8, "wait_avg_s": 30.04,
+        "wait_p90_s": 50.2, "transfers_out": 3, "transfers_in": 0, "transfer_success": 2 / 3, "number_verified": 0.5,
         "backup_line_uses": 1, "overflow_minutes": 10.0, "nuisance_callers": 0, "below_target": False,
     },
     "110": {
-        "offered": 5, "answered": 3, "abandoned": 2, "in_progress": 0, "answer_rate": 0.6, "wait_avg_s": 20.4,
-        "wait_p90_s": 60.0, "transfers_out": 1, "transfers_in": 1, "transfer_success": 0.0, "number_verified": None,
+        # p1..p5 and X1 (rang at 110, answered 5 s later): waits 2, 4, 6, 30.2, 60.2, 5
+        "offered": 6, "answered": 4, "abandoned": 2, "in_progress": 0, "answer_rate": 4 / 6, "wait_avg_s": 17.9,
+        "wait_p90_s": 60.2, "transfers_out": 1, "transfers_in": 1, "transfer_success": 0.0, "number_verified": None,
         "backup_line_uses": 0, "overflow_minutes": 15.0, "nuisance_callers": 2, "below_target": True,
     },
     "120": {
         "offered": 3, "answered": 3, "abandoned": 0, "in_progress": 0, "answer_rate": 1.0, "wait_avg_s": 4.0,
         "wait_p90_s": 5.0, "transfers_out": 0, "transfers_in": 1, "transfer_success": None, "number_verified": None,
         "backup_line_uses": 0, "overflow_minutes": 0.0, "nuisance_callers": 0, "below_target": False,
+    },
+    "119": {
+        # X3 rang at 119 for 30 s and failed: offered to 119, not answered there
+        "offered": 1, "answered": 0, "abandoned": 1, "in_progress": 0, "answer_rate": 0.0, "wait_avg_s": 30.0,
+        "wait_p90_s": 30.0, "transfers_out": 0, "transfers_in": 1, "transfer_success": None, "number_verified": None,
+        "backup_line_uses": 0, "overflow_minutes": 0.0, "nuisance_callers": 0, "below_target": True,
     },
 }  # fmt: skip
 

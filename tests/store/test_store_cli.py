@@ -61,7 +61,7 @@ def test_report_markdown_csv_and_dialplan_targets(db: Path, tmp_path: Path, caps
         args += ["--dialplan", str(dialplans)]
     assert main(args) == 0
     rows = {r["hotline"]: r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))}
-    assert rows["120"]["answer_rate"] == "1" and rows["110"]["offered"] == "5"
+    assert rows["120"]["answer_rate"] == "1" and rows["110"]["offered"] == "6"
     if dialplans.is_dir():
         assert rows["12345"]["target"] == "0.85" and rows["110"]["target"] == "0.98"
     assert main(["report", "--db", str(db), "--period", "2026-13"]) == 1

@@ -39,10 +39,11 @@ def test_board_matches_records_of_the_morning() -> None:
     assert (tiles["110"]["agents_free"], tiles["110"]["agents_total"]) == (1, 2)
     assert tiles["110"]["overflow_active"] is False and tiles["12345"]["overflow_active"] is True
     # Alarms are raised when a call is lost, not while calls still wait: 110 crossed (p5 abandoned,
-    # 3 of 5); 12345 stayed at 8 of 10 finished calls, i.e. on the line, not under it — and its tile
-    # agrees (the two calls still waiting are shown as waiting, not as lost).
+    # 4 of 6 with the transfer in; at 4 of 5 it was on the line); 12345 stayed at 8 of 10 finished calls,
+    # i.e. on the line, not under it — and its tile agrees (the two calls still waiting are shown as
+    # waiting, not as lost).
     assert tiles["12345"]["answer_rate_today"] == pytest.approx(0.8) and tiles["12345"]["below_target"] is False
-    assert [(a.hotline, a.offered, a.answered) for a in alarms] == [("110", 5, 3)]
+    assert [(a.hotline, a.offered, a.answered) for a in alarms] == [("110", 6, 4)]
     assert [a["type"] for a in snap["alarms"]][-1] == "transfer.backup_line"  # oldest shown last
     assert {a["type"] for a in snap["alarms"]} >= {"kpi.answer_rate_low", "transfer.failed", "nuisance.flagged"}
     assert {(f["from"], f["to"]): (f["active"], f["today"]) for f in snap["flows"]} == {
@@ -76,6 +77,7 @@ def test_alarm_rearms_after_recovery_and_counts_reset_at_midnight() -> None:
         raised.extend(board.feed(EventRecord("call.offered", at(minute), cid, "122", {"caller_num": "1"})))
         kind = "call.answered" if answered else "queue.abandoned"
         raised.extend(board.feed(EventRecord(kind, at(minute) + 10, cid, "122", {})))
+        raised.extend(board.feed(EventRecord("call.ended", at(minute) + 11, cid, "122", {})))
 
     call("a", 1, False)  # 0/1: too few calls to judge
     call("b", 2, False)  # 0/2 → alarm
@@ -136,8 +138,12 @@ def test_first_waiting_call_of_the_day_does_not_turn_the_tile_red() -> None:
     board.feed(EventRecord("queue.joined", at(2), "w2", "110", {"queue": "q-110"}))
     (tile,) = board.snapshot(at(3))["hotlines"]
     assert (tile["answer_rate_today"], tile["below_target"], tile["waiting"]) == (1.0, False, 1)
-    # only when the waiting caller gives up is the call lost: 1 of 2, red, and the alarm is raised
+    # leaving the queue is not yet losing the call (overflow moves it on to the remote seats) …
     raised = board.feed(EventRecord("queue.abandoned", at(4), "w2", "110", {"queue": "q-110"}))
+    (tile,) = board.snapshot(at(4))["hotlines"]
+    assert (tile["answer_rate_today"], tile["abandoned_today"], tile["waiting"], raised) == (1.0, 0, 0, [])
+    # … only when the caller who gave up hangs up is the call lost: 1 of 2, red, and the alarm is raised
+    raised = board.feed(EventRecord("call.ended", at(4) + 0.2, "w2", "110", {"cause": "caller_hangup"}))
     (tile,) = board.snapshot(at(5))["hotlines"]
     assert (tile["answer_rate_today"], tile["below_target"], tile["waiting"]) == (0.5, True, 0)
     assert [(a.hotline, a.rate) for a in raised if isinstance(a, AnswerRateLow)] == [("110", 0.5)]
@@ -168,3 +174,28 @@ def test_board_and_report_use_the_same_answer_rate_with_calls_waiting() -> None:
     assert tile["waiting"] == kpi.in_progress == 2
     assert tile["answer_rate_today"] == kpi.answer_rate == 0.5
     assert tile["below_target"] is kpi.below_target is True
+
+
+def test_a_call_offered_before_midnight_counts_for_its_day_on_the_board_and_in_the_records() -> None:
+    midnight = at(16 * 60)  # 00:00 +08:00 after the morning's day
+    events = [
+        EventRecord("call.offered", midnight - 20, "late", "110", {}),
+        EventRecord("queue.joined", midnight - 20, "late", "110", {"queue": "q-110"}),
+        EventRecord("call.answered", midnight + 10, "late", "110", {"agent": "p1"}),  # answered after midnight
+        EventRecord("call.offered", midnight - 5, "gone", "110", {}),
+        EventRecord("call.ended", midnight + 30, "gone", "110", {}),  # lost after midnight
+        EventRecord("call.offered", midnight + 40, "new", "110", {}),
+    ]
+    board = LiveBoard(["110"], tz=TZ)
+    for e in events:
+        board.feed(e)
+    (tile,) = board.snapshot(midnight + 50)["hotlines"]
+    assert (tile["offered_today"], tile["answered_today"], tile["abandoned_today"]) == (1, 0, 0)
+    store = RecordStore.sqlite(":memory:")
+    store.write(events)
+    today = compute(store.period_records(midnight, midnight + 86400)).hotlines["110"]
+    before = compute(store.period_records(midnight - 86400, midnight)).hotlines["110"]
+    store.close()
+    assert (today.offered, today.answered, today.abandoned) == (1, 0, 0)
+    assert (before.offered, before.answered, before.abandoned) == (2, 1, 1)
+    assert board.answered_total["110"] == board.abandoned_total["110"] == 1  # the lifetime counters count all

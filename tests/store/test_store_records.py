@@ -49,18 +49,26 @@ def test_kpis_of_the_morning_match_the_story(store: RecordStore) -> None:
     assert report.hotlines["120"].target == 0.9
     assert report.transfers_by_pair == PAIRS
     alarms = answer_rate_alarms(report, now=END)
-    # 12345 is on its target (8 of 10 finished offers; 2 still waiting), 110 under it
-    assert {(a.hotline, round(a.rate, 3)) for a in alarms} == {("110", 0.6)}
+    # 12345 is on its target (8 of 10 finished offers; 2 still waiting), 110 under it (4 of 6, the transfer
+    # in included); 119 too, but with one finished offer only (under min_offered)
+    assert {(a.hotline, round(a.rate, 3)) for a in alarms} == {("110", 0.667)}
     assert all(a.TYPE == "kpi.answer_rate_low" and a.target == 0.8 for a in alarms)
 
 
 def test_period_boundaries_exclude_other_calls(store: RecordStore) -> None:
     store.write(morning())
-    # 08:00–08:20 holds 12345's c1..c4 (offered at 4, 8, 12, 16 min) and 110's p1..p3 (5, 10, 15).
+    # 08:00–08:20 holds 12345's c1..c4 (offered at 4, 8, 12, 16 min), 110's p1..p3 (5, 10, 15) and X1, c1
+    # transferred in (rang at 110 at 4 min 36 s); X3 rang at 119 at 12 min 26 s and failed at 12 min 56 s.
     records = store.period_records(T0, at(20))
     report = compute(records)
     assert report.hotlines["12345"].offered == 4
-    assert report.hotlines["110"].offered == 3
+    assert report.hotlines["110"].offered == 4
+    assert (report.hotlines["119"].offered, report.hotlines["119"].abandoned) == (1, 1)
+    # an offer's outcome after the period still counts for it: c4 was answered at 16 min 20 s, X3 failed
+    # inside; 08:00–08:12:30 holds c1..c3 and X3's offer, whose failure comes after the period's end
+    early = compute(store.period_records(T0, at(12.5))).hotlines
+    assert (early["12345"].offered, early["12345"].answered) == (3, 3)
+    assert (early["119"].offered, early["119"].abandoned, early["119"].in_progress) == (1, 1, 0)
     assert report.hotlines["110"].overflow_minutes == pytest.approx(10.0)  # 08:10–08:20 of 08:10–08:25
 
 
@@ -152,7 +160,7 @@ def test_report_renders_markdown_and_csv(store: RecordStore) -> None:
     report = compute(store.period_records(period.start, period.end))
     md = render_markdown(report, period)
     assert "人工接通率 Answer rate" in md
-    assert "| 110 | 5 | 3 | 60.0% ⚠ | 80% | 2 |" in md
+    assert "| 110 | 6 | 4 | 66.7% ⚠ | 80% | 2 |" in md
     assert "| 12345 | 119 | returned | 1 |" in md
     rows = {r["hotline"]: r for r in csv.DictReader(io.StringIO(render_csv(report, period)))}
     assert rows["12345"]["offered"] == "12" and rows["12345"]["answer_rate"] == "0.8"

@@ -1,5 +1,6 @@
 """A three-way leg callbridge called in is its transfer's leg in the records and on the board, not a citizen's
-call: not offered, answered, abandoned or in progress at the destination hotline — yet kept and linked."""
+call: never a presentation of its own at the destination hotline — yet kept and linked. The destination is
+offered the *citizen's call*, by the transfer (it rings there), and answers it when the leg joins the room."""
 
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ def hand_over(*, leg_answers: bool = True, announce_first: bool = True) -> list[
     called = [ev.ThreewayLegCalled(ts=T + 31, call_id="c1", hotline="12345", room="cb-x7", leg_call_id="x7-leg0",
                                    **{**XFER, "line": "PJSIP/120@hotline-120"})]  # fmt: skip
     # at the PBX the leg is a call of its own (own Linkedid), offered to 120, presenting the citizen's number
-    leg: list[DomainEvent] = [ce.CallOffered(ts=T + 32, call_id="x7-leg0", hotline="120", caller_num=CITIZEN,
-                          channel="PJSIP/hotline-120-5", context="cb-conf")]  # fmt: skip
+    leg: list[DomainEvent] = [
+        ce.CallOffered(ts=T + 32, call_id="x7-leg0", hotline="120", caller_num=CITIZEN, channel="PJSIP/hotline-120-5",
+                       context="cb-conf"),
+        ev.TransferRinging(ts=T + 33, call_id="c1", hotline="12345", connected_num=CITIZEN, **XFER),
+    ]  # fmt: skip
     if leg_answers:
         leg += [
             ce.ConferenceJoined(ts=T + 40, call_id="x7-leg0", hotline="120", room="cb-x7",
@@ -62,8 +66,11 @@ def test_the_leg_is_not_a_call_of_the_destination_hotline(store: RecordStore, le
     report = kpis(store)
     citizen, ambulance = report.hotlines["12345"], report.hotlines["120"]
     assert (citizen.offered, citizen.answered, citizen.abandoned, citizen.answer_rate) == (1, 1, 0, 1.0)
-    assert (ambulance.offered, ambulance.answered, ambulance.abandoned, ambulance.in_progress) == (0, 0, 0, 0)
-    assert ambulance.answer_rate is None and ambulance.transfers_in == 1
+    # 120 was offered the citizen's call once (the transfer rang there), not the leg as well
+    answered = int(leg_answers)
+    assert (ambulance.offered, ambulance.answered, ambulance.abandoned, ambulance.in_progress) == (
+        1, answered, 1 - answered, 0)  # fmt: skip
+    assert ambulance.answer_rate == answered and ambulance.transfers_in == 1
     # kept and linked to its transfer: answered when it joined the room, else ended unanswered
     [leg] = store.search_calls(call_id="x7-leg0")
     expected = "answered" if leg_answers else "unanswered"
@@ -85,7 +92,7 @@ def test_the_leg_is_part_of_the_timeline_from_either_side(store: RecordStore) ->
 
 def test_the_same_records_when_the_announcement_is_written_after_the_offer(store: RecordStore) -> None:
     store.write(hand_over(announce_first=False))
-    assert (kpis(store).hotlines["120"].offered, kpis(store).hotlines["12345"].offered) == (0, 1)
+    assert (kpis(store).hotlines["120"].offered, kpis(store).hotlines["12345"].offered) == (1, 1)
     [leg] = store.search_calls(call_id="x7-leg0")
     assert (leg["kind"], leg["transfer_id"]) == ("threeway_leg", "x7")
 
@@ -102,17 +109,17 @@ def test_a_call_transferred_in_under_its_own_id_without_announcement_still_count
 
 def test_the_board_counts_citizens_calls_only() -> None:
     board = LiveBoard(["12345", "120"])
-    for e in hand_over(leg_answers=False)[:-2]:  # both still on the line
+    for e in hand_over(leg_answers=False)[:-3]:  # the 120 line rings, both still on the line
         board.feed(e)
-    tiles = {t["hotline"]: t for t in board.snapshot(T + 100)["hotlines"]}
-    assert (tiles["120"]["offered_today"], tiles["120"]["waiting"]) == (0, 0)
+    tiles = {t["hotline"]: t for t in board.snapshot(T + 50)["hotlines"]}
+    assert (tiles["120"]["offered_today"], tiles["120"]["waiting"], tiles["120"]["answer_rate_today"]) == (1, 0, None)
     assert (tiles["12345"]["offered_today"], tiles["12345"]["answered_today"]) == (1, 1)
-    for e in hand_over(leg_answers=False)[-2:]:
+    for e in hand_over(leg_answers=False)[-3:]:  # it rang out (back to the agent); the leg's own end is no loss
         board.feed(e)
     tiles = {t["hotline"]: t for t in board.snapshot(T + 300)["hotlines"]}
     assert (tiles["120"]["offered_today"], tiles["120"]["abandoned_today"], tiles["120"]["answer_rate_today"]) == (
-        0, 0, None)  # fmt: skip
-    assert board.offered_total["120"] == 0 and board.abandoned_total["120"] == 0
+        1, 1, 0.0)  # fmt: skip
+    assert board.offered_total["120"] == 1 and board.abandoned_total["120"] == 1
     assert tiles["12345"]["answer_rate_today"] == 1.0
 
 
@@ -126,6 +133,9 @@ def version_1_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         assert old.schema_versions() == [1]
         old.backend.execute("INSERT INTO calls (call_id, hotline, caller_num, offered_ts, answered_ts, wait_s, outcome)"
                             " VALUES ('c1', '12345', ?, ?, ?, 5.0, 'answered')", (CITIZEN, T, T + 5))
+        for ts, type_ in ((T, "call.offered"), (T + 5, "call.answered")):  # and the timeline it kept of that call
+            old.backend.execute("INSERT INTO events (ts, type, call_id, hotline, data) VALUES (?, ?, 'c1', '12345', ?)",
+                                (ts, type_, f'{{"caller_num": "{CITIZEN}"}}'))
         old.close()
     yield path
 
@@ -135,5 +145,5 @@ def test_an_old_records_file_is_migrated_and_its_calls_still_count(version_1_fil
     assert store.schema_versions() == [1, 2]
     assert store.search_calls(call_id="c1")[0]["kind"] is None
     store.write(hand_over()[2:])
-    assert (kpis(store).hotlines["12345"].offered, kpis(store).hotlines["120"].offered) == (1, 0)
+    assert (kpis(store).hotlines["12345"].offered, kpis(store).hotlines["120"].offered) == (1, 1)
     store.close()

@@ -101,7 +101,7 @@ async def test_records_sink_records_feeds_the_board_and_publishes_alarms(tmp_pat
     async with writer:
         for cid in ("a", "b"):
             sink([EventRecord("call.offered", T0, cid, "110", {}),  # type: ignore[list-item]
-                  EventRecord("queue.abandoned", T0 + 5, cid, "110", {})])  # fmt: skip
+                  EventRecord("call.ended", T0 + 5, cid, "110", {})])  # hung up unanswered  # fmt: skip
         await asyncio.wait_for(writer.flush(), 10)
     assert [e.TYPE for e in published] == ["kpi.answer_rate_low"]
     types = [r["type"] for r in store.backend.query("SELECT type FROM events ORDER BY seq")]

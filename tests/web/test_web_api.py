@@ -8,6 +8,7 @@ import csv
 import io
 import json
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from web_helpers import TOKEN, Served, bearer, fetch
 
@@ -91,12 +92,13 @@ async def test_call_timeline_api_both_sides(served: Served) -> None:
 async def test_kpi_api(served: Served) -> None:
     period = "2026-11-29T08:00:00%2B08:00..2026-11-29T09:00:00%2B08:00"
     kpi = json.loads((await fetch(served.base + f"/api/kpi?period={period}", bearer())).body)
-    assert kpi["hotlines"]["110"]["answer_rate"] == 0.6 and kpi["hotlines"]["110"]["nuisance_callers"] == 2
+    # 110: p1..p5 and the call transferred in from 12345 (answered there): 4 of 6
+    assert kpi["hotlines"]["110"]["answer_rate"] == 4 / 6 and kpi["hotlines"]["110"]["nuisance_callers"] == 2
     # 12345: 8 of 10 finished offers, on its 80 % target; the 2 still waiting are in progress, not lost
     citizen = kpi["hotlines"]["12345"]
     assert (citizen["answer_rate"], citizen["in_progress"], citizen["below_target"]) == (0.8, 2, False)
     md = await fetch(served.base + f"/api/kpi?period={period}&format=markdown", bearer())
-    assert "| 110 | 5 | 3 | 60.0% ⚠ |" in md.text
+    assert "| 110 | 6 | 4 | 66.7% ⚠ |" in md.text
     assert (await fetch(served.base + "/api/kpi?period=someday", bearer())).status == 400
 
 
@@ -106,7 +108,11 @@ async def test_metrics_parse_and_carry_the_board(served: Served) -> None:
     samples = metric_samples(reply.text)
     assert samples[("callbridge_calls_offered_total", (("hotline", "12345"),))] == 12
     assert samples[("callbridge_calls_abandoned_total", (("hotline", "110"),))] == 2
-    assert samples[("callbridge_answer_rate_today", (("hotline", "110"),))] == 0.6
+    # "today" is the server's clock's day (the scenario's morning), whatever the date the test runs on
+    assert samples[("callbridge_answer_rate_today", (("hotline", "110"),))] == pytest.approx(4 / 6)
+    today = {n: samples[(f"callbridge_calls_{n}_today", (("hotline", "110"),))] for n in ("offered", "answered",
+                                                                                          "abandoned")}  # fmt: skip
+    assert today == {"offered": 6, "answered": 4, "abandoned": 2}
     assert samples[("callbridge_answer_rate_target", (("hotline", "110"),))] == 0.8
     assert samples[("callbridge_calls_waiting", (("hotline", "12345"),))] == 2
     key = (("from_hotline", "12345"), ("outcome", "completed"), ("to_hotline", "110"))
@@ -147,7 +153,7 @@ async def test_sse_pushes_a_new_snapshot_when_a_call_arrives(served: Served) -> 
         tiles = {t["hotline"]: t for t in snap["hotlines"]}  # type: ignore[attr-defined]
         if tiles["110"]["waiting"] == 1:
             break
-    assert tiles["110"]["waiting"] == 1 and tiles["110"]["offered_today"] == 6
+    assert tiles["110"]["waiting"] == 1 and tiles["110"]["offered_today"] == 7
     # stopping the server ends open streams instead of hanging
     await asyncio.wait_for(served.server.stop(), 5)
     rest = await asyncio.wait_for(reader.read(), 5)

@@ -33,8 +33,9 @@ async def test_wallboard_updates_live_when_a_call_arrives(served: Served) -> Non
             await page.goto(f"{served.base}/?token={TOKEN}")
             tile = page.locator('[data-hotline="110"]')
             await tile.locator('[data-field="waiting"]').filter(has_text="0").wait_for()
-            assert await tile.locator('[data-field="offered"]').inner_text() == "5"
-            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "60%"
+            # p1..p5 and the call transferred in from 12345 (X1, answered at 110): 4 of 6
+            assert await tile.locator('[data-field="offered"]').inner_text() == "6"
+            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "66.7%"
             assert "low" in (await tile.get_attribute("class") or "")  # under the 80 % line
             assert await page.locator("#conn").inner_text() == "实时 Live"
 
@@ -46,18 +47,18 @@ async def test_wallboard_updates_live_when_a_call_arrives(served: Served) -> Non
             served.board.feed(EventRecord("transfer.requested", now - 5, "c11", "12345", x5))
             served.server.notify()
             await tile.locator('[data-field="waiting"]').filter(has_text="1").wait_for()
-            assert await tile.locator('[data-field="offered"]').inner_text() == "6"
+            assert await tile.locator('[data-field="offered"]').inner_text() == "7"
             assert await tile.locator('[data-field="longest_wait"]').inner_text() == "42s"
-            # a caller still waiting is not a lost call: the rate stays 3 of 5 finished
-            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "60%"
+            # a caller still waiting is not a lost call: the rate stays 4 of 6 finished
+            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "66.7%"
             assert await page.locator('[data-flow="12345>110"]').count() == 1
 
             # the caller is answered: waiting goes back to 0 and the answered count moves
             served.board.feed(EventRecord("call.answered", now, "new-1", "110", {"agent": "p2"}))
             served.server.notify()
             await tile.locator('[data-field="waiting"]').filter(has_text="0").wait_for()
-            assert await tile.locator('[data-field="answered"]').inner_text() == "4"
-            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "66.7%"
+            assert await tile.locator('[data-field="answered"]').inner_text() == "5"
+            assert await tile.locator('[data-field="answer_rate"]').inner_text() == "71.4%"
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
         finally:
