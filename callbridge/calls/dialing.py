@@ -136,8 +136,8 @@ def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
         transfers.leg_failed(t, call, dest, ev.dial_status, out)
     why = f"DialEnd {ev.dial_status}"
     caller = t._channels.get(call.call_id)
-    if src.dialing:
-        return  # other legs of the same Dial still ring (ring group, queue ringall, forward)
+    if src.dialing or ev.forward:
+        return  # other legs of the same Dial still ring (ring group, queue ringall), or the forward target will
     if src.answered_dest in t._channels:
         t.set_state(call, S.ANSWERED, why)  # the CANCEL of the losers after the winner's ANSWER
     elif caller is not None and any(caller.uniqueid in q.callers for q in t._queues.values()):
