@@ -226,8 +226,10 @@ class CallTracker:
             if not create or uid in self._gone:
                 return None
             linkedid = snap.linkedid or uid
-            if linkedid in self._gone:
-                return None  # a late event of an ended call
+            if linkedid in self._gone and linkedid not in self._calls:
+                # A late event of an ended call. While the call lives on, its first channel (Uniqueid ==
+                # Linkedid) may be gone and new legs still come: the caller's side transferred the agent.
+                return None
             ch = new_channel(uid, name, linkedid, self.now, self._seq)
             self._channels[uid] = ch
             self._by_name[name] = uid
