@@ -253,10 +253,13 @@ class App:
         return sink
 
     def readiness(self) -> dict[str, Any]:
-        """``/readyz``: AMI logged in and resynced; the bus is reported, not required."""
+        """``/readyz``: AMI logged in and resynced, and event delivery not stalled beyond
+        ``mqtt.delivery_stall_s`` (a broker outage the outbox absorbs is reported, not a failure)."""
         ami_ok = self.ami is not None and self.ami.connected
         bus = None if self.publisher is None else bool(self.publisher.connected)
-        return {"ready": ami_ok, "ami": ami_ok, "mqtt": bus, "mode": self.engine.mode}
+        delivery = None if self.publisher is None else self.publisher.delivery_state()
+        ready = ami_ok and not (delivery and delivery["stalled"])
+        return {"ready": ready, "ami": ami_ok, "mqtt": bus, "delivery": delivery, "mode": self.engine.mode}
 
     async def _publish_state(self) -> None:
         """Retained state topics (mode, per queue and per hotline), republished only when they change."""

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "records": "query call and transfer records",
     "report": "KPI report for a period (markdown or CSV)",
     "bench": "run the benchmark suite",
+    "deadletters": "list, retry or drop the MQTT outbox's dead letters (messages the broker refused)",
 }
 
 

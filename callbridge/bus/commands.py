@@ -43,17 +43,23 @@ import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from callbridge.bus import idents
+from callbridge.bus.idents import AgentId, CallId, CategoryId, HotlineId, KeyId, NameId, Reason, ReplyTo, Text, TicketId
 from callbridge.bus.topics import Topics
 from callbridge.errors import CommandError
 
 log = structlog.get_logger("callbridge.bus.commands")
 
 MAX_COMMAND_BYTES = 64 * 1024
+#: A response topic longer than this is not used (the fallback reply topic is).
+MAX_RESPONSE_TOPIC = 1024
 
-# Identifiers may reach AMI (through the engine's checked writer); refuse control characters early.
-Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-Text = Annotated[str, Field(max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
-HandoverValue = str | int | float | bool | None
+# Every identifier has its safe alphabet (callbridge.bus.idents, documented in docs/mqtt.md): they may reach
+# a topic (events of the call, of the hotline) or an AMI header.
+HandoverValue = Annotated[str, Field(max_length=1000, pattern=idents.TEXT_PATTERN)] | int | float | bool | None
+#: Echoed in the reply body only (never a topic or a header): any text without controls.
+CorrelationId = Annotated[str, Field(max_length=256, pattern=idents.TEXT_PATTERN)]
+Signature = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]
 
 
 class CommandBody(BaseModel):
@@ -62,66 +68,66 @@ class CommandBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: MQTT 3.1.1 fallback: reply on ``callbridge/<site>/reply/<reply_to>``.
-    reply_to: Ident | None = None
+    reply_to: ReplyTo | None = None
     #: MQTT 3.1.1 fallback: echoed in the reply body.
-    correlation_id: Annotated[str, Field(max_length=256)] | None = None
+    correlation_id: CorrelationId | None = None
     #: MQTT 3.1.1 signature (MQTT 5 uses the ``sig`` user property).
-    sig: Annotated[str, Field(max_length=128)] | None = None
+    sig: Signature | None = None
 
 
 class TransferCommand(CommandBody):
     """One-key number-carrying transfer of a call to another hotline."""
 
-    call_id: Ident
-    agent: Ident
-    to_hotline: Ident
+    call_id: CallId
+    agent: AgentId
+    to_hotline: HotlineId
     mode: Literal["blind", "attended", "threeway"] = "blind"
-    category: Ident | None = None
-    ticket: Ident | None = None
+    category: CategoryId | None = None
+    ticket: TicketId | None = None
     summary: Text | None = None
-    handover: dict[Ident, HandoverValue] = Field(default_factory=dict, max_length=32)
-    idempotency_key: Ident | None = None
+    handover: dict[KeyId, HandoverValue] = Field(default_factory=dict, max_length=32)
+    idempotency_key: KeyId | None = None
 
 
 class CompleteCommand(CommandBody):
     """Complete an attended transfer (connect the caller to the destination)."""
 
-    call_id: Ident
-    agent: Ident
-    transfer_id: Ident | None = None
-    idempotency_key: Ident | None = None
+    call_id: CallId
+    agent: AgentId
+    transfer_id: KeyId | None = None
+    idempotency_key: KeyId | None = None
 
 
 class CancelCommand(CommandBody):
     """Cancel a pending transfer (the caller returns to the agent)."""
 
-    call_id: Ident
-    agent: Ident
-    transfer_id: Ident | None = None
-    reason: Text | None = None
-    idempotency_key: Ident | None = None
+    call_id: CallId
+    agent: AgentId
+    transfer_id: KeyId | None = None
+    reason: Reason | None = None
+    idempotency_key: KeyId | None = None
 
 
 class ThreeWayCommand(CommandBody):
     """Start a three-way hand-over conference (caller, agent, destination hotline)."""
 
-    call_id: Ident
-    agent: Ident
-    to_hotline: Ident | None = None
-    transfer_id: Ident | None = None
-    category: Ident | None = None
-    ticket: Ident | None = None
+    call_id: CallId
+    agent: AgentId
+    to_hotline: HotlineId | None = None
+    transfer_id: KeyId | None = None
+    category: CategoryId | None = None
+    ticket: TicketId | None = None
     summary: Text | None = None
-    handover: dict[Ident, HandoverValue] = Field(default_factory=dict, max_length=32)
-    idempotency_key: Ident | None = None
+    handover: dict[KeyId, HandoverValue] = Field(default_factory=dict, max_length=32)
+    idempotency_key: KeyId | None = None
 
 
 class LeaveCommand(CommandBody):
     """The sending agent leaves the three-way conference (hand-over done)."""
 
-    call_id: Ident
-    agent: Ident
-    idempotency_key: Ident | None = None
+    call_id: CallId
+    agent: AgentId
+    idempotency_key: KeyId | None = None
 
 
 class SetPriorityCommand(CommandBody):
@@ -131,32 +137,32 @@ class SetPriorityCommand(CommandBody):
     must work for the hotline owning the queue or the hotline the call came in on. Higher is answered first.
     """
 
-    call_id: Ident
-    agent: Ident
+    call_id: CallId
+    agent: AgentId
     priority: Annotated[int, Field(ge=0, le=100)]
-    reason: Text | None = None
-    idempotency_key: Ident | None = None
+    reason: Reason | None = None
+    idempotency_key: KeyId | None = None
 
 
 class SetModeCommand(CommandBody):
     """Switch the operating mode (e.g. day/night/disaster)."""
 
-    mode: Ident
-    agent: Ident | None = None
-    reason: Text | None = None
+    mode: NameId
+    agent: AgentId | None = None
+    reason: Reason | None = None
 
 
 class ReloadCommand(CommandBody):
     """Reload the dialplan (rejected with its problems if invalid)."""
 
-    agent: Ident | None = None
+    agent: AgentId | None = None
 
 
 class StatusCommand(CommandBody):
     """Status of the daemon, a call, or a hotline."""
 
-    call_id: Ident | None = None
-    hotline: Ident | None = None
+    call_id: CallId | None = None
+    hotline: HotlineId | None = None
 
 
 VERBS: dict[str, type[CommandBody]] = {
@@ -302,10 +308,18 @@ class CommandProcessor:
     def _reply_topic(self, msg: IncomingCommand, body: Mapping[str, Any]) -> str:
         rt = msg.response_topic
         base = self.topics.base + "/"
-        if rt and "+" not in rt and "#" not in rt and (not rt.startswith(base) or rt.startswith(base + "reply/")):
+        if (
+            rt
+            and "+" not in rt
+            and "#" not in rt
+            and len(rt) <= MAX_RESPONSE_TOPIC
+            and idents.broker_safe(rt)  # a topic the broker drops the connection for is never sent
+            and (not rt.startswith(base) or rt.startswith(base + "reply/"))
+        ):
             return rt
         reply_to = body.get("reply_to")
-        return self.topics.reply(reply_to if isinstance(reply_to, str) else None)
+        safe = isinstance(reply_to, str) and idents.is_topic_level(reply_to)
+        return self.topics.reply(reply_to if safe else None)
 
     def _reply(
         self,

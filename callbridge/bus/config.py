@@ -48,6 +48,11 @@ class BusSettings(BaseModel):
     #: (PUBACKs are read once per iteration, so the window caps the rate while the AMI side is busy).
     #: Never above the broker's MQTT 5 Receive Maximum (CONNACK), which is honoured when it sends one.
     pipelined_in_flight: int = Field(2048, ge=1, le=65535)
+    #: Drops of the connection with the same row the oldest in flight (sent alone after the first) before
+    #: that row becomes a dead letter (see :mod:`callbridge.bus.delivery`).
+    dead_letter_strikes: int = Field(3, ge=1, le=100)
+    #: ``/readyz`` says not ready while rows wait and no PUBACK came for this long (seconds).
+    delivery_stall_s: float = Field(30.0, gt=0)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
 

@@ -23,3 +23,22 @@ class OutboxFull(DomainEvent):
     dropped_state: int
     dropped_events: int
     policy: str = "drop-oldest-state-then-events"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxDeadLetter(DomainEvent):
+    """A message the broker would not take was set aside as a dead letter; delivery goes on."""
+
+    TYPE: ClassVar[str] = "outbox.dead_letter"
+    DOC: ClassVar[str] = (
+        "Alarm: the broker refused a message (a failure PUBACK, a topic no broker accepts, or the "
+        "connection dropped repeatedly with that message the oldest in flight); it moved to the dead-letter "
+        "table with the reason and the messages behind it are delivered. `callbridge deadletters` lists, "
+        "retries and drops dead letters. `topic` is ASCII-escaped."
+    )
+
+    letter_id: int
+    seq: int
+    topic: str
+    reason: str
+    dead_letters: int

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import aiomqtt
 
+from callbridge.bus.idents import broker_safe
 from callbridge.bus.outbox import OutboxRow
 
 _PUBLISH_QOS1 = 0x32  # PUBLISH, QoS 1, no DUP; | 1 for retain
@@ -75,8 +76,10 @@ def _remaining_length(n: int) -> bytes:
 
 def topic_field(topic: str) -> bytes:
     """The length-prefixed UTF-8 topic of a PUBLISH; ValueError for a topic a broker must refuse."""
+    if not broker_safe(topic):  # a control or non-character: the broker would drop the connection
+        raise ValueError(f"invalid topic for PUBLISH: {topic!r}")
     topic_b = topic.encode("utf-8")
-    if not topic_b or len(topic_b) > 0xFFFF or b"+" in topic_b or b"#" in topic_b or b"\x00" in topic_b:
+    if not topic_b or len(topic_b) > 0xFFFF or b"+" in topic_b or b"#" in topic_b:
         raise ValueError(f"invalid topic for PUBLISH: {topic!r}")
     return _PACK_H(len(topic_b)) + topic_b
 
@@ -194,6 +197,10 @@ class PahoPipeline:
                 # broker ACKs the previous one (40 ms delayed ACKs with a small window).
                 paho._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             paho._sock = BufferedSocket(paho._sock, self.take_acks)
+
+    def unacknowledged(self) -> list[int]:
+        """Outbox seqs sent on this connection and not acknowledged yet, oldest first."""
+        return sorted(self._seq_of.values())
 
     @property
     def in_flight(self) -> int:

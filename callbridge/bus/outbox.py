@@ -46,7 +46,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from callbridge.bus import deadletters
+from callbridge.bus.deadletters import DeadLetter
+
 Kind = Literal["event", "state", "alarm"]
+_KINDS: dict[str, Kind] = {"event": "event", "state": "state", "alarm": "alarm"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -132,7 +136,7 @@ class Outbox:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + deadletters.SCHEMA)
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         row = self._db.execute("SELECT value FROM meta WHERE key='event_seq'").fetchone()
         self._event_seq: int = int(row[0]) if row else 0
@@ -335,6 +339,35 @@ class Outbox:
     def _rearm(self) -> None:
         if self._full and self._depth < self.max_rows * self.rearm_ratio:
             self._full = False
+
+    # --- dead letters (see :mod:`callbridge.bus.deadletters`) ----------------------------------
+
+    def dead_letter(self, seq: int, reason: str, at: float) -> DeadLetter | None:
+        """Move row ``seq`` aside with ``reason`` (committed); None when it is gone (acknowledged meanwhile)."""
+        with self._batch(commit=True):
+            letter = deadletters.move_from_outbox(self._db, seq, reason, at)
+        if letter is not None:
+            self._forget((seq,))
+            self._depth -= 1
+            self._rearm()
+        return letter
+
+    def requeue_retried(self) -> int:
+        """Dead letters marked for a retry (``callbridge deadletters retry``) go back to the tail."""
+        letters = deadletters.list_letters(self._db, retry_only=True)
+        if not letters:
+            return 0
+        self.commit()
+        messages = [OutgoingMessage(d.topic, d.payload, d.retain, _KINDS.get(d.kind, "event"),
+                                    d.topic if d.kind == "state" else None) for d in letters]  # fmt: skip
+        self.append(messages, enforce_bound=False, commit=False)
+        deadletters.delete(self._db, (d.id for d in letters))
+        self.commit()
+        return len(letters)
+
+    @property
+    def dead_letters(self) -> int:
+        return deadletters.count(self._db)
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ deleted only after its PUBACK; deletions are batched (they ride along with the n
 after ``ACK_FLUSH_DELAY_S``). QoS 1 messages of one connection arrive in publish order, and after a
 reconnect the pump starts again from the oldest unacknowledged row, so the events of one call keep
 their order (with duplicates a subscriber removes by envelope id). A PUBACK with an MQTT 5 failure
-reason code (e.g. not authorised) deletes the row as before, but is counted (:attr:`Publisher.refused`)
-and logged.
+reason code (e.g. not authorised) moves the row to the dead letters (:mod:`callbridge.bus.delivery`:
+so does a row the broker keeps dropping the connection for); it is counted (:attr:`Publisher.refused`).
 
 The connection loop never gives up: each attempt is logged, failures (refused, auth, TLS, lost) wait
 a jittered exponential back-off. The retained status topic says ``online`` after each connect and
@@ -41,9 +41,10 @@ import structlog
 from pydantic import BaseModel
 
 from callbridge.bus.config import BusSettings
+from callbridge.bus.delivery import DeliveryGuard, refusal_reason
 from callbridge.bus.envelope import build
 from callbridge.bus.events import OutboxFull
-from callbridge.bus.fastpath import ConnackLimits, PahoPipeline
+from callbridge.bus.fastpath import TOPIC_INVALID, ConnackLimits, PahoPipeline, topic_field
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
 from callbridge.bus.publisher_mqtt import consume_disconnect_error as consume_disconnect_error
 from callbridge.bus.publisher_mqtt import make_client as make_client
@@ -56,6 +57,8 @@ log = structlog.get_logger("callbridge.bus")
 #: Acknowledged rows are deleted at most this long after their PUBACK (unless an append took them).
 ACK_FLUSH_DELAY_S = 0.005
 ACK_FLUSH_ROWS = 1024
+#: How often dead letters marked for a retry are looked for while connected (seconds).
+RETRY_POLL_S = 2.0
 
 
 class Publisher:
@@ -91,6 +94,10 @@ class Publisher:
         self.attempts = 0
         self.connections = 0
         self.last_error: str | None = None
+        self.delivery = DeliveryGuard(self.outbox, self._append_alarm, strikes=settings.dead_letter_strikes,
+                                      stall_bound_s=settings.delivery_stall_s)  # fmt: skip
+        self._pipe: PahoPipeline | None = None  # this session's fast path (its in-flight rows)
+        self._sending: set[int] = set()  # the fallback path's rows in flight
 
     # --- what the rest of the daemon calls ---------------------------------------------------
 
@@ -122,6 +129,12 @@ class Publisher:
     async def set_state(self, suffix: str, payload: BaseModel | Mapping[str, Any] | bytes) -> AppendResult:
         return self.set_state_nowait(suffix, payload)
 
+    def delivery_state(self) -> dict[str, Any]:
+        """What ``/readyz`` reports of delivery (``stalled``: rows waiting with no PUBACK for too long)."""
+        return {"stalled": self.delivery.stalled(), "stalled_s": round(self.delivery.stalled_for(), 1),
+                "stall_bound_s": self.delivery.stall_bound_s, "outbox_depth": self.outbox.depth,
+                "dead_letters": self.delivery.dead_lettered}  # fmt: skip
+
     async def wait_connected(self) -> None:
         """Until connected (wrap in ``asyncio.timeout``)."""
         await self._connected_event.wait()
@@ -143,6 +156,7 @@ class Publisher:
     def _append(self, messages: Sequence[Any], *, events_only: bool = False) -> AppendResult:
         """``messages``: OutgoingMessage, or (topic, payload) pairs of events with ``events_only``."""
         acked, self._acked = self._acked, []
+        was_empty = self.outbox.depth == 0
         try:
             # Acknowledged rows ride along; the commit is shared by every append of this loop
             # iteration (and always precedes publishing, since the pump's read commits first).
@@ -154,6 +168,8 @@ class Publisher:
             self._acked[:0] = acked
             raise
         self._schedule_commit()
+        if was_empty and result.depth:
+            self.delivery.work_arrived()
         if result.dropped_state or result.dropped_events:
             self._report_drops(result)
         if result.depth > 0:
@@ -192,12 +208,7 @@ class Publisher:
                 dropped_state=self.outbox.dropped_state,
                 dropped_events=self.outbox.dropped_events,
             )
-            envelope = build(alarm, site=self.settings.site, seq=self.outbox.next_event_seq())
-            self.outbox.append(
-                [OutgoingMessage(t, envelope.payload, kind="alarm") for t in self.topics.for_event(alarm)],
-                enforce_bound=False,
-                commit=False,
-            )
+            self._append_alarm(alarm)
             self._last_drop_log = now
         elif now - self._last_drop_log > 10:
             self._last_drop_log = now
@@ -207,11 +218,24 @@ class Publisher:
                 dropped_events=self.outbox.dropped_events,
             )
 
+    def _append_alarm(self, alarm: DomainEvent) -> None:
+        """An alarm event straight into the outbox (over the bound rather than push out one more event)."""
+        envelope = build(alarm, site=self.settings.site, seq=self.outbox.next_event_seq())
+        self.outbox.append(
+            [OutgoingMessage(t, envelope.payload, kind="alarm") for t in self.topics.for_event(alarm)],
+            enforce_bound=False,
+            commit=False,
+        )
+        self._schedule_commit()
+        self._drained.clear()
+        self._wakeup.set()
+
     def _note_acked(self, seqs: list[int]) -> None:
         # A commit costs far more than the rows it deletes: acknowledged seqs wait up to
         # ACK_FLUSH_DELAY_S (or ACK_FLUSH_ROWS of them) and usually ride along with the next append.
         # A crash in between only means duplicates after the restart (at-least-once, same ids).
         self._acked.extend(seqs)
+        self.delivery.acknowledged(seqs)
         if len(self._acked) >= ACK_FLUSH_ROWS:
             self._flush_acks()
         elif not self._ack_flush_scheduled:
@@ -249,6 +273,7 @@ class Publisher:
             will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
             client = make_client(s, client_id=s.resolved_client_id(), will=will)
             limits = ConnackLimits(client) if PahoPipeline.supported(client) else None
+            self._pipe = None
             try:
                 async with client:
                     self.connections += 1
@@ -258,6 +283,9 @@ class Publisher:
             except* (aiomqtt.MqttError, OSError) as group:
                 self.last_error = "; ".join(dict.fromkeys(str(e) for e in group.exceptions))
                 log.warning("mqtt connection failed or lost", attempt=self.attempts, error=self.last_error)
+                if not self._stopping.is_set():
+                    in_flight = self._pipe.unacknowledged() if self._pipe is not None else sorted(self._sending)
+                    self.delivery.connection_dropped(in_flight, self.last_error)
             finally:
                 self._set_connected(False)
             if self._stopping.is_set():
@@ -275,14 +303,18 @@ class Publisher:
         self._set_connected(True)  # ready: connected and announced
         log.info("mqtt connected", attempt=self.attempts, outbox_depth=self.outbox.depth)
         self._flush_acks()
+        self._sending.clear()
         try:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(self._watch_disconnect(client))
+                retries = tg.create_task(self._take_retries())
                 if self.window is not None:
-                    await self._pump_pipelined(PahoPipeline(client, self._on_acks), self.window)
+                    self._pipe = PahoPipeline(client, self._on_acks)
+                    await self._pump_pipelined(self._pipe, self.window)
                 else:
                     await self._pump_with_tasks(client, tg)
                 watcher.cancel()
+                retries.cancel()
             self._flush_acks()
             await client.publish(self.topics.status, OFFLINE, qos=1, retain=True, timeout=2)
         except asyncio.CancelledError:
@@ -303,18 +335,24 @@ class Publisher:
         # (its rows stay in the outbox and go out after the next start).
         return self._stopping.is_set() and (self.outbox.depth == 0 or time.monotonic() >= self._drain_deadline)
 
+    async def _take_retries(self) -> None:
+        """Dead letters marked for a retry (``callbridge deadletters retry``) return to the outbox."""
+        while True:
+            if self.outbox.requeue_retried():
+                self._drained.clear()
+                self._wakeup.set()
+            await asyncio.sleep(RETRY_POLL_S)
+
     def _on_acks(self, acked: list[int], refused: list[tuple[int, int]]) -> None:
-        """PUBACKs of one read (fast path); a refused row is dropped like an acknowledged one."""
+        """PUBACKs of one read (fast path); a refused row becomes a dead letter."""
         if refused:
-            # The broker refused the message (MQTT 5 reason code, e.g. 0x87 not authorised). Retrying
-            # would block the outbox forever, so the row is dropped like before — but counted and logged.
+            # The broker refused the message (MQTT 5 reason code, e.g. 0x87 not authorised) or it could
+            # not be sent at all: retrying would block the outbox forever, so it is set aside.
             self.refused += len(refused)
-            now = time.monotonic()
-            if now - self._last_refusal_log > 10:
-                self._last_refusal_log = now
-                log.error("broker refused a publish", reason_code=hex(refused[-1][1]), refused=self.refused)
-            acked = [*acked, *(seq for seq, _ in refused)]
-        self._note_acked(acked)
+            for seq, code in refused:
+                self.delivery.dead_letter(seq, refusal_reason(code))
+        if acked:
+            self._note_acked(acked)
         self._wakeup.set()
 
     async def _pump_pipelined(self, pipe: PahoPipeline, window: int) -> None:
@@ -324,12 +362,15 @@ class Publisher:
         while not self._should_stop_pumping():
             # No await between here and the wait below: nothing can set the event unseen.
             self._wakeup.clear()
-            room = window - pipe.in_flight
+            # a suspect row goes alone: its PUBACK (or another drop) says whether it is the poison
+            room = (1 if self.delivery.isolating else window) - pipe.in_flight
             # Refill as soon as anything is free: PUBACKs read together make one batch anyway, and
             # holding back stalls on brokers without TCP_NODELAY (mosquitto's default): their next
             # PUBACKs wait for our TCP ACK, which rides on our next data or comes 40 ms late.
             if room > 0:
                 rows = self.outbox.pending(after, room)
+                if rows and self.delivery.not_the_suspect(rows[0].seq):
+                    continue  # the suspect is gone (acknowledged late, dropped by the bound): full width
                 if rows:
                     pipe.send(rows)
                     after = rows[-1].seq
@@ -367,16 +408,30 @@ class Publisher:
                     else:
                         await self._wakeup.wait()
                     continue
+            if self.delivery.not_the_suspect(rows[0].seq):
+                continue
             for row in rows:
                 await window.acquire()
+                try:
+                    topic_field(row.topic)
+                except ValueError:
+                    window.release()
+                    self._on_acks([], [(row.seq, TOPIC_INVALID)])
+                    after = row.seq
+                    continue
                 task = tg.create_task(self._publish_row(client, row, window))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 after = row.seq
+                if self.delivery.isolating:  # a suspect row goes alone (see delivery.py)
+                    await asyncio.wait({task})
+                    break
 
     async def _publish_row(self, client: aiomqtt.Client, row: OutboxRow, window: asyncio.Semaphore) -> None:
+        self._sending.add(row.seq)
         try:
             await client.publish(row.topic, row.payload, qos=1, retain=row.retain, timeout=math.inf)
         finally:
             window.release()
+        self._sending.discard(row.seq)
         self._note_acked([row.seq])

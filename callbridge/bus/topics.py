@@ -16,47 +16,73 @@ The event type's dots become topic levels (``transfer.requested`` → ``transfer
 ``<p>/events/110/transfer/#`` selects every transfer event of hotline 110 and
 ``<p>/events/+/call/ended`` every ended call. Events without a hotline use the level ``_``.
 
-Every segment that comes from data (site, hotline, call id, queue, agent, reply-to) is sanitised:
-``+``, ``#``, ``/``, NUL and other control characters become ``_`` so data can never widen a
-subscription or add topic levels; an empty segment becomes ``_``.
+Topics are built only from validated parts: every level that comes from data (site, hotline, call id,
+queue, agent, mode, reply-to, event type) must match :data:`callbridge.bus.idents.TOPIC_LEVEL` (ASCII
+letters, digits and ``_ . @ : = ~ -``; no wildcard, no ``/``, no leading ``$``) or :func:`topic_part`
+raises :class:`UnsafeTopicPart`, so data can never widen a subscription, add levels, or carry a character
+a broker drops the connection for. An event whose hotline is not a valid level is published under
+``_`` (no hotline) and one whose call id is not is left off the per-call topic, with a warning: the event
+itself is never lost.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import structlog
+
+from callbridge.bus.idents import TOPIC_LEVEL, is_topic_level
 from callbridge.domain import DomainEvent
+from callbridge.errors import LocalError
+
+log = structlog.get_logger("callbridge.bus.topics")
 
 NO_HOTLINE = "_"
-_UNSAFE = re.compile(r"[+#/\x00-\x1f\x7f]")
+
+
+class UnsafeTopicPart(LocalError, ValueError):
+    """A value that is not a valid topic level (see :data:`callbridge.bus.idents.TOPIC_LEVEL`)."""
+
+    code = "unsafe_topic_part"
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(f"not a valid topic level ({TOPIC_LEVEL}): {value[:80]!r}")
 
 
 @lru_cache(maxsize=16384)  # every event needs its topics: hotlines, types and live call ids repeat
-def sanitise_segment(value: str) -> str:
-    """One safe topic level from arbitrary text (never empty, never a wildcard)."""
-    cleaned = _UNSAFE.sub("_", value)
-    if cleaned.startswith("$"):  # `$` levels are reserved by brokers ($SYS, $share)
-        cleaned = "_" + cleaned[1:]
-    return cleaned or "_"
+def topic_part(value: str) -> str:
+    """``value`` itself when it is a valid topic level; raises :class:`UnsafeTopicPart` otherwise."""
+    if not is_topic_level(value):
+        raise UnsafeTopicPart(value)
+    return value
 
 
 @lru_cache(maxsize=1024)
 def type_levels(event_type: str) -> str:
-    """``transfer.requested`` → ``transfer/requested`` (each part sanitised)."""
-    return "/".join(sanitise_segment(part) for part in event_type.split("."))
+    """``transfer.requested`` → ``transfer/requested`` (each part a valid level)."""
+    return "/".join(topic_part(part) for part in event_type.split("."))
 
 
 @lru_cache(maxsize=64)
 def _base(root: str, site: str) -> str:
-    return f"{sanitise_segment(root)}/{sanitise_segment(site)}"
+    return f"{topic_part(root)}/{topic_part(site)}"
 
 
 @lru_cache(maxsize=4096)  # (hotline, type) pairs repeat for every call
 def _event_topic(base: str, hotline: str | None, event_type: str) -> str:
-    level = sanitise_segment(hotline) if hotline else NO_HOTLINE
+    level = topic_part(hotline) if hotline else NO_HOTLINE
     return f"{base}/events/{level}/{type_levels(event_type)}"
+
+
+def _hotline_topic(base: str, hotline: str | None, event: DomainEvent) -> str:
+    """The event's topic for ``hotline``; under ``_`` when the hotline is not a valid level."""
+    try:
+        return _event_topic(base, hotline, event.TYPE)
+    except UnsafeTopicPart:
+        log.warning("topic.unsafe_hotline", type=event.TYPE, hotline=repr(hotline)[:80])
+        return _event_topic(base, None, event.TYPE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +102,7 @@ class Topics:
         return _event_topic(self.base, hotline, event_type)
 
     def call(self, call_id: str) -> str:
-        return f"{self.base}/calls/{sanitise_segment(call_id)}"
+        return f"{self.base}/calls/{topic_part(call_id)}"
 
     def for_event(self, event: DomainEvent) -> list[str]:
         """Every topic one event is published on, in a stable order, without duplicates.
@@ -85,36 +111,40 @@ class Topics:
         is published where the 110 software listens), then the per-call topic.
         """
         base = self.base
-        topics = [_event_topic(base, event.hotline, event.TYPE)]
+        topics = [_hotline_topic(base, event.hotline, event)]
         for hotline in event.also_hotlines():
             if hotline:
-                topic = _event_topic(base, hotline, event.TYPE)
+                topic = _hotline_topic(base, hotline, event)
                 if topic not in topics:
                     topics.append(topic)
-        if event.call_id:
-            topics.append(f"{base}/calls/{sanitise_segment(event.call_id)}")
+        call_id = event.call_id
+        if call_id:
+            try:
+                topics.append(f"{base}/calls/{topic_part(call_id)}")
+            except UnsafeTopicPart:
+                log.warning("topic.unsafe_call_id", type=event.TYPE, call_id=repr(call_id)[:80])
         return topics
 
     def events_filter(self, hotline: str = "+") -> str:
         """Subscription filter for every event of one hotline (``+`` = all hotlines)."""
-        level = "+" if hotline == "+" else sanitise_segment(hotline)
+        level = "+" if hotline == "+" else topic_part(hotline)
         return f"{self.base}/events/{level}/#"
 
     # --- retained state -----------------------------------------------------------------------
 
     def state(self, suffix: str) -> str:
-        """``state/<suffix>``; ``suffix`` levels are sanitised one by one (``hotlines/110``)."""
-        levels = "/".join(sanitise_segment(part) for part in suffix.split("/"))
+        """``state/<suffix>``; each level of ``suffix`` must be valid (``hotlines/110``)."""
+        levels = "/".join(topic_part(part) for part in suffix.split("/"))
         return f"{self.base}/state/{levels}"
 
     def hotline_state(self, hotline: str) -> str:
-        return f"{self.base}/state/hotlines/{sanitise_segment(hotline)}"
+        return f"{self.base}/state/hotlines/{topic_part(hotline)}"
 
     def queue_state(self, queue: str) -> str:
-        return f"{self.base}/state/queues/{sanitise_segment(queue)}"
+        return f"{self.base}/state/queues/{topic_part(queue)}"
 
     def agent_state(self, agent: str) -> str:
-        return f"{self.base}/state/agents/{sanitise_segment(agent)}"
+        return f"{self.base}/state/agents/{topic_part(agent)}"
 
     def mode_state(self) -> str:
         return f"{self.base}/state/mode"
@@ -126,12 +156,12 @@ class Topics:
     # --- commands -----------------------------------------------------------------------------
 
     def command(self, verb: str) -> str:
-        return f"{self.base}/cmd/{sanitise_segment(verb)}"
+        return f"{self.base}/cmd/{topic_part(verb)}"
 
     def command_filter(self, shared_group: str | None = None) -> str:
         """``<p>/cmd/+``, or ``$share/<group>/<p>/cmd/+`` so several daemons share the load."""
         plain = f"{self.base}/cmd/+"
-        return f"$share/{sanitise_segment(shared_group)}/{plain}" if shared_group else plain
+        return f"$share/{topic_part(shared_group)}/{plain}" if shared_group else plain
 
     def verb_of(self, topic: str) -> str | None:
         """The verb of a command topic, or None when the topic is not a command topic of this site."""
@@ -142,5 +172,6 @@ class Topics:
         return verb if verb and "/" not in verb else None
 
     def reply(self, reply_to: str | None) -> str:
-        """Fallback reply topic for MQTT 3.1.1 clients (``default`` when they name none)."""
-        return f"{self.base}/reply/{sanitise_segment(reply_to) if reply_to else 'default'}"
+        """Fallback reply topic for MQTT 3.1.1 clients (``default`` when they name none; raises for an
+        unsafe ``reply_to``, which the command models refuse first)."""
+        return f"{self.base}/reply/{topic_part(reply_to) if reply_to else 'default'}"

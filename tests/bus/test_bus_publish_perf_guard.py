@@ -177,5 +177,9 @@ async def test_a_publish_the_broker_refuses_is_counted_and_does_not_block_the_ou
             await seen.wait_until(lambda c: len(c.messages) >= 5)
             async with asyncio.timeout(10):
                 await pub.wait_drained()
-            assert pub.refused == 5
-    assert [env["data"]["n"] for _, env in seen.envelopes()] == list(range(5))
+            assert pub.refused == 5 and pub.outbox.dead_letters == 5  # set aside with the reason, not lost
+            await seen.wait_until(lambda c: sum(e["type"].endswith("dead_letter") for _, e in c.envelopes()) >= 5)
+    pings = [env for _, env in seen.envelopes() if env["type"] == "org.callbridge.test.ping"]
+    assert [env["data"]["n"] for env in pings] == list(range(5))
+    alarms = [env["data"] for _, env in seen.envelopes() if env["type"] == "org.callbridge.outbox.dead_letter"]
+    assert {a["topic"] for a in alarms} == {"callbridge/lab/calls/c1"} and "0x87" in alarms[0]["reason"]

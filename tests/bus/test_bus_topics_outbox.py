@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import string
 import time
 from pathlib import Path
 
 import orjson
+import pytest
 from bus_helpers import HandOver, Ping
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,23 +15,44 @@ from hypothesis import strategies as st
 from callbridge.bus.envelope import build, decode, uuid7
 from callbridge.bus.outbox import Outbox, OutgoingMessage
 from callbridge.bus.state import state_message
-from callbridge.bus.topics import Topics, sanitise_segment
+from callbridge.bus.topics import Topics, UnsafeTopicPart, topic_part
 
 T = Topics("lab")
 
 
 @given(st.text(max_size=40))
-def test_a_sanitised_segment_is_one_safe_topic_level(value: str) -> None:
-    seg = sanitise_segment(value)
-    assert seg and not set(seg) & {"+", "#", "/", "\x00"}
-    assert not seg.startswith("$")
-    assert all(ord(ch) >= 0x20 and ord(ch) != 0x7F for ch in seg)
+def test_a_topic_part_is_one_safe_level_or_refused(value: str) -> None:
+    try:
+        part = topic_part(value)
+    except UnsafeTopicPart:
+        alnum = string.ascii_letters + string.digits
+        assert not (0 < len(value) <= 128 and value[0] in alnum + "_" and set(value) <= set(alnum + "_.@:=~-"))
+        return
+    assert part == value and not set(part) & {"+", "#", "/", "\x00"} and not part.startswith("$")
+    assert part.isascii() and part.isprintable()
 
 
-def test_data_cannot_widen_a_subscription_or_add_levels() -> None:
-    assert T.call("a/b/#") == "callbridge/lab/calls/a_b__"
-    assert T.event("1+1", "x.y") == "callbridge/lab/events/1_1/x/y"
-    assert T.agent_state("$SYS") == "callbridge/lab/state/agents/_SYS"
+@pytest.mark.parametrize("bad", ["a/b/#", "1+1", "$SYS", "", "x\x85", "x\ufdd0", "x\uffff", "中", "a b", "x" * 129])
+def test_the_topic_builder_refuses_every_unvalidated_part(bad: str) -> None:
+    for build_topic in (T.call, T.hotline_state, T.queue_state, T.agent_state, T.reply, T.command):
+        if bad == "" and build_topic == T.reply:
+            continue  # no reply_to: the default reply topic
+        with pytest.raises(UnsafeTopicPart):
+            build_topic(bad)
+    with pytest.raises(UnsafeTopicPart):
+        T.event(bad or "x", "x.y" if bad else "x..y")
+    with pytest.raises(UnsafeTopicPart):
+        T.state(f"hotlines/{bad}")
+
+
+def test_an_event_with_an_unsafe_hotline_or_call_id_keeps_its_safe_topics() -> None:
+    ev = HandOver(ts=1.0, call_id="c1\x85", hotline="12345", to_hotline="11\ufdd0", caller_num="1")
+    assert T.for_event(ev) == ["callbridge/lab/events/12345/test/handover", "callbridge/lab/events/_/test/handover"]
+
+
+def test_valid_parts_make_the_documented_topics() -> None:
+    assert T.call("1790000000.17") == "callbridge/lab/calls/1790000000.17"
+    assert T.event("110", "x.y") == "callbridge/lab/events/110/x/y"
     assert T.reply(None) == "callbridge/lab/reply/default"
     assert T.command_filter("g1") == "$share/g1/callbridge/lab/cmd/+"
     assert T.verb_of("callbridge/lab/cmd/transfer") == "transfer"
