@@ -1,7 +1,9 @@
 """``callbridge report --period today|yesterday|YYYY-MM|YYYY-MM-DD|FROM..TO``: KPIs per hotline.
 
 Markdown for the periodic brief, CSV to merge into the monthly sheet. Answer-rate targets come from the
-dialplan (``hotlines.<n>.answer_rate_target``) when ``--dialplan`` is given, else 80 %.
+dialplan (``hotlines.<n>.answer_rate_target``): ``--dialplan``, else the settings' ``dialplan.path`` (the
+settings file of ``--config`` or ``config/callbridge.yaml``; without one, ``dialplans`` in the working
+directory). Only when no dialplan is found does every hotline get 80 %, and the report says so on stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +26,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
 
 
+def dialplan_path(args: argparse.Namespace) -> Path:
+    """``--dialplan``, else the one the daemon would run with (the settings' ``dialplan.path``)."""
+    if args.dialplan:
+        return Path(args.dialplan)
+    from callbridge.settings import load_settings
+
+    config = Path(args.config) if args.config else Path("config/callbridge.yaml")
+    return load_settings(config if (args.config or config.is_file()) else None).dialplan.path
+
+
+def answer_rate_targets(args: argparse.Namespace) -> dict[str, float]:
+    """Per-hotline targets of the dialplan; {} (80 % for all) when there is none to read, said on stderr."""
+    path = dialplan_path(args)
+    if not args.dialplan and not path.exists():
+        print(f"callbridge report: no dialplan at {path}: answer-rate target 80 % for every hotline "
+              "(give --dialplan PATH or --config SETTINGS)", file=sys.stderr)
+        return {}
+    from callbridge.dialplan.loader import load_dialplan
+
+    plan = load_dialplan(path)
+    return {h.number: h.answer_rate_target for h in plan.model.hotlines.values()}
+
+
 def main(args: argparse.Namespace) -> int:
     from callbridge.store.kpi import compute
     from callbridge.store.periods import parse_period
@@ -31,12 +56,7 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         period = parse_period(args.period, now=time.time())
-        targets: dict[str, float] = {}
-        if args.dialplan:
-            from callbridge.dialplan.loader import load_dialplan
-
-            plan = load_dialplan(Path(args.dialplan))
-            targets = {h.number: h.answer_rate_target for h in plan.model.hotlines.values()}
+        targets = answer_rate_targets(args)
         store = open_store_from_args(args)
     except LocalError as exc:
         return report_local_error("callbridge report", exc)

@@ -1,10 +1,16 @@
-"""``callbridge sim``: run the PBX simulator standalone (an AMI server behaving like Asterisk 22)."""
+"""``callbridge sim``: run the PBX simulator standalone (an AMI server behaving like Asterisk 22).
+
+Like Asterisk's ``manager.conf``, the simulator knows its AMI users' secrets, but never from a file in the
+repository: each user names an environment variable (``CALLBRIDGE_SIM_SECRET`` by default). Without it the
+command says exactly what to export, for the simulator and for the daemon that logs in to it (exit 2).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 
@@ -26,11 +32,25 @@ async def _run(args: argparse.Namespace) -> int:
     from callbridge.sim.traffic import TrafficGenerator
 
     config: SimConfig = load_config(args.config) if args.config else lab_config()
+    missing = [u for u in config.ami.users if u.secret is None and not os.environ.get(u.secret_env)]
+    if missing:
+        user = missing[0]
+        print(f"callbridge sim: AMI user {user.name!r} has no secret: set the environment variable {user.secret_env}"
+              " (any local value; it is never read from a file), and give the daemon the same value, e.g.\n"
+              f"  export {user.secret_env}=$(python3 -c 'import secrets; print(secrets.token_hex(16))')\n"
+              f"  export CALLBRIDGE_AMI_SECRET=${user.secret_env}", file=sys.stderr)
+        return 2
     if args.dialplan:
         config.dialplan = args.dialplan
         config.base_dir = "."
     if args.time_scale:
         config.time_scale = args.time_scale
+    # handlers before the "listening" line: whoever reads it may stop us at once
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     sim = Simulator(config)
     port = await sim.start(args.host, args.port)
     print(f"callbridge sim: AMI listening on {args.host}:{port}", flush=True)
@@ -38,11 +58,6 @@ async def _run(args: argparse.Namespace) -> int:
     if args.traffic and config.traffic is not None:
         traffic = TrafficGenerator(sim, config.traffic)
         traffic.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     if traffic is not None:
         traffic.stop()

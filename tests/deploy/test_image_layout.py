@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -153,3 +154,27 @@ def test_image_command_runs_from_its_empty_workdir_until_ready(image_run: Run) -
     # The state went to the volume (the working directory); nothing was written beside the settings.
     assert {"callbridge-records.sqlite3", "callbridge-outbox.sqlite3"} <= image_run.state, image_run.state
     assert image_run.etc_after == image_run.etc_before
+
+
+def documented_example(path: str) -> dict[str, object]:
+    """The JSON example given for *path* in the web server's table of docs/records.md."""
+    text = (REPO / "docs" / "records.md").read_text(encoding="utf-8")
+    row = re.search(rf"^\| `{re.escape(path)}` \|[^\n]*?`(\{{[^`]*\}})`", text, re.M)
+    assert row, f"docs/records.md: the {path} row shows no JSON example"
+    example: dict[str, object] = json.loads(row.group(1))
+    return example
+
+
+def shape(value: object) -> object:
+    """The JSON kind of *value*, objects key by key (an example shows the kinds, not the values)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, bool) or value is None:
+        return type(value).__name__
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def test_documented_health_and_readiness_json_is_what_the_server_answers(image_run: Run) -> None:
+    for path, body in (("/healthz", image_run.health), ("/readyz", image_run.ready)):
+        example = documented_example(path)
+        assert shape(example) == shape(body), f"{path}: docs/records.md shows {example}, the server answers {body}"

@@ -50,7 +50,10 @@ def test_records_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert not missing.exists()  # a query never creates an empty records file
 
 
-def test_report_markdown_csv_and_dialplan_targets(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_markdown_csv_and_dialplan_targets(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no settings, no dialplans here: 80 % for every hotline
     assert main(["report", "--db", str(db), "--period", PERIOD]) == 0
     md = capsys.readouterr().out
     assert "| 12345 | 12 | 8 | 80.0% | 80% |" in md  # 8 of 10 finished offers; 2 still waiting
