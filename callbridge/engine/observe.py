@@ -223,6 +223,16 @@ class Observer(TransferSteps):
             elif name == t.agent_channel and t.mode == "attended" and t.state is S.ANSWERED:
                 log.info("transfer.attended_completed", transfer_id=t.id)
 
+    def _unhold(self, e: ami.Unhold, now: float) -> None:
+        """The agent is taken off hold while consulting and no consultation leg ever entered the target
+        context: Asterisk's attended-transfer feature gave up (no target digits). The agent is back with
+        the caller; the transfer failed (a later ``complete`` would hang the agent up on the caller)."""
+        for t in self.active():
+            if t.mode == "attended" and e.snap.channel == t.agent_channel and not t.route_channel and t.state in (
+                S.SENDING, S.CONSULTING,
+            ):
+                self._fail(t, "no_consultation", now)
+
     def _conf_leave(self, e: ami.ConfbridgeLeave, now: float) -> None:
         for t in self.active():
             if t.room == e.conference and e.snap.channel == t.agent_channel and not t.agent_left:
@@ -334,6 +344,7 @@ _HANDLERS: dict[type[ami.AmiEvent], Callable[[Observer, Any, float], None]] = {
     ami.Newstate: Observer._leg_state,
     ami.ConfbridgeJoin: Observer._conf_join,
     ami.ConfbridgeLeave: Observer._conf_leave,
+    ami.Unhold: Observer._unhold,
     ami.OriginateResponse: Observer._originate_response,
     ami.Hangup: Observer._hangup,
 }

@@ -245,6 +245,9 @@ class Engine(Observer):
 
     def complete(self, call_id: str, agent: str, transfer_id: str | None, now: float) -> dict[str, Any]:
         t = self._own_transfer(call_id, agent, transfer_id, ("attended",))
+        if not t.route_channel:
+            # no consultation leg: hanging the agent up would leave the caller alone (Asterisk hangs up)
+            raise CommandError("not_consulting", f"transfer {t.id} has no consultation leg to hand the caller to")
         self.send(tx.complete_attended(t), f"xfer:{t.id}:complete")
         return t.describe()
 

@@ -34,8 +34,16 @@ log = structlog.get_logger("callbridge.engine.transfer")
 
 E = TypeVar("E", bound=DomainEvent)
 
-#: The extension every rendered ``cb-*`` context starts at.
+#: The extension every rendered ``cb-*`` context starts at (Redirect, Originate).
 ENTRY_EXTEN = "s"
+
+
+def atxfer_exten(t: Transfer) -> str:
+    """The extension an Atxfer dials: the destination hotline's number, which every rendered
+    ``cb-to-<n>`` / ``cb-expert-<n>`` context has beside ``s``. Asterisk "dials" Atxfer's Exten as DTMF
+    digits into the agent's channel, so ``s`` dials nothing: the feature would wait for the target on
+    the agent's keypad and give up."""
+    return t.to_hotline
 
 
 class TState(StrEnum):
@@ -201,7 +209,7 @@ def blind_actions(t: Transfer) -> tuple[Action, ...]:
 def attended_actions(t: Transfer) -> tuple[Action, ...]:
     """The consultation leg is created from the agent's side, so both channels carry the hand-over."""
     return (*setvars(t.caller_channel, t), *setvars(t.agent_channel, t),
-            Atxfer(channel=t.agent_channel, context=t.context, exten=ENTRY_EXTEN))  # fmt: skip
+            Atxfer(channel=t.agent_channel, context=t.context, exten=atxfer_exten(t)))  # fmt: skip
 
 
 def complete_attended(t: Transfer) -> tuple[Action, ...]:

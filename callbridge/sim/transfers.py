@@ -103,8 +103,18 @@ def _dtmf(pbx: Pbx, chan: Channel, digits: str) -> None:
                              "dtmf,all")
 
 
+#: features.conf transferdigittimeout (as rendered): how long Asterisk waits for the target's digits.
+TRANSFER_DIGIT_TIMEOUT = 3.0
+_DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
 def atxfer(pbx: Pbx, chan: Channel, context: str, exten: str) -> str:
-    """Start an attended transfer of ``chan``'s bridge peer to exten@context; "" or an error message."""
+    """Start an attended transfer of ``chan``'s bridge peer to exten@context; "" or an error message.
+
+    Asterisk's Atxfer "dials" the feature code and then ``Exten`` as DTMF into the transferer's channel;
+    characters that are no DTMF digit (``s``) dial nothing, so the feature collects no target, waits
+    ``transferdigittimeout`` ("Dialed no digits"), and gives up: the transferer stays with the caller
+    (Hold … Unhold), no consult leg, the AMI reply was a success all the same."""
     world = pbx.world
     orig = chan.bridge
     if not isinstance(orig, Bridge) or orig.conference:
@@ -115,6 +125,9 @@ def atxfer(pbx: Pbx, chan: Channel, context: str, exten: str) -> str:
     if not exten or not pbx.dialplan.find(context, exten):
         return "Extension does not exist"
     transferee = peers[0]
+    if not exten or any(c not in _DTMF_DIGITS for c in exten):
+        world.sched.soon(lambda: _no_target(pbx, chan, transferee, orig))
+        return ""
 
     def begin() -> None:
         if chan.hungup or chan.bridge is not orig:
@@ -145,6 +158,24 @@ def atxfer(pbx: Pbx, chan: Channel, context: str, exten: str) -> str:
 
     world.sched.soon(begin)
     return ""
+
+
+def _no_target(pbx: Pbx, chan: Channel, transferee: Channel, orig: Bridge) -> None:
+    """The attended-transfer feature started and collected no digits (see :func:`atxfer`)."""
+    world = pbx.world
+    if chan.hungup or chan.bridge is not orig:
+        return
+    _dtmf(pbx, chan, "*2")
+    world.chan_event("Hold", chan)
+    world.chan_event("MusicOnHoldStart", transferee, [("Class", "default")])
+
+    def give_up() -> None:
+        if not transferee.hungup:
+            world.chan_event("MusicOnHoldStop", transferee)
+        if not chan.hungup:
+            world.chan_event("Unhold", chan)
+
+    world.sched.call_later(TRANSFER_DIGIT_TIMEOUT, give_up)
 
 
 def cancel_atxfer(pbx: Pbx, chan: Channel) -> str:

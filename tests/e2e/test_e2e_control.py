@@ -58,7 +58,7 @@ async def test_attended_transfer_completed_joins_caller_and_expert(lab: Lab) -> 
     # cb-expert-119 reports CallbridgeTarget, so the consultation leg is known and its ringing reported
     ringing = await lab.event("transfer.ringing", transfer_id=reply["transfer_id"])
     assert ringing.data()["line"] == "q-119-expert" and ringing.data()["to_hotline"] == "119"
-    assert lab.app.engine.transfers[reply["transfer_id"]].route_channel.startswith("Local/s@cb-expert-119")
+    assert lab.app.engine.transfers[reply["transfer_id"]].route_channel.startswith("Local/119@cb-expert-119")
     await asyncio.sleep(0.5)
     await lab.app.service.handle(command("complete", call_id=call_id, agent=agent_endpoint(agent)))
     await lab.event("transfer.answered", transfer_id=reply["transfer_id"])

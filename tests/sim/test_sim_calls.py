@@ -33,6 +33,7 @@ exten => s,1,Set(__CB_XFER_ID=${CB_XFER_ID})
  same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)
  same => n,Goto(cb-back,s,1)
  same => n(done),Hangup()
+exten => 110,1,Goto(s,1)
 
 [cb-back]
 exten => s,1,Dial(PJSIP/${CB_AGENT},15)
@@ -274,12 +275,30 @@ async def test_atxfer_consultation_leg_inherits_the_transferers_handover_variabl
     caller, agent = await _caller_with_agent(sim)
     sim.pbx.assign(sim.channel(agent), "__CB_XFER_ID", "x-9")  # type: ignore[arg-type]
     reply = sim.handlers["atxfer"](sim, AmiMessage((("Action", "Atxfer"), ("Channel", agent),
-                                                    ("Context", "cb-to-110"), ("Exten", "s"))))  # fmt: skip
+                                                    ("Context", "cb-to-110"), ("Exten", "110"))))  # fmt: skip
     assert reply.frames[0][0] == ("Response", "Success")
     await sim.advance(1)
-    halves = [c for c in sim.channels() if c.startswith("Local/s@cb-to-110")]
+    halves = [c for c in sim.channels() if c.startswith("Local/110@cb-to-110")]
     assert len(halves) == 2 and all(sim.channel_vars(h)["CB_XFER_ID"] == "x-9" for h in halves)
     trunk = sim.channels_of("trunk-110-main")[0]
     assert sim.channel_vars(trunk)["CB_XFER_ID"] == "x-9"  # and on to the consultation's outbound leg
     assert rec.named("VarSet", Variable="CB_XFER_ID", Value="x-9")
     assert caller in sim.channels()
+
+
+async def test_atxfer_to_exten_s_dials_nothing_and_gives_up_like_asterisk(sim: Simulator) -> None:
+    """Asterisk dials Atxfer's Exten as DTMF: ``s`` is no digit, the feature collects no target, waits
+    transferdigittimeout and takes the agent off hold; the AMI reply was a success all the same."""
+    from callbridge.ami.framing import AmiMessage
+
+    rec = Recorder(sim)
+    caller, agent = await _caller_with_agent(sim)
+    reply = sim.handlers["atxfer"](sim, AmiMessage((("Action", "Atxfer"), ("Channel", agent),
+                                                    ("Context", "cb-to-110"), ("Exten", "s"))))  # fmt: skip
+    assert reply.frames[0][0] == ("Response", "Success")
+    await sim.advance(1)
+    assert rec.named("Hold", Channel=agent) and not rec.named("Unhold", Channel=agent)
+    await sim.advance(3)
+    assert rec.named("Unhold", Channel=agent)
+    assert not [c for c in sim.channels() if "@cb-to-110" in c]
+    assert sim.bridged_with(caller) == [agent]

@@ -1,0 +1,47 @@
+"""Attended transfers reach their target on Asterisk: Atxfer dials a digits extension, never ``s``.
+
+Asterisk "dials" an AMI Atxfer's ``Exten`` as DTMF into the agent's channel; ``s`` dials nothing, so the
+feature waits for digits from the agent's keypad and gives up (the simulator does the same). The engine
+sends the destination's number, which the rendered ``cb-to-``/``cb-expert-`` contexts have; if a
+consultation still never starts, the transfer fails and ``complete`` is refused instead of hanging the
+agent up on the caller.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callbridge.engine import transfer as tx
+from callbridge.errors import CommandError
+from tests.e2e.conftest import Lab, agent_endpoint, command
+
+
+async def test_atxfer_dials_the_hotline_number_into_the_expert_context(lab: Lab) -> None:
+    caller, agent = await lab.answered_call("12345", caller="13700000021")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    reply = await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                                 to_hotline="119", mode="attended", category="fire"))  # fmt: skip
+    ringing = await lab.event("transfer.ringing", transfer_id=reply["transfer_id"])
+    assert ringing.data()["line"] == "q-119-expert"
+    consult = [c for c in lab.sim.channels() if c.startswith("Local/119@cb-expert-119")]
+    assert consult, lab.sim.channels()
+
+
+async def test_a_consultation_that_never_starts_fails_and_complete_is_refused(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tx, "atxfer_exten", lambda t: "s")  # what callbridge sent before: no digits
+    caller, agent = await lab.answered_call("12345", caller="13700000022")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    reply = await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                                 to_hotline="119", mode="attended", category="fire"))  # fmt: skip
+    with pytest.raises(CommandError) as refused:
+        await lab.app.service.handle(command("complete", call_id=call_id, agent=agent_endpoint(agent)))
+    assert refused.value.code == "not_consulting"
+    failed = await lab.event("transfer.failed", transfer_id=reply["transfer_id"], timeout=8.0)
+    assert failed.data()["reason"] == "no_consultation"
+    assert not [c for c in lab.sim.channels() if "@cb-expert-119" in c]
+    assert agent in lab.sim.bridged_with(caller)  # the caller is still with the agent, never dropped
+    assert not lab.of_type("transfer.completed") and not lab.of_type("transfer.answered")

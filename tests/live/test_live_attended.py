@@ -1,0 +1,55 @@
+"""Live PBX: attended transfers into the 119 expert queue, completed and cancelled (issue 15, point 1).
+
+Before the fix callbridge sent ``Atxfer Exten: s``: Asterisk dialled no digits ("Unable to acquire
+target extension"), no consultation leg rang, and ``complete`` hung the agent up so the caller got a BYE.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Lab, never_bye
+from livepbx import wait_for
+
+pytestmark = pytest.mark.live
+
+Q12345 = ("agent1001", "agent1002", "agent1003")
+
+
+def _consulting(lab: Lab) -> tuple[object, str, str]:
+    lab.only_agent("q-12345", "agent1003", Q12345)
+    caller, call_id = lab.call("12345")
+    reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1003", "to_hotline": "119",
+                                     "mode": "attended", "category": "fire"})  # fmt: skip
+    assert reply["ok"], reply
+    tid = reply["result"]["transfer_id"]
+    ringing = lab.events.wait("transfer.ringing", transfer_id=tid)
+    assert ringing["data"]["line"] == "q-119-expert"
+    lab.events.wait("transfer.answered", transfer_id=tid)
+    channels = wait_for(lambda: (c := lab.cli("core show channels concise")) and "PJSIP/agent2291-" in c and c,
+                        15, label="the 119 expert seat answers")  # fmt: skip
+    assert "Local/119@cb-expert-119" in channels
+    return caller, call_id, tid
+
+
+def test_attended_transfer_completed_into_the_expert_queue(clean: Lab) -> None:
+    lab = clean
+    caller, call_id, tid = _consulting(lab)
+    assert lab.command("complete", {"call_id": call_id, "agent": "agent1003"})["ok"]
+    wait_for(lambda: "PJSIP/agent1003-" not in lab.cli("core show channels concise"), 15, label="agent leaves")
+    channels = lab.cli("core show channels concise")
+    assert "PJSIP/agent2291-" in channels and "PJSIP/carrier-" in channels, channels
+    assert never_bye(caller)  # type: ignore[arg-type]
+    assert not lab.events.of("transfer.failed", transfer_id=tid)
+
+
+def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(clean: Lab) -> None:
+    lab = clean
+    caller, call_id, tid = _consulting(lab)
+    assert lab.command("cancel", {"call_id": call_id, "agent": "agent1003"})["ok"]
+    returned = lab.events.wait("transfer.returned", transfer_id=tid)
+    assert returned["data"]["reason"] == "cancelled"
+    wait_for(lambda: "PJSIP/agent2291-" not in lab.cli("core show channels concise"), 15, label="expert released")
+    channels = lab.cli("core show channels concise")
+    assert "PJSIP/agent1003-" in channels and "PJSIP/carrier-" in channels, channels
+    assert "q-119-expert" in lab.cli("queue show q-119-expert")
+    assert never_bye(caller)  # type: ignore[arg-type]
