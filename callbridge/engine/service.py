@@ -279,9 +279,11 @@ class EngineService:
         if verb in ("transfer", "three_way"):
             if verb == "three_way" and not b.to_hotline:
                 raise CommandError("invalid", "three_way needs to_hotline")
+            # a transfer without "mode" takes the rule's (as the DTMF key does), not the schema's default
+            mode = "threeway" if verb == "three_way" else (b.mode if "mode" in b.model_fields_set else None)
             req = TransferRequest(
                 call_id=b.call_id, agent=b.agent, to_hotline=b.to_hotline,
-                mode="threeway" if verb == "three_way" else b.mode, category=b.category, ticket=b.ticket or "",
+                mode=mode, category=b.category, ticket=b.ticket or "",
                 summary=b.summary or "", idempotency_key=b.idempotency_key, source="command",
             )  # fmt: skip
             return e.request_transfer(req, now)
