@@ -175,7 +175,30 @@ class Observer(TransferSteps):
         t, index = found
         if index != t.originate_index or t.state in (S.ANSWERED, *tx.TERMINAL):
             return
+        if e.reason == 0:  # no reason given (Asterisk 22 even for a busy leg): the leg's Hangup cause says more
+            if index in t.leg_causes:
+                self._call_in_failed(t, index, _cause_reason(t.leg_causes[index]), now)
+            elif self.view.channel(e.uniqueid) is not None:
+                t.pending_leg = index  # the leg exists: its Hangup (e.g. Cause 17 busy) follows
+            else:
+                self._call_in_failed(t, index, conf.originate_reason(e.reason), now)  # never existed
+            return
         self._call_in_failed(t, index, conf.originate_reason(e.reason), now)
+
+    def _leg_hangup(self, e: ami.Hangup, now: float) -> bool:
+        """Remember a three-way leg's hang-up cause; decide a failure its Originate left open."""
+        found = self._by_leg(e.snap.uniqueid)
+        if found is None:
+            return False
+        t, index = found
+        if e.cause not in (None, 16):
+            t.leg_causes[index] = e.cause
+        if t.pending_leg != index:
+            return False
+        t.pending_leg = None
+        if index == t.originate_index and t.state not in (S.ANSWERED, *tx.TERMINAL):
+            self._call_in_failed(t, index, _cause_reason(e.cause), now)
+        return True
 
     def _call_in_failed(self, t: Transfer, index: int, reason: str, now: float) -> None:
         lines = conf.destination_lines(t)
@@ -204,6 +227,8 @@ class Observer(TransferSteps):
 
     def _hangup(self, e: ami.Hangup, now: float) -> None:
         name = e.snap.channel
+        if self._leg_hangup(e, now):
+            return
         for t in self.active():
             if name == t.caller_channel:
                 t.caller_gone = True
@@ -332,6 +357,11 @@ class Observer(TransferSteps):
             if same_agent(t.agent, peer.name) and t.mode == "blind":
                 self._returned(t, t.last_failure or "back_to_agent", now)
                 return
+
+
+def _cause_reason(cause: int | None) -> str:
+    """Q.850 cause of a failed leg → failure reason (17 busy, 18/19 noanswer, 34 congestion, else unreachable)."""
+    return tx.dial_failure_reason(tx.cause_status(cause))
 
 
 _HANDLERS: dict[type[ami.AmiEvent], Callable[[Observer, Any, float], None]] = {

@@ -116,6 +116,8 @@ class Transfer:
     number_checked: bool = False
     room: str = ""  # three-way conference room
     originate_index: int = 0  # three-way: which line the current Originate dials
+    leg_causes: dict[int, int] = field(default_factory=dict)  # three-way: Hangup cause of each failed leg
+    pending_leg: int | None = None  # three-way: leg whose Originate failed without reason, Hangup awaited
     agent_left: bool = False
     caller_gone: bool = False
     dest_gone: bool = False
