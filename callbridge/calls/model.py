@@ -135,6 +135,7 @@ class Transfer:
     attempts: set[str] = field(default_factory=set)  # uniqueids of the legs dialled for the transfer
     pending: set[str] = field(default_factory=set)  # attempts still ringing
     failure: TransferFailure | None = None
+    holders: list[Call] = field(default_factory=list)  # the calls whose events may decide it (the caller's first)
 
 
 @dataclass(slots=True)

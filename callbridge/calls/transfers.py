@@ -97,7 +97,7 @@ def _blind_transfer(t: CallTracker, ev: ami.BlindTransfer, out: Out) -> None:
         _refused(t, call, xfer, out)
         return
     t.set_state(call, S.TRANSFERRING, "BlindTransfer")
-    call.transfers.append(xfer)
+    _hold(call, xfer)
 
 
 def _attended_transfer(t: CallTracker, ev: ami.AttendedTransfer, out: Out) -> None:
@@ -124,11 +124,14 @@ def _attended_transfer(t: CallTracker, ev: ami.AttendedTransfer, out: Out) -> No
         _refused(t, call, xfer, out)
         return
     t.set_state(call, S.ANSWERED, "AttendedTransfer")
-    if ringing:  # the target has not answered yet: its Dial decides
+    if ringing:  # the target has not answered yet: its Dial decides (the transferer's second call, often)
         xfer.attempts.update(ringing)
         xfer.pending.update(ringing)
         t.set_state(call, S.RINGING, "AttendedTransfer to a ringing target")
-        call.transfers.append(xfer)
+        _hold(call, xfer)
+        second_call = t.calls.get(second.linkedid) if second is not None else None
+        if second_call is not None and second_call is not call:
+            _hold(second_call, xfer)
         return
     party = _real(t, target_ch) if target_ch is not None else None
     _emit(t, call, xfer, out, "completed", answered=party, answered_name=ev.dest_app if party is None else "")
@@ -148,17 +151,19 @@ def _bridged_other(t: CallTracker, bridge_id: str, *not_these: ChannelSnapshot |
 
 
 def _real(t: CallTracker, ch: Channel) -> Channel | None:
-    """The real party a channel stands for: itself, or who is behind its Local hop (either half)."""
-    from callbridge.calls.dialing import is_hop, real_party
+    """The real party a channel stands for: itself, or — for a Local half — who is on the far side of the
+    pair (bridged with the other half, or being dialled by it)."""
+    from callbridge.calls.dialing import real_party
 
-    if ch.is_local and ch.role != "caller":
-        one = ch if ch.local_half == "1" else t.local_partner(ch)
-        if one is not None and is_hop(t, one):
-            return real_party(t, one)
-        peers = t.bridge_peers(ch.uniqueid) if ch.local_half == "2" else []
-        if peers:
-            return peers[0]
-    return ch
+    if not ch.is_local or ch.role == "caller":
+        return ch
+    partner = t.local_partner(ch)
+    if partner is None:
+        return None
+    peers = t.bridge_peers(partner.uniqueid)
+    if peers:
+        return next((p for p in peers if not p.is_local), peers[0])
+    return real_party(t, ch) if ch.local_half == "1" else None
 
 
 def _party_name(t: CallTracker, ch: Channel) -> str:
@@ -193,6 +198,11 @@ def _announce(t: CallTracker, call: Call, kind: str, transferer: ChannelSnapshot
         )
     )  # fmt: skip
     return xfer
+
+
+def _hold(call: Call, xfer: Transfer) -> None:
+    call.transfers.append(xfer)
+    xfer.holders.append(call)
 
 
 def _refused(t: CallTracker, call: Call, xfer: Transfer, out: Out) -> None:
@@ -283,8 +293,12 @@ def call_ended(t: CallTracker, call: Call, out: Out) -> None:
 
 def _emit(t: CallTracker, call: Call, xfer: Transfer, out: Out, outcome: str, *, answered: Channel | None = None,
           answered_name: str = "", fate: str = "answered") -> None:  # fmt: skip
-    if xfer in call.transfers:
-        call.transfers.remove(xfer)
+    for holder in xfer.holders:
+        if xfer in holder.transfers:
+            holder.transfers.remove(xfer)
+    call = xfer.holders[0] if xfer.holders else call  # reported on the caller's call
+    if outcome == "completed" and call.state in (S.RINGING, S.TRANSFERRING):
+        t.set_state(call, S.ANSWERED, "transfer completed")
     failure = xfer.failure if outcome == "failed" else None
     out.append(
         ce.CallTransferEnded(
