@@ -7,7 +7,11 @@
     app.engine.status()          # engine state; app.tracker is the call picture
     await app.stop()             # graceful: no call is touched
 
-Shutdown never sends an action: calls in progress stay exactly where Asterisk has them. Hot reload
+Shutdown never sends an action: calls in progress stay exactly where Asterisk has them. The local parts
+(outbox, records store, web port) are opened before AMI and MQTT are touched: one that cannot start ends
+the run with :class:`~callbridge.errors.PartFailedError` naming it and the cause, after ``offline`` was put
+on the retained status topic; a part that fails later stops the daemon the same way (see
+:mod:`callbridge.lifecycle`: every part is stopped with a bound, nothing is awaited forever). Hot reload
 (SIGHUP, a changed dialplan file, or the ``reload`` command) validates first; an invalid dialplan is
 logged and published as ``dialplan.rejected`` and the running one stays; a valid one is swapped in
 whole, and transfers in progress keep the rule object they started with.
@@ -17,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
+import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,13 +32,17 @@ from typing import Any
 import structlog
 
 from callbridge.ami.client import AmiClient
+from callbridge.app_state import StateTopics
 from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine.runtime import Engine, hotline_of
 from callbridge.engine.service import EngineService, EventSink
-from callbridge.errors import ConfigError, LocalError
+from callbridge.errors import ConfigError, LocalError, PartFailedError
+from callbridge.lifecycle import STEP_S, bounded, part_failure, say_offline, settle
+from callbridge.lifecycle import tune_gc as tune_gc  # the daemon's collector tuning (bench/ uses it too)
+from callbridge.lifecycle import use_uvloop as use_uvloop
 from callbridge.settings import Settings
 
 log = structlog.get_logger("callbridge.app")
@@ -131,24 +140,41 @@ class App:
         self._stop.set()
 
     async def run(self, *, install_signals: bool = True) -> None:
+        """Run until stopped (SIGTERM/SIGINT, :meth:`stop`); raises :class:`PartFailedError` when a part
+        could not start or failed, after every other part was stopped."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if install_signals else ()
+        for sig in signals:  # first: a signal during start-up then stops the start-up (no default action)
+            loop.add_signal_handler(sig, self._reload_on_sighup if sig == signal.SIGHUP else self._on_stop_signal, sig)
+        try:
+            await self._run_parts()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            log.info("callbridge.stopped")
+
+    async def _run_parts(self) -> None:
         s = self.settings
         secret = self._ami_secret if self._ami_secret is not None else s.ami.secret_value()
         self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, secret, auth=s.ami.auth,
                              ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
                              connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
         sinks: list[EventSink] = list(self._sinks)
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if install_signals else ()
         try:
-            # inside the try: a bus or store that fails to start still gets the others closed
-            if self._enable_bus:
-                sinks.append(self._start_bus())
-            if self._enable_store:
-                sinks.append(self._start_store())
+            try:  # the local parts, before AMI or MQTT is touched: a held port must not leave a half daemon
+                if self._enable_bus:
+                    sinks.append(self._start_bus())
+                if self._enable_store:
+                    sinks.append(self._start_store())
+                if self.web is not None:
+                    await self._listen(self.web)
+            except PartFailedError as exc:
+                log.error("callbridge.part_failed", part=exc.part, error=exc.cause)
+                if self.publisher is not None or self._enable_bus:
+                    await say_offline(self._announce_offline)
+                raise
             self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
                                          reload=self.reload)  # fmt: skip
-            for sig in signals:
-                loop.add_signal_handler(sig, self._stop.set if sig != signal.SIGHUP else self._reload_on_sighup)
             log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
                      mode=self.engine.mode)  # fmt: skip
             await self._run_tasks(self.ami, self.service)
@@ -156,41 +182,75 @@ class App:
             await self._close_parts()  # no-op for what the graceful path already closed
             if self.service is not None:
                 self.service.close()
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-            log.info("callbridge.stopped")
+
+    async def _listen(self, web: Any) -> None:
+        host, port = self.settings.web.host, self.settings.web.port
+        try:
+            await web.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's message repeats the address
+            raise PartFailedError("web", f"cannot listen on {host}:{port}: {reason}") from exc
+
+    async def _announce_offline(self) -> None:
+        from callbridge.bus.publisher_mqtt import publish_retained_once
+        from callbridge.bus.state import OFFLINE
+        from callbridge.bus.topics import Topics
+
+        mqtt = self.settings.mqtt
+        await publish_retained_once(mqtt, client_id=f"{mqtt.resolved_client_id()}-status",
+                                    topic=Topics(mqtt.site).status, payload=OFFLINE)  # fmt: skip
+        log.info("callbridge.offline_announced")
 
     async def _run_tasks(self, ami: AmiClient, service: EngineService) -> None:
+        """Start the parts' tasks, then wait for a stop request or for a part to end, whichever comes first."""
         publisher, commands = self.publisher, self.command_server  # as wired: never re-read after teardown
-        async with asyncio.TaskGroup() as tg:
-            ami.start()
-            consumer = tg.create_task(service.consume_batches(ami.batches()), name="engine")
-            watcher = tg.create_task(self._watch(), name="dialplan-watch")
-            bus = (("publisher", publisher), ("commands", commands))
-            bus_tasks = [tg.create_task(t.run(), name=n) for n, t in bus if t is not None]
-            extra = ([tg.create_task(self._publish_state(), name="state")]
-                     if publisher is not None or self.board is not None else [])
-            if self.writer is not None:
-                self.writer.start()
-            if self.web is not None:
-                extra.append(tg.create_task(self.web.serve(), name="web"))
-            self._started.set()
-            await self._stop.wait()
+        parts: dict[asyncio.Future[Any], str] = {}
+
+        def part(name: str, coro: Any) -> asyncio.Task[Any]:
+            task = asyncio.create_task(coro, name=name)
+            parts[task] = name
+            return task
+
+        ami.start()
+        consumer = part("engine", service.consume_batches(ami.batches()))
+        own: dict[asyncio.Future[Any], str] = {part("dialplan watcher", self._watch()): "dialplan watcher"}
+        wired = (("mqtt publisher", publisher), ("mqtt commands", commands))
+        bus: dict[asyncio.Future[Any], str] = {part(n, t.run()): n for n, t in wired if t is not None}
+        if publisher is not None or self.board is not None:
+            state = StateTopics(self, self._clock)
+            own[part("state topics", state.run())] = "state topics"
+        if self.writer is not None:
+            parts[self.writer.start()] = "records writer"
+        self._started.set()
+        stopping = asyncio.ensure_future(self._stop.wait())
+        failed: tuple[str, asyncio.Future[Any]] | None = None
+        try:
+            done, _ = await asyncio.wait({stopping, *parts}, return_when=asyncio.FIRST_COMPLETED)
+            failed = next(((parts[t], t) for t in done if t in parts), None)
+        finally:
+            stopping.cancel()
+            if failed is not None:
+                log.error("callbridge.part_failed", part=failed[0], error=str(part_failure(*failed).cause))
             log.info("callbridge.stopping", note="no call is touched")
-            watcher.cancel()
-            for task in extra:
+            for task in own:
                 task.cancel()
-            await ami.close()  # ends the stream, so the consumer returns
-            await consumer
-            await self._close_parts()
-            for task in bus_tasks:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(5.0):
-                        await task
+            reloads = dict.fromkeys(self._reloads, "dialplan reload")
+            for task in reloads:
+                task.cancel()
+            await bounded("ami", ami.close)  # ends the stream, so the consumer returns
+            await settle({consumer: "engine"}, STEP_S)
+            await self._close_parts()  # records drained, then the bus asked to stop (it says offline)
+            await settle({**own, **reloads}, STEP_S)
+            await settle(bus, STEP_S)  # the publisher drains for up to 2 s, then says offline
+        if failed is not None:
+            raise part_failure(*failed)
 
     async def _close_parts(self) -> None:
-        """Close AMI, records, commands and publisher — each once, each even if another one fails."""
+        """Close web, AMI, records, commands and publisher — each once, each within a bound, each even if
+        another one fails."""
         steps: list[tuple[str, Callable[[], Any]]] = []
+        if self.web is not None:
+            steps.append(("web", self.web.stop))
         if self.ami is not None:
             steps.append(("ami", self.ami.close))
         if self.writer is not None:
@@ -200,23 +260,27 @@ class App:
         if self.publisher is not None:
             steps.append(("publisher", lambda: self.publisher.stop(drain_timeout=2.0)))
         for name, step in steps:
-            if name in self._closed:
-                continue
-            self._closed.add(name)
-            try:
-                result = step()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:  # keep closing the rest: a half-closed daemon is worse than a logged error
-                log.exception("callbridge.close_failed", part=name)
+            if name not in self._closed:
+                self._closed.add(name)
+                await bounded(name, step)
 
-    def _reload_on_sighup(self) -> None:
+    def _on_stop_signal(self, sig: int) -> None:
+        log.info("callbridge.signal", signal=signal.Signals(sig).name, stopping=True)
+        self._stop.set()
+
+    def _reload_on_sighup(self, sig: int) -> None:
+        if self._stop.is_set():  # stopping: a reload now would only race the shutdown
+            log.info("callbridge.signal", signal="SIGHUP", ignored="stopping")
+            return
         self._spawn_reload("sighup")
 
     def _start_bus(self) -> EventSink:
         from callbridge.bus.publisher import Publisher
 
-        self.publisher = Publisher(self.settings.mqtt)
+        try:
+            self.publisher = Publisher(self.settings.mqtt)
+        except (OSError, sqlite3.Error) as exc:
+            raise PartFailedError("mqtt outbox", f"{self.settings.mqtt.outbox_path}: {exc}") from exc
         try:
             from callbridge.bus.command_server import CommandServer
         except ImportError:  # pragma: no cover - the bus ships both
@@ -233,7 +297,11 @@ class App:
 
         st = self.settings.store
         dsn = st.postgres_dsn.get_secret_value() if st.postgres_dsn is not None else None
-        self.records = open_record_store(st.path, dsn)
+        try:
+            self.records = open_record_store(st.path, dsn)
+        except Exception as exc:  # sqlite, the file system or PostgreSQL: the part is named, the DSN is not
+            where = "PostgreSQL" if dsn is not None else str(st.path)
+            raise PartFailedError("records store", f"{where}: {type(exc).__name__}: {exc}") from exc
         targets = {h.number: h.answer_rate_target for h in self.plan.hotlines.values()}
         names = {h.number: h.name for h in self.plan.hotlines.values()}
         self.board = LiveBoard(list(self.plan.hotlines), targets=targets, names=names)
@@ -261,72 +329,6 @@ class App:
         ready = ami_ok and not (delivery and delivery["stalled"])
         return {"ready": ready, "ami": ami_ok, "mqtt": bus, "delivery": delivery, "mode": self.engine.mode}
 
-    async def _publish_state(self) -> None:
-        """Retained state topics (mode, per queue and per hotline), republished only when they change."""
-        last: dict[str, Any] = {}
-        mode_since = self._clock()
-        while True:
-            try:
-                mode_since = self._state_round(last, mode_since)
-            except Exception:  # state topics are a convenience: never let them stop the daemon
-                log.exception("state.publish_failed")
-            await asyncio.sleep(1.0)
-
-    def _state_round(self, last: dict[str, Any], mode_since: float) -> float:
-        from callbridge.bus.state import HotlineState, ModeState, QueueState
-        from callbridge.engine.queues import queue_stats
-
-        now = self._clock()
-        if self.publisher is None:
-            self._board_agents(now)
-            return mode_since
-        if last.get("mode") != self.engine.mode:
-            mode_since = now if "mode" in last else mode_since
-            self.publisher.set_state_nowait("mode", ModeState(mode=self.engine.mode, since=mode_since))
-            last["mode"] = self.engine.mode
-        per_queue: dict[str, tuple[int, float, int, int]] = {}
-        for name in self.plan.queues:
-            s = queue_stats(self.tracker.queues.get(name), now)
-            members = len(self.tracker.queues[name].members) if name in self.tracker.queues else 0
-            per_queue[name] = (s.waiting, s.longest_wait_s, s.free_agents, max(members - s.free_agents, 0))
-        for name, (waiting, longest, free, busy) in per_queue.items():
-            owner = self.plan.hotline_of_queue(name)
-            self._state_if_changed(last, f"queues/{name}", QueueState(
-                queue=name, hotline=owner.number if owner else None, waiting=waiting,
-                longest_wait_s=round(longest, 1), agents_free=free, agents_busy=busy, ts=now))  # fmt: skip
-        for h in self.plan.hotlines.values():
-            rows = [per_queue[q] for q in h.agent_queues if q in per_queue]
-            if rows:
-                self._state_if_changed(last, f"hotlines/{h.number}", HotlineState(
-                    hotline=h.number, waiting=sum(r[0] for r in rows),
-                    longest_wait_s=round(max(r[1] for r in rows), 1), agents_free=sum(r[2] for r in rows),
-                    agents_busy=sum(r[3] for r in rows), ts=now))  # fmt: skip
-        self._board_agents(now, per_queue)
-        return mode_since
-
-    def _board_agents(self, now: float, per_queue: dict[str, tuple[int, float, int, int]] | None = None) -> None:
-        """Give the wallboard the free agents per hotline: no call event carries them, the tracker knows."""
-        if self.board is None:
-            return
-        if per_queue is None:
-            from callbridge.engine.queues import queue_stats
-
-            per_queue = {}
-            for name in self.plan.queues:
-                s = queue_stats(self.tracker.queues.get(name), now)
-                per_queue[name] = (s.waiting, s.longest_wait_s, s.free_agents, 0)
-        for h in self.plan.hotlines.values():
-            rows = [per_queue[q] for q in h.agent_queues if q in per_queue]
-            if rows:
-                self.board.set_agents_free(h.number, sum(r[2] for r in rows))
-
-    def _state_if_changed(self, last: dict[str, Any], suffix: str, state: Any) -> None:
-        # the wait grows every second; republish it in 10 s steps, everything else on change
-        key = state.model_copy(update={"ts": 0.0, "longest_wait_s": int(state.longest_wait_s) // 10})
-        if last.get(suffix) != key:
-            last[suffix] = key
-            self.publisher.set_state_nowait(suffix, state)
-
     # --- hot reload ---------------------------------------------------------------------------------
 
     async def reload(self, reason: str = "command") -> dict[str, Any]:
@@ -343,18 +345,27 @@ class App:
             from callbridge.errors import CommandError
 
             raise CommandError("dialplan_invalid", "; ".join(problems[:5])) from None
+        if self._stop.is_set():  # the daemon is stopping: the running plan stays until the end
+            from callbridge.errors import CommandError
+
+            raise CommandError("stopping", "callbridge is stopping; the dialplan was not reloaded")
         self.plan = plan
         self.engine.swap_dialplan(plan, now, reason=reason)
         log.info("dialplan.reloaded", reason=reason, files=list(plan.sources), mode=self.engine.mode)
         self._flush()
         return {"reloaded": True, "mode": self.engine.mode, "files": list(plan.sources)}
 
-    def _spawn_reload(self, reason: str) -> None:
-        async def quietly() -> None:
-            with contextlib.suppress(LocalError):  # already logged and published as dialplan.rejected
-                await self.reload(reason)
+    async def _reload_quietly(self, reason: str) -> None:
+        """A reload nobody waits for (SIGHUP, a changed file): its outcome is logged and published."""
+        try:
+            await self.reload(reason)
+        except LocalError:
+            pass  # already logged and published as dialplan.rejected
+        except Exception:  # a bug in loading must not end the daemon: the running plan stays
+            log.exception("dialplan.reload_crashed", reason=reason)
 
-        task = asyncio.ensure_future(quietly())
+    def _spawn_reload(self, reason: str) -> None:
+        task = asyncio.ensure_future(self._reload_quietly(reason))
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
 
@@ -368,8 +379,7 @@ class App:
             current = dialplan_mtimes(self.dialplan_path)
             if current != self._mtimes:
                 log.info("dialplan.changed", files=sorted(set(current.items()) ^ set(self._mtimes.items())))
-                with contextlib.suppress(LocalError):
-                    await self.reload("file_change")
+                await self._reload_quietly("file_change")
 
     # --- convenience for tests and the demo ---------------------------------------------------------
 
@@ -390,27 +400,3 @@ class _LateHandler:
         if self._app.service is None:
             raise CommandError("not_ready", "callbridge is starting")
         return await self._app.service.handle(cmd)
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper collections for a long-running daemon.
-
-    Everything loaded at start-up (modules, the dialplan, settings) lives as long as the process; freezing
-    it keeps the cyclic collector from re-scanning it on every run, and a larger first-generation threshold
-    makes collections rarer under a burst of AMI events (measured about +25 % ingest in the profile that
-    found it: GC took ~10 % of ingest). Only the daemon's entry point calls this, not library users.
-    """
-    gc.collect()
-    gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(20_000, second, third)
-
-
-def use_uvloop() -> bool:
-    """Install uvloop's event loop policy when it is installed (faster I/O); report whether it was."""
-    try:
-        import uvloop
-    except ImportError:
-        return False
-    uvloop.install()
-    return True

@@ -1,17 +1,20 @@
 """``callbridge run [--config config/callbridge.yaml]``: the daemon beside a PBX.
 
 Exit 0 after SIGTERM/SIGINT (graceful: no call is touched), 1 when the settings or the dialplan are
-invalid at start-up (every located problem is printed), 2 when a file cannot be read.
+invalid at start-up (every located problem is printed), 2 when a file cannot be read, 3 when a part of
+the daemon could not start or failed while running (``callbridge run: web: cannot listen on
+127.0.0.1:8080: Address already in use``; the retained MQTT status then says ``offline``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
+import sys
 from pathlib import Path
 
 from callbridge.cli import report_local_error
-from callbridge.errors import ConfigError, UnreadableConfigError
+from callbridge.errors import ConfigError, PartFailedError, UnreadableConfigError
 
 PROG = "callbridge run"
 
@@ -24,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from callbridge.app import App, tune_gc, use_uvloop
+    from callbridge.lifecycle import run_daemon
     from callbridge.log import configure_logging
     from callbridge.settings import load_settings
 
@@ -43,8 +47,16 @@ def main(args: argparse.Namespace) -> int:
 
     get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
     tune_gc()
+    code = 0
     try:
-        asyncio.run(app.run())
+        clean = run_daemon(app.run())
     except ConfigError as exc:  # e.g. no AMI secret in the environment
         return report_local_error(PROG, exc)
-    return 0
+    except PartFailedError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        clean, code = True, 3
+    if not clean:  # a thread or task that would not end (logged): exit without joining it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -82,6 +82,18 @@ class CommandError(LocalError):
         super().__init__(message)
 
 
+class PartFailedError(LocalError):
+    """A part of the daemon (web server, records store, outbox, one of its tasks) could not start or
+    stopped working; ``part`` names it, ``cause`` says why (e.g. ``cannot listen on 127.0.0.1:8080: …``)."""
+
+    code = "part_failed"
+
+    def __init__(self, part: str, cause: str) -> None:
+        self.part = part
+        self.cause = cause
+        super().__init__(f"{part}: {cause}")
+
+
 # --- remote faults ------------------------------------------------------------------------------
 
 

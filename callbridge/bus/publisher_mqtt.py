@@ -47,3 +47,10 @@ def consume_disconnect_error(client: aiomqtt.Client) -> None:
     fut = getattr(client, "_disconnected", None)
     if isinstance(fut, asyncio.Future):
         fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+
+async def publish_retained_once(settings: BusSettings, *, client_id: str, topic: str, payload: bytes) -> None:
+    """Connect, publish one retained QoS 1 message, disconnect (the daemon's ``offline`` after a failed
+    start-up, which never went online). Raises ``aiomqtt.MqttError``/``OSError``; the caller bounds it."""
+    async with make_client(settings, client_id=client_id) as client:
+        await client.publish(topic, payload, qos=1, retain=True)
