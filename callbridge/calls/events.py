@@ -26,6 +26,17 @@ class CallOffered(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallerChanged(DomainEvent):
+    TYPE = "call.caller_changed"
+    DOC = "The PBX changed the caller's number after the offer (a dialplan rewrite); later events carry the new one."
+    caller_num: str = ""  # normalised, as in every call event
+    caller_name: str = ""
+    previous_num: str = ""
+    raw_num: str = ""  # the number exactly as Asterisk has it
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallQueued(DomainEvent):
     TYPE = "call.queued"
     DOC = "The caller entered a queue."
@@ -232,7 +243,7 @@ class PbxRestarted(DomainEvent):
 
 
 CALL_EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    CallOffered, CallQueued, CallRinging, CallAnswered, CallHeld, CallUnheld, CallTransferred, CallTransferEnded,
-    CallEnded, CallDtmf, ConferenceStarted, ConferenceJoined, ConferenceLeft, ConferenceEnded, QueueJoined, QueueLeft,
-    QueueAbandoned, QueueMemberChanged, PbxRestarted,
+    CallOffered, CallerChanged, CallQueued, CallRinging, CallAnswered, CallHeld, CallUnheld, CallTransferred,
+    CallTransferEnded, CallEnded, CallDtmf, ConferenceStarted, ConferenceJoined, ConferenceLeft, ConferenceEnded,
+    QueueJoined, QueueLeft, QueueAbandoned, QueueMemberChanged, PbxRestarted,
 )  # fmt: skip

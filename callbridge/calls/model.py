@@ -102,8 +102,9 @@ class Channel:
 class Call:
     call_id: str  # the Linkedid of the originating channel
     created: float
-    caller_num: str = ""
+    caller_num: str = ""  # normalised (callbridge.calls.numbers)
     caller_name: str = ""
+    raw_caller_num: str = ""  # as the PBX has it
     caller_channel: str = ""  # channel name of the originating channel
     hotline: str | None = None
     state: CallState = CallState.OFFERED

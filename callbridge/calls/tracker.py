@@ -19,20 +19,19 @@ Nothing here raises on odd input: every handler is wrapped, failures are logged 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
 
 import structlog
-import structlog._config
 
 from callbridge.ami import events as ami
 from callbridge.ami.events import ChannelSnapshot, endpoint_of
 from callbridge.calls import builders as make
+from callbridge.calls import events as ce
 from callbridge.calls import rooms, transfers
+from callbridge.calls.debuglog import debug_enabled as _debug_enabled
 from callbridge.calls.model import (
     Bridge,
     Call,
@@ -45,25 +44,10 @@ from callbridge.calls.model import (
     new_call,
     new_channel,
 )
+from callbridge.calls.numbers import CHINA, NumberPlan
 from callbridge.domain import DomainEvent
 
 log = structlog.get_logger("callbridge.calls")
-# What a filtering logger above DEBUG has as its ``debug`` method (a shared no-op function).
-_FILTERED_DEBUG = structlog.make_filtering_bound_logger(logging.INFO).debug
-
-
-# structlog.get_config() builds a dict on every call (~1 µs, paid on every state change of the ingest path); the
-# wrapper class it returns is this private attribute, which configure()/reset_defaults() assign: read it
-# directly, with the public call as the fallback should structlog ever move it.
-_STRUCTLOG_CONFIG: Any = getattr(structlog._config, "_CONFIG", None)
-
-
-def _debug_enabled() -> bool:
-    """Whether a debug line would be written under the current structlog configuration (cheap to ask)."""
-    wrapper = getattr(_STRUCTLOG_CONFIG, "default_wrapper_class", None) or structlog.get_config()["wrapper_class"]
-    return getattr(wrapper, "debug", None) is not _FILTERED_DEBUG
-
-
 _VarSet = ami.VarSet
 HotlineOf = Callable[[ChannelSnapshot], str | None]
 _TOMBSTONES = 16384  # remembered hung-up uniqueids / ended call ids
@@ -72,8 +56,10 @@ _TOMBSTONES = 16384  # remembered hung-up uniqueids / ended call ids
 class CallTracker:
     """Feed typed AMI events; get domain events; read the current picture from the read-only views."""
 
-    def __init__(self, hotline_of: HotlineOf | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, hotline_of: HotlineOf | None = None, clock: Callable[[], float] = time.time,
+                 numbers: NumberPlan | None = CHINA) -> None:  # fmt: skip
         self._hotline_of = hotline_of
+        self._normalise: Callable[[str], str] = numbers.normalise if numbers is not None else str
         self._clock = clock
         self._channels: dict[str, Channel] = {}
         self._by_name: dict[str, str] = {}  # channel name → uniqueid
@@ -272,8 +258,15 @@ class CallTracker:
         call = self._calls.get(ch.linkedid)
         if call is None:
             return True
-        if ch.caller_num and not call.offered:
-            call.caller_num, call.caller_name = ch.caller_num, ch.caller_name
+        num = ch.caller_num
+        if num and num != call.raw_caller_num:  # the caller's number as the PBX has it now (a rewrite too)
+            call.raw_caller_num = num
+            normal, previous = self._normalise(num), call.caller_num
+            call.caller_num, call.caller_name = normal, ch.caller_name
+            if call.offered and normal != previous:
+                out.append(ce.CallerChanged(ts=self.now, call_id=call.call_id, hotline=call.hotline,
+                                            caller_num=normal, caller_name=ch.caller_name, previous_num=previous,
+                                            raw_num=num, channel=ch.name))  # fmt: skip
         call.caller_channel = ch.name
         settled = True
         if call.hotline is None and self._hotline_of is not None:

@@ -68,7 +68,8 @@ def test_expected_transitions_log_at_debug_only_when_debug_is_on() -> None:
 
 def test_debug_guard_follows_every_structlog_configuration() -> None:
     """The guard reads structlog's configuration object directly; it must agree with the public API."""
-    from callbridge.calls.tracker import _FILTERED_DEBUG, _debug_enabled
+    from callbridge.calls.debuglog import _FILTERED_DEBUG
+    from callbridge.calls.debuglog import debug_enabled as _debug_enabled
 
     def public() -> bool:
         return getattr(structlog.get_config()["wrapper_class"], "debug", None) is not _FILTERED_DEBUG
