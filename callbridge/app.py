@@ -337,8 +337,12 @@ class App:
         self._mtimes = dialplan_mtimes(self.dialplan_path)
         try:
             plan = await asyncio.to_thread(load_dialplan, self.dialplan_path)
-        except (ConfigError, LocalError) as exc:
-            problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]
+        except Exception as exc:  # a loader bug must not kill the reload task or the daemon
+            if not isinstance(exc, ConfigError | LocalError):
+                log.exception("dialplan.load_failed", reason=reason)
+            problems = [str(p) for p in getattr(exc, "problems", ())] or [
+                str(exc) if isinstance(exc, LocalError) else f"{self.dialplan_path}: internal error {exc!r}"
+            ]
             log.error("dialplan.rejected", reason=reason, problems=problems[:20])
             self.engine.reject_dialplan(problems, now, reason=reason)
             self._flush()

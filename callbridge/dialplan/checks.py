@@ -23,6 +23,8 @@ class Finding:
     message: str
     severity: str = "error"
     at_key: bool = False
+    #: the other place the finding is about (the loader names its file:line:column)
+    also: Path_ | None = None
 
 
 def cross_check(m: DialplanModel) -> list[Finding]:
@@ -49,7 +51,7 @@ def _ids_match_keys(m: DialplanModel) -> Iterator[Finding]:
 
 
 def _hotlines(m: DialplanModel) -> Iterator[Finding]:
-    did_owner: dict[str, str] = {}
+    did_owner: dict[str, tuple[str, int]] = {}
     for num, h in m.hotlines.items():
         base: Path_ = ("hotlines", num)
         for i, t in enumerate(h.inbound_trunks):
@@ -73,9 +75,13 @@ def _hotlines(m: DialplanModel) -> Iterator[Finding]:
                         (*base, "expert", "priorities", i, "category"), _ref("category", p.category, m.categories)
                     )
         for i, d in enumerate(h.dids):
-            if d in did_owner and did_owner[d] != num:
-                yield Finding((*base, "dids", i), f"DID {d} already belongs to hotline {did_owner[d]}")
-            did_owner.setdefault(d, num)
+            owner, index = did_owner.setdefault(d, (num, i))
+            if owner != num:
+                yield Finding(
+                    (*base, "dids", i),
+                    f"DID {d} already belongs to hotline {owner}",
+                    also=("hotlines", owner, "dids", index),
+                )
         if not h.agent_queues and h.outbound_trunk is None:
             yield Finding(
                 base, "hotline has neither agent_queues nor an outbound_trunk: calls cannot reach anyone", at_key=True

@@ -87,7 +87,11 @@ def check_texts(texts: list[tuple[str, str]]) -> tuple[Dialplan | None, list[Pro
         )
         return None, _sorted(problems)
     for finding in cross_check(model):
-        problems.append(merged.problem(finding.path, finding.message, finding.severity, at_key=finding.at_key))
+        message = finding.message
+        if finding.also is not None:
+            other = merged.problem(finding.also, "")
+            message += f" (at {other.file}:{other.line}:{other.column})"
+        problems.append(merged.problem(finding.path, message, finding.severity, at_key=finding.at_key))
     problems = _sorted(problems)
     if any(p.severity == "error" for p in problems):
         return None, problems

@@ -316,6 +316,9 @@ class DialplanModel(_Model):
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the YAML language (ids are the mapping keys, so they are not required inside)."""
     schema = DialplanModel.model_json_schema(mode="validation")
+    schema["patternProperties"] = {
+        "^x-": {"description": "not read: a place for blocks other keys merge in (x-rule: &rule {...}; <<: *rule)"}
+    }
     id_fields = {
         "Hotline": "number",
         "Trunk": "name",

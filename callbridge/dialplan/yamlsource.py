@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from callbridge.dialplan.yamlerrors import alias_loops, multiline_quotes, syntax_problem
 from callbridge.errors import Problem, UnreadableConfigError
 
 PathKey = tuple[str | int, ...]
@@ -83,47 +85,135 @@ def read_text(path: Path) -> str:
 def parse_yaml(text: str, filename: str) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document. Syntax errors (and duplicate keys) become located problems."""
     yaml = YAML(typ="rt")
+    loops = alias_loops(text, filename)
+    if loops:
+        return None, loops
     try:
-        node = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        what = " ".join(s for s in (exc.context, exc.problem) if s) or "invalid YAML"
-        return None, [Problem(filename, line, col, "(yaml)", what.replace("\n", " "))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReusedAnchorWarning)  # YAML allows it: the later anchor counts
+            node = yaml.load(text)
     except YAMLError as exc:
-        return None, [Problem(filename, 0, 0, "(yaml)", str(exc).replace("\n", " "))]
+        return None, [syntax_problem(exc, text, filename)]
+    except Exception as exc:  # a ruamel bug must not become a traceback (the file is the cause)
+        message = f"cannot read this YAML ({type(exc).__name__}: {exc}); simplify its anchors and aliases"
+        return None, [Problem(filename, 1, 1, "(yaml)", message)]
     if node is None:
         node = CommentedMap()
     if not isinstance(node, CommentedMap):
         line, col = (node.lc.line + 1, node.lc.col + 1) if isinstance(node, CommentedSeq) else (1, 1)
         found = "a list" if isinstance(node, CommentedSeq) else f"{type(node).__name__} {node!r}"
         return None, [Problem(filename, line, col, "(top)", f"found {found}; expected a mapping of sections")]
-    positions: dict[PathKey, Pos] = {(): Pos(filename, 1, 1, 1, 1)}
-    problems: list[Problem] = []
-    data = _plain(node, (), filename, positions, problems)
-    return Document(data, positions), problems
+    problems = multiline_quotes(text, filename)
+    if problems:
+        return None, problems
+    walk = _Plain(filename)
+    data = walk.value(node, (), ())
+    # ``x-…`` top-level keys hold blocks for anchors (``x-rule: &rule {…}`` … ``<<: *rule``): not read
+    data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
+    return Document(data, walk.positions), walk.problems
 
 
-def _plain(node: Any, path: PathKey, filename: str, positions: dict[PathKey, Pos], problems: list[Problem]) -> Any:
-    if isinstance(node, CommentedMap):
+#: top-level keys starting with this are the file's own (anchor holders), like docker compose's
+EXTENSION_PREFIX = "x-"
+
+
+#: how many values aliases may expand to (a few aliased blocks are fine; "billion laughs" is not)
+MAX_VALUES = 100_000
+
+
+class _Plain:
+    """ruamel's round-trip nodes → plain data + positions.
+
+    Merge keys (``<<: *defaults``) work: a merged key is placed where it was written, in the anchored
+    mapping. An alias that contains itself, or aliases expanding past :data:`MAX_VALUES`, are problems.
+    """
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.positions: dict[PathKey, Pos] = {(): Pos(filename, 1, 1, 1, 1)}
+        self.problems: list[Problem] = []
+        self._count = 0
+
+    def value(self, node: Any, path: PathKey, open_nodes: tuple[int, ...]) -> Any:
+        self._count += 1
+        if self._count > MAX_VALUES:
+            if self._count == MAX_VALUES + 1:
+                here = self.positions.get(path) or self.positions[()]
+                self.problems.append(
+                    Problem(self.filename, here.line, here.column, dotted(path),
+                            f"aliases expand to more than {MAX_VALUES} values; write the data out")
+                )  # fmt: skip
+            return None
+        if isinstance(node, CommentedMap | CommentedSeq):
+            if id(node) in open_nodes:
+                here = self.positions.get(path) or self.positions[()]
+                self.problems.append(
+                    Problem(self.filename, here.line, here.column, dotted(path),
+                            "this alias refers to a block that contains it (a loop); it cannot be expanded")
+                )  # fmt: skip
+                return None
+            open_nodes = (*open_nodes, id(node))
+        if isinstance(node, CommentedMap):
+            return self._mapping(node, path, open_nodes)
+        if isinstance(node, CommentedSeq):
+            items: list[Any] = []
+            for i, item in enumerate(node):
+                line, col = _item_position(node, i)
+                self.positions[(*path, i)] = Pos(self.filename, line + 1, col + 1, line + 1, col + 1)
+                items.append(self.value(item, (*path, i), open_nodes))
+            return items
+        return _scalar(node)
+
+    def _mapping(self, node: CommentedMap, path: PathKey, open_nodes: tuple[int, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key, value in node.items():
+        for key, item in node.items():
             skey = _key_text(key)
-            kline, kcol = node.lc.key(key)
-            vline, vcol = node.lc.value(key)
+            kline, kcol, vline, vcol = _key_position(node, key)
             if skey in out:  # e.g. ``110:`` and ``"110":`` are the same id
-                problems.append(Problem(filename, kline + 1, kcol + 1, dotted((*path, skey)), "duplicate key"))
+                where = dotted((*path, skey))
+                self.problems.append(Problem(self.filename, kline + 1, kcol + 1, where, "duplicate key"))
                 continue
-            positions[(*path, skey)] = Pos(filename, kline + 1, kcol + 1, vline + 1, vcol + 1)
-            out[skey] = _plain(value, (*path, skey), filename, positions, problems)
+            self.positions[(*path, skey)] = Pos(self.filename, kline + 1, kcol + 1, vline + 1, vcol + 1)
+            out[skey] = self.value(item, (*path, skey), open_nodes)
         return out
-    if isinstance(node, CommentedSeq):
-        items: list[Any] = []
-        for i, value in enumerate(node):
-            line, col = node.lc.item(i)
-            positions[(*path, i)] = Pos(filename, line + 1, col + 1, line + 1, col + 1)
-            items.append(_plain(value, (*path, i), filename, positions, problems))
-        return items
+
+
+def _key_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
+    """0-based (key line, key column, value line, value column); a merged key where its anchor wrote it."""
+    source = _written_in(node, key, ())
+    if source is not None:
+        try:
+            kline, kcol = source.lc.key(key)
+            vline, vcol = source.lc.value(key)
+            return kline, kcol, vline, vcol
+        except (KeyError, TypeError, IndexError):
+            pass
+    line, col = node.lc.line or 0, node.lc.col or 0
+    return line, col, line, col
+
+
+def _written_in(node: CommentedMap, key: Any, seen: tuple[int, ...]) -> CommentedMap | None:
+    """The mapping that holds *key* itself, following merge keys (which may merge merged mappings)."""
+    if any(k == key for k, _ in node.non_merged_items()):
+        return node
+    for merged in node.merge:
+        source = merged[1] if isinstance(merged, tuple) else merged  # ruamel 0.18: (index, map) pairs
+        if isinstance(source, CommentedMap) and id(source) not in seen:
+            found = _written_in(source, key, (*seen, id(node)))
+            if found is not None:
+                return found
+    return None
+
+
+def _item_position(node: CommentedSeq, index: int) -> tuple[int, int]:
+    try:
+        line, col = node.lc.item(index)
+        return int(line), int(col)
+    except (KeyError, TypeError, IndexError):
+        return node.lc.line or 0, node.lc.col or 0
+
+
+def _scalar(node: Any) -> Any:
     if isinstance(node, ScalarBoolean):
         return bool(node)
     if isinstance(node, bool) or node is None:

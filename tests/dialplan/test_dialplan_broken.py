@@ -1,6 +1,9 @@
 """Every file under broken/ (and warnings/) names the problem it must produce in its first line:
 
 # expect: <severity> <line>[:<column>] <text the message must contain>
+
+A folder under broken/ is one dialplan of several files; the file whose first line is ``# expect:`` is where
+the problem is reported, and ``{dir}`` in the text stands for the folder (a message naming the other file).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ HERE = Path(__file__).parent
 EXPECT = re.compile(r"^# expect: (error|warning) (\d+)(?::(\d+))? (.+)$")
 BROKEN = sorted((HERE / "broken").glob("*.yaml"))
 WARNINGS = sorted((HERE / "warnings").glob("*.yaml"))
+BROKEN_DIRS = sorted(p for p in (HERE / "broken").iterdir() if p.is_dir())
 
 
 def _expectation(path: Path) -> tuple[str, int, int | None, str]:
@@ -53,6 +57,16 @@ def test_broken_dialplan_reports_the_right_problem_at_the_right_place(path: Path
         load_dialplan(path)
     assert all(p.severity == "error" for p in info.value.problems)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("folder", BROKEN_DIRS, ids=lambda p: p.name)
+def test_broken_dialplan_of_several_files_names_both_places(folder: Path) -> None:
+    [path] = [f for f in sorted(folder.glob("*.yaml")) if f.read_text(encoding="utf-8").startswith("# expect:")]
+    severity, line, column, text = _expectation(path)
+    text = text.replace("{dir}", str(folder))
+    plan, problems = check_dialplan(folder)
+    assert plan is None
+    assert any(_matches(p, path, severity, line, column, text) for p in problems), "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("path", WARNINGS, ids=lambda p: p.stem)
