@@ -60,6 +60,7 @@ from callbridge.ami.event_types_channel import NewCallerid as NewCallerid
 from callbridge.ami.event_types_channel import Newchannel as Newchannel
 from callbridge.ami.event_types_channel import NewConnectedLine as NewConnectedLine
 from callbridge.ami.event_types_channel import Newstate as Newstate
+from callbridge.ami.event_types_channel import Pickup as Pickup
 from callbridge.ami.event_types_channel import SoftHangupRequest as SoftHangupRequest
 from callbridge.ami.event_types_channel import Unhold as Unhold
 from callbridge.ami.event_types_channel import VarSet as VarSet

@@ -140,6 +140,14 @@ class LocalBridge(AmiEvent):
     local_optimization: bool
 
 
+# Pickup (directed Pickup(exten), group pickup ``*8``): ``snap`` is the picking channel, ``target`` the ringing
+# leg it took over (Asterisk moves the picker into that leg, so the caller's Dial sees the target answer).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pickup(ChannelEvent):
+    NAME = "Pickup"
+    target: ChannelSnapshot | None
+
+
 # Transfers
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlindTransfer(AmiEvent):

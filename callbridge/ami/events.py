@@ -58,6 +58,7 @@ from callbridge.ami.event_types import (
     NewConnectedLine,
     Newstate,
     OriginateResponse,
+    Pickup,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -97,10 +98,10 @@ __all__ = [
     "ConfbridgeListRooms", "ConfbridgeMute", "ConfbridgeStart", "ConfbridgeUnmute", "CoreShowChannel",
     "DTMFBegin", "DTMFEnd", "DialBegin", "DialEnd", "DialState", "FullyBooted", "GenericEvent", "Hangup",
     "HangupRequest", "Hold", "LocalBridge", "MusicOnHoldStart", "MusicOnHoldStop", "NewCallerid",
-    "NewConnectedLine", "Newchannel", "Newstate", "OriginateResponse", "QueueCallerAbandon", "QueueCallerJoin",
-    "QueueCallerLeave", "QueueEntry", "QueueMember", "QueueMemberAdded", "QueueMemberEvent", "QueueMemberPause",
-    "QueueMemberRemoved", "QueueMemberStatus", "QueueParams", "Shutdown", "SoftHangupRequest", "Unhold",
-    "UserEvent", "VarSet", "decode", "decode_headers", "endpoint_of",
+    "NewConnectedLine", "Newchannel", "Newstate", "OriginateResponse", "Pickup", "QueueCallerAbandon",
+    "QueueCallerJoin", "QueueCallerLeave", "QueueEntry", "QueueMember", "QueueMemberAdded", "QueueMemberEvent",
+    "QueueMemberPause", "QueueMemberRemoved", "QueueMemberStatus", "QueueParams", "Shutdown", "SoftHangupRequest",
+    "Unhold", "UserEvent", "VarSet", "decode", "decode_headers", "endpoint_of",
 ]  # fmt: skip
 
 H = dict[str, str]
@@ -206,6 +207,7 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         exten=d.get("Exten", ""),
         local_optimization=_yes(d.get("LocalOptimization")),
     ),
+    "Pickup": lambda d: Pickup(timestamp=_ts(d), snap=_snap(d), target=_psnap(d, "Target")),
     "BlindTransfer": lambda d: BlindTransfer(
         timestamp=_ts(d),
         result=d.get("Result", ""),

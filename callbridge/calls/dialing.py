@@ -159,12 +159,13 @@ def _answered(t: CallTracker, call: Call, src: Channel, dest: Channel, connected
     if is_hop(t, dest):
         return  # the real party behind the Local hop was announced when it answered
     call.answered = call.answered if call.answered is not None else t.now
-    call.agent = endpoint_of(dest.name)
+    name = dest.picked_by or dest.name  # a picked-up leg is answered by the picker
+    call.agent = endpoint_of(name)
     emit_ringing(t, call, dest, connected_num, out)  # a leg that answered without ringing first (Local)
     out.append(
         make.CallAnswered(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=dest.name,
-            agent_num=dest.caller_num, connected_num=connected_num, queue=queue_of(t, dest),
+            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=name,
+            agent_num=dest.picked_num or dest.caller_num, connected_num=connected_num, queue=queue_of(t, dest),
             wait_s=round(max(0.0, t.now - call.created), 3), caller_num=call.caller_num,
         )
     )  # fmt: skip
@@ -173,7 +174,22 @@ def _answered(t: CallTracker, call: Call, src: Channel, dest: Channel, connected
 
 
 Handler = Callable[["CallTracker", Any, Out], None]
+def _pickup(t: CallTracker, ev: ami.Pickup, out: Out) -> None:
+    """A phone picked a ringing leg up (directed ``Pickup(exten)`` or group ``*8``): Asterisk moves the picker
+    into that leg, whose answer then reaches the caller's Dial; the picker's own channel only did the picking
+    (its call ends as ``pickup``, not as an unanswered call)."""
+    picker = t.touch(ev.snap, out, False)
+    target = t.touch(ev.target, out, False)
+    if target is None:
+        return
+    target.picked_by, target.picked_num = ev.snap.channel, ev.snap.caller_num
+    own = t._calls.get(picker.linkedid) if picker is not None else None
+    if own is not None and own.call_id != target.linkedid:
+        own.picked_up = True
+
+
 HANDLERS: dict[type[ami.AmiEvent], Handler] = {
+    ami.Pickup: _pickup,
     ami.DialBegin: _dial_begin,
     ami.DialState: _dial_state,
     ami.DialEnd: _dial_end,

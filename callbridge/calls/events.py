@@ -138,7 +138,7 @@ class CallEnded(DomainEvent):
     duration_s: float = 0.0
     answered: bool = False
     caller_num: str = ""
-    reason: str = "hangup"  # hangup | vanished | pbx_restart
+    reason: str = "hangup"  # hangup | vanished | pbx_restart | pickup (the picker's own leg of a call pickup)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

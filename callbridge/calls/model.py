@@ -83,6 +83,8 @@ class Channel:
     dialed_by: str = ""  # uniqueid of the channel that dialled this one
     answered_dest: str = ""  # uniqueid of the leg that answered this channel's Dial
     fronts: bool = False  # a Local half whose ;2 dialled someone: a hop in front of a party, never a party
+    picked_by: str = ""  # the channel that picked this ringing leg up (Pickup): who really answers
+    picked_num: str = ""
     hangup_cause: int | None = None  # Q.850 cause of its HangupRequest/Hangup, when Asterisk gave one
     tech_cause: str = ""  # the SIP status of its HangupRequest/Hangup (PJSIP TechCause)
     dtmf_down: set[str] = field(default_factory=set)  # digits whose DTMFBegin was seen
@@ -117,6 +119,7 @@ class Call:
     cause_txt: str = ""
     transfers_seen: set[tuple[str, ...]] = field(default_factory=set)  # duplicate transfer-event guard
     transfers: list[Transfer] = field(default_factory=list)  # transfers whose outcome is not known yet
+    picked_up: bool = False  # this call only picked another one up (the picker's own channel): not a call
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import structlog
 
@@ -354,6 +355,7 @@ class CallTracker:
             self.offer(call, out)
         if call.transfers:
             transfers.call_ended(self, call, out)
+        reason = "pickup" if call.picked_up and reason == "hangup" else reason  # the picker's own leg
         self.set_state(call, States.ENDED, reason)
         del self._calls[call.call_id]
         self._forget(call.call_id)
@@ -362,20 +364,19 @@ class CallTracker:
             make.CallEnded(
                 ts=self.now, call_id=call.call_id, hotline=call.hotline, cause=call.cause, cause_txt=call.cause_txt,
                 # max(0.0, lasted) without the builtin call: 0.0 too when lasted is 0.0, -0.0 or NaN
-                duration_s=round(lasted if lasted > 0.0 else 0.0, 3), answered=call.answered is not None,
-                caller_num=call.caller_num, reason=reason,
+                duration_s=round(lasted if lasted > 0.0 else 0.0, 3), caller_num=call.caller_num, reason=reason,
+                answered=call.answered is not None or call.picked_up,
             )
         )  # fmt: skip
 
     def clear(self) -> int:
         """Forget everything (PBX restart); returns how many calls were dropped."""
         dropped = len(self._calls)
-        stores = (self._channels, self._applied, self._by_name, self._calls, self._bridges, self._queues,
-                  self._queues_of, self._conferences)  # fmt: skip
+        stores: tuple[dict[str, Any], ...] = (self._channels, self._applied, self._by_name, self._calls, self._bridges,
+                                              self._queues, self._queues_of, self._conferences, self._lists,
+                                              self._list_start)  # fmt: skip
         for store in stores:
             store.clear()
-        self._lists.clear()
-        self._list_start.clear()
         return dropped
 
     def remember_list_item(self, ev: ami.AmiEvent, action_id: str) -> list[ami.AmiEvent]:
@@ -393,7 +394,7 @@ class CallTracker:
         return self._lists.pop(action_id, [])
 
 
-# The handlers need CallTracker, hence the late import.
+# The handlers need CallTracker, hence the late imports.
 from callbridge.calls.handlers import HANDLERS as _HANDLERS  # noqa: E402
 from callbridge.calls.handlers import KEPT_VARIABLES as _KEPT_VARIABLES  # noqa: E402
 from callbridge.calls.handlers import SNAPSHOT_ONLY as _SNAPSHOT_ONLY  # noqa: E402
