@@ -285,12 +285,14 @@ class RecordStore:
 
     def _offer_events(self, start: float, end: float) -> Iterator[EventRecord]:
         """The events the offer book reads for presentations made in ``[start, end)``, in recorded order: those
-        of the period, and the later ones of the calls offered or transferred in it (their outcomes)."""
+        of the period, and every one of the calls the period has events of — before it too (so a call offered
+        or a transfer that rang before the period is known as such, and not offered again by its answer) and
+        after it (the outcomes of the period's offers)."""
         types = ", ".join(f"'{t}'" for t in OFFER_EVENT_TYPES)
-        opened = f"SELECT call_id FROM events WHERE ts >= ? AND ts < ? AND type IN ({types}) AND call_id IS NOT NULL"
+        seen = f"SELECT call_id FROM events WHERE ts >= ? AND ts < ? AND type IN ({types}) AND call_id IS NOT NULL"
         rows = self.backend.query(
-            f"SELECT ts, type, call_id, hotline, data FROM events WHERE type IN ({types}) AND ts >= ?"
-            f" AND (ts < ? OR call_id IN ({opened})) ORDER BY seq",
+            f"SELECT ts, type, call_id, hotline, data FROM events WHERE type IN ({types})"
+            f" AND ((ts >= ? AND ts < ?) OR call_id IN ({seen})) ORDER BY seq",
             (start, end, start, end),
         )
         for r in rows:

@@ -178,6 +178,7 @@ def test_board_and_report_use_the_same_answer_rate_with_calls_waiting() -> None:
 
 def test_a_call_offered_before_midnight_counts_for_its_day_on_the_board_and_in_the_records() -> None:
     midnight = at(16 * 60)  # 00:00 +08:00 after the morning's day
+    x = {"transfer_id": "XM", "to_hotline": "119"}
     events = [
         EventRecord("call.offered", midnight - 20, "late", "110", {}),
         EventRecord("queue.joined", midnight - 20, "late", "110", {"queue": "q-110"}),
@@ -185,17 +186,26 @@ def test_a_call_offered_before_midnight_counts_for_its_day_on_the_board_and_in_t
         EventRecord("call.offered", midnight - 5, "gone", "110", {}),
         EventRecord("call.ended", midnight + 30, "gone", "110", {}),  # lost after midnight
         EventRecord("call.offered", midnight + 40, "new", "110", {}),
+        # a transfer from 12345 rang at 119 before midnight and was answered there after it: yesterday's
+        EventRecord("call.offered", midnight - 60, "x", "12345", {}),
+        EventRecord("call.answered", midnight - 50, "x", "12345", {"agent": "a1"}),
+        EventRecord("transfer.ringing", midnight - 1, "x", "12345", {**x, "from_hotline": "12345"}),
+        EventRecord("transfer.answered", midnight + 5, "x", "12345", {**x, "from_hotline": "12345"}),
     ]
-    board = LiveBoard(["110"], tz=TZ)
+    board = LiveBoard(["110", "119"], tz=TZ)
     for e in events:
         board.feed(e)
-    (tile,) = board.snapshot(midnight + 50)["hotlines"]
+    tile, expert = board.snapshot(midnight + 50)["hotlines"][:2]
     assert (tile["offered_today"], tile["answered_today"], tile["abandoned_today"]) == (1, 0, 0)
+    assert (expert["offered_today"], expert["answered_today"]) == (0, 0)
     store = RecordStore.sqlite(":memory:")
     store.write(events)
-    today = compute(store.period_records(midnight, midnight + 86400)).hotlines["110"]
-    before = compute(store.period_records(midnight - 86400, midnight)).hotlines["110"]
+    today_all = compute(store.period_records(midnight, midnight + 86400)).hotlines
+    before_all = compute(store.period_records(midnight - 86400, midnight)).hotlines
     store.close()
+    today, before = today_all["110"], before_all["110"]
+    assert "119" not in today_all  # not offered again by its answer after midnight
+    assert (before_all["119"].offered, before_all["119"].answered) == (1, 1)
     assert (today.offered, today.answered, today.abandoned) == (1, 0, 0)
     assert (before.offered, before.answered, before.abandoned) == (2, 1, 1)
     assert board.answered_total["110"] == board.abandoned_total["110"] == 1  # the lifetime counters count all
