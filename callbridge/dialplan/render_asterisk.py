@@ -175,7 +175,11 @@ def render_transfer_targets(plan: Dialplan) -> str:
             # as cb-to-<hotline>: tells the engine which channel runs the transfer (the caller, or the Local
             # half an attended transfer creates), so AgentCalled on it reports transfer.ringing
             _n(f"UserEvent(CallbridgeTarget,XferId: ${{CB_XFER_ID}},Hotline: {h.number})"),
-            _n("Set(QUEUE_PRIO=${CB_PRIO})"),
+            # the expert is shown the caller's number, also through the consultation leg of an attended
+            # transfer (a Local channel whose own caller ID is the sending agent's)
+            _n(f"GotoIf({_is_equal('CB_CALLER_NUM', '')}?queue)"),
+            _n("Set(CALLERID(num)=${CB_CALLER_NUM})"),
+            _n("Set(QUEUE_PRIO=${CB_PRIO})", "queue"),
             _n(f"Queue({h.expert.queue},t,,,${{CB_TIMEOUT}})"),
             _n("UserEvent(CallbridgeExpert,XferId: ${CB_XFER_ID},Status: ${QUEUESTATUS})"),
             _n("Goto(cb-back,s,1)"),

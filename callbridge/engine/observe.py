@@ -110,7 +110,7 @@ class Observer(TransferSteps):
             return
         if e.snap.channel not in (t.caller_channel, t.route_channel):
             return
-        self._ringing(t, e.dial_string, e.dest, now)
+        self._ringing(t, _line_of(t, e.dial_string), e.dest, now)
 
     def _dial_end(self, e: ami.DialEnd, now: float) -> None:
         t = self._by_channel(e.snap.channel) if e.snap is not None else None
@@ -357,6 +357,13 @@ class Observer(TransferSteps):
             if same_agent(t.agent, peer.name) and t.mode == "blind":
                 self._returned(t, t.last_failure or "back_to_agent", now)
                 return
+
+
+def _line_of(t: Transfer, dial_string: str) -> str:
+    """DialBegin's DialString (``110@hotline-110``: Asterisk drops the technology) as the transfer's line
+    (``PJSIP/110@hotline-110``), so every event of a transfer names a line the same way."""
+    return next((line for line in t.lines if line == dial_string or line.partition("/")[2] == dial_string),
+                dial_string)
 
 
 def _cause_reason(cause: int | None) -> str:

@@ -365,10 +365,24 @@ class Engine(Observer):
         transfers = [t.describe() for t in self.transfers.values()
                      if (call_id is None or t.call_id == call_id)
                      and (hotline is None or hotline in (t.from_hotline, t.to_hotline))]  # fmt: skip
-        return {
+        out = {
             "mode": self.mode,
             "ami_connected": self.connected,
             "dialplan": list(self.plan.sources),
             "overflow_active": sorted(self._overflow.active),
             "transfers": transfers,
         }
+        if call_id is not None:
+            out["call"] = self._call_details(call_id)
+        return out
+
+    def _call_details(self, call_id: str) -> dict[str, Any] | None:
+        """What the PBX picture says about one live call (None: no such call now)."""
+        call = self.view.calls.get(call_id)
+        if call is None:
+            return None
+        channels = [ch for uid in sorted(call.channels) if (ch := self.view.channel(uid)) is not None]
+        return {"call_id": call.call_id, "hotline": call.hotline, "state": str(call.state.value),
+                "caller_num": call.caller_num, "caller_channel": call.caller_channel, "agent": call.agent,
+                "queue": call.queue, "answered": call.answered is not None,
+                "channels": [ch.name for ch in channels]}  # fmt: skip

@@ -124,6 +124,7 @@ class TransferSteps:
         backup = "backup_line" in t.rule.failure and line_no < len(t.lines)
         if backup:
             t.line = t.lines[line_no]
+            t.number_checked = False  # the backup line is another trunk: its presented number is checked too
             self.publish(t.event(ev.TransferBackupLine, now, reason=reason, failed_line=failed))
         if t.state is S.RINGING:
             tx.move(t, S.ROUTING, now, f"line {line_no} {reason}")

@@ -45,3 +45,25 @@ async def test_a_consultation_that_never_starts_fails_and_complete_is_refused(
     assert not [c for c in lab.sim.channels() if "@cb-expert-119" in c]
     assert agent in lab.sim.bridged_with(caller)  # the caller is still with the agent, never dropped
     assert not lab.of_type("transfer.completed") and not lab.of_type("transfer.answered")
+
+
+async def test_the_expert_consulted_is_shown_the_callers_number(lab: Lab) -> None:
+    caller, agent = await lab.answered_call("12345", caller="13700000023")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    reply = await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                                 to_hotline="119", mode="attended", category="fire"))  # fmt: skip
+    ringing = await lab.event("transfer.ringing", transfer_id=reply["transfer_id"])
+    assert ringing.data()["connected_num"] == "13700000023"  # not the sending agent's number
+
+
+async def test_status_of_a_call_gives_its_details(lab: Lab) -> None:
+    caller, agent = await lab.answered_call("12345", caller="13700000024")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    assert lab.app.service is not None
+    status = await lab.app.service.handle(command("status", call_id=call_id))
+    call = status["call"]
+    assert (call["call_id"], call["hotline"], call["caller_num"], call["answered"]) == (
+        call_id, "12345", "13700000024", True)  # fmt: skip
+    assert call["agent"] == agent_endpoint(agent) and caller in call["channels"] and agent in call["channels"]
+    assert (await lab.app.service.handle(command("status", call_id="no-such-call")))["call"] is None
