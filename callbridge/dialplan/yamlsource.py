@@ -75,11 +75,17 @@ def dotted(path: Iterable[str | int]) -> str:
 
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnreadableConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raw = path.read_bytes()
     except OSError as exc:
         raise UnreadableConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start].decode("utf-8", errors="replace").split("\n")
+        raise UnreadableConfigError(
+            f"{path}:{len(before)}:{len(before[-1]) + 1}: not UTF-8 text ({exc.reason} at byte {exc.start});"
+            " save the file as UTF-8 (an editor may have saved it as GBK)"
+        ) from exc
 
 
 def parse_yaml(text: str, filename: str) -> tuple[Document | None, list[Problem]]:
