@@ -122,6 +122,7 @@ class Lab:
     dtmf_agent: Sipp
     root: Path
     calls: int = 0
+    answered_by: str = ""  # endpoint of the agent who answered the last call (call.answered)
 
     def cli(self, command: str) -> str:
         return self.pbx.cli(command)
@@ -154,8 +155,14 @@ class Lab:
         offered = wait_for(lambda: [e for e in self.events.of("call.offered") if e["data"]["call_id"] not in before
                                     and e["data"].get("caller_num") == caller], 20, label=f"call.offered {did}")
         call_id = offered[0]["data"]["call_id"]
-        self.events.wait("call.answered", call_id=call_id)
+        self.answered_by = self.events.wait("call.answered", call_id=call_id)["data"].get("agent", "")
         return sipp, call_id
+
+    def wait_cli(self, command: str, text: str, timeout: float = 20.0) -> str:
+        """Poll an Asterisk CLI command until its output contains *text*."""
+        found: str = wait_for(lambda: (out := self.cli(command)) and text in out and out, timeout,
+                              label=f"{text!r} in {command!r}")  # fmt: skip
+        return found
 
     def hang_up_everything(self) -> None:
         self.cli("channel request hangup all")
