@@ -1,7 +1,9 @@
 """The demo's city: a copy of the example dialplans, the simulator running their Asterisk rendering,
 the real daemon (:class:`callbridge.app.App`) and an MQTT subscriber on ``callbridge/#``.
 
-Everything lives in a temporary directory (dialplan copy, outbox, records). The AMI secret and the
+Everything lives in a temporary directory (dialplan copy, outbox) except the records, kept at
+``records_path`` when given (``callbridge demo`` prints where, so ``callbridge records`` / ``report`` can
+read the day afterwards). The AMI secret and the
 wallboard's web token are generated at start and held in memory only: the demo writes no secret anywhere.
 The daemon runs with its records store and (unless ``web=False``) its web server on a free loopback port,
 so the live wallboard can be watched while the day plays.
@@ -135,6 +137,8 @@ class DemoLab:
     web: bool = True
     #: Generated at start, held in memory only; part of :attr:`wallboard_url`.
     web_token: str = field(default="", repr=False)
+    #: The records store's SQLite file (None: inside ``workdir``, gone with it).
+    records_path: Path | None = None
     #: When :meth:`start` began (epoch seconds): the KPIs' period starts here.
     started_at: float = 0.0
     commander: CommandClient | None = None
@@ -177,7 +181,7 @@ class DemoLab:
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "protocol": self.broker.protocol,
                      "client_id": f"callbridge-demo-{secrets.token_hex(3)}",
                      "outbox_path": str(self.workdir / "outbox.sqlite3")},
-            "store": {"path": str(self.workdir / "records.sqlite3")},
+            "store": {"path": str(self.records_path or self.workdir / "records.sqlite3")},
             "web": {"enabled": self.web, "host": "127.0.0.1", "port": 0, "token": self.web_token or None},
         })  # fmt: skip
         # The file watcher is slowed down: the demo triggers reloads itself, so each one is narrated once.

@@ -1,9 +1,12 @@
 """Plays the demo: start the lab, play each scene, show what happened, summarise, exit code.
 
 On a terminal the view is a rich Live display (calls, queues, MQTT events); otherwise (tests, CI,
-a pipe) it prints plain narrated lines, one per scene, check and notable event. The wallboard URL
-(this run's token included) is printed at start, so the day can also be watched in a browser; the
-summary ends with the KPIs of the daemon's records store.
+a pipe, a file) it prints plain narrated lines, one per scene, check and notable event, never wrapped
+mid-sentence. The narration speaks to an operator: hotlines, numbers, agents and lines, no channel or
+variable names (``--verbose`` adds them, and the daemon's log on stderr). The wallboard URL (this run's
+token included) is printed at start, so the day can also be watched in a browser; the summary ends with
+the KPIs of the daemon's records store, a word on every hotline below its answer-rate target, and where
+the records are kept (``callbridge records --db PATH`` / ``callbridge report --db PATH`` read them).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import tempfile
 import time
@@ -26,7 +30,7 @@ from rich.table import Table
 from callbridge.demo.lab import DemoLab
 from callbridge.demo.records import records_summary, records_tables
 from callbridge.demo.script import SCENES, Scene
-from callbridge.demo.stage import Stage, StepOutcome
+from callbridge.demo.stage import Stage, StepOutcome, who
 from callbridge.demo.view import DemoView, summarise
 from callbridge.demo.watch import EventLog, SeenEvent
 from callbridge.store.kpi import answer_rate
@@ -47,6 +51,36 @@ class DemoOptions:
     dialplans: Path | None = None
     log_level: str = "warning"
     web: bool = True
+    verbose: bool = False
+    #: Where the records are kept (None: :func:`default_records_path`, replaced at each run).
+    db: Path | None = None
+
+
+def default_records_path() -> Path:
+    """``$XDG_STATE_HOME/callbridge/demo-records.sqlite3`` (``~/.local/state/…`` by default): the last demo's."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "callbridge" / "demo-records.sqlite3"
+
+
+def fresh_records(path: Path) -> None:
+    """The default records file holds the last demo's day only: the previous one's goes (with its WAL)."""
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+
+
+def rate_notes(records: dict[str, Any], notes: dict[str, list[str]]) -> list[str]:
+    """One sentence for every hotline whose answer rate ended below its target (0 % included): what the
+    scenes said happened there, else the counts that make the rate."""
+    lines = []
+    for hotline, k in records["hotlines"].items():
+        rate, target = k["answer_rate"], k["target"]
+        if rate is None or (target is not None and rate >= target and rate > 0):
+            continue
+        finished = k["answered"] + k["abandoned"]
+        head = f"{hotline} at {rate:.0%} ({k['answered']} of {finished} answered)"
+        why = notes.get(hotline) or [f"{k['abandoned']} caller(s) hung up before an answer"]
+        lines.append(f"{head}: " + "; ".join(why))
+    return lines
 
 
 def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
@@ -64,7 +98,8 @@ def summary_of(log: EventLog, outcomes: Sequence[StepOutcome], wall_s: float,
     return {
         "ok": bool(outcomes) and all(o.ok for o in outcomes),
         "steps": [{"title": o.title, "ok": o.ok, "detail": o.detail(),
-                   "checks": [{"label": c.label, "ok": c.ok, "detail": c.detail} for c in o.checks]}
+                   "checks": [{"label": c.label, "ok": c.ok, "detail": c.detail, "internals": c.internals}
+                              for c in o.checks]}
                   for o in outcomes],
         "transfers": log.count("transfer.requested"),
         "transfers_answered": log.count("transfer.answered"),
@@ -113,17 +148,19 @@ def summary_table(summary: dict[str, Any]) -> Table:
 class Narrator:
     """Live view on a terminal, plain lines elsewhere; both fed from the same calls."""
 
-    def __init__(self, console: Console, lab: DemoLab) -> None:
+    def __init__(self, console: Console, lab: DemoLab, verbose: bool = False) -> None:
         self.console = console
         self.lab = lab
-        self.view = DemoView(console, lab.log, calls=self._calls, queues=self._queues)
+        self.verbose = verbose
+        self.view = DemoView(console, lab.log, calls=self._calls, queues=self._queues, verbose=verbose)
         self.live = console.is_terminal
         if not self.live:
             lab.log.listeners.append(self.plain_event)
 
     def plain_event(self, ev: SeenEvent) -> None:
         if ev.type.startswith(NOTABLE):
-            self.console.print(f"    ← MQTT {ev.topic}  {ev.type}  {summarise(ev)}", highlight=False, soft_wrap=True)
+            self.console.print(f"    ← MQTT {ev.topic}  {ev.type}  {summarise(ev, self.verbose)}", highlight=False,
+                               soft_wrap=True)  # fmt: skip
 
     def _calls(self) -> list[tuple[str, ...]]:
         sim = self.lab.sim
@@ -133,8 +170,12 @@ class Narrator:
         for chan in list(sim.world.channels.values()):
             if not chan.name.startswith("PJSIP/carrier-"):
                 continue
-            rows.append((chan.linkedid[-8:], chan.cid_num, chan.exten if chan.context == "cb-inbound" else chan.context,
-                         chan.state_desc, ", ".join(sim.bridged_with(chan)) or chan.app))  # fmt: skip
+            where = chan.exten if chan.context == "cb-inbound" else chan.context
+            peers = sim.bridged_with(chan)
+            if self.verbose:
+                rows.append((chan.linkedid[-8:], chan.cid_num, where, chan.state_desc, ", ".join(peers) or chan.app))
+            else:
+                rows.append(("", chan.cid_num, where, chan.state_desc, ", ".join(who(p) for p in peers) or "waiting"))
         return rows
 
     def _queues(self) -> list[tuple[str, ...]]:
@@ -146,9 +187,15 @@ class Narrator:
             callers = q.ordered_callers()
             free = sum(1 for m in q.members.values() if m.status == 1 and not m.paused)
             if callers or name.startswith(("q-12345", "q-119-expert")):
-                rows.append((name, str(len(callers)), " ".join(c.channel.rsplit("-", 1)[-1] for c in callers),
+                rows.append((name, str(len(callers)), " ".join(self._caller(c.channel) for c in callers),
                              f"{free}/{len(q.members)}"))  # fmt: skip
         return rows
+
+    def _caller(self, channel: str) -> str:
+        if self.verbose or self.lab.sim is None:
+            return channel.rsplit("-", 1)[-1]
+        chan = self.lab.sim.channel(channel)
+        return chan.cid_num if chan is not None else "?"
 
     def say(self, english: str, chinese: str) -> None:
         self.view.narration = f"{english}\n{chinese}"
@@ -163,7 +210,8 @@ class Narrator:
     def result(self, outcome: StepOutcome) -> None:
         for c in outcome.checks:
             mark = "[green]✔[/]" if c.ok else "[red]✘[/]"
-            self.console.print(f"    {mark} {c.label} — {c.detail}", highlight=False, soft_wrap=True)
+            internals = f"  [dim]({c.internals})[/]" if self.verbose and c.internals else ""
+            self.console.print(f"    {mark} {c.label} — {c.detail}{internals}", highlight=False, soft_wrap=True)
         if outcome.error:
             self.console.print(f"    [red]✘ {outcome.error}[/]", highlight=False)
         self.view.print_step_result(outcome.title, outcome.ok, "ok" if outcome.ok else outcome.detail())
@@ -198,16 +246,25 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     if not any(source.glob("*.yaml")):
         console.print(f"[red]callbridge demo: no dialplan files in {source}; pass --dialplans DIR[/]")
         return 2
+    records = options.db or default_records_path()
+    try:
+        records.parent.mkdir(parents=True, exist_ok=True)
+        if options.db is None:
+            fresh_records(records)
+    except OSError as exc:
+        console.print(f"[red]callbridge demo: cannot keep the records at {records}: {exc}; pass --db PATH[/]")
+        return 2
+    log_file = records.with_name(records.stem + ".log")
     with tempfile.TemporaryDirectory(prefix="callbridge-demo-") as tmp, \
             contextlib.ExitStack() as files:  # fmt: skip
-        if console.is_terminal:
-            # the daemon's log lines would tear the live view apart: they go to a file instead
-            log_file = Path(tmp) / "callbridge.log"
+        if console.is_terminal or not options.verbose:
+            # the daemon's log lines would tear the live view apart, and they name channels: a file beside the
+            # records keeps them (--verbose prints them on stderr instead, when not on a terminal)
             configure_logging("console", options.log_level, stream=files.enter_context(log_file.open("w")))
         else:
             configure_logging("console", options.log_level)
         lab = DemoLab(Path(tmp), source, broker_url=options.broker, web=options.web,
-                      answer_after=0.3 if options.fast else 1.5)  # fmt: skip
+                      answer_after=0.3 if options.fast else 1.5, records_path=records)  # fmt: skip
         try:
             await lab.start()
         except Exception as exc:
@@ -221,13 +278,15 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
 
 
 async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started: float) -> int:
-    narrator = Narrator(console, lab)
+    narrator = Narrator(console, lab, options.verbose)
     assert lab.broker is not None
     console.print(f"[bold]callbridge demo[/] — daemon + PBX simulator (AMI 127.0.0.1:{lab.ami_port}) + MQTT "
                   f"{lab.broker.host}:{lab.broker.port} (MQTT {lab.broker.protocol}"
                   f"{', embedded' if not options.broker else ''})", highlight=False)  # fmt: skip
     if lab.wallboard_url:
         console.print(f"wallboard 大屏: {lab.wallboard_url}", highlight=False, soft_wrap=True)
+    records_path = lab.records_path
+    console.print(f"records 记录: {records_path}", highlight=False, soft_wrap=True)
     stage = Stage(lab, options.fast, narrator.say)
     outcomes: list[StepOutcome] = []
     with narrator.showing():
@@ -242,6 +301,8 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
     report = await lab.settled_kpis()
     records = records_summary(report) if report is not None else None
     summary = summary_of(lab.log, outcomes, time.monotonic() - started, records)
+    summary["records_path"] = str(records_path)
+    summary["rate_notes"] = rate_notes(records, stage.notes) if records is not None else []
     lab.log.listeners.clear()  # the daemon's own shutdown events are not part of the story
     if options.keep_running:  # … but while it keeps running, every event is printed as a line
         lab.log.listeners.append(narrator.plain_event)
@@ -249,6 +310,12 @@ async def _perform(lab: DemoLab, options: DemoOptions, console: Console, started
     if records is not None:
         for table in records_tables(records):
             console.print(table)
+        if summary["rate_notes"]:
+            console.print("below target 未达标原因:", highlight=False)
+            for note in summary["rate_notes"]:
+                console.print(f"  {note}", highlight=False, soft_wrap=True)
+    console.print(f"the day's records 当天记录: callbridge records --db {records_path}  ·  "
+                  f"callbridge report --db {records_path}", highlight=False, soft_wrap=True)  # fmt: skip
     if options.json_summary is not None:
         options.json_summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = bool(summary["ok"])
@@ -271,10 +338,12 @@ async def end_of_day(lab: DemoLab, narrator: Narrator) -> None:
                  f"仍在通话的 {len(still_up)} 位市民及三方会议中留下的热线挂机，记录库为其通话和转接办结。")
     missing = await lab.hang_up_callers()
     if missing:  # the table then shows those rows as in progress; the demo does not fail for it
-        narrator.console.print(f"    [yellow]no call.ended seen for {', '.join(missing)}[/]", highlight=False)
+        shown = ", ".join(missing) if narrator.verbose else f"{len(missing)} call(s)"
+        narrator.console.print(f"    [yellow]the end of {shown} was not seen on MQTT[/]", highlight=False)
     if lab.sim is not None and (left := [c.name for c in list(lab.sim.world.channels.values())]):
         # nothing should be left; if something is, the records show its call as still up
-        narrator.console.print(f"    still up 仍在线: {', '.join(left)}", highlight=False, soft_wrap=True)
+        shown = ", ".join(left if narrator.verbose else sorted({who(c) for c in left}))
+        narrator.console.print(f"    still up 仍在线: {shown}", highlight=False, soft_wrap=True)
 
 
 async def keep_running(lab: DemoLab, console: Console) -> None:

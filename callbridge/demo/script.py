@@ -1,4 +1,4 @@
-"""The narrated day: seven scenes of a city's hotline network, each checked on what MQTT delivered.
+"""The narrated day: eight scenes of a city's hotline network, each checked on what MQTT delivered.
 
 Every scene uses its own caller numbers, so one scene's calls can never satisfy another's checks
 (nor count towards the nuisance threshold).
@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from callbridge.demo.stage import Stage, endpoint
+from callbridge.demo.stage import Stage, endpoint, who
 from callbridge.demo.watch import SeenEvent
 from callbridge.errors import CommandError
 
@@ -22,6 +22,7 @@ CALLERS: dict[str, str] = {
     "fight_backup": "13912340004",
     "nuisance": "13911112222",
     "after_bad_edit": "13912340007",
+    "rescue": "13912340008",
 }
 
 
@@ -40,6 +41,21 @@ def _presented(stage: Stage, leg_name: str) -> tuple[str, str]:
     return (leg.conn_num, leg.cid_num) if leg is not None else ("", "")
 
 
+def _shows(presented: tuple[str, str], caller: str) -> str:
+    """What the receiving line displays, in words: the citizen's number (or what it shows instead)."""
+    return f"it shows {caller}" if caller in presented else f"it shows {presented[0] or presented[1] or 'nothing'}"
+
+
+def _ids(presented: tuple[str, str]) -> str:
+    return f"ConnectedLineNum={presented[0]} CallerIDNum={presented[1]}"
+
+
+def _line(failed: object) -> str:
+    """``PJSIP/110@hotline-110`` → ``the 110 primary line`` (the trunk endpoint after the ``@``)."""
+    endpoint_name = str(failed).rsplit("@", 1)[-1]
+    return who(f"PJSIP/{endpoint_name}")
+
+
 async def police_transfer(stage: Stage) -> None:
     caller = CALLERS["fight"]
     stage.say("A citizen calls 12345: two men are fighting in the street. The agent presses *1.",
@@ -51,7 +67,7 @@ async def police_transfer(stage: Stage) -> None:
     chan, agent = answered
     await stage.pause(1.0)
     stage.sim.agent_press(endpoint(agent), "*1")
-    stage.check("agent pressed *1", True, f"{endpoint(agent)} sent DTMF *1")
+    stage.check("agent pressed *1", True, f"{who(agent)} keyed *1", f"{agent} DTMF *1")
     pop = await stage.expect_event(
         "110 screen pop", "transfer.requested",
         lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since,
@@ -67,15 +83,17 @@ async def police_transfer(stage: Stage) -> None:
     if answer is not None:
         stage.check("the pop came before the answer", pop.seq < answer.seq, f"seq {pop.seq} < {answer.seq}")
     leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110"))
-    if not stage.check("caller talks with the 110 line", bool(leg), leg[0] if leg else "no 110 leg bridged"):
+    if not stage.check("caller talks with the 110 line", bool(leg), f"on {who(leg[0])}" if leg else "no 110 line",
+                       leg[0] if leg else ""):  # fmt: skip
         return
     assert leg is not None
     presented = _presented(stage, leg[0])
-    stage.check("110 sees the citizen's number (PBX side)", caller in presented,
-                f"110 leg presents {presented[0]} (CallerID {presented[1]})")
+    stage.check("110 sees the citizen's number (PBX side)", caller in presented, _shows(presented, caller),
+                _ids(presented))
     handover = stage.sim.channel_vars(leg[0])
-    stage.check("hand-over variables on the 110 leg", handover.get("CB_CALLER_NUM") == caller
-                and handover.get("CB_XFER_ID") == tid, f"CB_CALLER_NUM={handover.get('CB_CALLER_NUM')}")  # fmt: skip
+    stage.check("hand-over data reaches the 110 line", handover.get("CB_CALLER_NUM") == caller
+                and handover.get("CB_XFER_ID") == tid, f"caller {handover.get('CB_CALLER_NUM')} and the transfer",
+                f"CB_CALLER_NUM={handover.get('CB_CALLER_NUM')} CB_XFER_ID={handover.get('CB_XFER_ID')}")  # fmt: skip
     await stage.expect_event("number carrying verified", "transfer.number_verified", _same_transfer(tid),
                              since=since, show=lambda e: f"presented_num={e.data.get('presented_num')}")
 
@@ -94,7 +112,8 @@ async def threeway_ambulance(stage: Stage) -> None:
     stage.sim.agent_press(endpoint(agent), "*3")
     started = await stage.expect_event("three-way room opened", "threeway.started",
                                        lambda e: e.data.get("caller_num") == caller, since=since,
-                                       show=lambda e: f"room={e.data.get('room')}")  # fmt: skip
+                                       show=lambda e: "citizen, agent and 120 in one conference",
+                                       internals=lambda e: f"room={e.data.get('room')}")  # fmt: skip
     if started is None:
         return
     await stage.expect_event("120 joined and answered", "transfer.answered",
@@ -102,12 +121,14 @@ async def threeway_ambulance(stage: Stage) -> None:
     await stage.expect_event("12345 agent left after the hand-over", "threeway.agent_left",
                              lambda e: e.data.get("room") == started.data.get("room"), since=since)
     leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-120"))
-    stage.check("citizen and 120 stay together", bool(leg), leg[0] if leg else "no 120 leg with the caller")
+    stage.check("citizen and 120 stay together", bool(leg), f"with {who(leg[0])}" if leg else "120 is not with them",
+                leg[0] if leg else "")  # fmt: skip
     if leg:
         presented = _presented(stage, leg[0])
-        stage.check("120 sees the citizen's number (PBX side)", caller in presented, f"120 leg presents {presented}")
+        stage.check("120 sees the citizen's number (PBX side)", caller in presented, _shows(presented, caller),
+                    _ids(presented))
     gone = await stage.until(lambda: not stage.peers_matching(chan.name, endpoint(agent)) or None)
-    stage.check("the agent's leg left the room", bool(gone), endpoint(agent))
+    stage.check("the agent's leg left the room", bool(gone), f"{who(agent)} hung up, the others talk on", agent)
 
 
 def pause_member(stage: Stage, queue: str, interface: str, paused: bool) -> None:
@@ -141,7 +162,7 @@ async def expert_priority(stage: Stage) -> None:
                                 mode="blind", category="emergency", ticket="T-0003", summary="gas cylinder fire",
                                 idempotency_key=f"referral-{chan.linkedid}")  # fmt: skip
     stage.check("transfer command accepted (MQTT reply)", bool(reply.get("transfer_id")),
-                f"transfer_id={reply.get('transfer_id')}")
+                "the reply names the new transfer", f"transfer_id={reply.get('transfer_id')}")
     await stage.expect_event("referral raised to priority 10", "queue.priority_set",
                              lambda e: e.data.get("queue") == "q-119-expert" and e.data.get("priority") == 10,
                              since=since, show=lambda e: f"q-119-expert priority={e.data.get('priority')}")  # fmt: skip
@@ -152,14 +173,16 @@ async def expert_priority(stage: Stage) -> None:
 
     order = await stage.until(three_waiting)
     stage.check("referral is first in the expert queue", order is not None and order[0] == chan.name,
-                f"queue order: {order}")
+                f"{caller} is first of {len(order or [])} waiting", f"queue order: {order}")
     pause_expert(stage, False)  # the expert is free again
     expert = await stage.until(lambda: stage.peers_matching(chan.name, "agent2291"))
     early_ones = [w for w in waiting if stage.peers_matching(w, "agent2291")]
     stage.check("the expert answers the referral before the earlier callers", bool(expert) and not early_ones,
-                "agent2291 talks with the referred caller; the others still wait")
+                "the expert (agent 2291) talks with the referred citizen; the others still wait")
     for w in [*waiting, chan.name]:  # the waiting ones first: nobody is left ringing the expert
         stage.sim.caller_hangup(w)
+    stage.note("119", "scene 3: the two fire reports waiting for the expert seat hung up while the emergency "
+                      "referral was served (they count as abandoned)")
 
 
 async def backup_trunk(stage: Stage) -> None:
@@ -176,15 +199,17 @@ async def backup_trunk(stage: Stage) -> None:
         stage.sim.agent_press(endpoint(agent), "*1")
         await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
                                  lambda e: e.data.get("caller_num") == caller, since=since,
-                                 show=lambda e: f"failed_line={e.data.get('failed_line')} "
-                                                f"reason={e.data.get('reason')}")
+                                 show=lambda e: f"{_line(e.data.get('failed_line'))}: {e.data.get('reason')}",
+                                 internals=lambda e: f"failed_line={e.data.get('failed_line')}")
         await stage.expect_event("110 answered on the backup line", "transfer.answered",
                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
         leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110-backup"))
-        stage.check("caller talks over the backup line (PBX side)", bool(leg), leg[0] if leg else "no backup leg")
+        stage.check("caller talks over the backup line (PBX side)", bool(leg),
+                    f"on {who(leg[0])}" if leg else "not on the backup line", leg[0] if leg else "")
         if leg:
             presented = _presented(stage, leg[0])
-            stage.check("the backup line carries the citizen's number", caller in presented, f"presents {presented}")
+            stage.check("the backup line carries the citizen's number", caller in presented,
+                        _shows(presented, caller), _ids(presented))
     finally:
         stage.sim.set_trunk("hotline-110", "up")
 
@@ -208,18 +233,21 @@ async def surge_overflow(stage: Stage) -> None:
         remote = await stage.until(lambda: [p for c in callers for p in stage.sim.bridged_with(c)
                                             if p.startswith("Local/30")])  # fmt: skip
         stage.check("remote seats answer the waiting callers (PBX side)", bool(remote),
-                    f"{len(remote or [])} remote seat legs")
+                    ", ".join(sorted({who(r) for r in remote or []})) or "no remote seat answered", str(remote or []))
         await stage.expect_event("overflow ended once the queue recovered", "queue.overflow_ended",
                                  lambda e: e.data.get("queue") == "q-12345", since=since,
                                  show=lambda e: f"reason={e.data.get('reason')}")
         normal = await stage.until(lambda: stage.sim.world.global_vars.get("CB_OVERFLOW_12345") == "")
-        stage.check("new calls route to local agents again (PBX side)", bool(normal), "CB_OVERFLOW_12345 cleared")
+        stage.check("new calls route to local agents again (PBX side)", bool(normal),
+                    "the PBX sends 12345's calls to its own agents again", "CB_OVERFLOW_12345 cleared")
     finally:
         for agent in agents:
             pause_member(stage, "q-12345", f"PJSIP/{agent}", False)
         for c in callers:
             stage.sim.caller_hangup(c)
         await stage.command("set_mode", mode="normal", reason="surge over")
+        stage.note("12345", "scene 5: the surge callers no remote seat had taken yet hung up while waiting "
+                            "(abandoned); the ones the remote seats answered count as answered")
 
 
 async def nuisance_caller(stage: Stage) -> None:
@@ -246,7 +274,8 @@ async def nuisance_caller(stage: Stage) -> None:
         stage.check("flagged on the fifth call", ev.data.get("count") == 5, f"count={ev.data.get('count')}")
     if last is not None:
         tag = await stage.until(lambda: last.vars.get("__CB_NUISANCE") or last.vars.get("CB_NUISANCE"))
-        stage.check("the call is tagged on the PBX", bool(tag), f"CB_NUISANCE={tag} on {last.name}")
+        stage.check("the call is tagged on the PBX", bool(tag), f"marked as call {tag} of a nuisance caller",
+                    f"CB_NUISANCE={tag} on {last.name}")
         await stage.until(lambda: stage.peers_matching(last.name, "PJSIP/agent"))  # after the warning, an agent
         stage.sim.caller_hangup(last)
 
@@ -297,6 +326,41 @@ async def bad_dialplan(stage: Stage) -> None:
     await asyncio.sleep(0)
 
 
+async def back_to_the_agent(stage: Stage) -> None:
+    caller = CALLERS["rescue"]
+    stage.say("A storm takes down both 110 lines, the primary and the backup. A citizen reports a break-in and "
+              "the agent presses *1: no 110 line answers, so the citizen comes back to the same 12345 agent "
+              "instead of being dropped.",
+              "暴雨导致 110 主用和备用专线同时中断：坐席按 *1 转接未能接通，市民自动回到原 12345 坐席，不会掉线。")
+    since = stage.log.mark
+    stage.sim.set_trunk("hotline-110", "down")
+    stage.sim.set_trunk("hotline-110-backup", "down")
+    try:
+        answered = await stage.answered_call(caller, "12345", "Citizen Wu")
+        if answered is None:
+            return
+        chan, agent = answered
+        stage.sim.agent_press(endpoint(agent), "*1")
+        await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
+                                 lambda e: e.data.get("caller_num") == caller, since=since,
+                                 show=lambda e: f"{_line(e.data.get('failed_line'))}: {e.data.get('reason')}",
+                                 internals=lambda e: f"failed_line={e.data.get('failed_line')}")  # fmt: skip
+        await stage.expect_event("back to the sending agent", "transfer.returned",
+                                 lambda e: e.data.get("caller_num") == caller, since=since,
+                                 show=lambda e: f"no 110 line answered ({e.data.get('reason')}): back to "
+                                                f"agent {str(e.data.get('agent', '')).removeprefix('agent')}")
+        back = await stage.until(lambda: stage.peers_matching(chan.name, endpoint(agent)))
+        stage.check("the citizen talks with the same agent again (PBX side)", bool(back),
+                    f"with {who(agent)}" if back else f"not with {who(agent)}", str(back or []))
+        dropped = stage.log.find("transfer.failed", lambda e: e.data.get("caller_num") == caller, since)
+        stage.check("the citizen was never dropped", dropped is None and not chan.hungup,
+                    "still on the line" if not chan.hungup else "the call ended")
+    finally:
+        stage.sim.set_trunk("hotline-110", "up")
+        stage.sim.set_trunk("hotline-110-backup", "up")
+    stage.note("110", "scene 8: both 110 lines were down, so the break-in report went back to the 12345 agent")
+
+
 SCENES: tuple[Scene, ...] = (
     Scene("1 · 12345 → 110 one-key transfer with the citizen's number", police_transfer),
     Scene("2 · three-way hand-over 12345 + citizen + 120", threeway_ambulance),
@@ -305,4 +369,5 @@ SCENES: tuple[Scene, ...] = (
     Scene("5 · 12345 surge overflows to remote seats and recovers", surge_overflow),
     Scene("6 · nuisance caller flagged, 110 notified", nuisance_caller),
     Scene("7 · bad dialplan edit rejected while calls continue", bad_dialplan),
+    Scene("8 · both 110 lines down → back to the sending agent", back_to_the_agent),
 )

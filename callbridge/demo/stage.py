@@ -8,6 +8,7 @@ PBX side (what the simulator's channels show). A check that times out fails; it 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ T = TypeVar("T")
 class Check:
     label: str
     ok: bool
-    detail: str = ""
+    detail: str = ""  # in an operator's words: numbers, hotlines, agents — no channel or variable names
+    internals: str = ""  # what the PBX shows (channels, variables, ids): printed with --verbose only
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Stage:
     fast: bool
     say: Callable[[str, str], None]  # (english, 中文) narration
     outcome: StepOutcome = field(default_factory=lambda: StepOutcome(""))
+    #: hotline → sentences a scene left on why that hotline missed answers (see :meth:`note`)
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def sim(self) -> Simulator:
@@ -77,9 +81,13 @@ class Stage:
         if not self.fast:
             await asyncio.sleep(seconds)
 
-    def check(self, label: str, ok: bool, detail: str = "") -> bool:
-        self.outcome.checks.append(Check(label, bool(ok), detail))
+    def check(self, label: str, ok: bool, detail: str = "", internals: str = "") -> bool:
+        self.outcome.checks.append(Check(label, bool(ok), detail, internals))
         return bool(ok)
+
+    def note(self, hotline: str, why: str) -> None:
+        """Why ``hotline``'s answer rate looks the way it will at the end of the day (shown under the KPIs)."""
+        self.notes.setdefault(hotline, []).append(why)
 
     async def until(self, what: Callable[[], T | None], timeout: float | None = None) -> T | None:  # noqa: ASYNC109
         """Poll a PBX-side fact until it is truthy; ``None`` when it never became so."""
@@ -97,12 +105,13 @@ class Stage:
         return await self.log.wait_for(type_, pred, since=since, timeout=timeout or self.timeout)
 
     async def expect_event(self, label: str, type_: str, pred: Predicate | None = None, *, since: int = 0,
-                           show: Callable[[SeenEvent], str] | None = None) -> SeenEvent | None:
+                           show: Callable[[SeenEvent], str] | None = None,
+                           internals: Callable[[SeenEvent], str] | None = None) -> SeenEvent | None:
         ev = await self.seen(type_, pred, since=since)
         if ev is None:
             self.check(label, False, f"no {type_} seen on MQTT within {self.timeout:.0f}s")
         else:
-            self.check(label, True, show(ev) if show else f"{type_} on {ev.topic}")
+            self.check(label, True, show(ev) if show else f"{type_} on {ev.topic}", internals(ev) if internals else "")
         return ev
 
     async def command(self, verb: str, **body: Any) -> dict[str, Any]:
@@ -137,3 +146,21 @@ class Stage:
 
 def endpoint(channel: str) -> str:
     return agent_endpoint(channel)
+
+
+def who(channel: str) -> str:
+    """A channel as an operator names the party: ``PJSIP/agent1001-0000000a`` → ``agent 1001``,
+    ``PJSIP/hotline-110-backup-0000000d`` → ``the 110 backup line``, ``PJSIP/carrier-…`` → ``a citizen``,
+    ``Local/3001@…`` → ``remote seat 3001``."""
+    tech, _, rest = channel.partition("/")
+    if tech == "Local":
+        return f"remote seat {rest.split('@', 1)[0]}"
+    name = re.sub(r"-[0-9a-f]{6,}(;\d)?$", "", rest)
+    if name.startswith("agent"):
+        return f"agent {name.removeprefix('agent')}"
+    if name.startswith("hotline-"):
+        line = name.removeprefix("hotline-")
+        return f"the {line.removesuffix('-backup')} {'backup' if line.endswith('-backup') else 'primary'} line"
+    if name.startswith("carrier"):
+        return "a citizen"
+    return name

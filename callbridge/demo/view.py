@@ -17,8 +17,23 @@ _KEYS = ("verb", "outcome", "caller_num", "presented_num", "from_hotline", "to_h
          "failed_line", "mode", "reason", "category", "ticket", "position", "priority", "count", "room")
 
 
-def summarise(ev: SeenEvent) -> str:
-    parts = [f"{k}={ev.data[k]}" for k in _KEYS if ev.data.get(k) not in (None, "", [], {})]
+#: Keys whose values are PBX internals (dial strings, conference names): shown with ``--verbose`` only.
+_INTERNAL_KEYS = ("line", "failed_line", "room")
+
+
+def summarise(ev: SeenEvent, verbose: bool = True) -> str:
+    """``key=value`` of the keys worth a glance; without ``verbose`` no dial string, conference name or
+    file path (a problem names its file, not the demo's temporary folder)."""
+    keys = _KEYS if verbose else tuple(k for k in _KEYS if k not in _INTERNAL_KEYS)
+    parts = []
+    for k in keys:
+        value = ev.data.get(k)
+        if value in (None, "", [], {}):
+            continue
+        text = str(value)
+        if not verbose and "/" in text and k == "reason":
+            text = text.rsplit("/", 1)[-1]
+        parts.append(f"{k}={text}")
     return " ".join(parts)
 
 
@@ -30,6 +45,7 @@ class DemoView:
     queues: Callable[[], Sequence[tuple[str, ...]]] = lambda: ()
     step: str = ""
     narration: str = ""
+    verbose: bool = False
     results: list[tuple[str, bool, str]] = field(default_factory=list)
 
     def render(self) -> Group:
@@ -49,7 +65,7 @@ class DemoView:
         events.add_column("type", style="bold", no_wrap=True, ratio=1)
         events.add_column("data", overflow="ellipsis", no_wrap=True, ratio=3)
         for ev in self.log.firsts[-14:]:
-            events.add_row(ev.topic.split("/", 2)[-1], ev.type, summarise(ev))
+            events.add_row(ev.topic.split("/", 2)[-1], ev.type, summarise(ev, self.verbose))
         return Group(header, calls, queues, events)
 
     def print_step_result(self, title: str, ok: bool, detail: str) -> None:

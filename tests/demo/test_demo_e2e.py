@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +50,11 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         yield b
 
 
-async def run_demo(*args: str, timeout: float = 90.0, interrupt_after: str | None = None) -> tuple[int, str]:  # noqa: ASYNC109
-    """Run the demo to its end; with ``interrupt_after``, press Ctrl-C (SIGINT) once that text is printed
-    (what a person does to stop ``--keep-running``)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+async def run_demo(*args: str, timeout: float = 90.0, interrupt_after: str | None = None,  # noqa: ASYNC109
+                   env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run the demo to its end (stdout and stderr to a pipe, as in CI or ``| tee``); with ``interrupt_after``,
+    press Ctrl-C (SIGINT) once that text is printed (what a person does to stop ``--keep-running``)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160", **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callbridge", "demo", "--fast", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT, env=env,
@@ -98,6 +102,8 @@ def first(seen: list[Delivery], type_: str, topic_prefix: str = "", **data: Any)
 @pytest.mark.mosquitto
 async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
+    db = tmp_path / "kept" / "demo.sqlite3"
+    began = datetime.now(UTC) - timedelta(minutes=1)
     seen: list[Delivery] = []
     async with aiomqtt.Client(broker.host, broker.port, identifier="demo-test-watch",
                               protocol=aiomqtt.ProtocolVersion.V5, timeout=10) as client:  # fmt: skip
@@ -105,7 +111,8 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
         collector = asyncio.create_task(collect(client, seen))
         try:
             code, out = await run_demo("--broker", f"mqtt://{broker.host}:{broker.port}", "--no-web",
-                                       "--json-summary", str(summary_path))  # fmt: skip
+                                       "--json-summary", str(summary_path), "--verbose", "--db", str(db),
+                                       env={"XDG_STATE_HOME": str(tmp_path / "state")})  # fmt: skip
             await asyncio.sleep(0.5)  # the last deliveries
         finally:
             collector.cancel()
@@ -157,17 +164,67 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
     after = first(seen, "transfer.answered", f"{PREFIX}/events/110/", caller_num=CALLERS["after_bad_edit"])
     assert after is not None and after.seq > rejected.seq
     assert first(seen, "dialplan.reloaded") is not None
+    # scene 8: both 110 lines down, the citizen went back to the sending agent
+    returned = first(seen, "transfer.returned", caller_num=CALLERS["rescue"])
+    assert returned is not None and returned.data["to_hotline"] == "110"
+    assert "✔ back to the sending agent" in out and "✔ the citizen talks with the same agent again" in out
+
+    # --verbose shows the PBX side: channels, variables
+    assert "PJSIP/hotline-110-" in out and "CB_CALLER_NUM=" in out
+
+    # the records stay where --db said (printed), and the records/report commands read the demo's day there
+    assert f"records 记录: {db}" in out and summary["records_path"] == str(db) and db.is_file()
+    assert not (tmp_path / "state").exists()  # --db given: nothing at the default place
+    records = json.loads(await cli("records", "--db", str(db), "--number", CALLERS["rescue"]))
+    assert [r["caller_num"] for r in records] == [CALLERS["rescue"]] and records[0]["transfers"] == 1
+    period = f"{began.isoformat()}..{(datetime.now(UTC) + timedelta(minutes=1)).isoformat()}"
+    report = await cli("report", "--db", str(db), "--period", period, "--format", "csv")
+    rows = {row["hotline"]: row for row in csv.DictReader(io.StringIO(report))}
+    for hotline, k in summary["records"]["hotlines"].items():
+        assert (rows[hotline]["offered"], rows[hotline]["answered"]) == (str(k["offered"]), str(k["answered"]))
+
+
+async def cli(*args: str) -> str:
+    """``callbridge <args>`` as a user types it; its standard output (exit 0 required)."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "callbridge", *args, cwd=ROOT,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def test_demo_with_the_embedded_broker_keeps_running_until_ctrl_c(tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
-    code, out = await run_demo("--json-summary", str(summary_path), "--keep-running", interrupt_after="Still running")
+    state = tmp_path / "state"
+    # COLUMNS=80: what rich assumes for a pipe; sentences must not be cut there (nor channel names shown)
+    code, out = await run_demo("--json-summary", str(summary_path), "--keep-running", interrupt_after="Still running",
+                               env={"XDG_STATE_HOME": str(state), "COLUMNS": "80"})  # fmt: skip
     assert code == 0, out  # Ctrl-C after a successful day is a clean exit
     assert "Still running" in out and out.index("records KPIs 记录指标") < out.index("Still running")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     assert summary["ok"] and len(summary["steps"]) == len(SCENES)
     assert "MQTT 3.1.1, embedded" in out
-    assert summary["events_seen"] > 50 and summary["transfers"] >= 5
+    assert summary["events_seen"] > 50 and summary["transfers"] >= 6
+
+    # the narration speaks to an operator: no channel, variable or uniqueid without --verbose …
+    for internal in ("PJSIP/", "Local/", "CB_", "DTMF", "ConnectedLineNum"):
+        assert internal not in out, internal
+    assert not re.search(r"\b1\d{9}\.\d+\b", out)  # an Asterisk uniqueid / linkedid
+    # … in sentences a pipe gets whole, one per line, never cut at 80 columns
+    surge = ("Evening surge: a burst pipe floods a district and 12345's agents cannot keep up. The supervisor "
+             "switches to surge mode (MQTT command): the excess goes to the neighbour region's remote seats.")
+    storm = ("A storm takes down both 110 lines, the primary and the backup. A citizen reports a break-in and the "
+             "agent presses *1: no 110 line answers, so the citizen comes back to the same 12345 agent instead of "
+             "being dropped.")
+    for scene_text in (surge, storm):
+        assert f"\n  {scene_text}\n" in out
+    assert re.search(r"\ncallbridge demo — daemon \+ PBX simulator \(AMI 127\.0\.0\.1:\d+\) \+ MQTT "
+                     r"127\.0\.0\.1:\d+ \(MQTT 3\.1\.1, embedded\)\n", "\n" + out)
+    # the rescue back to the sending agent is one of the scenes
+    assert "▶ 8 · both 110 lines down → back to the sending agent" in out and "✔ back to the sending agent" in out
+    # the records stay at the default place, printed, for `callbridge records` / `report` afterwards
+    kept = state / "callbridge" / "demo-records.sqlite3"
+    assert f"records 记录: {kept}" in out and kept.is_file() and f"callbridge report --db {kept}" in out
 
     # the wallboard URL is printed with this run's token; the token is in no file the demo writes
     shown = re.search(r"wallboard 大屏: (http://127\.0\.0\.1:\d+/\?token=([\w-]+))", out)
@@ -195,13 +252,23 @@ async def test_demo_with_the_embedded_broker_keeps_running_until_ctrl_c(tmp_path
     assert total is not None and records["answer_rate"] == round(total, 3) == summary["answer_rate"]
     # the day ended before the table: every caller hung up, so every transfer has its final outcome
     pairs = {(p["from"], p["to"]): p["outcomes"] for p in records["transfers_by_pair"]}
-    assert pairs == {("12345", "110"): {"completed": 3}, ("12345", "119"): {"completed": 1},
-                     ("12345", "120"): {"completed": 1}}  # scenes 1, 4, 7 · 3 · 2  # fmt: skip
+    assert pairs == {("12345", "110"): {"completed": 3, "returned": 1}, ("12345", "119"): {"completed": 1},
+                     ("12345", "120"): {"completed": 1}}  # scenes 1, 4, 7, 8 · 3 · 2  # fmt: skip
     assert "completed 3" in out and "in progress 进行中)" not in out
     citizen = records["hotlines"]["12345"]
-    assert citizen["transfers_out"] == summary["transfers"] == 5
-    assert citizen["number_verified"] == 1.0 and citizen["backup_line_uses"] == 1 and citizen["nuisance_callers"] == 1
+    assert citizen["transfers_out"] == summary["transfers"] == 6
+    assert citizen["number_verified"] == 1.0 and citizen["nuisance_callers"] == 1
+    assert citizen["backup_line_uses"] == 2  # scene 4 (answered there) and scene 8 (no answer there either)
     assert "records KPIs 记录指标" in out and "12345 → 110" in out
+    # no hotline ends the day below its target (let alone at 0 %) without a word on why; 119's two waiting
+    # fire reports hung up in scene 3 (they count as abandoned), and the scene says so
+    below = [h for h, k in records["hotlines"].items()
+             if k["answer_rate"] is not None and k["answer_rate"] < (k["target"] or 0)]  # fmt: skip
+    assert "119" in below
+    for hotline in below:
+        said = [n for n in summary["rate_notes"] if n.startswith(f"{hotline} at ")]
+        assert said and f"\n  {said[0]}\n" in out, (hotline, summary["rate_notes"])
+    assert "fire reports waiting for the expert seat hung up" in summary["rate_notes"][below.index("119")]
 
 
 async def test_a_scene_that_does_not_happen_fails_the_demo(tmp_path: Path) -> None:

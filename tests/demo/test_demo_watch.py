@@ -129,3 +129,42 @@ def test_records_summary_reports_the_kpis_of_the_store_rows() -> None:
     all_row = next(line for line in shown.splitlines() if "all 合计" in line)
     assert [cell.strip() for cell in all_row.split("│")[2:7]] == ["4", "2", "1", "1", "67%"]
     assert "…" not in shown  # every heading and number fits an 80-column terminal
+
+
+def test_parties_are_named_as_an_operator_names_them() -> None:
+    from callbridge.demo.stage import who
+
+    assert who("PJSIP/agent1001-0000000a") == "agent 1001"
+    assert who("PJSIP/hotline-110-backup-0000000d") == "the 110 backup line"
+    assert who("PJSIP/hotline-120-00000005") == "the 120 primary line"
+    assert who("PJSIP/carrier-00000019") == "a citizen"
+    assert who("Local/3001@cb-remote-00000001;1") == "remote seat 3001"
+
+
+def test_event_summaries_leave_dial_strings_and_paths_to_verbose() -> None:
+    from callbridge.demo.view import summarise
+
+    log = EventLog()
+    ev = log.add("callbridge/demo/events/12345/transfer/backup_line", envelope(
+        "e1", "transfer.backup_line", "c1", caller_num="13900000000", line="PJSIP/110@hotline-110-backup",
+        failed_line="PJSIP/110@hotline-110", room="cb-1234", reason="/tmp/x/dialplans/a.yaml:5:17: error: bad"))
+    assert ev is not None
+    plain, verbose = summarise(ev, verbose=False), summarise(ev, verbose=True)
+    assert "PJSIP" not in plain and "cb-1234" not in plain and "/tmp" not in plain
+    assert "caller_num=13900000000" in plain and "reason=a.yaml:5:17: error: bad" in plain
+    assert "failed_line=PJSIP/110@hotline-110" in verbose and "room=cb-1234" in verbose
+
+
+def test_every_hotline_below_its_target_gets_a_word_on_why() -> None:
+    from callbridge.demo.runner import rate_notes
+
+    def kpi(answered: int, abandoned: int, target: float) -> dict[str, Any]:
+        finished = answered + abandoned
+        rate = answer_rate(answered, abandoned) if finished else None
+        return {"answered": answered, "abandoned": abandoned, "answer_rate": rate, "target": target}
+
+    records = {"hotlines": {"110": kpi(3, 0, 0.98), "119": kpi(0, 2, 0.98), "122": kpi(0, 0, 0.98),
+                            "12345": kpi(7, 3, 0.85)}}  # fmt: skip
+    notes = rate_notes(records, {"119": ["scene 3: the waiting callers hung up"]})
+    assert notes == ["119 at 0% (0 of 2 answered): scene 3: the waiting callers hung up",
+                     "12345 at 70% (7 of 10 answered): 3 caller(s) hung up before an answer"]  # fmt: skip
