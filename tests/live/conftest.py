@@ -135,8 +135,10 @@ class Lab:
                         "-t", f"callbridge/{SITE_ID}/cmd/{verb}", "-m", payload], check=True, timeout=10)  # fmt: skip
 
         def reply() -> dict[str, Any] | None:
+            # a command the PBX executes is answered twice ("accepted", then the final result)
             with self.events.lock:
-                return next((r for r in self.events.replies if r.get("correlation_id") == corr), None)
+                return next((r for r in self.events.replies
+                             if r.get("correlation_id") == corr and r.get("final", True)), None)  # fmt: skip
 
         found: dict[str, Any] = wait_for(reply, timeout, label=f"reply to {verb}")
         return found
