@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Simulator", AmiMessage], "Reply | Deferred"]
 CALL = "call,all"
-_REASON = {"BUSY": "5", "CONGESTION": "8"}
+#: OriginateResponse Reason of a failed Originate by DIALSTATUS. Asterisk 22 with chan_pjsip answers a busy
+#: leg (486) with Reason 0, not 5 (issue 15: Reason 0, then DialEnd BUSY, Hangup Cause 17).
+_REASON = {"BUSY": "0", "CONGESTION": "8"}
 
 
 def _truthy(value: str) -> bool:

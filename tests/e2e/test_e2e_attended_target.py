@@ -67,3 +67,12 @@ async def test_status_of_a_call_gives_its_details(lab: Lab) -> None:
         call_id, "12345", "13700000024", True)  # fmt: skip
     assert call["agent"] == agent_endpoint(agent) and caller in call["channels"] and agent in call["channels"]
     assert (await lab.app.service.handle(command("status", call_id="no-such-call")))["call"] is None
+
+
+async def test_a_busy_threeway_leg_is_reported_busy(lab: Lab) -> None:
+    """The simulator answers a busy Originate as Asterisk 22 does (Reason 0, the cause on the Hangup)."""
+    lab.sim.set_trunk("hotline-120", "busy")
+    _caller, agent = await lab.answered_call("12345", caller="13700000025")
+    lab.sim.agent_press(agent_endpoint(agent), "*3")  # r-12345-120-threeway: backup_line, back_to_agent
+    backup = await lab.event("transfer.backup_line", to_hotline="120")
+    assert (backup.data()["reason"], backup.data()["failed_line"]) == ("busy", "PJSIP/120@hotline-120")
