@@ -163,8 +163,8 @@ def _explain(
         found = _char(lines, at)
         if start.line < at.line or (found in "]}" and found != closer):
             return start, f"unclosed {opened!r}: the {opened} opened here is not closed by {closer} on its line"
-        hint = "separate items with ', ' and quote a value with ':' or ','"
-        return at, f"found {found!r} inside {opened} {closer}: {hint}"
+        hint = f"separate items with ', ', close it with {closer}, and quote a value with ':' or ','"
+        return at, f"found {found!r} inside the {opened} opened at column {start.column + 1}: {hint}"
     if problem.startswith("expected '<document start>'"):
         return _after_the_document(lines, at)
     m = re.search(r'found duplicate key "(.*)" with value', problem, re.DOTALL)
@@ -172,6 +172,8 @@ def _explain(
         first = _first_key(lines, m.group(1), exc.context_mark, at)
         where = f" (first at line {first + 1})" if first is not None else ""
         return at, f'duplicate key "{m.group(1)}": this mapping already has it{where}; keep one'
+    if context.startswith("while scanning a block scalar"):
+        return at, "after | or > the text starts on the next line (indented); nothing may follow on this line"
     if "expected <block end>" in problem or "expected <block" in problem:
         return at, _indentation(lines, at)
     if problem.startswith("mapping values are not allowed"):
@@ -300,6 +302,18 @@ def _unclosed(tok: Any, text: str) -> str:
 
 
 def _indentation(lines: list[str], at: _At) -> str:
+    line = lines[at.line] if at.line < len(lines) else ""
+    if line.lstrip(" ").startswith("-"):
+        for n in range(at.line - 1, -1, -1):
+            item = lines[n].lstrip(" ")
+            indent = len(lines[n]) - len(item)
+            if item.startswith("- ") and indent != at.column:
+                return (
+                    f"bad indentation: this '- ' item starts at column {at.column + 1}, the items of the list above"
+                    f" (line {n + 1}) at column {indent + 1}; items of one list start in the same column"
+                )
+            if item and not item.startswith("#") and indent < at.column:
+                break
     columns = _enclosing_columns(lines, at.line)
     if columns and at.column + 1 not in [c for c, _ in columns]:
         where = ", ".join(f"column {c} (line {n})" for c, n in columns)

@@ -69,8 +69,8 @@ def test_a_merged_key_missing_everywhere_is_reported_where_it_belongs(tmp_path: 
 def test_merge_keys_in_settings_work(tmp_path: Path) -> None:
     path = tmp_path / "callbridge.yaml"
     path.write_text(
-        "x-local: &local\n  host: 127.0.0.2\nami:\n  <<: *local\n  port: 5039\nweb:\n  <<: *local\n  port: 8081\n"
-        "mqtt:\n  <<: *local\n  port: 1884\n",
+        "x-local: &local\n  host: 127.0.0.2\nami:\n  <<: *local\n  port: 5039\nweb: {<<: *local, port: 8081}\n"
+        "mqtt:\n  <<: [*local]\n  port: 1884\n",
         encoding="utf-8",
     )
     s = load_settings(path, env={})
