@@ -185,6 +185,18 @@ def document() -> dict[str, Any]:
         "properties": {
             "ok": {"type": "boolean"},
             "verb": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["done", "accepted", "executing", "failed", "refused"],
+                "description": (
+                    "done / refused: the only reply. accepted (final false): authorised, AMI actions being sent "
+                    "(transfer, three_way, complete, cancel, leave); a second reply on the same topic and "
+                    "correlation data follows: executing (ok true: the PBX took the actions; events tell the "
+                    "rest) or failed (ok false, error.code ami_unavailable, ami_failed, ami_outcome_unknown, "
+                    "outcome_timeout, ...)."
+                ),
+            },
+            "final": {"type": "boolean", "description": "false only on an accepted reply: another one follows"},
             "result": {"type": "object"},
             "correlation_id": {"type": "string"},
             "error": {
@@ -192,7 +204,9 @@ def document() -> dict[str, Any]:
                 "required": ["code", "message"],
                 "properties": {
                     "code": {"type": "string", "examples": ["bad_json", "invalid", "unknown_verb", "unauthorised",
-                                                            "bad_signature", "not_on_this_pbx", "internal_error"]},
+                                                            "bad_signature", "not_on_this_pbx", "internal_error",
+                                                            "ami_unavailable", "ami_failed", "ami_outcome_unknown",
+                                                            "outcome_timeout"]},
                     "message": {"type": "string"},
                     "details": {"type": "array", "items": {"type": "object"}},
                 },

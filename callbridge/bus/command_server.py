@@ -4,7 +4,8 @@ It has its own MQTT connection (client id ``<client_id>-cmd``) so a flood of out
 delays a command and each side reconnects on its own. Commands are handled one at a time in arrival
 order (two commands for the same call must not race; the engine's handler returns quickly), and
 replies are sent at QoS 1 directly (not through the outbox: a reply is only useful to a client that
-is waiting now).
+is waiting now). The execution result of an ``accepted`` command (see :mod:`callbridge.bus.commands`) is
+awaited in its own task, so the next command is not held up; it goes to the same reply topic.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class CommandServer:
         )
         self.connected = False
         self.attempts = 0
+        self._follow_ups: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -118,8 +120,19 @@ class CommandServer:
                 reply = await self.processor.process(incoming_from(nxt.result()))
                 if reply is not None:
                     await self._send(client, reply)
+                    if reply.follow_up is not None:
+                        task = asyncio.create_task(self._send_final(client, reply))
+                        self._follow_ups.add(task)
+                        task.add_done_callback(self._follow_ups.discard)
         finally:
             stop.cancel()
+
+    async def _send_final(self, client: aiomqtt.Client, first: Reply) -> None:
+        final = await self.processor.final(first, self.settings.command_outcome_timeout_s)
+        try:
+            await self._send(client, final)
+        except aiomqtt.MqttError as exc:  # the connection is gone: the requester asks ``status``
+            log.warning("command outcome not sent", verb=final.verb, error=str(exc))
 
     async def _send(self, client: aiomqtt.Client, reply: Reply) -> None:
         props = None

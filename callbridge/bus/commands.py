@@ -2,8 +2,16 @@
 
 Request: ``callbridge/<site>/cmd/<verb>`` with a JSON object body. Reply (JSON)::
 
-    {"ok": true,  "verb": "transfer", "result": {...}}
-    {"ok": false, "verb": "transfer", "error": {"code": "invalid", "message": "...", "details": [...]}}
+    {"ok": true,  "verb": "status", "status": "done", "final": true, "result": {...}}
+    {"ok": false, "verb": "transfer", "status": "refused", "final": true,
+     "error": {"code": "invalid", "message": "...", "details": [...]}}
+
+A command whose execution the PBX decides (``transfer``, ``three_way``, ``complete``, ``cancel``,
+``leave``) gets two replies on the same reply topic and correlation data: ``"status": "accepted"``
+(``final: false``: authorised, the AMI actions are being sent) and then the execution result,
+``"status": "executing"`` (``ok: true``: the PBX took the actions; what follows is told by events) or
+``"status": "failed"`` (``ok: false``, ``error.code`` e.g. ``ami_unavailable``, ``ami_failed``,
+``ami_outcome_unknown``, ``outcome_timeout``). The handler announces it with :class:`FollowUp`.
 
 Where the reply goes:
 
@@ -32,6 +40,7 @@ on ``not_on_this_pbx`` so that the owning daemon's reply is the only one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -178,6 +187,45 @@ VERBS: dict[str, type[CommandBody]] = {
 }
 
 
+class FollowUp:
+    """The execution result of an accepted command, told by the handler after its reply went out.
+
+    The handler calls :meth:`accept` while handling (the reply then says ``accepted``), and later
+    :meth:`executing` or :meth:`failed` exactly once (later calls are ignored).
+    """
+
+    __slots__ = ("_future", "accepted")
+
+    def __init__(self) -> None:
+        self.accepted = False
+        self._future: asyncio.Future[tuple[str, dict[str, Any]]] | None = None
+
+    def _fut(self) -> asyncio.Future[tuple[str, dict[str, Any]]]:
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        return self._future
+
+    def accept(self) -> None:
+        self.accepted = True
+        self._fut()
+
+    def executing(self, result: dict[str, Any]) -> None:
+        if not self._fut().done():
+            self._fut().set_result(("executing", result))
+
+    def failed(self, code: str, message: str, result: dict[str, Any] | None = None) -> None:
+        if not self._fut().done():
+            self._fut().set_result(("failed", {"code": code, "message": message, "result": result or {}}))
+
+    async def wait(self, timeout_s: float) -> tuple[str, dict[str, Any]]:
+        """``("executing", result)`` or ``("failed", {"code", "message", "result"})``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(self._fut())
+        except TimeoutError:
+            return "failed", {"code": "outcome_timeout", "message": f"no execution result within {timeout_s:.0f}s"}
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """A validated command, as the handler sees it."""
@@ -186,6 +234,7 @@ class Command:
     body: CommandBody
     received_ts: float
     signed: bool = False
+    follow_up: FollowUp = field(default_factory=FollowUp)
 
 
 class CommandHandler(Protocol):
@@ -211,6 +260,10 @@ class Reply:
     payload: bytes
     correlation_data: bytes | None = None
     ok: bool = True
+    #: set on an ``accepted`` reply: the execution result to send once it is known (:meth:`CommandProcessor.final`)
+    follow_up: FollowUp | None = None
+    verb: str = ""
+    correlation_id: str | None = None
 
 
 def sign(secret: bytes, verb: str, signed_bytes: bytes) -> str:
@@ -248,6 +301,7 @@ class CommandProcessor:
         """The reply to send (None: stay silent, see the module doc on ``not_on_this_pbx``)."""
         verb = self.topics.verb_of(msg.topic) or "?"
         body: dict[str, Any] = {}
+        cmd: Command | None = None
         try:
             body, cmd = self._parse(verb, msg)
             result = await self.handler.handle(cmd)
@@ -265,7 +319,24 @@ class CommandProcessor:
             log.exception("command handler failed", verb=verb)
             return self._reply(msg, body, verb, {"code": "internal_error", "message": type(exc).__name__})
         self.handled += 1
-        return self._reply(msg, body, verb, None, result)
+        follow_up = cmd.follow_up if cmd.follow_up.accepted else None
+        return self._reply(msg, body, verb, None, result, follow_up=follow_up)
+
+    async def final(self, first: Reply, timeout_s: float) -> Reply:
+        """The execution result that follows an ``accepted`` reply (same topic and correlation)."""
+        assert first.follow_up is not None
+        status, data = await first.follow_up.wait(timeout_s)
+        out: dict[str, Any] = {"ok": status == "executing", "verb": first.verb, "status": status, "final": True}
+        if status == "executing":
+            out["result"] = data
+        else:
+            out["error"] = {"code": data["code"], "message": data["message"]}
+            out["result"] = data.get("result") or {}
+        if first.correlation_id is not None:
+            out["correlation_id"] = first.correlation_id
+        log.info("command outcome", verb=first.verb, status=status, code=out.get("error", {}).get("code"))
+        return Reply(first.topic, orjson.dumps(out, default=str), first.correlation_data, ok=bool(out["ok"]),
+                     verb=first.verb, correlation_id=first.correlation_id)  # fmt: skip
 
     def _parse(self, verb: str, msg: IncomingCommand) -> tuple[dict[str, Any], Command]:
         if len(msg.payload) > MAX_COMMAND_BYTES:
@@ -328,17 +399,22 @@ class CommandProcessor:
         verb: str,
         error: dict[str, Any] | None,
         result: dict[str, Any] | None = None,
+        *,
+        follow_up: FollowUp | None = None,
     ) -> Reply:
-        out: dict[str, Any] = {"ok": error is None, "verb": verb}
+        status = "refused" if error is not None else "accepted" if follow_up is not None else "done"
+        out: dict[str, Any] = {"ok": error is None, "verb": verb, "status": status, "final": follow_up is None}
         if error is not None:
             out["error"] = {k: v for k, v in error.items() if v is not None}
         else:
             out["result"] = result or {}
         corr = body.get("correlation_id")
-        if isinstance(corr, str):
+        corr = corr if isinstance(corr, str) else None
+        if corr is not None:
             out["correlation_id"] = corr
         payload = orjson.dumps(out, default=str)
-        return Reply(self._reply_topic(msg, body), payload, msg.correlation_data, ok=error is None)
+        return Reply(self._reply_topic(msg, body), payload, msg.correlation_data, ok=error is None,
+                     follow_up=follow_up, verb=verb, correlation_id=corr)  # fmt: skip
 
 
 class _WithBody(CommandError):

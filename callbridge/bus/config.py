@@ -64,6 +64,8 @@ class BusSettings(BaseModel):
     #: Shared secret for HMAC-SHA256 command signatures.
     command_secret: SecretStr | None = None
     command_secret_file: Path | None = None
+    #: Longest wait for the execution result of an accepted command (then ``failed: outcome_timeout``).
+    command_outcome_timeout_s: float = Field(60.0, gt=0)
     #: Refuse unsigned commands (only meaningful with a secret).
     command_require_signature: bool = False
 

@@ -9,14 +9,16 @@ three times was a third of the decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from callbridge.ami.actions import Action
 from callbridge.dialplan.plan import Dialplan
 from callbridge.engine import conference as conf
 from callbridge.engine import transfer as tx
 from callbridge.engine.authz import CallView, agent_name, authorise
+from callbridge.engine.effects import ActionResult
 from callbridge.engine.transfer import Transfer
 from callbridge.errors import CommandError, UnsafeValueError
 
@@ -113,3 +115,71 @@ def prepare_transfer(
     except UnsafeValueError as exc:
         raise CommandError("unsafe_value", f"refused: {exc}") from None
     return PreparedTransfer(t, actions)
+
+
+#: States a transfer reaches once the PBX took its start actions.
+_EXECUTING = frozenset({"routing", "consulting", "conference", "ringing", "answered", "completed"})
+
+
+def start_outcome(t: Transfer) -> tuple[str, str, str] | None:
+    """What the requester of ``t`` is told once the start actions were answered (sans-IO).
+
+    ``("executing", "", state)`` when the PBX took them (whatever happened after), ``("failed", code,
+    reason)`` when they failed (``ami_unavailable``, ``ami_failed``, ``ami_outcome_unknown`` after a
+    resync, ``caller_hangup`` …); None while undecided (sending, or unknown until the resync).
+    """
+    if any(new in _EXECUTING for _, _, new, _ in t.history):
+        return "executing", "", t.state.value
+    if t.state.value in ("failed", "returned"):
+        reason = t.history[-1][3] if t.history else t.state.value
+        return "failed", reason.split(":", 1)[0] or t.state.value, reason
+    return None
+
+
+#: The batch each verb's execution result comes from (tag ``xfer:<transfer id>:<step>``).
+STEPS = {"transfer": "start", "three_way": "start", "complete": "complete", "cancel": "cancel", "leave": "leave"}
+
+
+class OwedOutcomes:
+    """Execution results owed to the requesters of commands (the bus's ``FollowUp``: ``accept()``,
+    then ``executing(result)`` or ``failed(code, message, result)``), settled from action results."""
+
+    def __init__(self) -> None:
+        self._owed: dict[str, tuple[Any, str]] = {}  # batch tag → (follow-up, transfer id)
+
+    def owe(self, cmd: Any, verb: str, result: Mapping[str, Any]) -> None:
+        """After a command was handled: owe its execution result when the PBX decides it."""
+        step = STEPS.get(verb)
+        follow_up = getattr(cmd, "follow_up", None)
+        transfer_id = str(result.get("transfer_id", ""))
+        if step is None or follow_up is None or not transfer_id or result.get("duplicate"):
+            return  # a duplicate's requester was told by the original request
+        follow_up.accept()
+        self._owed[f"xfer:{transfer_id}:{step}"] = (follow_up, transfer_id)
+
+    def settle(self, transfers: Mapping[str, Transfer], tag: str | None = None,
+               result: ActionResult | None = None) -> None:  # fmt: skip
+        """This batch's result; or, without a tag (after a resync), every start that was still unknown."""
+        for key in [tag] if tag is not None else list(self._owed):
+            owed = self._owed.get(key)
+            if owed is None:
+                continue
+            follow_up, transfer_id = owed
+            t = transfers.get(transfer_id)
+            if key.endswith(":start"):
+                decided = start_outcome(t) if t is not None else ("failed", "no_transfer", "transfer forgotten")
+                if decided is None:
+                    continue  # unknown until the resync
+                status, code, detail = decided
+            elif result is not None:
+                status = "executing" if result.outcome == "ok" else "failed"
+                code = {"unknown": "ami_outcome_unknown"}.get(result.outcome, f"ami_{result.outcome}")
+                detail = result.error or result.outcome
+            else:
+                continue
+            del self._owed[key]
+            described = t.describe() if t is not None else {"transfer_id": transfer_id}
+            if status == "executing":
+                follow_up.executing(described)
+            else:
+                follow_up.failed(code, detail, described)

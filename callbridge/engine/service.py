@@ -39,6 +39,7 @@ from callbridge.domain import DomainEvent
 from callbridge.engine import events as ev
 from callbridge.engine.authz import agent_name
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Log, Publish, SendActions, StartTimer
+from callbridge.engine.requests import OwedOutcomes
 from callbridge.engine.runtime import Engine, TransferRequest
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiOutcomeUnknown, CommandError, UnsafeValueError
 
@@ -76,6 +77,7 @@ class EngineService:
         self._pending_logs: list[Log] = []  # the engine's deferred log lines, written by the same flush
         self._loggers: dict[str, Any] = {}
         self._flush_handle: asyncio.Handle | None = None
+        self._owed = OwedOutcomes()  # execution results owed to the requesters of commands
 
     # --- the AMI stream -----------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class EngineService:
             elif isinstance(item, Resynced):
                 self.buffer(self.tracker.resync(list(item.events)))
                 self.engine.on_resynced(now)
+                self._owed.settle(self.engine.transfers)  # starts that were unknown are decided now
             elif isinstance(item, AmiConnected):
                 self.engine.on_connected(f"{item.host}:{item.port}", now)
             elif isinstance(item, AmiLost):
@@ -236,6 +239,7 @@ class EngineService:
             self.engine.on_action_result(result, self.clock())
         except Exception:
             log.exception("engine.result_failed", tag=batch.tag)
+        self._owed.settle(self.engine.transfers, batch.tag, result)
         self.run_effects()
 
     async def idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  # tests wait for in-flight batches
@@ -270,6 +274,7 @@ class EngineService:
         self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=getattr(body, "call_id", None), verb=verb,
                                                agent=agent, source="mqtt", outcome="ok",
                                                transfer_id=str(result.get("transfer_id", ""))))  # fmt: skip
+        self._owed.owe(cmd, verb, result)  # before run_effects: a batch may end at once (AMI down)
         self.run_effects()
         self.flush()
         return result

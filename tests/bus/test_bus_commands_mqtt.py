@@ -87,7 +87,8 @@ async def test_mqtt5_request_response_with_correlation_data(broker: Mosquitto, t
         await seen.wait_until(lambda c: len(c.messages) >= 2)
     assert [orjson.loads(p)["verb"] for _, p, _ in seen.messages] == ["transfer", "status"]
     first = orjson.loads(seen.messages[0][1])
-    assert first == {"ok": True, "verb": "transfer", "result": {"accepted": True, "by": "pbx-a", "call_id": "1700.1"}}
+    assert first == {"ok": True, "verb": "transfer", "status": "done", "final": True,
+                     "result": {"accepted": True, "by": "pbx-a", "call_id": "1700.1"}}  # fmt: skip
     assert [c.verb for c in engine.seen] == ["transfer", "status"]
 
 

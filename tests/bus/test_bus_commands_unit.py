@@ -59,7 +59,7 @@ async def test_valid_transfer_reaches_handler_and_replies_on_the_response_topic(
         proc, incoming("transfer", TRANSFER, response_topic="desk/12345/replies", correlation_data=b"\x01req")
     )
     assert (topic, corr) == ("desk/12345/replies", b"\x01req")
-    assert body == {"ok": True, "verb": "transfer", "result": {"transfer_id": "x1"}}
+    assert body == {"ok": True, "verb": "transfer", "status": "done", "final": True, "result": {"transfer_id": "x1"}}
     [cmd] = handler.seen
     assert isinstance(cmd.body, TransferCommand) and cmd.body.to_hotline == "110" and not cmd.signed
 

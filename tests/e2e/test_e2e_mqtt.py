@@ -65,9 +65,10 @@ async def test_transfer_command_over_mqtt_and_screen_pop_before_answer(mqtt_lab:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    [reply] = [(p, props) for t, p, props in received if t == "desk/replies/1"]
-    assert reply[0]["ok"] is True and reply[0]["result"]["to_hotline"] == "110"
-    assert reply[1].CorrelationData == b"req-1"
+    reply, outcome = [(p, props) for t, p, props in received if t == "desk/replies/1"]
+    assert reply[0]["ok"] is True and reply[0]["result"]["to_hotline"] == "110" and reply[0]["status"] == "accepted"
+    assert reply[1].CorrelationData == b"req-1" and outcome[1].CorrelationData == b"req-1"
+    assert outcome[0]["status"] == "executing" and outcome[0]["final"] is True
     pops = [(t.rsplit("/", 2)[-2:], p) for t, p, _ in received if t.startswith("callbridge/lab/events/110/")]
     kinds = ["/".join(k) for k, _ in pops]
     assert kinds.index("transfer/requested") < kinds.index("transfer/answered")
