@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from callbridge.store.live import LiveBoard
 from callbridge.store.records import RecordStore
 from callbridge.store.sink import RecordsSink
 from callbridge.store.writer import RecordWriter
+from callbridge.testing.clock import steady_clock
 from callbridge.web.server import WebServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +77,14 @@ async def test_simulated_calls_are_recorded_as_they_happened(tmp_path: Path) -> 
     writer = RecordWriter(store)
     board = LiveBoard(list(plan.model.hotlines),
                       targets={n: h.answer_rate_target for n, h in plan.model.hotlines.items()})  # fmt: skip
-    web = WebServer(store, board, token=TOKEN, writer=writer)
+    clock = steady_clock()  # the daemon's and the server's: the same day throughout, whatever the date today
+    web = WebServer(store, board, token=TOKEN, writer=writer, clock=clock)
     seen: list[DomainEvent] = []
     sink = RecordsSink(writer, board, on_change=web.notify)
     settings = Settings.model_validate({"ami": {"host": "127.0.0.1", "port": port, "auth": "plain"}})
     app = App(settings, ami_secret=SECRET, dialplan_path=ROOT / "dialplans", event_sinks=[seen.extend, sink],
-              enable_bus=False)  # fmt: skip
-    t0 = time.time()
+              enable_bus=False, clock=clock)  # fmt: skip
+    t0 = clock()
     async with writer:
         await web.start()
         async with asyncio.timeout(10):
@@ -111,7 +112,7 @@ async def test_simulated_calls_are_recorded_as_they_happened(tmp_path: Path) -> 
             await until(lambda: ended <= {e.call_id for e in seen if e.TYPE == "call.ended"}, "all calls ended")
             await asyncio.wait_for(writer.flush(), 10)
 
-            kpi = compute(store.period_records(t0 - 1, time.time() + 1),
+            kpi = compute(store.period_records(t0 - 1, clock() + 1),
                           {n: h.answer_rate_target for n, h in plan.model.hotlines.items()})  # fmt: skip
             k = kpi.hotlines["12345"]
             assert (k.offered, k.answered, k.abandoned) == (3, 2, 1)
