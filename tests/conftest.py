@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 #: The configuration of the Asterisk the traces were recorded on (``etc/``, ``sipp/``, README.md).
 LAB = FIXTURES / "asterisk-lab"
+#: Folders where every test reads "today", a period or a target (KPIs, report, wallboard, demo): marked
+#: ``date_sensitive``, which scripts/check runs again under faked far-away dates at day boundaries. A
+#: date-sensitive test elsewhere carries ``@pytest.mark.date_sensitive`` (or ``pytestmark``) itself.
+DATE_SENSITIVE_DIRS = ("web", "store", "demo")
 
 
 def traces_dir() -> Path:
@@ -36,3 +40,11 @@ def traces_dir() -> Path:
 @pytest.fixture(scope="session")
 def traces() -> Path:
     return traces_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = REPO / "tests"
+    for item in items:
+        path = item.path.resolve()
+        if path.is_relative_to(tests) and path.relative_to(tests).parts[0] in DATE_SENSITIVE_DIRS:
+            item.add_marker(pytest.mark.date_sensitive)

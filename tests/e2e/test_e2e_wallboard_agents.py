@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from callbridge.app import App
 from callbridge.dialplan import load_dialplan
 from callbridge.dialplan.render_asterisk import render_extensions
@@ -14,6 +16,8 @@ from callbridge.settings import Settings
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 from tests.e2e.conftest import SECRET, copy_dialplans, sim_config, sim_phone_context
+
+pytestmark = pytest.mark.date_sensitive  # the board's counts are today's
 
 
 def free_on_board(app: App, hotline: str) -> Any:

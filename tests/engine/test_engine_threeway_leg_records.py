@@ -25,6 +25,8 @@ from callbridge.store.kpi import KpiReport, compute
 from callbridge.testing.clock import steady_clock
 from tests.e2e.conftest import SECRET, agent_endpoint, copy_dialplans, sim_config, sim_phone_context
 
+pytestmark = pytest.mark.date_sensitive  # the board's counts are today's
+
 CITIZEN = "13700000021"
 
 
