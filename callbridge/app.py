@@ -305,6 +305,7 @@ class App:
         targets = {h.number: h.answer_rate_target for h in self.plan.hotlines.values()}
         names = {h.number: h.name for h in self.plan.hotlines.values()}
         self.board = LiveBoard(list(self.plan.hotlines), targets=targets, names=names)
+        self._recall()
         publish = self.publisher.publish_events_nowait if self.publisher is not None else None
         self.writer = RecordWriter(self.records, clock=self._clock)
         sink = RecordsSink(self.writer, self.board, publish=publish)
@@ -319,6 +320,16 @@ class App:
                                  clock=self._clock)  # fmt: skip
             sink.on_change = self.web.notify
         return sink
+
+    def _recall(self) -> None:
+        """After a restart: the calls, transfers and today's board callbridge left (see store/recall.py)."""
+        from callbridge.store.recall import recall
+
+        try:
+            recall(self.records, tracker=self.tracker, engine=self.engine, plan=self.plan, board=self.board,
+                   now=self._clock())  # fmt: skip
+        except Exception:  # unreadable old rows must not keep the daemon from running: it starts as before
+            log.exception("records.recall_failed")
 
     def readiness(self) -> dict[str, Any]:
         """``/readyz``: AMI logged in and resynced, and event delivery not stalled beyond

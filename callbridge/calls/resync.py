@@ -5,19 +5,27 @@ BridgeInfo, QueueStatus, ConfbridgeList) and hands the list items to :meth:`Call
 lists show is the truth: channels missing from them are gone (their calls end with reason
 ``vanished``), new ones are adopted (their calls are offered), queue callers get their QUEUE_PRIO from
 ``QueueEntry``, members their status, rooms their parties.
+
+After callbridge itself restarted, the tracker starts empty but callbridge's records know the calls it had
+offered: the composition root puts them in :attr:`CallTracker.known` before the first resync. A listed
+channel of such a call is adopted into the call as it was (its hotline, caller, answer and agent), never
+offered again; a known call the PBX no longer lists ended while callbridge was not watching and is ended
+now (reason ``ended_while_unobserved``, at the last moment it was known alive). ``known`` is used once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 
 from callbridge.ami import events as ami
+from callbridge.calls import builders as make
 from callbridge.calls import rooms
 from callbridge.calls.handlers import HANDLERS, join_bridge
-from callbridge.calls.model import Bridge, CallState, Channel
+from callbridge.calls.model import Bridge, CallState, Channel, new_call
 from callbridge.domain import DomainEvent, _jsonable
 
 log = structlog.get_logger("callbridge.calls")
@@ -26,6 +34,24 @@ if TYPE_CHECKING:
     from callbridge.calls.tracker import CallTracker
 
 Out = list[DomainEvent]
+
+#: ``call.ended`` reason of a call that ended while callbridge was not running (seen in its records, not
+#: on the PBX any more at the first resync).
+ENDED_UNOBSERVED = "ended_while_unobserved"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownCall:
+    """A call callbridge offered before it restarted, as its records have it."""
+
+    call_id: str
+    hotline: str | None
+    caller_num: str = ""
+    offered_ts: float = 0.0
+    answered_ts: float | None = None
+    agent: str = ""
+    queue: str = ""
+    last_seen: float = 0.0  # the last moment it was known alive (its last event, or callbridge's last one)
 
 
 def channels_listed(t: CallTracker, ev: ami.GenericEvent, out: Out) -> None:
@@ -93,9 +119,43 @@ def _bridged(t: CallTracker, uid: str) -> bool:
     return bridge is not None and len(bridge.channels) > 1
 
 
+def adopt_known(t: CallTracker, listed: Sequence[ami.CoreShowChannel]) -> None:
+    """Calls of listed channels that callbridge offered before it restarted are taken over as they were:
+    hotline (the channel may be in ``cb-to-110`` at ``s`` now), caller, answer and agent, already offered."""
+    for item in listed:
+        linkedid = item.snap.linkedid or item.snap.uniqueid
+        known = t.known.get(linkedid)
+        if known is None or linkedid in t.calls:
+            continue
+        call = t._calls[linkedid] = new_call(linkedid, known.offered_ts or t.now)
+        call.hotline, call.caller_num, call.offered = known.hotline, known.caller_num, True
+        call.agent, call.queue, call.answered = known.agent, known.queue, known.answered_ts
+        if known.answered_ts is not None:
+            t.set_state(call, CallState.ANSWERED, "known before the restart")
+
+
+def end_unobserved(t: CallTracker, out: Out) -> None:
+    """Known calls the PBX no longer has ended while callbridge was down: end them once, now."""
+    for call_id, known in sorted(t.known.items()):
+        if call_id in t.calls:
+            continue
+        ended = max(known.last_seen, known.offered_ts)
+        out.append(make.CallEnded(
+            ts=ended, call_id=call_id, hotline=known.hotline, cause=None, cause_txt="", caller_num=known.caller_num,
+            duration_s=round(max(0.0, ended - known.offered_ts), 3), reason=ENDED_UNOBSERVED,
+            answered=known.answered_ts is not None,
+        ))  # fmt: skip
+        t._forget(call_id)
+    t.known.clear()
+
+
 def apply_resync(t: CallTracker, events: Sequence[ami.AmiEvent], out: Out) -> None:
     channels = [e for e in events if isinstance(e, ami.CoreShowChannel)]
+    if t.known:
+        adopt_known(t, channels)
     reconcile_channels(t, channels, out)
+    if t.known:
+        end_unobserved(t, out)
     # Bridges: BridgeInfoChannel items carry no bridge id; it is in the BridgeInfoComplete of the same list.
     ids = {e.action_id: e.bridge.bridge_id for e in events if isinstance(e, ami.BridgeInfoComplete)}
     for e in events:

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -47,6 +47,9 @@ from callbridge.calls.model import (
 )
 from callbridge.calls.numbers import CHINA, NumberPlan
 from callbridge.domain import DomainEvent
+
+if TYPE_CHECKING:
+    from callbridge.calls.resync import KnownCall
 
 log = structlog.get_logger("callbridge.calls")
 _VarSet = ami.VarSet
@@ -77,6 +80,8 @@ class CallTracker:
         self._list_start: dict[str, int] = {}  # ActionID → sequence number of the list's first item
         self._seq = 0  # events fed so far
         self._uptime: int | None = None
+        # calls callbridge offered before it restarted (its records), adopted at the first resync (.resync)
+        self.known: dict[str, KnownCall] = {}
         self.channels: Mapping[str, Channel] = MappingProxyType(self._channels)
         self.calls: Mapping[str, Call] = MappingProxyType(self._calls)
         self.bridges: Mapping[str, Bridge] = MappingProxyType(self._bridges)

@@ -1,0 +1,194 @@
+"""What callbridge knows after its own restart (issue 15.3, issue 17.2): the daemon stops (gracefully, and
+``kill -9`` in the subprocess test), the PBX keeps its calls, the daemon starts again on the same records
+and outbox. A call transferred 12345 → 110 and answered is not offered again, keeps its hotline (its events
+stay under ``events/12345/``, not ``events/_/``), ends answered with its transfer completed, and has one
+record row; a call that ended while the daemon was down is closed in the records (``ended_while_unobserved``);
+the wallboard's counters are those of before the restart.
+
+Real parts: the simulator over TCP AMI, a real mosquitto, the SQLite records and outbox on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+
+from callbridge.app import App
+from callbridge.dialplan import load_dialplan
+from callbridge.dialplan.render_asterisk import render_extensions
+from callbridge.domain import DomainEvent
+from callbridge.settings import Settings
+from callbridge.sim.server import AmiUser
+from callbridge.sim.simulator import Simulator
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+from tests.e2e.conftest import SECRET, agent_endpoint, copy_dialplans, sim_config, sim_phone_context
+
+pytestmark = pytest.mark.mosquitto
+
+A_CALLER = "13800138000"  # transferred to 110 and answered there; still talking across the restart
+B_CALLER = "13700000222"  # answered at 12345; hangs up while callbridge is down
+COUNTERS = ("offered_today", "answered_today", "abandoned_today")
+
+
+async def until(what: Callable[[], Any], timeout: float = 10.0, label: str = "") -> Any:  # noqa: ASYNC109
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = what()
+                if value:
+                    return value
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out: {label}") from None
+
+
+@dataclass
+class Bench:
+    tmp: Path
+    sim: Simulator
+    broker: Mosquitto
+    dialplans: Path
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def mqtt(self) -> dict[str, Any]:
+        outbox = str(self.tmp / "outbox.db")
+        return {"host": self.broker.host, "port": self.broker.port, "site": "lab", "outbox_path": outbox,
+                "reconnect_min_s": 0.05, "reconnect_max_s": 0.5}  # fmt: skip
+
+    def published(self, type_path: str, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """Messages of one event type (``call/offered``) for one call on the hotline topics."""
+        return [(t, p) for t, p in self.received if "/events/" in t and t.endswith("/" + type_path)
+                and p.get("data", {}).get("call_id") == call_id]  # fmt: skip
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with contextlib.closing(sqlite3.connect(self.tmp / "records.sqlite3", timeout=5)) as db:
+            return db.execute(sql, params).fetchall()
+
+    async def talking(self, caller: str, prefix: str) -> str:
+        return str(await until(lambda: next((p for p in self.sim.bridged_with(caller) if p.startswith(prefix)), None),
+                               label=f"{caller} talks with {prefix}"))  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    dialplans = copy_dialplans(tmp_path / "dialplans")
+    extensions = tmp_path / "extensions.conf"
+    extensions.write_text(render_extensions(load_dialplan(dialplans)) + "\n" + sim_phone_context(), encoding="utf-8")
+    sim = Simulator(sim_config(load_dialplan(dialplans), extensions), users=[AmiUser("callbridge", SECRET)])
+    await sim.start()
+    with Mosquitto(tmp_path / "broker") as broker:
+        b = Bench(tmp_path, sim, broker, dialplans)
+        async with aiomqtt.Client(broker.host, broker.port, identifier="restart-watch", timeout=10) as client:
+            await client.subscribe("callbridge/lab/events/#", qos=1)
+
+            async def pump() -> None:
+                async for m in client.messages:
+                    b.received.append((m.topic.value, orjson.loads(bytes(m.payload))))  # type: ignore[arg-type]
+
+            task = asyncio.create_task(pump())
+            try:
+                yield b
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await sim.stop()
+
+
+def board_counters(board: dict[str, Any]) -> dict[str, Any]:
+    tiles = {t["hotline"]: tuple(t[k] for k in COUNTERS) for t in board["hotlines"]}
+    flows = {(f["from"], f["to"]): (f["active"], f["today"]) for f in board["flows"]}
+    return {"tiles": tiles, "flows": flows, "active": sorted(x["transfer_id"] for x in board["active_transfers"])}
+
+
+async def transferred_and_answered(b: Bench, caller_agent: Callable[[], Any]) -> tuple[str, str, str]:
+    """Call A reaches a 12345 agent who presses *1: the 110 trunk answers. Returns (caller, call id, transfer id)."""
+    a = b.sim.place_call(A_CALLER, "12345")
+    agent = await b.talking(a.name, "PJSIP/agent")
+    await caller_agent()
+    b.sim.agent_press(agent_endpoint(agent), "*1")
+    await b.talking(a.name, "PJSIP/hotline-110")
+    answered = await until(lambda: b.published("transfer/answered", a.linkedid), label="transfer.answered published")
+    return a.name, a.linkedid, answered[0][1]["data"]["transfer_id"]
+
+
+async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        records = tmp_path / "records.sqlite3"
+
+        def app(sink: list[DomainEvent]) -> App:
+            values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
+                      "store": {"path": str(records)}}  # fmt: skip
+            return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
+                       event_sinks=[sink.extend], enable_store=True)  # fmt: skip
+
+        first: list[DomainEvent] = []
+        app1 = app(first)
+        await app1.start()
+        assert app1.ami is not None
+        await app1.ami.wait_connected(5)
+
+        async def tracked() -> None:
+            await until(lambda: any(e.TYPE == "call.answered" and e.hotline == "12345" for e in first))
+
+        caller_a, call_a, xfer = await transferred_and_answered(b, tracked)
+        b_chan = b.sim.place_call(B_CALLER, "12345")
+        await b.talking(b_chan.name, "PJSIP/agent")
+        await until(lambda: any(e.TYPE == "call.answered" and e.call_id == b_chan.linkedid for e in first))
+        await asyncio.sleep(0.3)  # the records writer's batch
+        before = board_counters(app1.board.snapshot(app1._clock()))
+        assert before["active"] == [xfer] and before["tiles"]["12345"] == (2, 2, 0)
+        await app1.stop()  # graceful: no call is touched
+        stopped = time.time()
+
+        b.sim.caller_hangup(b_chan.name)  # B ends while nobody watches
+        await until(lambda: b_chan.name not in b.sim.channels(), label="B gone from the PBX")
+
+        second: list[DomainEvent] = []
+        app2 = app(second)
+        await app2.start()
+        assert app2.ami is not None
+        await app2.ami.wait_connected(5)
+        unobserved = await until(lambda: [e for e in second if e.TYPE == "call.ended" and e.call_id == b_chan.linkedid])
+        try:
+            # B: ended while unobserved, once, answered, under its hotline; its record row is closed
+            ended_b = unobserved[0]
+            assert ended_b.data()["reason"] == "ended_while_unobserved" and ended_b.data()["answered"] is True
+            assert ended_b.hotline == "12345"
+            answered_b = next(e for e in first if e.TYPE == "call.answered" and e.call_id == b_chan.linkedid)
+            assert answered_b.ts <= ended_b.ts <= stopped  # the last moment it was known alive
+            # A: known, not offered again; the board is what it was
+            assert not [e for e in second if e.TYPE == "call.offered"], [e.TYPE for e in second]
+            assert app2.tracker.calls[call_a].hotline == "12345"
+            after = board_counters(app2.board.snapshot(app2._clock()))
+            assert after == before
+            b.sim.caller_hangup(caller_a)
+            ended_a = await until(lambda: [e for e in second if e.TYPE == "call.ended" and e.call_id == call_a])
+            completed = await until(lambda: [e for e in second if e.TYPE == "transfer.completed"])
+        finally:
+            await app2.stop()
+        assert ended_a[0].hotline == "12345" and ended_a[0].data()["answered"] is True
+        assert completed[0].data()["transfer_id"] == xfer and completed[0].data()["to_hotline"] == "110"
+        await until(lambda: b.published("call/ended", call_a), label="A's call.ended delivered")
+        ours = [(t, m["data"]["call_id"]) for t, m in b.received
+                if m.get("data", {}).get("call_id") in (call_a, b_chan.linkedid)]  # fmt: skip
+        assert ours and not [t for t, _ in ours if "/events/_/" in t], ours  # every event of the calls under a hotline
+        assert len(b.published("call/offered", call_a)) == 1
+        assert [t for t, _ in b.published("transfer/completed", call_a)] == [
+            "callbridge/lab/events/12345/transfer/completed", "callbridge/lab/events/110/transfer/completed"]
+        rows = b.rows("SELECT call_id, hotline, ended_ts IS NOT NULL, cause FROM calls ORDER BY offered_ts")
+        assert [r[0] for r in rows] == [call_a, b_chan.linkedid]  # one row per call id
+        assert rows[1][2:] == (1, "ended_while_unobserved") and rows[0][2] == 1
+        assert b.rows("SELECT outcome FROM transfers WHERE transfer_id = ?", xfer) == [("completed",)]
