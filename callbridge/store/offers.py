@@ -90,6 +90,11 @@ class OfferBook:
     _legs: dict[str, None] = field(default_factory=dict)  # three-way legs' call ids (an ordered set)
     _ended: dict[str, None] = field(default_factory=dict)  # call ids whose end was seen
 
+    @property
+    def tracked_calls(self) -> int:
+        """Calls the book still follows (offered and not ended): what it holds in memory."""
+        return len(self._by_call)
+
     def add_legs(self, call_ids: Iterable[str]) -> None:
         """Call ids known to be three-way legs (e.g. from the records, announced before a period)."""
         for call_id in call_ids:
