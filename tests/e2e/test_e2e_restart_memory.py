@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import socket
 import sqlite3
-import time
+import sys
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +35,9 @@ from callbridge.domain import DomainEvent
 from callbridge.settings import Settings
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
+from callbridge.testing.clock import steady_clock
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
-from tests.e2e.conftest import SECRET, agent_endpoint, copy_dialplans, sim_config, sim_phone_context
+from tests.e2e.conftest import ROOT, SECRET, agent_endpoint, copy_dialplans, sim_config, sim_phone_context
 
 pytestmark = pytest.mark.mosquitto
 
@@ -127,12 +133,13 @@ async def transferred_and_answered(b: Bench, caller_agent: Callable[[], Any]) ->
 async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_path: Path) -> None:
     async with bench(tmp_path) as b:
         records = tmp_path / "records.sqlite3"
+        clock = steady_clock()  # both runs' "today" is one day, whatever the date (midnight never passes mid-test)
 
         def app(sink: list[DomainEvent]) -> App:
             values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
                       "store": {"path": str(records)}}  # fmt: skip
             return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
-                       event_sinks=[sink.extend], enable_store=True)  # fmt: skip
+                       event_sinks=[sink.extend], enable_store=True, clock=clock)  # fmt: skip
 
         first: list[DomainEvent] = []
         app1 = app(first)
@@ -148,10 +155,10 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
         await b.talking(b_chan.name, "PJSIP/agent")
         await until(lambda: any(e.TYPE == "call.answered" and e.call_id == b_chan.linkedid for e in first))
         await asyncio.sleep(0.3)  # the records writer's batch
-        before = board_counters(app1.board.snapshot(app1._clock()))
+        before = board_counters(app1.board.snapshot(clock()))
         assert before["active"] == [xfer] and before["tiles"]["12345"] == (2, 2, 0)
         await app1.stop()  # graceful: no call is touched
-        stopped = time.time()
+        stopped = clock()
 
         b.sim.caller_hangup(b_chan.name)  # B ends while nobody watches
         await until(lambda: b_chan.name not in b.sim.channels(), label="B gone from the PBX")
@@ -172,7 +179,7 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
             # A: known, not offered again; the board is what it was
             assert not [e for e in second if e.TYPE == "call.offered"], [e.TYPE for e in second]
             assert app2.tracker.calls[call_a].hotline == "12345"
-            after = board_counters(app2.board.snapshot(app2._clock()))
+            after = board_counters(app2.board.snapshot(clock()))
             assert after == before
             b.sim.caller_hangup(caller_a)
             ended_a = await until(lambda: [e for e in second if e.TYPE == "call.ended" and e.call_id == call_a])
@@ -192,3 +199,89 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
         assert [r[0] for r in rows] == [call_a, b_chan.linkedid]  # one row per call id
         assert rows[1][2:] == (1, "ended_while_unobserved") and rows[0][2] == 1
         assert b.rows("SELECT outcome FROM transfers WHERE transfer_id = ?", xfer) == [("completed",)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def live_board(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live", timeout=5) as resp:
+        board: dict[str, Any] = json.loads(resp.read())
+    return board
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+async def test_callbridge_run_restarted_after_an_answered_transfer(tmp_path: Path, stop: signal.Signals) -> None:
+    async with bench(tmp_path) as b:
+        web = free_port()
+        settings = tmp_path / "callbridge.yaml"
+        mqtt = b.mqtt()
+        settings.write_text(
+            f"site_id: lab\nami: {{host: 127.0.0.1, port: {b.sim.port}, auth: plain}}\n"
+            f"mqtt: {{host: 127.0.0.1, port: {mqtt['port']}, site: lab, outbox_path: {mqtt['outbox_path']}}}\n"
+            f"dialplan: {{path: {b.dialplans}}}\nlog: {{format: json}}\nweb: {{host: 127.0.0.1, port: {web}}}\n"
+            f"store: {{path: {tmp_path / 'records.sqlite3'}}}\n",
+            encoding="utf-8",
+        )
+        env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+        runs: list[asyncio.subprocess.Process] = []
+
+        async def start() -> None:
+            with (tmp_path / f"run{len(runs)}.log").open("wb") as log:
+                runs.append(await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "callbridge", "run", "--config", str(settings), cwd=tmp_path, env=env,
+                    stdout=log, stderr=log))  # fmt: skip
+            log_file = tmp_path / f"run{len(runs) - 1}.log"
+            await until(lambda: b'"ami.connected"' in log_file.read_bytes(), 20, "callbridge connected")
+
+        try:
+            await start()
+
+            async def tracked() -> None:
+                await until(lambda: b.rows("SELECT 1 FROM calls WHERE answered_ts IS NOT NULL"), label="A answered")
+
+            caller_a, call_a, xfer = await transferred_and_answered(b, tracked)
+            b_chan = b.sim.place_call(B_CALLER, "12345")
+            await b.talking(b_chan.name, "PJSIP/agent")
+            # what callbridge knew is on disk: A's answered transfer, B's answer
+            b_answered = "SELECT 1 FROM calls WHERE call_id = ? AND answered_ts IS NOT NULL"
+            await until(lambda: b.rows("SELECT 1 FROM transfers WHERE outcome = 'answered'")
+                        and b.rows(b_answered, b_chan.linkedid), label="records written")  # fmt: skip
+            before = board_counters(live_board(web))
+            runs[0].send_signal(stop)
+            async with asyncio.timeout(15):
+                await runs[0].wait()
+            b.sim.caller_hangup(b_chan.name)  # B ends while callbridge is down
+            await until(lambda: b_chan.name not in b.sim.channels(), label="B gone from the PBX")
+            await start()
+            await until(lambda: b.published("call/ended", b_chan.linkedid), label="B's end published")
+            after = board_counters(live_board(web))
+            b.sim.caller_hangup(caller_a)
+            await until(lambda: b.published("transfer/completed", call_a), label="transfer.completed published")
+            await until(lambda: b.published("call/ended", call_a), label="A's end published")
+        finally:
+            for proc in runs:
+                if proc.returncode is None:
+                    proc.terminate()
+                    async with asyncio.timeout(15):
+                        await proc.wait()
+        assert after == before
+        assert len(b.published("call/offered", call_a)) == 1  # never offered again
+        (topic_b, ended_b), = b.published("call/ended", b_chan.linkedid)
+        assert topic_b == "callbridge/lab/events/12345/call/ended"
+        assert ended_b["data"]["reason"] == "ended_while_unobserved" and ended_b["data"]["answered"] is True
+        (topic_a, ended_a), = b.published("call/ended", call_a)
+        assert topic_a == "callbridge/lab/events/12345/call/ended" and ended_a["data"]["answered"] is True
+        assert ended_a["data"]["reason"] == "hangup"
+        completed = b.published("transfer/completed", call_a)
+        assert {p["data"]["transfer_id"] for _, p in completed} == {xfer}
+        assert [t for t, _ in completed] == ["callbridge/lab/events/12345/transfer/completed",
+                                             "callbridge/lab/events/110/transfer/completed"]  # fmt: skip
+        ours = [t for t, m in b.received if m.get("data", {}).get("call_id") in (call_a, b_chan.linkedid)]
+        assert not [t for t in ours if "/events/_/" in t], ours
+        rows = b.rows("SELECT call_id, hotline, cause FROM calls ORDER BY offered_ts")
+        assert rows == [(call_a, "12345", "Normal Clearing"), (b_chan.linkedid, "12345", "ended_while_unobserved")]
+        assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
