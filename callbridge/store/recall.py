@@ -144,9 +144,12 @@ def open_transfers(store: RecordStore, call_ids: list[str], plan: Dialplan) -> l
     """The unfinished transfers of ``call_ids``, rebuilt from their recorded events."""
     caller_channel: dict[str, str] = {}
     steps: dict[str, list[EventRecord]] = {}
+    rung: dict[str, list[EventRecord]] = {}  # call id → its call.ringing events (a transfer's leg is one of them)
     for rec in _events_of(store, call_ids):
         if rec.type == "call.offered" and rec.call_id and rec.text("channel"):
             caller_channel.setdefault(rec.call_id, rec.text("channel") or "")
+        elif rec.type == "call.ringing" and rec.call_id:
+            rung.setdefault(rec.call_id, []).append(rec)
         xfer = rec.text("transfer_id")
         if xfer and (rec.type.startswith("transfer.") or rec.type.startswith("threeway.")):
             steps.setdefault(xfer, []).append(rec)
@@ -156,8 +159,19 @@ def open_transfers(store: RecordStore, call_ids: list[str], plan: Dialplan) -> l
             continue
         t = _rebuilt(xfer, recs, caller_channel.get(recs[0].call_id or "", ""), plan)
         if t is not None:
+            if t.state is S.RINGING and not t.dest_channel:
+                t.dest_channel = _ringing_leg(t, recs, rung.get(t.call_id, []))
             out.append(t)
     return out
+
+
+def _ringing_leg(t: Transfer, recs: list[EventRecord], rung: list[EventRecord]) -> str:
+    """The destination leg of a ringing transfer: the last leg the call rang on one of the transfer's lines
+    since the transfer rang (its DialEnd ANSWER is matched against it after the restart)."""
+    since = max((r.ts for r in recs if r.type == "transfer.ringing"), default=t.created)
+    endpoints = {line.rpartition("@")[2] for line in t.lines if "@" in line}
+    legs = [r.text("agent_channel") for r in rung if r.ts >= since - 1.0 and r.text("agent") in endpoints]
+    return next((leg for leg in reversed(legs) if leg), "")
 
 
 def _rebuilt(xfer: str, recs: list[EventRecord], caller_channel: str, plan: Dialplan) -> Transfer | None:

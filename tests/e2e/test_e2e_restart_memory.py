@@ -86,13 +86,18 @@ class Bench:
 
 
 @contextlib.asynccontextmanager
-async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+async def bench(tmp_path: Path, answer_110_after: float | None = None) -> AsyncIterator[Bench]:
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
     dialplans = copy_dialplans(tmp_path / "dialplans")
     extensions = tmp_path / "extensions.conf"
     extensions.write_text(render_extensions(load_dialplan(dialplans)) + "\n" + sim_phone_context(), encoding="utf-8")
-    sim = Simulator(sim_config(load_dialplan(dialplans), extensions), users=[AmiUser("callbridge", SECRET)])
+    config = sim_config(load_dialplan(dialplans), extensions)
+    if answer_110_after is not None:  # the 110 trunk rings that long before it answers
+        for trunk in config.trunks:
+            if trunk.name == "hotline-110":
+                trunk.answer_after = answer_110_after
+    sim = Simulator(config, users=[AmiUser("callbridge", SECRET)])
     await sim.start()
     with Mosquitto(tmp_path / "broker") as broker:
         b = Bench(tmp_path, sim, broker, dialplans)
@@ -284,4 +289,49 @@ async def test_callbridge_run_restarted_after_an_answered_transfer(tmp_path: Pat
         assert not [t for t in ours if "/events/_/" in t], ours
         rows = b.rows("SELECT call_id, hotline, cause FROM calls ORDER BY offered_ts")
         assert rows == [(call_a, "12345", "Normal Clearing"), (b_chan.linkedid, "12345", "ended_while_unobserved")]
+        assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
+
+
+async def test_restart_while_the_transfer_rings_follows_it_to_its_answer(tmp_path: Path) -> None:
+    """Stopped while the 110 trunk rings; the trunk answers while callbridge starts again: the transfer
+    rebuilt from the records is answered (its ringing leg is known) and completed when the call closes."""
+    async with bench(tmp_path, answer_110_after=2.5) as b:
+        clock = steady_clock()
+
+        def app(sink: list[DomainEvent]) -> App:
+            values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
+                      "store": {"path": str(tmp_path / "records.sqlite3")}}  # fmt: skip
+            return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
+                       event_sinks=[sink.extend], enable_store=True, clock=clock)  # fmt: skip
+
+        first: list[DomainEvent] = []
+        app1 = app(first)
+        await app1.start()
+        assert app1.ami is not None
+        await app1.ami.wait_connected(5)
+        a = b.sim.place_call(A_CALLER, "12345")
+        agent = await b.talking(a.name, "PJSIP/agent")
+        await until(lambda: any(e.TYPE == "call.answered" and e.call_id == a.linkedid for e in first))
+        b.sim.agent_press(agent_endpoint(agent), "*1")
+        ringing = await until(lambda: [e for e in first if e.TYPE == "transfer.ringing"], label="110 rings")
+        await asyncio.sleep(0.3)  # the records writer's batch
+        await app1.stop()
+        assert not [e for e in first if e.TYPE == "transfer.answered"]  # it still rang when callbridge stopped
+
+        second: list[DomainEvent] = []
+        app2 = app(second)
+        await app2.start()
+        try:
+            answered = await until(lambda: [e for e in second if e.TYPE == "transfer.answered"], label="answered")
+            await b.talking(a.name, "PJSIP/hotline-110")
+            b.sim.caller_hangup(a.name)
+            completed = await until(lambda: [e for e in second if e.TYPE == "transfer.completed"], label="completed")
+            ended = await until(lambda: [e for e in second if e.TYPE == "call.ended"], label="call.ended")
+        finally:
+            await app2.stop()
+        xfer = ringing[0].data()["transfer_id"]
+        assert answered[0].data()["transfer_id"] == xfer and completed[0].data()["transfer_id"] == xfer
+        assert not [e for e in second if e.TYPE in ("call.offered", "transfer.failed", "transfer.returned")]
+        assert ended[0].hotline == "12345" and ended[0].data()["answered"] is True
+        assert b.rows("SELECT call_id, hotline FROM calls") == [(a.linkedid, "12345")]
         assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
