@@ -15,6 +15,7 @@ from callbridge.ami import events as ami
 from callbridge.calls import builders as make
 from callbridge.calls import events as ce
 from callbridge.calls.model import (
+    Call,
     Channel,
     Conference,
     ConferenceParty,
@@ -74,6 +75,7 @@ def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
         return  # duplicate
     _index(t, uid, queue_name)
     now, position, count, caller_num, channel = t.now, ev.position, ev.count, snap.caller_num, snap.channel
+    caller_num = _caller_num(call, snap)  # the caller's own number normalised, as in every call event
     queue.callers[uid] = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
     call_id = call.call_id if call else snap.linkedid or None
     hotline = call.hotline if call else None
@@ -84,6 +86,12 @@ def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
                                    count=count, caller_num=caller_num, channel=channel))  # fmt: skip
     out.append(make.QueueJoined(ts=now, call_id=call_id, hotline=hotline, queue=queue_name, position=position,
                                 count=count, caller_num=caller_num, channel=channel))  # fmt: skip
+
+
+def _caller_num(call: Call | None, snap: ami.ChannelSnapshot) -> str:
+    """A waiting caller's number: the call's (normalised) when it is the call's own channel."""
+    own = call is not None and call.call_id == snap.uniqueid and call.caller_num
+    return call.caller_num if own and call is not None else snap.caller_num
 
 
 def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
@@ -105,7 +113,7 @@ def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
     call = t.call_for(ch, out)
     out.append(make.QueueLeft(ts=t.now, call_id=call.call_id if call else snap.linkedid or None,
                               hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
-                              count=ev.count, caller_num=snap.caller_num, channel=snap.channel))  # fmt: skip
+                              count=ev.count, caller_num=_caller_num(call, snap), channel=snap.channel))  # fmt: skip
     if call is not None and call.state == S.QUEUED:
         t.set_state(call, S.OFFERED, "QueueCallerLeave")
 
@@ -122,7 +130,7 @@ def _caller_abandon(t: CallTracker, ev: ami.QueueCallerAbandon, out: Out) -> Non
     out.append(make.QueueAbandoned(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
                                  hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                                  original_position=ev.original_position, hold_s=ev.hold_time,
-                                 caller_num=ev.snap.caller_num, channel=ev.snap.channel))  # fmt: skip
+                                 caller_num=_caller_num(call, ev.snap), channel=ev.snap.channel))  # fmt: skip
 
 
 def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:

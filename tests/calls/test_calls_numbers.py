@@ -55,3 +55,19 @@ def test_without_a_numbering_plan_numbers_are_kept_as_the_pbx_writes_them() -> N
     offered = next(e for e in derived if isinstance(e, ce.CallOffered))
     changed = [e.data()["caller_num"] for e in derived if isinstance(e, ce.CallerChanged)]
     assert offered.caller_num == "+8613800138000" and changed == ["13800138000", "013900139000"]
+
+
+def test_queue_events_carry_the_normalised_caller_number() -> None:
+    from callbridge.ami.events import decode_headers
+
+    caller = {"Channel": "PJSIP/trunk-in-00000001", "ChannelState": "6", "ChannelStateDesc": "Up",
+              "CallerIDNum": "+8613800138000", "CallerIDName": "x", "Context": "from-trunk", "Exten": "12345",
+              "Uniqueid": "u1", "Linkedid": "u1"}  # fmt: skip
+    queue = {"Queue": "support", "Position": "1", "Count": "1"}
+    events = [decode_headers("Newchannel", caller), decode_headers("QueueCallerJoin", {**caller, **queue}),
+              decode_headers("QueueCallerAbandon", {**caller, **queue, "OriginalPosition": "1", "HoldTime": "3"}),
+              decode_headers("QueueCallerLeave", {**caller, **queue, "Count": "0"})]  # fmt: skip
+    derived, _ = replay_events(events)
+    nums = {e.TYPE: e.data()["caller_num"] for e in derived if e.TYPE.startswith(("queue.", "call.queued"))}
+    assert nums == {"call.queued": "13800138000", "queue.joined": "13800138000", "queue.abandoned": "13800138000",
+                    "queue.left": "13800138000"}  # fmt: skip
