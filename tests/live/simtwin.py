@@ -1,0 +1,92 @@
+"""The simulator held to the PBX (issue 15, point 8): a live scenario also runs on the simulator, and the
+sequences of callbridge's domain events must be the same.
+
+:func:`sequence` reduces events (MQTT envelopes from the live run, or ``DomainEvent`` objects from the
+simulator run) to what must agree — event type, hotlines, outcome, numbers — never ids or times.
+Differences that are understood stand in ``sim_differences.yaml`` with their reason; any other difference
+fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from callbridge.domain import DomainEvent
+
+ALLOWLIST = Path(__file__).resolve().parent / "sim_differences.yaml"
+#: the fields of an event that must agree between the PBX and the simulator
+FIELDS = ("hotline", "from_hotline", "to_hotline", "mode", "reason", "caller_num", "presented_num", "line",
+          "answered", "category")  # fmt: skip
+#: event types that say nothing about a scenario's course (state snapshots, bookkeeping)
+IGNORED = ("command.received", "ami.connected", "ami.lost", "dialplan.reloaded", "queue.member_changed")
+
+
+def _item(type_: str, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (type_, *(data.get(f) for f in FIELDS))
+
+
+def sequence(events: Iterable[dict[str, Any] | DomainEvent], call_id: str | None = None) -> list[tuple[Any, ...]]:
+    """``(type, hotline, from_hotline, …)`` per event of *call_id* (all calls when None), in order."""
+    out = []
+    for e in events:
+        if isinstance(e, DomainEvent):
+            type_, data = e.TYPE, e.data()
+        else:
+            type_, data = str(e.get("type", "")).removeprefix("org.callbridge."), dict(e.get("data") or {})
+        if type_ in IGNORED or (call_id is not None and data.get("call_id") != call_id):
+            continue
+        out.append(_item(type_, data))
+    return out
+
+
+def until(seq: list[tuple[Any, ...]], type_: str) -> list[tuple[Any, ...]]:
+    """The sequence up to and including the first *type_* event (later events depend on when one stops)."""
+    types = [item[0] for item in seq]
+    return seq[: types.index(type_) + 1] if type_ in types else seq
+
+
+def allowed(scenario: str) -> set[tuple[Any, ...]]:
+    """Items of *scenario* that may appear on one side only (``sim_differences.yaml``)."""
+    doc = YAML(typ="safe").load(ALLOWLIST.read_text("utf-8")) or {}
+    entries = (doc.get(scenario) or []) + (doc.get("all") or [])
+    return {tuple(entry["item"]) for entry in entries}
+
+
+def differences(live: list[tuple[Any, ...]], sim: list[tuple[Any, ...]], scenario: str) -> list[str]:
+    """Every difference not in the allowlist, as readable lines (empty: the simulator agrees)."""
+    ok = allowed(scenario)
+    a = [i for i in live if i not in ok]
+    b = [i for i in sim if i not in ok]
+    if a == b:
+        return []
+    return [f"live: {x}" for x in a if x not in b] + [f"sim:  {x}" for x in b if x not in a] or [
+        f"order differs: live {a} sim {b}"
+    ]
+
+
+async def _blind_12345_to_110(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
+    from tests.e2e.conftest import agent_endpoint, command, open_lab
+
+    async with open_lab(tmp) as lab:
+        chan, agent = await lab.answered_call("12345", caller=caller)
+        call_id = lab.sim.channel(chan).linkedid  # type: ignore[union-attr]
+        assert lab.app.service is not None
+        await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                             to_hotline="110", category="police"))  # fmt: skip
+        await lab.event("transfer.number_verified")
+        await lab.event("transfer.answered")
+        return sequence(lab.events, call_id)
+
+
+SCENARIOS = {"blind_12345_to_110_mqtt": _blind_12345_to_110}
+
+
+def run_on_simulator(scenario: str, tmp: Path, caller: str) -> list[tuple[Any, ...]]:
+    """The scenario's domain-event sequence on the simulator (the same dialplans, rendered the same way)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(SCENARIOS[scenario](tmp, caller))

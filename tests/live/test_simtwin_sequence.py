@@ -1,0 +1,29 @@
+"""The comparison of the live PBX with the simulator (simtwin) is itself real: the simulator side runs here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simtwin import differences, run_on_simulator, sequence, until
+
+
+def test_the_simulator_twin_of_the_blind_scenario_gives_a_comparable_sequence(tmp_path: Path) -> None:
+    seq = run_on_simulator("blind_12345_to_110_mqtt", tmp_path, "13700000051")
+    types = [item[0] for item in seq]
+    assert types.index("call.offered") < types.index("transfer.requested") < types.index("transfer.answered")
+    requested = next(i for i in seq if i[0] == "transfer.requested")
+    assert requested[1:4] == ("12345", "12345", "110") and requested[6] == "13700000051"
+    verified = next(i for i in seq if i[0] == "transfer.number_verified")
+    assert verified[7] == "13700000051"  # presented_num
+    assert differences(seq, seq, "blind_12345_to_110_mqtt") == []
+    assert until(seq, "transfer.answered")[-1][0] == "transfer.answered"
+    changed = [i if i[0] != "transfer.answered" else (*i[:8], "PJSIP/110@hotline-110-backup", *i[9:]) for i in seq]
+    assert differences(seq, changed, "blind_12345_to_110_mqtt")  # a different line is a difference
+
+
+def test_sequence_reads_mqtt_envelopes_like_domain_events() -> None:
+    env = {"type": "org.callbridge.transfer.failed", "data": {"call_id": "c1", "hotline": "12345",
+                                                             "reason": "busy", "transfer_id": "t9"}}
+    assert sequence([env, {"type": "org.callbridge.command.received", "data": {"call_id": "c1"}}], "c1") == [
+        ("transfer.failed", "12345", None, None, None, "busy", None, None, None, None, None)]
+    assert sequence([env], "other") == []
