@@ -306,8 +306,8 @@ def _emit(t: CallTracker, call: Call, xfer: Transfer, out: Out, outcome: str, *,
             transferee=xfer.transferee, target=xfer.target, outcome=outcome,
             reason=failure.reason if failure else "", cause=failure.cause if failure else None,
             sip_status=failure.sip_status if failure else "",
-            answered_by=endpoint_of(answered.name) if answered is not None else answered_name,
-            answered_channel=answered.name if answered is not None else "", caller_fate=fate,
+            answered_by=endpoint_of(answered.picked_by or answered.name) if answered is not None else answered_name,
+            answered_channel=(answered.picked_by or answered.name) if answered is not None else "", caller_fate=fate,
             wait_s=round(max(0.0, t.now - xfer.started), 3), caller_num=call.caller_num,
         )
     )  # fmt: skip

@@ -27,6 +27,7 @@ def _outcome(derived: list[DomainEvent]) -> ce.CallTransferEnded:
         ("blind_rejected_603", "failed", "rejected", 21, "603", "lost", ""),
         ("blind_caller_gives_up_while_ringing", "failed", "caller_hangup", 0, "", "lost", ""),
         ("blind_refused", "failed", "refused", None, "", "stayed", ""),
+        ("blind_target_picked_up", "completed", "", None, "", "answered", "agent1003"),
     ],
 )  # fmt: skip
 def test_a_phone_blind_transfer_ends_in_one_outcome(case: str, outcome: str, reason: str, cause: int | None,
