@@ -83,7 +83,21 @@ async def _blind_12345_to_110(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
         return sequence(lab.events, call_id)
 
 
-SCENARIOS = {"blind_12345_to_110_mqtt": _blind_12345_to_110}
+async def _busy_122_backup(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
+    from tests.e2e.conftest import agent_endpoint, command, open_lab
+
+    async with open_lab(tmp) as lab:
+        lab.sim.set_trunk("hotline-122", "busy")
+        chan, agent = await lab.answered_call("12345", caller=caller)
+        call_id = lab.sim.channel(chan).linkedid  # type: ignore[union-attr]
+        assert lab.app.service is not None
+        await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                             to_hotline="122", category="traffic"))  # fmt: skip
+        await lab.event("transfer.answered")
+        return sequence(lab.events, call_id)
+
+
+SCENARIOS = {"blind_12345_to_110_mqtt": _blind_12345_to_110, "busy_122_backup": _busy_122_backup}
 
 
 def run_on_simulator(scenario: str, tmp: Path, caller: str) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ import re
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import wait_for
+from simtwin import differences, run_on_simulator, sequence, until
 
 from callbridge.dialplan.render_conf import AMI_READ, AMI_WRITE
 
@@ -82,6 +83,9 @@ def test_primary_busy_then_the_backup_line_answers(clean: Lab) -> None:
     _number_at(lab, "ok", "122", ok_before)
     assert "PJSIP/hotline-122-backup-" in lab.cli("core show channels concise")
     assert never_bye(caller)  # type: ignore[arg-type]
+    live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
+    sim = until(run_on_simulator("busy_122_backup", lab.root / "simtwin-busy", CALLER), "transfer.answered")
+    assert differences(live, sim, "busy_122_backup") == []
 
 
 def test_busy_single_line_goes_back_to_the_sending_agent(clean: Lab) -> None:

@@ -27,3 +27,10 @@ def test_sequence_reads_mqtt_envelopes_like_domain_events() -> None:
     assert sequence([env, {"type": "org.callbridge.command.received", "data": {"call_id": "c1"}}], "c1") == [
         ("transfer.failed", "12345", None, None, None, "busy", None, None, None, None, None)]
     assert sequence([env], "other") == []
+
+
+def test_the_simulator_twin_of_busy_primary_then_backup(tmp_path: Path) -> None:
+    seq = until(run_on_simulator("busy_122_backup", tmp_path, "13700000052"), "transfer.answered")
+    backup = next(i for i in seq if i[0] == "transfer.backup_line")
+    assert backup[3] == "122" and backup[5] == "busy" and backup[8] == "PJSIP/122@hotline-122-backup"
+    assert seq[-1][0] == "transfer.answered" and seq[-1][8] == "PJSIP/122@hotline-122-backup"
