@@ -11,6 +11,12 @@ they call for) but their events are returned in this order:
 4. ``ConfbridgeListRooms`` → ConfbridgeListRooms … Complete, then per room ``ConfbridgeList`` →
    ConfbridgeList … ConfbridgeListComplete
 
+After the channels come the variables callbridge left on each call's first channel (Uniqueid ==
+Linkedid), read with ``Getvar`` (:data:`RESYNC_VARIABLES`) and handed on as ``VarSet`` events of that
+channel, as if Asterisk had just set them: ``CB_HOTLINE`` (the rendered ``cb-inbound`` sets it) names the
+hotline a call was offered on even once the caller sits in ``cb-to-110`` at ``s``, after a restart of
+callbridge that lost, or never had, the call.
+
 Every list keeps its ``…Complete`` event as its last item. An ``Error`` reply to a list action means
 "nothing to list" for Asterisk (``No active conferences.``, a bridge or room that vanished between
 two actions) and contributes no events; a timeout or a lost connection propagates (the connection
@@ -33,6 +39,7 @@ from .actions import (
     ConfbridgeList,
     ConfbridgeListRooms,
     CoreShowChannels,
+    Getvar,
     QueueStatus,
 )
 from .framing import AmiMessage
@@ -79,6 +86,36 @@ async def _lists(request: Request, actions: list[Action]) -> list[tuple[AmiMessa
     return [task.result() for task in tasks]
 
 
+#: Channel variables read back from every call's first channel at a resync (see the module doc).
+RESYNC_VARIABLES = ("CB_HOTLINE",)
+
+
+async def _variables(request: Request, channels: tuple[AmiMessage, ...]) -> list[AmiMessage]:
+    """``VarSet`` events of the :data:`RESYNC_VARIABLES` set on each call's first channel (pipelined Getvar;
+    a channel gone in between, or a variable not set, gives nothing)."""
+    firsts = [m for m in channels if m.name == "CoreShowChannel" and m.get("Uniqueid")
+              and m.get("Uniqueid") == m.get("Linkedid") and m.get("Channel")]  # fmt: skip
+    wanted = [(m, v) for m in firsts for v in RESYNC_VARIABLES]
+    window = asyncio.Semaphore(PIPELINE)
+
+    async def one(channel: AmiMessage, variable: str) -> str:
+        async with window:
+            try:
+                reply = await request(Getvar(channel=channel.get("Channel"), variable=variable))
+            except AmiActionError:
+                return ""
+            return reply.response.get("Value")
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(one(m, v)) for m, v in wanted]
+    out = []
+    for (channel, variable), task in zip(wanted, tasks, strict=True):
+        if value := task.result():
+            snapshot = [(k, val) for k, val in channel.headers if k not in ("Event", "ActionID")]
+            out.append(AmiMessage((("Event", "VarSet"), *snapshot, ("Variable", variable), ("Value", value))))
+    return out
+
+
 async def collect_resync(request: Request) -> list[AmiMessage]:
     """Run the resync actions and return all their list events in the documented order.
 
@@ -90,12 +127,12 @@ async def collect_resync(request: Request) -> list[AmiMessage]:
     )
     bridge_ids = _items(bridges, "BridgeListItem", "BridgeUniqueid")
     room_ids = _items(rooms, "ConfbridgeListRooms", "Conference")
-    details = await _lists(
+    details, variables = await asyncio.gather(_lists(
         request,
         [BridgeInfo(bridge_uniqueid=b) for b in bridge_ids] + [ConfbridgeList(conference=r) for r in room_ids],
-    )
+    ), _variables(request, channels))  # fmt: skip
     bridge_infos, room_lists = details[: len(bridge_ids)], details[len(bridge_ids) :]
-    out: list[AmiMessage] = [*channels, *bridges]
+    out: list[AmiMessage] = [*channels, *variables, *bridges]
     for info in bridge_infos:
         out += info
     out += queues

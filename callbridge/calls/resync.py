@@ -11,10 +11,13 @@ offered: the composition root puts them in :attr:`CallTracker.known` before the 
 channel of such a call is adopted into the call as it was (its hotline, caller, answer and agent), never
 offered again; a known call the PBX no longer lists ended while callbridge was not watching and is ended
 now (reason ``ended_while_unobserved``, at the last moment it was known alive). ``known`` is used once.
+A call it has no record of takes its hotline from ``CB_HOTLINE``, which the resync reads back from the
+call's first channel (``VarSet`` items, see :mod:`callbridge.ami.resync`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +41,8 @@ Out = list[DomainEvent]
 #: ``call.ended`` reason of a call that ended while callbridge was not running (seen in its records, not
 #: on the PBX any more at the first resync).
 ENDED_UNOBSERVED = "ended_while_unobserved"
+#: A hotline number as a channel variable may carry it (digits, as the dialplan's hotline numbers are).
+_HOTLINE = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +154,36 @@ def end_unobserved(t: CallTracker, out: Out) -> None:
     t.known.clear()
 
 
+def hotlines_left_on_the_pbx(t: CallTracker, listed: Sequence[ami.CoreShowChannel],
+                             variables: dict[str, dict[str, str]]) -> None:  # fmt: skip
+    """A call the tracker does not know yet whose first channel carries ``CB_HOTLINE`` (the rendered
+    ``cb-inbound`` sets it) is offered on that hotline, wherever its caller is now (``cb-to-110`` at ``s``)."""
+    for item in listed:
+        uid = item.snap.uniqueid
+        hotline = variables.get(uid, {}).get("CB_HOTLINE", "")
+        if uid != (item.snap.linkedid or uid) or not _HOTLINE.fullmatch(hotline):
+            continue
+        call = t.calls.get(uid)
+        if call is None and uid not in t.known:
+            call = t._calls[uid] = new_call(uid, t.now)
+        if call is not None and call.hotline is None:
+            call.hotline = hotline
+
+
 def apply_resync(t: CallTracker, events: Sequence[ami.AmiEvent], out: Out) -> None:
     channels = [e for e in events if isinstance(e, ami.CoreShowChannel)]
+    variables: dict[str, dict[str, str]] = {}
+    for e in events:
+        if isinstance(e, ami.VarSet):
+            variables.setdefault(e.snap.uniqueid, {})[e.variable.removeprefix("__")] = e.value
     if t.known:
         adopt_known(t, channels)
+    if variables:
+        hotlines_left_on_the_pbx(t, channels, variables)
     reconcile_channels(t, channels, out)
+    for uid, values in variables.items():
+        if (ch := t.channels.get(uid)) is not None:
+            ch.variables.update(values)
     if t.known:
         end_unobserved(t, out)
     # Bridges: BridgeInfoChannel items carry no bridge id; it is in the BridgeInfoComplete of the same list.

@@ -335,3 +335,36 @@ async def test_restart_while_the_transfer_rings_follows_it_to_its_answer(tmp_pat
         assert ended[0].hotline == "12345" and ended[0].data()["answered"] is True
         assert b.rows("SELECT call_id, hotline FROM calls") == [(a.linkedid, "12345")]
         assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
+
+
+async def test_without_records_the_hotline_is_read_back_from_the_pbx(tmp_path: Path) -> None:
+    """A callbridge with no records of the call (a new machine, a lost records file) attaches while the caller
+    is in ``cb-to-110`` at ``s``: the hotline comes from ``CB_HOTLINE`` on the caller's channel (Getvar at the
+    resync), so the call is offered on 12345 — not with hotline null and its events under ``events/_/``."""
+    async with bench(tmp_path) as b:
+        values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}}
+        first: list[DomainEvent] = []
+        app1 = App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
+                   event_sinks=[first.extend], enable_bus=False)  # fmt: skip
+        await app1.start()
+        try:
+            a = b.sim.place_call(A_CALLER, "12345")
+            agent = await b.talking(a.name, "PJSIP/agent")
+            await until(lambda: any(e.TYPE == "call.answered" and e.call_id == a.linkedid for e in first))
+            b.sim.agent_press(agent_endpoint(agent), "*1")
+            await b.talking(a.name, "PJSIP/hotline-110")
+        finally:
+            await app1.stop()
+        assert b.sim.channel_vars(a.name)["CB_HOTLINE"] == "12345"
+        second: list[DomainEvent] = []
+        app2 = App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
+                   event_sinks=[second.extend], enable_bus=False)  # fmt: skip
+        await app2.start()
+        try:
+            offered = await until(lambda: [e for e in second if e.TYPE == "call.offered"], label="adopted")
+            assert [(e.call_id, e.hotline) for e in offered] == [(a.linkedid, "12345")]
+            assert app2.tracker.channel(a.name) is not None
+            assert app2.tracker.channel(a.name).variables["CB_HOTLINE"] == "12345"  # type: ignore[union-attr]
+        finally:
+            await app2.stop()
+        assert offered[0].data()["context"] == "cb-to-110"  # where the caller is now
