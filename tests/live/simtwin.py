@@ -97,7 +97,21 @@ async def _busy_122_backup(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
         return sequence(lab.events, call_id)
 
 
-SCENARIOS = {"blind_12345_to_110_mqtt": _blind_12345_to_110, "busy_122_backup": _busy_122_backup}
+async def _attended_119_expert(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
+    from tests.e2e.conftest import agent_endpoint, command, open_lab
+
+    async with open_lab(tmp) as lab:
+        chan, agent = await lab.answered_call("12345", caller=caller)
+        call_id = lab.sim.channel(chan).linkedid  # type: ignore[union-attr]
+        assert lab.app.service is not None
+        await lab.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
+                                             to_hotline="119", mode="attended", category="fire"))  # fmt: skip
+        await lab.event("transfer.answered")
+        return sequence(lab.events, call_id)
+
+
+SCENARIOS = {"blind_12345_to_110_mqtt": _blind_12345_to_110, "busy_122_backup": _busy_122_backup,
+             "attended_119_expert": _attended_119_expert}  # fmt: skip
 
 
 def run_on_simulator(scenario: str, tmp: Path, caller: str) -> list[tuple[Any, ...]]:

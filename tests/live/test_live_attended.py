@@ -7,8 +7,9 @@ target extension"), no consultation leg rang, and ``complete`` hung the agent up
 from __future__ import annotations
 
 import pytest
-from conftest import Lab, never_bye
+from conftest import CALLER, Lab, never_bye
 from livepbx import wait_for
+from simtwin import differences, run_on_simulator, sequence, until
 
 pytestmark = pytest.mark.live
 
@@ -40,6 +41,9 @@ def test_attended_transfer_completed_into_the_expert_queue(clean: Lab) -> None:
     assert "PJSIP/agent2291-" in channels and "PJSIP/carrier-" in channels, channels
     assert never_bye(caller)  # type: ignore[arg-type]
     assert not lab.events.of("transfer.failed", transfer_id=tid)
+    live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
+    sim = until(run_on_simulator("attended_119_expert", lab.root / "simtwin-attended", CALLER), "transfer.answered")
+    assert differences(live, sim, "attended_119_expert") == []
 
 
 def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(clean: Lab) -> None:

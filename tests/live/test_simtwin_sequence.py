@@ -34,3 +34,10 @@ def test_the_simulator_twin_of_busy_primary_then_backup(tmp_path: Path) -> None:
     backup = next(i for i in seq if i[0] == "transfer.backup_line")
     assert backup[3] == "122" and backup[5] == "busy" and backup[8] == "PJSIP/122@hotline-122-backup"
     assert seq[-1][0] == "transfer.answered" and seq[-1][8] == "PJSIP/122@hotline-122-backup"
+
+
+def test_the_simulator_twin_of_the_attended_expert_consultation(tmp_path: Path) -> None:
+    seq = until(run_on_simulator("attended_119_expert", tmp_path, "13700000053"), "transfer.answered")
+    ringing = next(i for i in seq if i[0] == "transfer.ringing")
+    assert ringing[3] == "119" and ringing[4] == "attended" and ringing[8] == "q-119-expert"
+    assert not [i for i in seq if i[0] == "transfer.failed"]
