@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from callbridge.calls.numbers import CHINA
 from callbridge.engine import events as ev
 from callbridge.engine import transfer as tx
 from callbridge.engine.transfer import Transfer, TState
@@ -108,7 +109,8 @@ class TransferSteps:
             return
         t.number_checked = True
         presented = dest.connected_num or dest.caller_num
-        if presented == t.caller_num:
+        # like with like: the tracker's caller_num is normalised, a trunk may present +86…/0086…/0…
+        if CHINA.normalise(presented) == CHINA.normalise(t.caller_num):
             self.publish(t.event(ev.TransferNumberVerified, now, presented_num=presented, channel=dest.channel))
         else:
             log.error("transfer.number_mismatch", transfer_id=t.id, expected=t.caller_num, presented=presented)

@@ -53,6 +53,22 @@ def test_progress_verification_and_two_sided_close() -> None:
     assert pbx.engine.transfers["x1"].state is TState.COMPLETED
 
 
+@pytest.mark.parametrize(("inbound", "presented"), [("+86" + CALLER, CALLER), (CALLER, "0086" + CALLER),
+                                                   ("0" + CALLER, "+86" + CALLER)])  # fmt: skip
+def test_number_verification_compares_numbers_in_their_normal_form(inbound: str, presented: str) -> None:
+    pbx = Pbx()
+    caller = pbx.call(num=inbound)  # the carrier and the outbound trunk write the same number differently
+    agent = pbx.answer_by(caller)
+    pbx.take()
+    pbx.press(agent, "*1")
+    pbx.result("xfer:x1:start")
+    trunk = Chan("PJSIP/hotline-110-00000009", "t1", caller.linkedid, "110", "from-trunk", "110", presented)
+    pbx.dial(caller, trunk, "110@hotline-110")
+    pbx.dial(caller, trunk, "110@hotline-110", "ANSWER")
+    assert [e for e in pbx.published() if isinstance(e, ev.TransferNumberVerified)]
+    assert not [e for e in pbx.published() if isinstance(e, ev.TransferNumberMismatch)]
+
+
 def test_outbound_leg_with_another_number_raises_the_mismatch_alarm() -> None:
     pbx = Pbx()
     caller, agent = started(pbx)
