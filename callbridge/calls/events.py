@@ -138,7 +138,8 @@ class CallEnded(DomainEvent):
     duration_s: float = 0.0
     answered: bool = False
     caller_num: str = ""
-    reason: str = "hangup"  # hangup | vanished | pbx_restart | pickup (the picker's own leg of a call pickup)
+    # hangup | vanished | pbx_restart | ended_while_unobserved (callbridge was down) | pickup (the picker's own leg)
+    reason: str = "hangup"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
