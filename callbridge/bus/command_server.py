@@ -63,7 +63,9 @@ class CommandServer:
             handler,
             self.topics,
             secret=settings.resolved_command_secret(),
-            require_signature=settings.command_require_signature,
+            keys=settings.resolved_command_keys(),
+            secret_roles=settings.command_secret_roles,
+            require_signature=settings.signatures_required(),
             broadcast=settings.command_broadcast if broadcast is None else broadcast,
         )
         self.connected = False

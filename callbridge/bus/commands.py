@@ -22,11 +22,14 @@ Where the reply goes:
   outside ``reply/`` — a reply must never land on an event or command topic).
 
 Stable error codes: ``bad_json``, ``too_large``, ``invalid``, ``unknown_verb``, ``unauthorised``
-(signature required but missing, or refused by the handler), ``bad_signature``, ``not_on_this_pbx``,
-``internal_error``, plus any code the handler raises with :class:`callbridge.errors.CommandError`.
-A malformed command never reaches the handler; no command can crash the loop.
+(signature required but missing, or refused by the handler), ``bad_signature``, ``forbidden`` (the role
+or the key does not allow it: :mod:`callbridge.bus.principals`), ``not_on_this_pbx``, ``internal_error``,
+plus any code the handler raises with :class:`callbridge.errors.CommandError`. The models are strict
+(``"priority": "99"`` is not a number). A malformed command never reaches the handler; no command can
+crash the loop.
 
-Signatures (optional, shared secret): ``HMAC-SHA256(secret, verb + "\\n" + signed_bytes)`` in hex.
+Signatures: ``HMAC-SHA256(secret, verb + "\\n" + signed_bytes)`` in hex, with the secret of the key the
+command names (``key``), or the shared ``command_secret``.
 MQTT 5 clients send it in the user property ``sig`` and sign the raw payload bytes. MQTT 3.1.1 clients
 put it in a ``sig`` field of the body and sign the canonical JSON of the body *without* ``sig``
 (keys sorted, no whitespace, UTF-8, i.e. ``json.dumps(body, sort_keys=True, separators=(",", ":"),
@@ -46,14 +49,16 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from callbridge.bus import idents
-from callbridge.bus.idents import AgentId, CallId, CategoryId, HotlineId, KeyId, NameId, Reason, ReplyTo, Text, TicketId
+from callbridge.bus.command_models import VERBS as VERBS  # re-exported: models live in command_models
+from callbridge.bus.command_models import CommandBody as CommandBody
+from callbridge.bus.principals import UNSIGNED, KeyEntry, Principal, Role, refusal
 from callbridge.bus.topics import Topics
 from callbridge.errors import CommandError
 
@@ -62,129 +67,6 @@ log = structlog.get_logger("callbridge.bus.commands")
 MAX_COMMAND_BYTES = 64 * 1024
 #: A response topic longer than this is not used (the fallback reply topic is).
 MAX_RESPONSE_TOPIC = 1024
-
-# Every identifier has its safe alphabet (callbridge.bus.idents, documented in docs/mqtt.md): they may reach
-# a topic (events of the call, of the hotline) or an AMI header.
-HandoverValue = Annotated[str, Field(max_length=1000, pattern=idents.TEXT_PATTERN)] | int | float | bool | None
-#: Echoed in the reply body only (never a topic or a header): any text without controls.
-CorrelationId = Annotated[str, Field(max_length=256, pattern=idents.TEXT_PATTERN)]
-Signature = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]
-
-
-class CommandBody(BaseModel):
-    """Fields every command may carry."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: MQTT 3.1.1 fallback: reply on ``callbridge/<site>/reply/<reply_to>``.
-    reply_to: ReplyTo | None = None
-    #: MQTT 3.1.1 fallback: echoed in the reply body.
-    correlation_id: CorrelationId | None = None
-    #: MQTT 3.1.1 signature (MQTT 5 uses the ``sig`` user property).
-    sig: Signature | None = None
-
-
-class TransferCommand(CommandBody):
-    """One-key number-carrying transfer of a call to another hotline."""
-
-    call_id: CallId
-    agent: AgentId
-    to_hotline: HotlineId
-    mode: Literal["blind", "attended", "threeway"] = "blind"
-    category: CategoryId | None = None
-    ticket: TicketId | None = None
-    summary: Text | None = None
-    handover: dict[KeyId, HandoverValue] = Field(default_factory=dict, max_length=32)
-    idempotency_key: KeyId | None = None
-
-
-class CompleteCommand(CommandBody):
-    """Complete an attended transfer (connect the caller to the destination)."""
-
-    call_id: CallId
-    agent: AgentId
-    transfer_id: KeyId | None = None
-    idempotency_key: KeyId | None = None
-
-
-class CancelCommand(CommandBody):
-    """Cancel a pending transfer (the caller returns to the agent)."""
-
-    call_id: CallId
-    agent: AgentId
-    transfer_id: KeyId | None = None
-    reason: Reason | None = None
-    idempotency_key: KeyId | None = None
-
-
-class ThreeWayCommand(CommandBody):
-    """Start a three-way hand-over conference (caller, agent, destination hotline)."""
-
-    call_id: CallId
-    agent: AgentId
-    to_hotline: HotlineId | None = None
-    transfer_id: KeyId | None = None
-    category: CategoryId | None = None
-    ticket: TicketId | None = None
-    summary: Text | None = None
-    handover: dict[KeyId, HandoverValue] = Field(default_factory=dict, max_length=32)
-    idempotency_key: KeyId | None = None
-
-
-class LeaveCommand(CommandBody):
-    """The sending agent leaves the three-way conference (hand-over done)."""
-
-    call_id: CallId
-    agent: AgentId
-    idempotency_key: KeyId | None = None
-
-
-class SetPriorityCommand(CommandBody):
-    """Raise (or lower) the queue priority of a caller waiting in a queue (QueueChangePriorityCaller).
-
-    ``agent`` is the agent or supervisor asking (endpoint name ``agent1001`` or ``PJSIP/agent1001``); it
-    must work for the hotline owning the queue or the hotline the call came in on. Higher is answered first.
-    """
-
-    call_id: CallId
-    agent: AgentId
-    priority: Annotated[int, Field(ge=0, le=100)]
-    reason: Reason | None = None
-    idempotency_key: KeyId | None = None
-
-
-class SetModeCommand(CommandBody):
-    """Switch the operating mode (e.g. day/night/disaster)."""
-
-    mode: NameId
-    agent: AgentId | None = None
-    reason: Reason | None = None
-
-
-class ReloadCommand(CommandBody):
-    """Reload the dialplan (rejected with its problems if invalid)."""
-
-    agent: AgentId | None = None
-
-
-class StatusCommand(CommandBody):
-    """Status of the daemon, a call, or a hotline."""
-
-    call_id: CallId | None = None
-    hotline: HotlineId | None = None
-
-
-VERBS: dict[str, type[CommandBody]] = {
-    "transfer": TransferCommand,
-    "complete": CompleteCommand,
-    "cancel": CancelCommand,
-    "three_way": ThreeWayCommand,
-    "leave": LeaveCommand,
-    "set_priority": SetPriorityCommand,
-    "set_mode": SetModeCommand,
-    "reload": ReloadCommand,
-    "status": StatusCommand,
-}
 
 
 class FollowUp:
@@ -235,6 +117,13 @@ class Command:
     received_ts: float
     signed: bool = False
     follow_up: FollowUp = field(default_factory=FollowUp)
+    #: who sent it, as the key says (the engine checks its hotline scope against the call)
+    principal: Principal = UNSIGNED
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        """Hotlines the sender may act for (None: all)."""
+        return self.principal.hotlines
 
 
 class CommandHandler(Protocol):
@@ -284,6 +173,8 @@ class CommandProcessor:
         topics: Topics,
         *,
         secret: bytes | None = None,
+        keys: Mapping[str, KeyEntry] | None = None,
+        secret_roles: tuple[Role, ...] = ("agent",),
         require_signature: bool = False,
         broadcast: bool = False,
         clock: Any = time.time,
@@ -291,6 +182,8 @@ class CommandProcessor:
         self.handler = handler
         self.topics = topics
         self.secret = secret
+        self.keys = dict(keys or {})
+        self.shared = Principal("shared", secret_roles)
         self.require_signature = require_signature
         self.broadcast = broadcast
         self.clock = clock
@@ -350,7 +243,7 @@ class CommandProcessor:
         model = VERBS.get(verb)
         if model is None:
             raise _WithBody(raw, "unknown_verb", f"unknown verb {verb!r}; known: {', '.join(VERBS)}")
-        signed = self._check_signature(verb, msg, raw)
+        principal = self._check_signature(verb, msg, raw)
         try:
             body = model.model_validate(raw)
         except ValidationError as exc:
@@ -359,22 +252,35 @@ class CommandProcessor:
                 {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)
             ]
             raise err from None
-        return raw, Command(verb=verb, body=body, received_ts=self.clock(), signed=signed)
+        why = refusal(principal, verb, body.role, getattr(body, "agent", None))
+        if why is not None:
+            raise _WithBody(raw, "forbidden", why)
+        return raw, Command(verb=verb, body=body, received_ts=self.clock(), signed=principal is not UNSIGNED,
+                            principal=principal)  # fmt: skip
 
-    def _check_signature(self, verb: str, msg: IncomingCommand, raw: dict[str, Any]) -> bool:
-        if self.secret is None:
-            return False
+    def _check_signature(self, verb: str, msg: IncomingCommand, raw: dict[str, Any]) -> Principal:
+        """The sender as the signature proves it (:data:`UNSIGNED` where unsigned commands are allowed)."""
         given = msg.user_properties.get("sig")
         signed_bytes = msg.payload
         if given is None and isinstance(raw.get("sig"), str):
             given, signed_bytes = raw["sig"], canonical_body(raw)
-        if given is None:
+        if given is None or (self.secret is None and not self.keys):
             if self.require_signature:
-                raise _WithBody(raw, "unauthorised", "a signature is required")
-            return False
-        if not hmac.compare_digest(sign(self.secret, verb, signed_bytes), str(given).lower()):
+                what = "a signature is required" if given is None else "no command keys are configured"
+                raise _WithBody(raw, "unauthorised", what)
+            return UNSIGNED
+        key_id = msg.user_properties.get("key") or raw.get("key")
+        if key_id is not None:
+            entry = self.keys.get(str(key_id))
+            secret = entry.secret.get_secret_value().encode() if entry is not None else None
+            principal = entry.principal() if entry is not None else None
+        else:
+            secret, principal = self.secret, self.shared
+        if secret is None or principal is None:
+            raise _WithBody(raw, "bad_signature", "unknown key" if key_id is not None else "name the signing key")
+        if not hmac.compare_digest(sign(secret, verb, signed_bytes), str(given).lower()):
             raise _WithBody(raw, "bad_signature", "signature does not match")
-        return True
+        return principal
 
     def _reply_topic(self, msg: IncomingCommand, body: Mapping[str, Any]) -> str:
         rt = msg.response_topic

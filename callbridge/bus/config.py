@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from callbridge.bus.principals import KeyEntry, Role, load_keys
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_secret(value: SecretStr | None, file: Path | None) -> str | None:
@@ -66,14 +79,27 @@ class BusSettings(BaseModel):
     command_secret_file: Path | None = None
     #: Longest wait for the execution result of an accepted command (then ``failed: outcome_timeout``).
     command_outcome_timeout_s: float = Field(60.0, gt=0)
-    #: Refuse unsigned commands (only meaningful with a secret).
-    command_require_signature: bool = False
+    #: Roles the shared secret grants (it names no sender; prefer per-sender keys).
+    command_secret_roles: tuple[Role, ...] = ("agent",)
+    #: Per-sender command keys: a secret YAML/JSON file (see :mod:`callbridge.bus.principals`).
+    command_keys_file: Path | None = None
+    #: Refuse unsigned commands; None (the default) = refuse them unless ``host`` is a loopback address.
+    command_require_signature: bool | None = None
 
     def resolved_client_id(self) -> str:
         return self.client_id or f"callbridge-{self.site}"
 
     def resolved_password(self) -> str | None:
         return _read_secret(self.password, self.password_file)
+
+    def signatures_required(self) -> bool:
+        """Unsigned commands are refused by default whenever the broker is not on loopback."""
+        if self.command_require_signature is not None:
+            return self.command_require_signature
+        return not _is_loopback(self.host)
+
+    def resolved_command_keys(self) -> Mapping[str, KeyEntry]:
+        return load_keys(self.command_keys_file) if self.command_keys_file is not None else {}
 
     def resolved_command_secret(self) -> bytes | None:
         secret = _read_secret(self.command_secret, self.command_secret_file)

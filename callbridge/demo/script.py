@@ -221,7 +221,8 @@ async def surge_overflow(stage: Stage) -> None:
               "晚高峰：爆管导致大量来电，启用高峰模式，超出部分溢出到邻区远程座席，之后恢复正常。")  # fmt: skip
     since = stage.log.mark
     agents = ("agent1001", "agent1002", "agent1003")
-    await stage.command("set_mode", mode="surge", reason="burst pipe")  # the supervisor's console, over MQTT
+    # the supervisor's console, over MQTT
+    await stage.command("set_mode", mode="surge", reason="burst pipe", role="supervisor")
     await stage.expect_event("surge mode on", "mode.switched", lambda e: e.data.get("mode") == "surge", since=since)
     for agent in agents:  # every local agent is busy with the flood (paused for new calls)
         pause_member(stage, "q-12345", f"PJSIP/{agent}", True)
@@ -245,7 +246,7 @@ async def surge_overflow(stage: Stage) -> None:
             pause_member(stage, "q-12345", f"PJSIP/{agent}", False)
         for c in callers:
             stage.sim.caller_hangup(c)
-        await stage.command("set_mode", mode="normal", reason="surge over")
+        await stage.command("set_mode", mode="normal", reason="surge over", role="supervisor")
         stage.note("12345", "scene 5: the surge callers no remote seat had taken yet hung up while waiting "
                             "(abandoned); the ones the remote seats answered count as answered")
 
@@ -307,7 +308,7 @@ async def bad_dialplan(stage: Stage) -> None:
     broken = stage.lab.dialplans / "zz-hurried-edit.yaml"
     broken.write_text(BROKEN_EDIT, encoding="utf-8")
     try:
-        await stage.command("reload")
+        await stage.command("reload", role="supervisor")
         stage.check("reload refused", False, "the broken dialplan was accepted")
     except CommandError as exc:
         stage.check("reload refused", exc.code == "dialplan_invalid", f"MQTT reply: {exc.code}")
@@ -321,7 +322,7 @@ async def bad_dialplan(stage: Stage) -> None:
         await stage.expect_event("a call still transfers to 110", "transfer.answered",
                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
     broken.unlink()
-    await stage.command("reload")
+    await stage.command("reload", role="supervisor")
     await stage.expect_event("the corrected dialplan reloads", "dialplan.reloaded", since=since)
     await asyncio.sleep(0)
 

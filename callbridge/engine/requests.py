@@ -40,6 +40,7 @@ class TransferRequest:
     idempotency_key: str | None = None
     source: str = "command"
     agent_channel: str | None = None  # the channel a DTMF code came from
+    scope: frozenset[str] | None = None  # hotlines the sender may act for (commands); None = all
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,23 @@ def start_actions(t: Transfer) -> tuple[Action, ...]:
     return tx.blind_actions(t)
 
 
+def check_scope(scope: frozenset[str] | None, hotline: str | None, what: str) -> None:
+    """The sender's key must cover the hotline the command acts for (``forbidden`` otherwise)."""
+    if scope is not None and (hotline or "") not in scope:
+        raise CommandError("forbidden", f"may not {what} for hotline {hotline or '(none)'}: scope {sorted(scope)}")
+
+
+def command_hotline(view: CallView, verb: str, b: Any, transfer: Transfer | None) -> str | None:
+    """The hotline a non-transfer command acts for: the transfer's sending hotline (complete, cancel,
+    leave), the call's hotline (set_priority), the hotline asked about (status)."""
+    if verb in ("complete", "cancel", "leave") and transfer is not None:
+        return transfer.from_hotline
+    if verb == "status":
+        return getattr(b, "hotline", None)
+    call = view.calls.get(getattr(b, "call_id", None) or "")
+    return call.hotline if call is not None else None
+
+
 def prepare_transfer(
     view: CallView,
     plan: Dialplan,
@@ -81,6 +99,7 @@ def prepare_transfer(
     """
     g = authorise(view, plan, mode, call_id=req.call_id, agent=req.agent, to_hotline=req.to_hotline,
                   code=req.code, category=req.category, agent_channel=req.agent_channel)  # fmt: skip
+    check_scope(req.scope, g.from_hotline, f"transfer call {req.call_id}")
     running = busy(req.call_id)
     if running is not None:
         raise CommandError(

@@ -39,7 +39,7 @@ from callbridge.domain import DomainEvent
 from callbridge.engine import events as ev
 from callbridge.engine.authz import agent_name
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Log, Publish, SendActions, StartTimer
-from callbridge.engine.requests import OwedOutcomes
+from callbridge.engine.requests import OwedOutcomes, check_scope, command_hotline
 from callbridge.engine.runtime import Engine, TransferRequest
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiOutcomeUnknown, CommandError, UnsafeValueError
 
@@ -263,7 +263,7 @@ class EngineService:
         body: Any = cmd.body
         agent = agent_name(getattr(body, "agent", None) or "")
         try:
-            result = await self._dispatch(verb, body)
+            result = await self._dispatch(verb, body, getattr(cmd, "scope", None))
         except CommandError as exc:
             self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=getattr(body, "call_id", None),
                                                    verb=verb, agent=agent, source="mqtt", outcome=exc.code,
@@ -279,8 +279,13 @@ class EngineService:
         self.flush()
         return result
 
-    async def _dispatch(self, verb: str, b: Any) -> dict[str, Any]:
+    async def _dispatch(self, verb: str, b: Any, scope: frozenset[str] | None = None) -> dict[str, Any]:
         e, now = self.engine, self.clock()
+        if scope is not None and verb not in ("transfer", "three_way"):  # transfers: checked with the grant
+            call_id = getattr(b, "call_id", None)
+            running = e.transfers.get(getattr(b, "transfer_id", None) or "") or (call_id and e.active_on_call(call_id))
+            if verb != "status" or b.hotline is not None:
+                check_scope(scope, command_hotline(self.tracker, verb, b, running or None), verb)
         if verb in ("transfer", "three_way"):
             if verb == "three_way" and not b.to_hotline:
                 raise CommandError("invalid", "three_way needs to_hotline")
@@ -289,7 +294,7 @@ class EngineService:
             req = TransferRequest(
                 call_id=b.call_id, agent=b.agent, to_hotline=b.to_hotline,
                 mode=mode, category=b.category, ticket=b.ticket or "",
-                summary=b.summary or "", idempotency_key=b.idempotency_key, source="command",
+                summary=b.summary or "", idempotency_key=b.idempotency_key, source="command", scope=scope,
             )  # fmt: skip
             return e.request_transfer(req, now)
         if verb == "complete":

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callbridge.bus.command_models import TransferCommand
 from callbridge.bus.commands import (
     VERBS,
     Command,
     CommandProcessor,
     IncomingCommand,
-    TransferCommand,
     canonical_body,
     sign,
 )

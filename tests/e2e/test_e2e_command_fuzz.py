@@ -32,7 +32,7 @@ pytestmark = pytest.mark.mosquitto
 FIELD_PATTERNS = {
     "call_id": idents.CALL_ID, "agent": idents.AGENT, "to_hotline": idents.HOTLINE, "hotline": idents.HOTLINE,
     "category": idents.CATEGORY, "ticket": idents.TICKET, "transfer_id": idents.KEY, "idempotency_key": idents.KEY,
-    "handover.key": idents.KEY, "reply_to": idents.REPLY_TO, "sig": r"^[0-9A-Fa-f]{64}$",
+    "handover.key": idents.KEY, "key": idents.KEY, "reply_to": idents.REPLY_TO, "sig": r"^[0-9A-Fa-f]{64}$",
     "mode@set_mode": idents.NAME, "summary": idents.TEXT_PATTERN, "reason": idents.TEXT_PATTERN,
     "correlation_id": idents.TEXT_PATTERN, "handover.value": idents.TEXT_PATTERN,
 }  # fmt: skip
@@ -46,8 +46,8 @@ BASE: dict[str, dict[str, Any]] = {
     "three_way": {"call_id": "fuzz.1", "agent": "agent1001", "to_hotline": "110", "handover": {"k": "v"}},
     "leave": {"call_id": "fuzz.1", "agent": "agent1001"},
     "set_priority": {"call_id": "fuzz.1", "agent": "agent1001", "priority": 5},
-    "set_mode": {"mode": "normal"},
-    "reload": {},
+    "set_mode": {"mode": "normal", "role": "supervisor"},
+    "reload": {"role": "supervisor"},
     "status": {},
 }  # fmt: skip
 

@@ -130,7 +130,7 @@ def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:
                                                    lab.cli("core show channels concise"), re.M), 20)[0]
             lab.cli(f"channel redirect {chan} cb-expert-110,s,1")
         lab.wait_cli("queue show q-110-expert", "2 calls")
-        assert lab.command("set_mode", {"mode": "emergency", "reason": "live"})["ok"]
+        assert lab.command("set_mode", {"mode": "emergency", "reason": "live", "role": "supervisor"})["ok"]
         _caller, call_id = _from_12345(lab, "13700000099")
         reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "110",
                                          "category": "emergency"})  # fmt: skip
@@ -142,7 +142,7 @@ def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:
         assert first is not None and first.group(1) in lab.cli("core show channels concise")
         assert "13700000099" in lab.cli(f"core show channel {first.group(1)}")
     finally:
-        lab.command("set_mode", {"mode": "normal", "reason": "live"})
+        lab.command("set_mode", {"mode": "normal", "reason": "live", "role": "supervisor"})
         lab.cli("queue unpause member PJSIP/agent2191 queue q-110-expert")
         for member in ("agent2101", "agent2102"):
             lab.cli(f"queue unpause member PJSIP/{member} queue q-110")
