@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 import structlog
 
 from callbridge.bus.deadletters import DeadLetter
-from callbridge.bus.events import OutboxDeadLetter
-from callbridge.bus.outbox import Outbox
+from callbridge.bus.events import OutboxDeadLetter, OutboxFull
+from callbridge.bus.outbox import AppendResult, Outbox
 from callbridge.domain import DomainEvent
 
 log = structlog.get_logger("callbridge.bus.delivery")
@@ -69,6 +69,7 @@ class DeliveryGuard:
         self.strikes = 0
         self.dead_lettered = 0
         self._progress_at = clock()
+        self._last_drop_log = 0.0
 
     # --- poison rows ------------------------------------------------------------------------
 
@@ -119,6 +120,23 @@ class DeliveryGuard:
                                           topic=str(summary["topic"]), reason=reason,
                                           dead_letters=self.outbox.dead_letters))  # fmt: skip
         return letter
+
+    # --- the size bound -----------------------------------------------------------------------
+
+    def rows_dropped(self, result: AppendResult) -> None:
+        """The outbox bound dropped rows: an ``outbox.full`` alarm once per episode, a warning every 10 s."""
+        now = self._clock()
+        box = self.outbox
+        if result.became_full:
+            log.error("outbox full: dropping the oldest rows (state first, then events)", max_rows=box.max_rows,
+                      dropped_state=box.dropped_state, dropped_events=box.dropped_events)  # fmt: skip
+            alarm = OutboxFull(ts=self._wall(), depth=result.depth, max_rows=box.max_rows,
+                               dropped_state=box.dropped_state, dropped_events=box.dropped_events)  # fmt: skip
+            self._emit_alarm(alarm)
+            self._last_drop_log = now
+        elif now - self._last_drop_log > 10:
+            self._last_drop_log = now
+            log.warning("outbox still full", dropped_state=box.dropped_state, dropped_events=box.dropped_events)
 
     # --- stalls -----------------------------------------------------------------------------
 

@@ -43,7 +43,6 @@ from pydantic import BaseModel
 from callbridge.bus.config import BusSettings
 from callbridge.bus.delivery import DeliveryGuard, refusal_reason
 from callbridge.bus.envelope import build
-from callbridge.bus.events import OutboxFull
 from callbridge.bus.fastpath import TOPIC_INVALID, ConnackLimits, PahoPipeline, topic_field
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
 from callbridge.bus.publisher_mqtt import consume_disconnect_error as consume_disconnect_error
@@ -84,8 +83,6 @@ class Publisher:
         self._acked: list[int] = []
         self._ack_flush_scheduled = False
         self._commit_scheduled = False
-        self._last_drop_log = 0.0
-        self._last_refusal_log = 0.0
         #: PUBACKs with a failure reason code (MQTT 5, e.g. not authorised); the row is not retried.
         self.refused = 0
         self.connected = False
@@ -171,7 +168,7 @@ class Publisher:
         if was_empty and result.depth:
             self.delivery.work_arrived()
         if result.dropped_state or result.dropped_events:
-            self._report_drops(result)
+            self.delivery.rows_dropped(result)
         if result.depth > 0:
             self._drained.clear()
         self._wakeup.set()
@@ -191,32 +188,6 @@ class Publisher:
     def _commit(self) -> None:
         self._commit_scheduled = False
         self.outbox.commit()
-
-    def _report_drops(self, result: AppendResult) -> None:
-        now = time.monotonic()
-        if result.became_full:
-            log.error(
-                "outbox full: dropping the oldest rows (state first, then events)",
-                max_rows=self.outbox.max_rows,
-                dropped_state=self.outbox.dropped_state,
-                dropped_events=self.outbox.dropped_events,
-            )
-            alarm = OutboxFull(
-                ts=time.time(),
-                depth=result.depth,
-                max_rows=self.outbox.max_rows,
-                dropped_state=self.outbox.dropped_state,
-                dropped_events=self.outbox.dropped_events,
-            )
-            self._append_alarm(alarm)
-            self._last_drop_log = now
-        elif now - self._last_drop_log > 10:
-            self._last_drop_log = now
-            log.warning(
-                "outbox still full",
-                dropped_state=self.outbox.dropped_state,
-                dropped_events=self.outbox.dropped_events,
-            )
 
     def _append_alarm(self, alarm: DomainEvent) -> None:
         """An alarm event straight into the outbox (over the bound rather than push out one more event)."""
