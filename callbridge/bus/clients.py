@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 import orjson
 
+from callbridge.bus.commands import canonical_body, sign
 from callbridge.bus.topics import Topics
 from callbridge.errors import BrokerError, CommandError
 
@@ -24,8 +25,11 @@ from callbridge.errors import BrokerError, CommandError
 class CommandClient:
     """Publishes ``callbridge/<site>/cmd/<verb>`` and awaits the reply matched by correlation id."""
 
-    def __init__(self, host: str, port: int, protocol: str, site: str, client_prefix: str = "console") -> None:
+    def __init__(self, host: str, port: int, protocol: str, site: str, client_prefix: str = "console", *,
+                 key: str | None = None, secret: bytes | None = None) -> None:  # fmt: skip
+        """``key``/``secret``: sign every command with this command key (see bus/principals.py)."""
         self.topics = Topics(site)
+        self._key, self._secret = key, secret
         self.reply_to = f"{client_prefix}-{secrets.token_hex(3)}"
         self._client = aiomqtt.Client(host, port, identifier=self.reply_to, timeout=10,
                                       protocol=aiomqtt.ProtocolVersion.V5 if protocol == "5"
@@ -53,7 +57,12 @@ class CommandClient:
         corr = f"{self.reply_to}-{self._seq}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[corr] = future
-        payload = orjson.dumps({**body, "reply_to": self.reply_to, "correlation_id": corr})
+        full = {**body, "reply_to": self.reply_to, "correlation_id": corr}
+        if self._secret is not None:
+            if self._key is not None:
+                full["key"] = self._key
+            full["sig"] = sign(self._secret, verb, canonical_body(full))
+        payload = orjson.dumps(full)
         await self._client.publish(self.topics.command(verb), payload, qos=1)
         try:
             async with asyncio.timeout(timeout):

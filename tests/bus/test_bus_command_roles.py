@@ -3,18 +3,22 @@ and unsigned commands refused by default whenever the broker is not on loopback.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from bus_helpers import settings_for
 
+from callbridge.bus.clients import CommandClient
 from callbridge.bus.command_server import CommandServer
 from callbridge.bus.commands import Command, CommandProcessor, IncomingCommand, canonical_body, sign
 from callbridge.bus.config import BusSettings
 from callbridge.bus.principals import load_keys
 from callbridge.bus.topics import Topics
-from callbridge.errors import ConfigError
+from callbridge.errors import CommandError, ConfigError
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
 
 TOPICS = Topics("lab")
 KEYS_YAML = """
@@ -146,3 +150,38 @@ def test_a_bad_key_file_is_named_and_its_secrets_are_never_echoed(tmp_path: Path
         load_keys(path)
     text = "\n".join(map(str, caught.value.problems))
     assert str(path) in text and "sixteen-chars-secret-x" not in text
+
+
+@pytest.mark.mosquitto
+async def test_the_console_client_signs_with_its_key_through_a_real_broker(tmp_path: Path) -> None:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(KEYS_YAML, encoding="utf-8")
+    with Mosquitto(tmp_path / "broker") as broker:
+        settings = settings_for(broker, tmp_path, command_keys_file=keys, command_require_signature=True)
+        handler = Handler()
+        server = CommandServer(settings, handler)
+        task = asyncio.create_task(server.run())
+        clients = [CommandClient(broker.host, broker.port, "5", "lab", key=k, secret=SECRETS.get(k, b"x" * 20))
+                   for k in ("ops", "desk-110")] + [CommandClient(broker.host, broker.port, "5", "lab")]  # fmt: skip
+        try:
+            async with asyncio.timeout(10):
+                await server.wait_subscribed()
+            for c in clients:
+                await c.start()
+            ops, desk, anonymous = clients
+            assert await ops.send("set_mode", mode="night", role="supervisor") == {}
+            with pytest.raises(CommandError) as refused:
+                await desk.send("set_mode", mode="night", role="supervisor")
+            assert refused.value.code == "forbidden"
+            with pytest.raises(CommandError) as unsigned_refused:
+                await anonymous.send("status")
+            assert unsigned_refused.value.code == "unauthorised"
+            assert [c.principal.id for c in handler.seen] == ["ops"]
+        finally:
+            for c in clients:
+                await c.stop()
+            server.stop()
+            async with asyncio.timeout(10):
+                await task
