@@ -312,7 +312,10 @@ class EngineService:
                 raise CommandError("unsupported", "reload is not available in this process")
             return await self.reload_fn("command")
         if verb == "status":
-            return e.status(call_id=b.call_id, hotline=b.hotline)
+            status = e.status(call_id=b.call_id, hotline=b.hotline)
+            if scope is not None:  # a key limited to some hotlines sees their transfers only
+                status["transfers"] = [t for t in status["transfers"] if {t["from_hotline"], t["to_hotline"]} & scope]
+            return status
         raise CommandError("unknown_verb", f"unknown verb {verb!r}")
 
 

@@ -16,7 +16,7 @@ from tests.e2e.conftest import Lab, agent_endpoint, open_lab
 
 pytestmark = pytest.mark.mosquitto
 
-KEYS = {"desk-110": "desk-110-secret-0123", "desk-12345": "desk-12345-secret-01"}
+KEYS = {"desk-110": "desk-110-secret-0123", "desk-12345": "desk-12345-secret-01", "desk-119": "desk-119-secret-01234"}
 
 
 @pytest.fixture
@@ -38,6 +38,13 @@ async def keyed_lab(tmp_path: Path) -> Any:
             yield lab, broker
 
 
+async def send(client: aiomqtt.Client, verb: str, body: dict[str, Any], key: str, corr: str | None = None) -> None:
+    """A signed MQTT 3.1.1 command (the body's ``key`` and ``sig``)."""
+    body = {**body, "reply_to": "desk", "correlation_id": corr or key, "key": key}
+    body["sig"] = sign(KEYS[key].encode(), verb, canonical_body(body))
+    await client.publish(f"callbridge/lab/cmd/{verb}", orjson.dumps(body), qos=1)
+
+
 async def test_a_key_acts_only_for_its_hotlines(keyed_lab: tuple[Lab, Mosquitto]) -> None:
     lab, broker = keyed_lab
     caller, agent = await lab.answered_call("12345", caller="13700000030")
@@ -52,13 +59,16 @@ async def test_a_key_acts_only_for_its_hotlines(keyed_lab: tuple[Lab, Mosquitto]
                 replies.setdefault(reply["correlation_id"], reply)  # the first reply of each request
 
         task = asyncio.create_task(pump())
-        for key, secret in KEYS.items():
-            body = {"call_id": call_id, "agent": agent_endpoint(agent), "to_hotline": "110", "category": "police",
-                    "reply_to": "desk", "correlation_id": key, "key": key}  # fmt: skip
-            body["sig"] = sign(secret.encode(), "transfer", canonical_body(body))
-            await client.publish("callbridge/lab/cmd/transfer", orjson.dumps(body), qos=1)
+        for key in ("desk-110", "desk-12345"):
+            body = {"call_id": call_id, "agent": agent_endpoint(agent), "to_hotline": "110", "category": "police"}
+            await send(client, "transfer", body, key)
             await lab.until(lambda k=key: k in replies, 10)  # type: ignore[misc]
+        for key in ("desk-119", "desk-110"):  # status: a key sees the transfers of its hotlines only
+            await send(client, "status", {}, key, corr=f"status-{key}")
+            await lab.until(lambda k=key: f"status-{k}" in replies, 10)  # type: ignore[misc]
         task.cancel()
+    assert replies["status-desk-119"]["result"]["transfers"] == []
+    assert [t["to_hotline"] for t in replies["status-desk-110"]["result"]["transfers"]] == ["110"]
     assert replies["desk-110"]["ok"] is False and replies["desk-110"]["error"]["code"] == "forbidden"
     assert "12345" in replies["desk-110"]["error"]["message"]
     assert replies["desk-12345"]["ok"] is True and replies["desk-12345"]["status"] == "accepted"
