@@ -22,7 +22,7 @@ SECRET_VAR = "CALLBRIDGE_AMI_SECRET"  # noqa: S105 (the name of a variable, not 
 #: read: call/dial/bridge events (call), queue events (agent), UserEvent (user), DTMF (dtmf),
 #: FullyBooted/Shutdown (system), VarSet (dialplan), list replies (reporting).
 AMI_READ = "system,call,agent,user,dtmf,dialplan,reporting"
-#: write: Redirect/Hangup/Setvar/Atxfer/Bridge/Confbridge* (call), Originate (originate),
+#: write: Redirect/Hangup/Setvar/Getvar/Atxfer/Bridge/Confbridge* (call), Originate (originate),
 #: Queue* (agent), UserEvent (user), CoreShowChannels/QueueStatus/ConfbridgeList (reporting).
 AMI_WRITE = "call,originate,agent,user,reporting"
 
