@@ -124,7 +124,7 @@ def _bridged(t: CallTracker, uid: str) -> bool:
     return bridge is not None and len(bridge.channels) > 1
 
 
-def adopt_known(t: CallTracker, listed: Sequence[ami.CoreShowChannel]) -> None:
+def adopt_known(t: CallTracker, listed: Sequence[ami.CoreShowChannel], created: set[str]) -> None:
     """Calls of listed channels that callbridge offered before it restarted are taken over as they were:
     hotline (the channel may be in ``cb-to-110`` at ``s`` now), caller, answer and agent, already offered."""
     for item in listed:
@@ -132,6 +132,7 @@ def adopt_known(t: CallTracker, listed: Sequence[ami.CoreShowChannel]) -> None:
         known = t.known.get(linkedid)
         if known is None or linkedid in t.calls:
             continue
+        created.add(linkedid)
         call = t._calls[linkedid] = new_call(linkedid, known.offered_ts or t.now)
         call.hotline, call.caller_num, call.offered = known.hotline, known.caller_num, True
         call.agent, call.queue, call.answered = known.agent, known.queue, known.answered_ts
@@ -155,7 +156,7 @@ def end_unobserved(t: CallTracker, out: Out) -> None:
 
 
 def hotlines_left_on_the_pbx(t: CallTracker, listed: Sequence[ami.CoreShowChannel],
-                             variables: dict[str, dict[str, str]]) -> None:  # fmt: skip
+                             variables: dict[str, dict[str, str]], created: set[str]) -> None:  # fmt: skip
     """A call the tracker does not know yet whose first channel carries ``CB_HOTLINE`` (the rendered
     ``cb-inbound`` sets it) is offered on that hotline, wherever its caller is now (``cb-to-110`` at ``s``)."""
     for item in listed:
@@ -164,7 +165,8 @@ def hotlines_left_on_the_pbx(t: CallTracker, listed: Sequence[ami.CoreShowChanne
         if uid != (item.snap.linkedid or uid) or not _HOTLINE.fullmatch(hotline):
             continue
         call = t.calls.get(uid)
-        if call is None and uid not in t.known:
+        if call is None and uid not in t.known and uid not in t._gone:
+            created.add(uid)
             call = t._calls[uid] = new_call(uid, t.now)
         if call is not None and call.hotline is None:
             call.hotline = hotline
@@ -176,11 +178,14 @@ def apply_resync(t: CallTracker, events: Sequence[ami.AmiEvent], out: Out) -> No
     for e in events:
         if isinstance(e, ami.VarSet):
             variables.setdefault(e.snap.uniqueid, {})[e.variable.removeprefix("__")] = e.value
+    created: set[str] = set()  # calls made here before their channels: one that got none is no call
     if t.known:
-        adopt_known(t, channels)
+        adopt_known(t, channels, created)
     if variables:
-        hotlines_left_on_the_pbx(t, channels, variables)
+        hotlines_left_on_the_pbx(t, channels, variables, created)
     reconcile_channels(t, channels, out)
+    for call_id in [c for c in created if c in t.calls and not t.calls[c].channels]:
+        del t._calls[call_id]
     for uid, values in variables.items():
         if (ch := t.channels.get(uid)) is not None:
             ch.variables.update(values)

@@ -65,3 +65,16 @@ def test_a_call_without_a_record_takes_cb_hotline_from_its_first_channel() -> No
                                  ("Variable", "CB_HOTLINE"), ("Value", "12/#"))))  # fmt: skip
     fresh = CallTracker(hotline_of=_no_hotline, clock=lambda: 500.0)
     assert [(e.TYPE, e.hotline) for e in fresh.resync([*listing, bad])] == [("call.offered", None)]
+
+
+def test_a_hotline_variable_of_a_channel_already_gone_makes_no_call() -> None:
+    listing = _listing()
+    first = next(e for e in listing if isinstance(e, ami.CoreShowChannel) and e.snap.uniqueid == e.snap.linkedid)
+    varset = ami.decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
+                                    ("Uniqueid", first.snap.uniqueid), ("Linkedid", first.snap.linkedid),
+                                    ("Variable", "CB_HOTLINE"), ("Value", "12345"))))  # fmt: skip
+    tracker = CallTracker(hotline_of=_no_hotline, clock=lambda: 500.0)
+    tracker.resync(listing)
+    assert [e.TYPE for e in tracker.resync([], now=510.0)] == ["call.ended"]  # its channels are remembered as gone
+    assert tracker.resync([*listing, varset], now=520.0) == []  # a stale listing: nothing comes back
+    assert tracker.calls == {}  # and no call without channels is left behind (it would never end)
