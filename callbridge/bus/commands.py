@@ -278,7 +278,9 @@ class CommandProcessor:
             secret, principal = self.secret, self.shared
         if secret is None or principal is None:
             raise _WithBody(raw, "bad_signature", "unknown key" if key_id is not None else "name the signing key")
-        if not hmac.compare_digest(sign(secret, verb, signed_bytes), str(given).lower()):
+        # bytes, not str: compare_digest raises TypeError for a str with non-ASCII characters (a fuzzed sig)
+        offered = str(given).lower().encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(sign(secret, verb, signed_bytes).encode(), offered):
             raise _WithBody(raw, "bad_signature", "signature does not match")
         return principal
 
