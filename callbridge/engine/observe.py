@@ -245,6 +245,10 @@ class Observer(TransferSteps):
                     found = self._by_leg(e.snap.uniqueid)
                     if found is not None and found[1] == t.originate_index and e.cause not in (None, 16):
                         self._call_in_failed(t, found[1], tx.dial_failure_reason(tx.cause_status(e.cause)), now)
+            elif name == t.route_channel and t.mode == "attended" and not t.caller_gone and (
+                self.view.channel(t.agent_channel) is not None
+            ):  # the consultation ended, not completed (the agent is still there): Asterisk gives the caller
+                self._returned(t, t.last_failure or "back_to_agent", now)  # back (a cancel's lost reply too)
             elif name == t.agent_channel and t.mode == "attended" and t.state is S.ANSWERED:
                 log.info("transfer.attended_completed", transfer_id=t.id)
 
@@ -341,13 +345,21 @@ class Observer(TransferSteps):
 
     def _catch_up(self, t: Transfer, now: float) -> None:
         """Events missed while disconnected: read where the caller is now from the resynced picture."""
-        if t.state in (S.ANSWERED, *tx.TERMINAL) or t.mode == "threeway":
+        if t.state in tx.TERMINAL or t.mode == "threeway":
             return
         caller = self.view.channel(t.caller_channel)
         if caller is None:
             return
+        peers = self.view.bridge_peers(caller.uniqueid)
+        if t.mode == "attended" and t.route_channel and self.view.channel(t.route_channel) is None and any(
+            same_agent(t.agent, peer.name) for peer in peers
+        ):  # the consultation is over and the caller is back with the agent (a cancel whose reply was lost)
+            self._returned(t, t.last_failure or "back_to_agent", now)
+            return
+        if t.state is S.ANSWERED:
+            return
         line_endpoints = {line.rpartition("@")[2] for line in t.lines if "@" in line}
-        for peer in self.view.bridge_peers(caller.uniqueid):
+        for peer in peers:
             endpoint = endpoint_of(peer.name)
             queue_agent = bool(peer.queue) and not same_agent(t.agent, peer.name)
             if endpoint in line_endpoints or peer.name == t.dest_channel or queue_agent:

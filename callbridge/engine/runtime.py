@@ -253,6 +253,7 @@ class Engine(Observer):
 
     def cancel(self, call_id: str, agent: str, transfer_id: str | None, now: float) -> dict[str, Any]:
         t = self._own_transfer(call_id, agent, transfer_id, ("attended",))
+        t.last_failure = "cancelled"  # the reason when the consultation is seen ending before the reply (a cut)
         self.send(tx.cancel_attended(t), f"xfer:{t.id}:cancel")
         return t.describe()
 
