@@ -18,16 +18,18 @@ from typing import Annotated
 
 from pydantic import Field
 
+from callbridge.dialplan.model import CATEGORY_PATTERN, DIGITS_PATTERN, NAME_PATTERN
+
 #: Asterisk Linkedid / Uniqueid (``1790000000.17``, optionally ``<systemname>-1790000000.17``).
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: A hotline number, as the dialplan defines it (2-20 digits: 12345, 110, 119 ...).
-HOTLINE = r"^[0-9]{2,20}$"
+HOTLINE = DIGITS_PATTERN
 #: An agent: its endpoint (``agent1001``) or interface (``PJSIP/agent1001``).
 AGENT = r"^(?:[A-Za-z][A-Za-z0-9]{0,15}/)?[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 #: Queue, mode and other dialplan names (the dialplan's ``Name``: ``q-12345``, ``night``).
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME = NAME_PATTERN
 #: A request category, as the dialplan defines it (``police``, ``non_police``).
-CATEGORY = r"^[a-z][a-z0-9_]{0,31}$"
+CATEGORY = CATEGORY_PATTERN
 #: A ticket id of the call-center software (``JD-2026-0001``, ``WO:2026/17``).
 TICKET = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
 #: Transfer ids (callbridge's 12 hex digits), idempotency keys, hand-over keys, correlation ids.

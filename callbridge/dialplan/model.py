@@ -25,21 +25,23 @@ def _int_to_str(value: Any) -> Any:
     return value
 
 
-_DIGITS = r"^[0-9]{2,20}$"
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: The alphabets of a hotline number, a name and a category; callbridge.bus.idents and dialplan.site use
+#: these same patterns, so a value the dialplan accepts is one a command or a site file may name.
+DIGITS_PATTERN = r"^[0-9]{2,20}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _DIAL = r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.@+*#/-]+$"
 _DTMF = r"^[*#][0-9]{1,3}$"
-_CATEGORY = r"^[a-z][a-z0-9_]{0,31}$"
+CATEGORY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _LABEL = r"^[^\x00-\x1f\x7f]*$"
 
 #: Human wording of each pattern, used in error messages instead of the regular expression.
 PATTERN_HELP: dict[str, str] = {
-    _DIGITS: "expected a phone number of 2-20 digits, e.g. 110 or 12345",
-    _NAME: "expected a name of letters, digits, '_', '.', '-' (no spaces), e.g. q-12345",
+    DIGITS_PATTERN: "expected a phone number of 2-20 digits, e.g. 110 or 12345",
+    NAME_PATTERN: "expected a name of letters, digits, '_', '.', '-' (no spaces), e.g. q-12345",
     _DIAL: "expected an Asterisk dial string like PJSIP/110@hotline-110 or Local/2001@sim"
     " (no spaces, commas, '&' or parentheses)",
     _DTMF: "expected '*' or '#' followed by 1-3 digits, e.g. '*1' (quote it in YAML)",
-    _CATEGORY: "expected a lower-case identifier, e.g. police or non_police",
+    CATEGORY_PATTERN: "expected a lower-case identifier, e.g. police or non_police",
     _LABEL: "expected one line of text without control characters",
 }
 
@@ -47,15 +49,15 @@ PATTERN_HELP: dict[str, str] = {
 Digits = Annotated[
     str,
     BeforeValidator(_int_to_str),
-    Field(pattern=_DIGITS),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _DIGITS}, {"type": "integer", "minimum": 10}]}),
+    Field(pattern=DIGITS_PATTERN),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": DIGITS_PATTERN}, {"type": "integer", "minimum": 10}]}),
 ]
 #: An id used as an Asterisk section / context / queue name: no spaces, commas, semicolons, brackets.
 Name = Annotated[
     str,
     BeforeValidator(_int_to_str),
-    Field(pattern=_NAME),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _NAME}, {"type": "integer", "minimum": 0}]}),
+    Field(pattern=NAME_PATTERN),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {"type": "integer", "minimum": 0}]}),
 ]
 #: An Asterisk dial string or queue member interface, e.g. ``PJSIP/110@hotline-110``, ``Local/2001@sim``.
 #: Commas, ``&``, parentheses and ``;`` would change the meaning of the rendered ``Dial()``/``Queue()``.
@@ -65,7 +67,7 @@ DtmfCode = Annotated[str, BeforeValidator(_int_to_str), Field(pattern=_DTMF)]
 #: Display text (Chinese fine); one line, because it is also written into Asterisk config comments.
 Label = Annotated[str, Field(pattern=_LABEL, max_length=80)]
 #: A request category (police / non_police / emergency / fire / medical / traffic / water …).
-Category = Annotated[str, Field(pattern=_CATEGORY)]
+Category = Annotated[str, Field(pattern=CATEGORY_PATTERN)]
 
 HotlineKind = Literal["service", "emergency", "utility"]
 TransferMode = Literal["blind", "attended", "threeway"]

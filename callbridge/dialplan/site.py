@@ -15,10 +15,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from callbridge.dialplan.model import NAME_PATTERN
 from callbridge.dialplan.yamlsource import parse_yaml, read_text, validation_problems
 from callbridge.errors import ConfigError, Problem
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: ``host`` or ``host:port`` (IPv4 or a DNS name); nothing that could end an Asterisk config line.
 _HOSTPORT = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?$"
 #: ``sip:[user@]host[:port]`` — the contact of an aor.
@@ -31,7 +31,7 @@ _SEAT_DIAL = r"^(PJSIP|SIP|IAX2|DAHDI)/[A-Za-z0-9_.@+*#/${}-]+$"
 _DIR = r"^/[A-Za-z0-9_./-]+$"
 _FILE = r"^[A-Za-z0-9_./-]+\.conf$"
 
-SiteName = Annotated[str, Field(pattern=_NAME)]
+SiteName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class _Model(BaseModel):
