@@ -29,7 +29,7 @@ import itertools
 import os
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -214,26 +214,20 @@ class AmiClient:
 
     # -- stream ------------------------------------------------------------------------------------
 
-    async def stream(self) -> AsyncIterator[StreamItem]:
-        """Connection items and typed events, in order, until :meth:`close` (single consumer)."""
-        items = self._items
-        while True:
-            while not items:
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
+    async def stream(self) -> AsyncGenerator[StreamItem, None]:
+        """Connection items and typed events, in order, until :meth:`close` (single consumer): what
+        :meth:`batches` hands over, one item at a time."""
+        async for batch in self.batches():
+            for at, item in enumerate(batch):
                 try:
-                    await waiter
-                finally:
-                    if self._waiter is waiter:
-                        self._waiter = None
-            item = items[0]
-            if item is None:  # left in place: later stream() calls end too
-                return
-            items.popleft()
-            yield item
+                    yield item
+                except GeneratorExit:  # the consumer stopped: what it did not take is the next stream()'s
+                    self._items.extendleft(reversed(batch[at + 1 :]))
+                    raise
 
-    async def batches(self) -> AsyncIterator[list[StreamItem]]:
-        """What :meth:`stream` yields, in the same order, as lists of every item already read: the consumer
-        resumes once per TCP read instead of once per event (the daemon's path; single consumer)."""
+    async def batches(self) -> AsyncGenerator[list[StreamItem], None]:
+        """The stream's items in order, as lists of every item already read: the consumer resumes once per
+        TCP read instead of once per event (the daemon's path; single consumer)."""
         items = self._items
         while True:
             while not items:

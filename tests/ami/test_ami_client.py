@@ -55,8 +55,12 @@ class Items:
     """Reads a client's stream with a timeout on every await."""
 
     def __init__(self, client: AmiClient) -> None:
-        self._it = client.stream().__aiter__()
+        self._it = client.stream()
         self.seen: list[StreamItem] = []
+
+    async def stop(self) -> None:
+        """The consumer leaves the stream (closes its generator)."""
+        await self._it.aclose()
 
     async def next(self, within: float = 5.0) -> StreamItem:
         async with asyncio.timeout(within):
@@ -360,3 +364,20 @@ async def test_batches_give_what_stream_gives_one_read_at_a_time(ami: FakeAmi) -
     assert max(sizes) > 1  # a read of many events is one batch, not one resumption per event
     with pytest.raises(StopAsyncIteration):  # closed: later calls end at once
         await anext(client.batches().__aiter__())
+
+
+async def test_a_stream_left_midway_leaves_the_rest_of_its_read_to_the_next_stream(ami: FakeAmi) -> None:
+    # stream() hands over batches() one item at a time: the items of a read it had taken but not yet
+    # given out when its consumer stopped stay for the next stream(), in order, before anything newer.
+    one = b"Event: Newchannel\r\nChannel: PJSIP/a-%08d\r\nUniqueid: c%d\r\n\r\n"
+    client = make_client(ami)
+    async with client:
+        first = Items(client)
+        await first.ready()
+        await ami.push_raw(b"".join(one % (i, i) for i in range(50)))
+        taken = await first.until(Newchannel)
+        await first.stop()
+        await ami.push_raw(one % (50, 50))
+        second = Items(client)
+        rest = [await second.until(Newchannel) for _ in range(50)]
+    assert [e.snap.uniqueid for e in [taken, *rest]] == [f"c{i}" for i in range(51)]
