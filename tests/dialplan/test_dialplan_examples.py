@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from callbridge.cli import main as cli_main
-from callbridge.cli_schema import schema_text
+from callbridge.cli.schema import schema_text
 from callbridge.dialplan import Dialplan, load_dialplan, load_dialplan_with_warnings
 from callbridge.dialplan.loader import check_dialplan
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import orjson
 
 from callbridge.bus.deadletters import DeadLetterStore
+from callbridge.cli.common import add_config_argument, settings_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outbox", default=None, help="outbox SQLite file (default: mqtt.outbox_path of the settings)")
-    parser.add_argument("--config", default=None, help="settings file (default: config/callbridge.yaml if present)")
+    add_config_argument(parser)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="the dead letters, oldest first")
     listing.add_argument("--json", action="store_true", help="a JSON array instead of one line per letter")
@@ -31,12 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _outbox_path(args: argparse.Namespace) -> Path:
-    if args.outbox:
-        return Path(args.outbox)
-    from callbridge.settings import load_settings
-
-    config = Path(args.config) if args.config else Path("config/callbridge.yaml")
-    return load_settings(config if (args.config or config.is_file()) else None).mqtt.outbox_path
+    return Path(args.outbox) if args.outbox else settings_from_args(args).mqtt.outbox_path
 
 
 def main(args: argparse.Namespace) -> int:

@@ -13,9 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from callbridge.cli import report_local_error
-from callbridge.cli_records import add_store_arguments, open_store_from_args
+from callbridge.cli.common import report_local_error, settings_from_args
+from callbridge.cli.records import add_store_arguments, open_store_from_args
+from callbridge.dialplan.loader import load_dialplan
 from callbridge.errors import LocalError
+from callbridge.store.kpi import compute
+from callbridge.store.periods import parse_period
+from callbridge.store.report import render_csv, render_markdown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def dialplan_path(args: argparse.Namespace) -> Path:
     """``--dialplan``, else the one the daemon would run with (the settings' ``dialplan.path``)."""
-    if args.dialplan:
-        return Path(args.dialplan)
-    from callbridge.settings import load_settings
-
-    config = Path(args.config) if args.config else Path("config/callbridge.yaml")
-    return load_settings(config if (args.config or config.is_file()) else None).dialplan.path
+    return Path(args.dialplan) if args.dialplan else settings_from_args(args).dialplan.path
 
 
 def answer_rate_targets(args: argparse.Namespace) -> dict[str, float]:
@@ -43,17 +42,11 @@ def answer_rate_targets(args: argparse.Namespace) -> dict[str, float]:
         print(f"callbridge report: no dialplan at {path}: answer-rate target 80 % for every hotline "
               "(give --dialplan PATH or --config SETTINGS)", file=sys.stderr)
         return {}
-    from callbridge.dialplan.loader import load_dialplan
-
     plan = load_dialplan(path)
     return {h.number: h.answer_rate_target for h in plan.model.hotlines.values()}
 
 
 def main(args: argparse.Namespace) -> int:
-    from callbridge.store.kpi import compute
-    from callbridge.store.periods import parse_period
-    from callbridge.store.report import render_csv, render_markdown
-
     try:
         period = parse_period(args.period, now=time.time())
         targets = answer_rate_targets(args)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from callbridge.cli import report_local_error
+from callbridge.cli.common import report_local_error
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.render_conf import render_all
 from callbridge.dialplan.site import load_site

@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from callbridge.cli import report_local_error
+from callbridge.cli.common import report_local_error
 from callbridge.dialplan.loader import check_dialplan
 from callbridge.errors import ConfigError, Problem, UnreadableConfigError
+from callbridge.settings import load_settings
 
 PROG = "callbridge check"
 
@@ -31,8 +32,6 @@ def _print(problems: list[Problem], fmt: str) -> None:
 
 
 def _check_settings(path: str, fmt: str) -> int:
-    from callbridge.settings import load_settings
-
     try:
         load_settings(Path(path))
     except ConfigError as exc:

@@ -22,6 +22,11 @@ from pathlib import Path
 import orjson
 import structlog
 
+from callbridge.dialplan.loader import load_dialplan
+from callbridge.engine.authz import hotline_of as plan_hotline_of
+from callbridge.errors import ConfigError, UnreadableConfigError
+from callbridge.testing.replay import TraceError, event_record, replay_bytes
+
 BAD_DIALPLAN = 8
 
 
@@ -49,14 +54,8 @@ def main(args: argparse.Namespace) -> int:
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if args.verbose else logging.WARNING),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
-    from callbridge.errors import ConfigError, UnreadableConfigError
-    from callbridge.testing.replay import TraceError, event_record, replay_bytes
-
     hotline_of = None
     if args.dialplan is not None:
-        from callbridge.dialplan.loader import load_dialplan
-        from callbridge.engine.authz import hotline_of as plan_hotline_of
-
         try:
             plan = load_dialplan(args.dialplan)
         except (ConfigError, UnreadableConfigError) as exc:

@@ -13,27 +13,24 @@ import os
 import sys
 from pathlib import Path
 
-from callbridge.cli import report_local_error
+from callbridge.app import App, tune_gc, use_uvloop
+from callbridge.cli.common import add_config_argument, report_local_error, settings_from_args
 from callbridge.errors import ConfigError, PartFailedError, UnreadableConfigError
+from callbridge.lifecycle import run_daemon
+from callbridge.log import configure_logging, get_logger
 
 PROG = "callbridge run"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="settings file (default: config/callbridge.yaml if present)")
+    add_config_argument(parser)
     parser.add_argument("--dialplan", default=None, help="dialplan file or directory (overrides the settings)")
     parser.add_argument("--no-bus", action="store_true", help="do not connect to MQTT (events are only logged)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from callbridge.app import App, tune_gc, use_uvloop
-    from callbridge.lifecycle import run_daemon
-    from callbridge.log import configure_logging
-    from callbridge.settings import load_settings
-
-    config = Path(args.config) if args.config else Path("config/callbridge.yaml")
     try:
-        settings = load_settings(config if (args.config or config.is_file()) else None)
+        settings = settings_from_args(args)
     except (UnreadableConfigError, ConfigError) as exc:
         return report_local_error(PROG, exc)
     configure_logging(settings.log.format, settings.log.level)
@@ -43,8 +40,6 @@ def main(args: argparse.Namespace) -> int:
                   enable_store=True, enable_web=settings.web.enabled)
     except (UnreadableConfigError, ConfigError) as exc:
         return report_local_error(PROG, exc)
-    from callbridge.log import get_logger
-
     get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
     tune_gc()
     code = 0

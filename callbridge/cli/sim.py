@@ -15,6 +15,9 @@ import signal
 import sys
 
 from callbridge.errors import ConfigError
+from callbridge.sim.config import SimConfig, lab_config, load_config
+from callbridge.sim.simulator import Simulator
+from callbridge.sim.traffic import TrafficGenerator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,10 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from callbridge.sim.config import SimConfig, lab_config, load_config
-    from callbridge.sim.simulator import Simulator
-    from callbridge.sim.traffic import TrafficGenerator
-
     config: SimConfig = load_config(args.config) if args.config else lab_config()
     missing = [u for u in config.ami.users if u.secret is None and not os.environ.get(u.secret_env)]
     if missing:

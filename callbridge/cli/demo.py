@@ -16,6 +16,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
+from callbridge.demo.runner import DemoOptions, run_demo
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="no pauses, short timers: runs in seconds (CI)")
@@ -39,9 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from callbridge.demo.runner import DemoOptions, run_demo
     options = DemoOptions(fast=args.fast, keep_running=args.keep_running, broker=args.broker,
                           json_summary=args.json_summary, dialplans=args.dialplans,
                           log_level=args.log_level, web=not args.no_web, verbose=args.verbose,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import orjson
 
-from callbridge.cli import report_local_error
+from callbridge.cli.common import add_config_argument, report_local_error, settings_from_args
 from callbridge.errors import LocalError, UnreadableConfigError
+from callbridge.store.periods import parse_instant
 from callbridge.store.records import CALL_COLUMNS, RecordStore, open_record_store, rows_to_csv
 
 EVENT_COLUMNS = ("at", "type", "call_id", "hotline", "data")
@@ -23,7 +24,7 @@ EVENT_COLUMNS = ("at", "type", "call_id", "hotline", "data")
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, help="SQLite records file (overrides the settings)")
     parser.add_argument("--dsn", default=None, help="PostgreSQL DSN (prefer env CALLBRIDGE_POSTGRES_DSN)")
-    parser.add_argument("--config", default=None, help="settings file (default: config/callbridge.yaml if present)")
+    add_config_argument(parser)
 
 
 def open_store_from_args(args: argparse.Namespace) -> RecordStore:
@@ -31,10 +32,7 @@ def open_store_from_args(args: argparse.Namespace) -> RecordStore:
     path: Path | None = Path(args.db) if args.db else None
     dsn: str | None = args.dsn
     if path is None and dsn is None:
-        from callbridge.settings import load_settings
-
-        config = Path(args.config) if args.config else Path("config/callbridge.yaml")
-        settings = load_settings(config if (args.config or config.is_file()) else None)
+        settings = settings_from_args(args)
         if settings.store.postgres_dsn is not None:
             dsn = settings.store.postgres_dsn.get_secret_value()
         else:
@@ -56,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from callbridge.store.periods import parse_instant
-
     try:
         start = parse_instant(args.start) if args.start else None
         end = parse_instant(args.end) if args.end else None
