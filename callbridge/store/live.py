@@ -18,10 +18,10 @@ waiting call of the day does not turn its tile red.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from callbridge.domain import DomainEvent
 from callbridge.store.events import AnswerRateLow
@@ -173,56 +173,88 @@ class LiveBoard:
         self.version += 1
         hotline = self._hotline_of(rec)
         raised: list[DomainEvent] = []
-        t = rec.type
         for change, offer in self._offers.feed(rec):
             raised += self._count(change, offer, rec.ts)
-        if t == "call.offered" and rec.call_id and hotline:
+        family, dot, _ = rec.type.partition(".")
+        handle = self._HANDLERS.get(rec.type) or (self._HANDLERS.get(family + ".*") if dot else None)
+        if handle is not None:
+            handle(self, rec, hotline)
+        free = rec.number("agents_free") if "agents_free" in rec.data else None
+        if free is not None and hotline:  # a count given by the source itself
+            self._line(hotline).agents_free_reported = int(free)
+        if rec.type in ALARM_LABELS and rec.type != "kpi.answer_rate_low":
+            self._alarm(rec, hotline, _describe(rec, hotline))
+        for alarm in raised:
+            self._alarm(EventRecord.of(alarm), alarm.hotline, _describe(EventRecord.of(alarm), alarm.hotline))
+        return raised
+
+    # --- one handler per event type (``family.*`` for a whole family): (board, event, its hotline) -----------
+
+    def _on_offered(self, rec: EventRecord, hotline: str | None) -> None:
+        if rec.call_id and hotline:
             self._call_hotline[rec.call_id] = hotline  # the latest presentation (after a transfer: the receiver)
-        if t in ("queue.joined", "call.queued") and rec.call_id and hotline:
+
+    def _on_queued(self, rec: EventRecord, hotline: str | None) -> None:
+        if rec.call_id and hotline:
             self._line(hotline).waiting.setdefault(rec.call_id, rec.ts)
-        elif t in ("queue.left", "queue.abandoned") and rec.call_id:
-            for line in self._lines.values():  # out of the queue (an abandon may move on: overflow, re-queue)
-                line.waiting.pop(rec.call_id, None)
-        elif t == "call.answered" and rec.call_id and hotline:
+
+    def _on_left_queue(self, rec: EventRecord, hotline: str | None) -> None:
+        if rec.call_id:  # out of the queue (an abandon may move on: overflow, re-queue)
+            self._stop_waiting(rec.call_id)
+
+    def _on_answered(self, rec: EventRecord, hotline: str | None) -> None:
+        if rec.call_id and hotline:
             line = self._line(hotline)
             line.waiting.pop(rec.call_id, None)
             agent = rec.text("agent")
             if agent and agent in line.members:
                 line.members[agent] = False
-        elif t == "call.ended" and rec.call_id:
-            for line in self._lines.values():
-                line.waiting.pop(rec.call_id, None)
-            self._call_hotline.pop(rec.call_id, None)
-            # a transfer still shown as in progress is over when its call is (no final event may come)
-            for xfer in [x for x, f in self._active.items() if f["call_id"] == rec.call_id]:
-                del self._active[xfer]
-        elif t == "pbx.restarted":
-            # every call on the PBX is gone: nobody waits any more, no transfer is in progress
-            for line in self._lines.values():
-                line.waiting.clear()
-            self._active.clear()
-            self._call_hotline.clear()
-        elif t == "queue.member_changed" and hotline:
-            self._member(hotline, rec)
-        elif t.startswith("transfer."):
-            self._transfer(rec, hotline)
-        elif t == "queue.overflow_started" and hotline:
+
+    def _on_ended(self, rec: EventRecord, hotline: str | None) -> None:
+        if not rec.call_id:
+            return
+        self._stop_waiting(rec.call_id)
+        self._call_hotline.pop(rec.call_id, None)
+        # a transfer still shown as in progress is over when its call is (no final event may come)
+        for xfer in [x for x, f in self._active.items() if f["call_id"] == rec.call_id]:
+            del self._active[xfer]
+
+    def _on_pbx_restarted(self, rec: EventRecord, hotline: str | None) -> None:
+        # every call on the PBX is gone: nobody waits any more, no transfer is in progress
+        for line in self._lines.values():
+            line.waiting.clear()
+        self._active.clear()
+        self._call_hotline.clear()
+
+    def _on_member(self, rec: EventRecord, hotline: str | None) -> None:
+        agent = rec.text("agent") or rec.text("member") or rec.text("interface")
+        if not hotline or not agent:
+            return
+        if rec.text("change") in ("removed", "remove") or rec.data.get("removed") is True:
+            self._line(hotline).members.pop(agent, None)
+        else:
+            self._line(hotline).members[agent] = _is_free(rec.data)
+
+    def _on_overflow_started(self, rec: EventRecord, hotline: str | None) -> None:
+        if hotline:
             self._line(hotline).overflow_since = rec.ts
-        elif t == "queue.overflow_ended" and hotline:
-            since = self._line(hotline).overflow_since
-            if since is not None:
-                total = self.overflow_seconds_total.get(hotline, 0.0)
-                self.overflow_seconds_total[hotline] = total + max(0.0, rec.ts - since)
-            self._line(hotline).overflow_since = None
-        elif t == "nuisance.flagged" and hotline:
+
+    def _on_overflow_ended(self, rec: EventRecord, hotline: str | None) -> None:
+        if not hotline:
+            return
+        since = self._line(hotline).overflow_since
+        if since is not None:
+            total = self.overflow_seconds_total.get(hotline, 0.0)
+            self.overflow_seconds_total[hotline] = total + max(0.0, rec.ts - since)
+        self._line(hotline).overflow_since = None
+
+    def _on_nuisance(self, rec: EventRecord, hotline: str | None) -> None:
+        if hotline:
             self.nuisance_total[hotline] += 1
-        if "agents_free" in rec.data and hotline and rec.number("agents_free") is not None:
-            self._line(hotline).agents_free_reported = int(rec.number("agents_free") or 0)
-        if t in ALARM_LABELS and t != "kpi.answer_rate_low":
-            self._alarm(rec, hotline, _describe(rec, hotline))
-        for alarm in raised:
-            self._alarm(EventRecord.of(alarm), alarm.hotline, _describe(EventRecord.of(alarm), alarm.hotline))
-        return raised
+
+    def _stop_waiting(self, call_id: str) -> None:
+        for line in self._lines.values():
+            line.waiting.pop(call_id, None)
 
     def _count(self, change: Change, offer: Offer, ts: float) -> list[DomainEvent]:
         """Count a presentation's offer or outcome: process lifetime always, today's only if offered today."""
@@ -243,16 +275,7 @@ class LiveBoard:
             line.waits.append(offer.wait_s)
         return self._check_rate(hotline, ts)
 
-    def _member(self, hotline: str, rec: EventRecord) -> None:
-        agent = rec.text("agent") or rec.text("member") or rec.text("interface")
-        if not agent:
-            return
-        if rec.text("change") in ("removed", "remove") or rec.data.get("removed") is True:
-            self._line(hotline).members.pop(agent, None)
-        else:
-            self._line(hotline).members[agent] = _is_free(rec.data)
-
-    def _transfer(self, rec: EventRecord, hotline: str | None) -> None:
+    def _on_transfer(self, rec: EventRecord, hotline: str | None) -> None:
         xfer = rec.text("transfer_id")
         if not xfer:
             return
@@ -290,6 +313,22 @@ class LiveBoard:
         line.alarmed = True
         return [AnswerRateLow(ts=ts, hotline=hotline, rate=rate, target=target, offered=line.offered,
                               answered=line.answered)]  # fmt: skip
+
+    _HANDLERS: ClassVar[Mapping[str, Callable[[LiveBoard, EventRecord, str | None], None]]] = {
+        "call.offered": _on_offered,
+        "queue.joined": _on_queued,
+        "call.queued": _on_queued,
+        "queue.left": _on_left_queue,
+        "queue.abandoned": _on_left_queue,
+        "call.answered": _on_answered,
+        "call.ended": _on_ended,
+        "pbx.restarted": _on_pbx_restarted,
+        "queue.member_changed": _on_member,
+        "queue.overflow_started": _on_overflow_started,
+        "queue.overflow_ended": _on_overflow_ended,
+        "nuisance.flagged": _on_nuisance,
+        "transfer.*": _on_transfer,
+    }
 
     # --- reading -------------------------------------------------------------------------------------------
 
