@@ -41,7 +41,7 @@ class DomainEvent:
         for f in dataclasses.fields(self):
             if f.name == "ts":
                 continue
-            out[f.name] = _jsonable(getattr(self, f.name))
+            out[f.name] = jsonable(getattr(self, f.name))
         return out
 
     def also_hotlines(self) -> tuple[str, ...]:
@@ -49,13 +49,13 @@ class DomainEvent:
         return ()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list | frozenset | set):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if hasattr(value, "value") and not isinstance(value, str | int | float | bool):  # enums
         return value.value
     return value

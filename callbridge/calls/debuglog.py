@@ -1,24 +1,21 @@
-"""Whether the tracker's debug lines would be written, asked cheaply (the ingest path asks on every state change)."""
+"""Whether the tracker's debug lines would be written, asked once (the ingest path changes call states often).
+
+Why once: a filtered ``log.debug(...)`` through structlog's lazy proxy still binds a logger per call, and
+asking structlog per call (``structlog.get_config()`` builds a dict) costs about as much; the tracker asks when
+it is built and keeps the answer, so logging must be configured before (``callbridge.log``, the CLI).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import structlog
-import structlog._config
 
-# What a filtering logger above DEBUG has as its ``debug`` method (a shared no-op function).
-_FILTERED_DEBUG = structlog.make_filtering_bound_logger(logging.INFO).debug
+def debug_enabled(logger: Any) -> bool:
+    """Whether ``logger`` (a structlog logger or lazy proxy) writes debug lines under the configuration now.
 
-
-# structlog.get_config() builds a dict on every call (~1 µs, paid on every state change of the ingest path); the
-# wrapper class it returns is this private attribute, which configure()/reset_defaults() assign: read it
-# directly, with the public call as the fallback should structlog ever move it.
-_STRUCTLOG_CONFIG: Any = getattr(structlog._config, "_CONFIG", None)
-
-
-def debug_enabled() -> bool:
-    """Whether a debug line would be written under the current structlog configuration (cheap to ask)."""
-    wrapper = getattr(_STRUCTLOG_CONFIG, "default_wrapper_class", None) or structlog.get_config()["wrapper_class"]
-    return getattr(wrapper, "debug", None) is not _FILTERED_DEBUG
+    structlog's filtering bound loggers (and its stdlib one) answer ``is_enabled_for``; a wrapper class that
+    cannot tell is taken to log everything (its debug lines then keep being written)."""
+    bound = logger.bind()
+    is_enabled_for = getattr(bound, "is_enabled_for", None)
+    return True if is_enabled_for is None else bool(is_enabled_for(logging.DEBUG))

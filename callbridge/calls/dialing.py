@@ -17,173 +17,139 @@ Asterisk facts relied on (AMI DialBegin/DialState/DialEnd, Asterisk 13 to 22):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from callbridge.ami import events as ami
-from callbridge.ami.events import endpoint_of
+from callbridge.ami import event_types as ami
+from callbridge.ami.event_types import endpoint_of
 from callbridge.calls import builders as make
 from callbridge.calls import transfers
+from callbridge.calls.hops import bridge_peers, is_hop
 from callbridge.calls.model import Call, Channel, States
-from callbridge.domain import DomainEvent
+from callbridge.calls.state import Handler, Out, TrackerState
 
-if TYPE_CHECKING:
-    from callbridge.calls.tracker import CallTracker
-
-Out = list[DomainEvent]
 S = States
 RINGING_STATUSES = frozenset({"RINGING", "PROGRESS"})
 
 
-def real_party(t: CallTracker, ch: Channel, depth: int = 0) -> Channel | None:
-    """The non-Local channel a Local ``;1`` stands for (following chained hops), ``None`` when nothing real
-    is behind it (yet). Answered legs first, then legs still being dialled, then the ``;2``'s bridge peers."""
-    if not ch.is_local or ch.role == "caller":
-        return ch
-    partner = t.local_partner(ch)
-    if partner is None or depth > 8:
-        return None
-    for uid in (partner.answered_dest, *sorted(partner.dialing)):
-        behind = t._channels.get(uid) if uid else None
-        if behind is not None:
-            found = real_party(t, behind, depth + 1)
-            if found is not None:
-                return found
-    return None
-
-
-def is_hop(t: CallTracker, ch: Channel) -> bool:
-    """A Local channel with a real party behind it (or still being looked for behind it)."""
-    if not ch.is_local or ch.role == "caller":
-        return False
-    if ch.fronts:
-        return True
-    partner = t.local_partner(ch)
-    return partner is not None and bool(partner.dialing or partner.answered_dest)
-
-
-def queue_of(t: CallTracker, ch: Channel) -> str:
+def queue_of(s: TrackerState, ch: Channel) -> str:
     """The queue that rang a leg: its own (AgentCalled), or that of the Local hop that dialled it."""
     seen = 0
     while not ch.queue and ch.dialed_by and seen < 8:
-        src = t._channels.get(ch.dialed_by)
-        hop = t.local_partner(src) if src is not None else None
+        src = s.channels.get(ch.dialed_by)
+        hop = s.local_partner(src) if src is not None else None
         if hop is None:
             break
         ch, seen = hop, seen + 1
     return ch.queue
 
 
-def emit_ringing(t: CallTracker, call: Call, dest: Channel, connected_num: str, out: Out) -> None:
+def emit_ringing(s: TrackerState, call: Call, dest: Channel, connected_num: str, out: Out) -> None:
     if dest.rung:
         return
     dest.rung = True
     out.append(
         make.CallRinging(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=endpoint_of(dest.name),
+            ts=s.now, call_id=call.call_id, hotline=call.hotline, agent=endpoint_of(dest.name),
             agent_channel=dest.name, agent_num=dest.caller_num, connected_num=connected_num,
-            queue=queue_of(t, dest), caller_num=call.caller_num,
+            queue=queue_of(s, dest), caller_num=call.caller_num,
         )
     )  # fmt: skip
 
 
-def _dial_begin(t: CallTracker, ev: ami.DialBegin, out: Out) -> None:
-    src = t.touch(ev.snap, out)
-    dest = t.touch(ev.dest, out)
+def _dial_begin(s: TrackerState, ev: ami.DialBegin, out: Out) -> None:
+    src = s.touch(ev.snap, out)
+    dest = s.touch(ev.dest, out)
     if src is None or dest is None:
         return  # Originate's own DialBegin (only Dest*): the dialled channel *is* the call's origin
-    call = t.call_for(src, out)
+    call = s.call_for(src, out)
     if call is None or dest.dialed_by:
         return  # unknown call, or a duplicate
     src.dialing.add(dest.uniqueid)
     dest.dialed_by = src.uniqueid
     if src.is_local and src.role != "caller":
         src.fronts = True
-        partner = t.local_partner(src)
+        partner = s.local_partner(src)
         if partner is not None:
             partner.fronts = True
-    t.set_state(call, S.RINGING, "DialBegin")
+    s.set_state(call, S.RINGING, "DialBegin")
     if call.transfers:
-        transfers.dial_began(t, call, src, dest)
+        transfers.dial_began(s, call, src, dest)
 
 
-def _dial_state(t: CallTracker, ev: ami.DialState, out: Out) -> None:
-    src = t.touch(ev.snap, out)
-    dest = t.touch(ev.dest, out)
+def _dial_state(s: TrackerState, ev: ami.DialState, out: Out) -> None:
+    src = s.touch(ev.snap, out)
+    dest = s.touch(ev.dest, out)
     if dest is None or ev.dial_status not in RINGING_STATUSES:
         return
     dest.rang = True
-    if src is None or is_hop(t, dest):
+    if src is None or is_hop(s, dest):
         return  # an Originate/Atxfer leg rings the call's own origin; a hop's ringing is its real party's
-    call = t.call_for(src, out)
+    call = s.call_for(src, out)
     if call is not None:
-        emit_ringing(t, call, dest, ev.dest.connected_num, out)
+        emit_ringing(s, call, dest, ev.dest.connected_num, out)
 
 
-def _dial_end(t: CallTracker, ev: ami.DialEnd, out: Out) -> None:
-    src = t.touch(ev.snap, out)
-    dest = t.touch(ev.dest, out)
+def _dial_end(s: TrackerState, ev: ami.DialEnd, out: Out) -> None:
+    src = s.touch(ev.snap, out)
+    dest = s.touch(ev.dest, out)
     if src is None or dest is None:
         return
-    call = t.call_for(src, out)
+    call = s.call_for(src, out)
     if call is None:
         return
     src.dialing.discard(dest.uniqueid)
     if ev.dial_status == "ANSWER":
-        _answered(t, call, src, dest, ev.dest.connected_num, out)
+        _answered(s, call, src, dest, ev.dest.connected_num, out)
         return
     if call.transfers and not ev.forward:
-        transfers.leg_failed(t, call, dest, ev.dial_status, out)
+        transfers.leg_failed(s, call, dest, ev.dial_status, out)
     why = f"DialEnd {ev.dial_status}"
-    caller = t._channels.get(call.call_id)
+    caller = s.channels.get(call.call_id)
     if src.dialing or ev.forward:
         return  # other legs of the same Dial still ring (ring group, queue ringall), or the forward target will
-    if src.answered_dest in t._channels:
-        t.set_state(call, S.ANSWERED, why)  # the CANCEL of the losers after the winner's ANSWER
-    elif caller is not None and any(caller.uniqueid in q.callers for q in t._queues.values()):
-        t.set_state(call, S.QUEUED, why)
+    if src.answered_dest in s.channels:
+        s.set_state(call, S.ANSWERED, why)  # the CANCEL of the losers after the winner's ANSWER
+    elif caller is not None and any(caller.uniqueid in q.callers for q in s.queues.values()):
+        s.set_state(call, S.QUEUED, why)
     elif call.state == S.HELD:
         return  # a consultation leg failed: the caller is still on hold
-    elif caller is not None and t.bridge_peers(caller.uniqueid):
-        t.set_state(call, S.ANSWERED, why)
+    elif caller is not None and bridge_peers(s, caller.uniqueid):
+        s.set_state(call, S.ANSWERED, why)
     else:
-        t.set_state(call, S.OFFERED, why)
+        s.set_state(call, S.OFFERED, why)
 
 
-def _answered(t: CallTracker, call: Call, src: Channel, dest: Channel, connected_num: str, out: Out) -> None:
+def _answered(s: TrackerState, call: Call, src: Channel, dest: Channel, connected_num: str, out: Out) -> None:
     if dest.answered is not None:
         return  # duplicate
-    dest.answered = t.now
+    dest.answered = s.now
     src.answered_dest = dest.uniqueid
-    t.set_state(call, S.ANSWERED, "DialEnd ANSWER")
-    if is_hop(t, dest):
+    s.set_state(call, S.ANSWERED, "DialEnd ANSWER")
+    if is_hop(s, dest):
         return  # the real party behind the Local hop was announced when it answered
-    call.answered = call.answered if call.answered is not None else t.now
+    call.answered = call.answered if call.answered is not None else s.now
     name = dest.picked_by or dest.name  # a picked-up leg is answered by the picker
     call.agent = endpoint_of(name)
-    emit_ringing(t, call, dest, connected_num, out)  # a leg that answered without ringing first (Local)
+    emit_ringing(s, call, dest, connected_num, out)  # a leg that answered without ringing first (Local)
     out.append(
         make.CallAnswered(
-            ts=t.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=name,
-            agent_num=dest.picked_num or dest.caller_num, connected_num=connected_num, queue=queue_of(t, dest),
-            wait_s=round(max(0.0, t.now - call.created), 3), caller_num=call.caller_num,
+            ts=s.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=name,
+            agent_num=dest.picked_num or dest.caller_num, connected_num=connected_num, queue=queue_of(s, dest),
+            wait_s=round(max(0.0, s.now - call.created), 3), caller_num=call.caller_num,
         )
     )  # fmt: skip
     if call.transfers:
-        transfers.party_answered(t, call, dest, out)
+        transfers.party_answered(s, call, dest, out)
 
 
-Handler = Callable[["CallTracker", Any, Out], None]
-def _pickup(t: CallTracker, ev: ami.Pickup, out: Out) -> None:
+def _pickup(s: TrackerState, ev: ami.Pickup, out: Out) -> None:
     """A phone picked a ringing leg up (directed ``Pickup(exten)`` or group ``*8``): Asterisk moves the picker
     into that leg, whose answer then reaches the caller's Dial; the picker's own channel only did the picking
     (its call ends as ``pickup``, not as an unanswered call)."""
-    picker = t.touch(ev.snap, out, False)
-    target = t.touch(ev.target, out, False)
+    picker = s.touch(ev.snap, out, False)
+    target = s.touch(ev.target, out, False)
     if target is None:
         return
     target.picked_by, target.picked_num = ev.snap.channel, ev.snap.caller_num
-    own = t._calls.get(picker.linkedid) if picker is not None else None
+    own = s.calls.get(picker.linkedid) if picker is not None else None
     if own is not None and own.call_id != target.linkedid:
         own.picked_up = True
 

@@ -1,7 +1,8 @@
-"""The tracker's state: channels, calls, bridges, queues, conferences — and the call state machine as data.
+"""The tracker's model: channels, calls, bridges, queues, conferences — and the call state machine as data.
 
-The objects are mutable because only :class:`~callbridge.calls.tracker.CallTracker` changes them; the
-tracker hands them out through read-only mappings, and consumers must treat them as read-only.
+The objects are mutable because only the tracker's handlers change them (held in
+:class:`~callbridge.calls.state.TrackerState`); :class:`~callbridge.calls.tracker.CallTracker` hands them
+out through read-only mappings, and consumers must treat them as read-only.
 """
 
 from __future__ import annotations
@@ -209,6 +210,20 @@ class Conference:
     room: str
     bridge_id: str = ""
     parties: dict[str, ConferenceParty] = field(default_factory=dict)  # by uniqueid
+
+
+@dataclass(frozen=True, slots=True)
+class KnownCall:
+    """A call callbridge offered before it restarted, as its records have it (adopted at the first resync)."""
+
+    call_id: str
+    hotline: str | None
+    caller_num: str = ""
+    offered_ts: float = 0.0
+    answered_ts: float | None = None
+    agent: str = ""
+    queue: str = ""
+    last_seen: float = 0.0  # the last moment it was known alive (its last event, or callbridge's last one)
 
 
 new_channel: Callable[[str, str, str, float, int], Channel] = quick_constructor(

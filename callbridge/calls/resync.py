@@ -19,24 +19,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls import builders as make
-from callbridge.calls import rooms
-from callbridge.calls.handlers import HANDLERS, join_bridge
+from callbridge.calls import hops, rooms
+from callbridge.calls.endings import remove_channel
+from callbridge.calls.handlers import join_bridge
 from callbridge.calls.model import Bridge, CallState, Channel, new_call
-from callbridge.domain import DomainEvent, _jsonable
+from callbridge.calls.state import Out, TrackerState
+from callbridge.domain import jsonable
 
 log = structlog.get_logger("callbridge.calls")
-
-if TYPE_CHECKING:
-    from callbridge.calls.tracker import CallTracker
-
-Out = list[DomainEvent]
 
 #: ``call.ended`` reason of a call that ended while callbridge was not running (seen in its records, not
 #: on the PBX any more at the first resync).
@@ -45,26 +40,12 @@ ENDED_UNOBSERVED = "ended_while_unobserved"
 _HOTLINE = re.compile(r"[0-9]{1,20}")
 
 
-@dataclass(frozen=True, slots=True)
-class KnownCall:
-    """A call callbridge offered before it restarted, as its records have it."""
-
-    call_id: str
-    hotline: str | None
-    caller_num: str = ""
-    offered_ts: float = 0.0
-    answered_ts: float | None = None
-    agent: str = ""
-    queue: str = ""
-    last_seen: float = 0.0  # the last moment it was known alive (its last event, or callbridge's last one)
-
-
-def channels_listed(t: CallTracker, ev: ami.GenericEvent, out: Out) -> None:
+def channels_listed(s: TrackerState, ev: ami.GenericEvent, out: Out) -> None:
     """A CoreShowChannels list seen in the live stream is a full picture of the channels: channels
     missing from it are gone (their Hangup was missed). Only trusted when every item was seen."""
     action_id = ev.get("ActionID")
-    items = t._lists.pop(action_id, [])
-    started = t._list_start.pop(action_id, t._seq)
+    items = s.lists.pop(action_id, [])
+    started = s.list_start.pop(action_id, s.seq)
     try:
         expected = int(ev.get("ListItems", "-1"))
     except ValueError:
@@ -75,13 +56,13 @@ def channels_listed(t: CallTracker, ev: ami.GenericEvent, out: Out) -> None:
         # Events of channels born while the list was being written can arrive before its end:
         # only channels already known when the list began may be declared gone.
         listed = [i for i in items if isinstance(i, ami.CoreShowChannel)]
-        reconcile_channels(t, listed, out, known_before=started)
+        reconcile_channels(s, listed, out, known_before=started)
     except Exception:
         log.exception("tracker.reconcile_failed")
 
 
 def reconcile_channels(
-    t: CallTracker, listed: Sequence[ami.CoreShowChannel], out: Out, known_before: int | None = None
+    s: TrackerState, listed: Sequence[ami.CoreShowChannel], out: Out, known_before: int | None = None
 ) -> None:
     """Make the channel set exactly the listed one (adopting new channels, dropping vanished ones).
 
@@ -89,61 +70,61 @@ def reconcile_channels(
     races with the events of channels created while it was written)."""
     present = set()
     for item in listed:
-        ch = t.touch(item.snap, out)
+        ch = s.touch(item.snap, out)
         if ch is None:
             continue
         present.add(ch.uniqueid)
         if item.bridge_id:
-            bridge = t.bridges.get(item.bridge_id)
+            bridge = s.bridges.get(item.bridge_id)
             if bridge is None:
-                bridge = t._bridges[item.bridge_id] = Bridge(item.bridge_id)
-            join_bridge(t, ch, bridge)
+                bridge = s.bridges[item.bridge_id] = Bridge(item.bridge_id)
+            join_bridge(s, ch, bridge)
         elif ch.bridge_id:
-            old = t.bridges.get(ch.bridge_id)
+            old = s.bridges.get(ch.bridge_id)
             if old is not None:
                 old.channels.discard(ch.uniqueid)
             ch.bridge_id = None
-    for uid in [u for u, ch in t.channels.items() if u not in present
+    for uid in [u for u, ch in s.channels.items() if u not in present
                 and (known_before is None or ch.first_seq < known_before)]:  # fmt: skip
-        t.remove_channel(uid, out, reason="vanished")
-    for bridge_id in [b for b, bridge in t.bridges.items() if not bridge.channels]:
-        del t._bridges[bridge_id]
-    for call in t.calls.values():
-        t.call_for(t.channels.get(call.call_id) or next(iter(_chans(t, call.channels)), None), out)
-        if call.state == CallState.OFFERED and any(_bridged(t, u) for u in call.channels):
-            t.set_state(call, CallState.ANSWERED, "resync: bridged")
+        remove_channel(s, uid, out, reason="vanished")
+    for bridge_id in [b for b, bridge in s.bridges.items() if not bridge.channels]:
+        del s.bridges[bridge_id]
+    for call in s.calls.values():
+        s.call_for(s.channels.get(call.call_id) or next(iter(_chans(s, call.channels)), None), out)
+        if call.state == CallState.OFFERED and any(_bridged(s, u) for u in call.channels):
+            s.set_state(call, CallState.ANSWERED, "resync: bridged")
 
 
-def _chans(t: CallTracker, uids: set[str]) -> list[Channel]:
-    return [t.channels[u] for u in sorted(uids) if u in t.channels]
+def _chans(s: TrackerState, uids: set[str]) -> list[Channel]:
+    return [s.channels[u] for u in sorted(uids) if u in s.channels]
 
 
-def _bridged(t: CallTracker, uid: str) -> bool:
-    ch = t.channels.get(uid)
-    bridge = t.bridges.get(ch.bridge_id or "") if ch else None
+def _bridged(s: TrackerState, uid: str) -> bool:
+    ch = s.channels.get(uid)
+    bridge = s.bridges.get(ch.bridge_id or "") if ch else None
     return bridge is not None and len(bridge.channels) > 1
 
 
-def adopt_known(t: CallTracker, listed: Sequence[ami.CoreShowChannel], created: set[str]) -> None:
+def adopt_known(s: TrackerState, listed: Sequence[ami.CoreShowChannel], created: set[str]) -> None:
     """Calls of listed channels that callbridge offered before it restarted are taken over as they were:
     hotline (the channel may be in ``cb-to-110`` at ``s`` now), caller, answer and agent, already offered."""
     for item in listed:
         linkedid = item.snap.linkedid or item.snap.uniqueid
-        known = t.known.get(linkedid)
-        if known is None or linkedid in t.calls:
+        known = s.known.get(linkedid)
+        if known is None or linkedid in s.calls:
             continue
         created.add(linkedid)
-        call = t._calls[linkedid] = new_call(linkedid, known.offered_ts or t.now)
+        call = s.calls[linkedid] = new_call(linkedid, known.offered_ts or s.now)
         call.hotline, call.caller_num, call.offered = known.hotline, known.caller_num, True
         call.agent, call.queue, call.answered = known.agent, known.queue, known.answered_ts
         if known.answered_ts is not None:
-            t.set_state(call, CallState.ANSWERED, "known before the restart")
+            s.set_state(call, CallState.ANSWERED, "known before the restart")
 
 
-def end_unobserved(t: CallTracker, out: Out) -> None:
+def end_unobserved(s: TrackerState, out: Out) -> None:
     """Known calls the PBX no longer has ended while callbridge was down: end them once, now."""
-    for call_id, known in sorted(t.known.items()):
-        if call_id in t.calls:
+    for call_id, known in sorted(s.known.items()):
+        if call_id in s.calls:
             continue
         ended = max(known.last_seen, known.offered_ts)
         out.append(make.CallEnded(
@@ -151,11 +132,11 @@ def end_unobserved(t: CallTracker, out: Out) -> None:
             duration_s=round(max(0.0, ended - known.offered_ts), 3), reason=ENDED_UNOBSERVED,
             answered=known.answered_ts is not None,
         ))  # fmt: skip
-        t._forget(call_id)
-    t.known.clear()
+        s.forget(call_id)
+    s.known.clear()
 
 
-def hotlines_left_on_the_pbx(t: CallTracker, listed: Sequence[ami.CoreShowChannel],
+def hotlines_left_on_the_pbx(s: TrackerState, listed: Sequence[ami.CoreShowChannel],
                              variables: dict[str, dict[str, str]], created: set[str]) -> None:  # fmt: skip
     """A call the tracker does not know yet whose first channel carries ``CB_HOTLINE`` (the rendered
     ``cb-inbound`` sets it) is offered on that hotline, wherever its caller is now (``cb-to-110`` at ``s``)."""
@@ -164,93 +145,110 @@ def hotlines_left_on_the_pbx(t: CallTracker, listed: Sequence[ami.CoreShowChanne
         hotline = variables.get(uid, {}).get("CB_HOTLINE", "")
         if uid != (item.snap.linkedid or uid) or not _HOTLINE.fullmatch(hotline):
             continue
-        call = t.calls.get(uid)
-        if call is None and uid not in t.known and uid not in t._gone:
+        call = s.calls.get(uid)
+        if call is None and uid not in s.known and uid not in s.gone:
             created.add(uid)
-            call = t._calls[uid] = new_call(uid, t.now)
+            call = s.calls[uid] = new_call(uid, s.now)
         if call is not None and call.hotline is None:
             call.hotline = hotline
 
 
-def apply_resync(t: CallTracker, events: Sequence[ami.AmiEvent], out: Out) -> None:
+def apply_resync(s: TrackerState, events: Sequence[ami.AmiEvent], out: Out) -> None:
+    """The whole resync: channels and calls first, then bridges, queues and rooms (which name channels)."""
+    _resync_channels(s, events, out)
+    _resync_bridges(s, events)
+    _resync_queues(s, events, out)
+    _resync_conferences(s, events, out)
+
+
+def _resync_channels(s: TrackerState, events: Sequence[ami.AmiEvent], out: Out) -> None:
     channels = [e for e in events if isinstance(e, ami.CoreShowChannel)]
     variables: dict[str, dict[str, str]] = {}
     for e in events:
         if isinstance(e, ami.VarSet):
             variables.setdefault(e.snap.uniqueid, {})[e.variable.removeprefix("__")] = e.value
     created: set[str] = set()  # calls made here before their channels: one that got none is no call
-    if t.known:
-        adopt_known(t, channels, created)
+    if s.known:
+        adopt_known(s, channels, created)
     if variables:
-        hotlines_left_on_the_pbx(t, channels, variables, created)
-    reconcile_channels(t, channels, out)
-    for call_id in [c for c in created if c in t.calls and not t.calls[c].channels]:
-        del t._calls[call_id]
+        hotlines_left_on_the_pbx(s, channels, variables, created)
+    reconcile_channels(s, channels, out)
+    for call_id in [c for c in created if c in s.calls and not s.calls[c].channels]:
+        del s.calls[call_id]
     for uid, values in variables.items():
-        if (ch := t.channels.get(uid)) is not None:
+        if (ch := s.channels.get(uid)) is not None:
             ch.variables.update(values)
-    if t.known:
-        end_unobserved(t, out)
-    # Bridges: BridgeInfoChannel items carry no bridge id; it is in the BridgeInfoComplete of the same list.
+    if s.known:
+        end_unobserved(s, out)
+
+
+def _resync_bridges(s: TrackerState, events: Sequence[ami.AmiEvent]) -> None:
+    # BridgeInfoChannel items carry no bridge id; it is in the BridgeInfoComplete of the same list.
     ids = {e.action_id: e.bridge.bridge_id for e in events if isinstance(e, ami.BridgeInfoComplete)}
     for e in events:
-        if isinstance(e, ami.BridgeListItem) and e.bridge.bridge_id and e.bridge.bridge_id not in t.bridges:
+        if isinstance(e, ami.BridgeListItem) and e.bridge.bridge_id and e.bridge.bridge_id not in s.bridges:
             b = e.bridge
-            t._bridges[b.bridge_id] = Bridge(b.bridge_id, b.bridge_type, b.technology, b.creator, b.name)
+            s.bridges[b.bridge_id] = Bridge(b.bridge_id, b.bridge_type, b.technology, b.creator, b.name)
         elif isinstance(e, ami.BridgeInfoChannel):
             bridge_id = e.bridge_id or ids.get(e.action_id, "")
-            ch = t.channels.get(e.snap.uniqueid)
+            ch = s.channels.get(e.snap.uniqueid)
             if bridge_id and ch is not None:
-                bridge = t.bridges.get(bridge_id)
+                bridge = s.bridges.get(bridge_id)
                 if bridge is None:
-                    bridge = t._bridges[bridge_id] = Bridge(bridge_id)
-                join_bridge(t, ch, bridge)
-    # Queues: when QueueStatus answered, its lists replace what we knew.
+                    bridge = s.bridges[bridge_id] = Bridge(bridge_id)
+                join_bridge(s, ch, bridge)
+
+
+def _resync_queues(s: TrackerState, events: Sequence[ami.AmiEvent], out: Out) -> None:
+    """When QueueStatus answered, its lists replace what we knew."""
     params = {e.queue for e in events if isinstance(e, ami.QueueParams)}
     if params:
         entries = {(e.queue, e.uniqueid) for e in events if isinstance(e, ami.QueueEntry)}
         members = {(e.queue, e.interface or e.member_name) for e in events if isinstance(e, ami.QueueMember)}
-        for name in [q for q in t.queues if q not in params]:
-            del t._queues[name]
-        for queue in t.queues.values():
+        for name in [q for q in s.queues if q not in params]:
+            del s.queues[name]
+        for queue in s.queues.values():
             for uid in [u for u in queue.callers if (queue.name, u) not in entries]:
                 del queue.callers[uid]
             for key in [k for k in queue.members if (queue.name, k) not in members]:
                 del queue.members[key]
     for e in events:
         if isinstance(e, ami.QueueParams | ami.QueueEntry | ami.QueueMember):
-            HANDLERS[type(e)](t, e, out)
-    # Conferences: rooms keep only parties that still exist; list items add the ones we missed.
+            rooms.HANDLERS[type(e)](s, e, out)
+
+
+def _resync_conferences(s: TrackerState, events: Sequence[ami.AmiEvent], out: Out) -> None:
+    """Rooms keep only parties that still exist; list items add the ones we missed."""
     for e in events:
         if isinstance(e, ami.ConfbridgeList):
-            HANDLERS[type(e)](t, e, out)
-    for conf in list(t.conferences.values()):
-        for uid in [u for u in conf.parties if u not in t.channels]:
-            rooms.leave_conference(t, conf, uid, out)
+            rooms.HANDLERS[type(e)](s, e, out)
+    for conf in list(s.conferences.values()):
+        for uid in [u for u in conf.parties if u not in s.channels]:
+            rooms.leave_conference(s, conf, uid, out)
 
 
-def state_as_json(t: CallTracker) -> dict[str, object]:
+def state_as_json(s: TrackerState) -> dict[str, object]:
     return {
         "calls": {
             cid: {
                 "call_id": c.call_id, "state": c.state.value, "caller_num": c.caller_num,
                 "caller_name": c.caller_name, "hotline": c.hotline, "created": c.created, "answered": c.answered,
                 "agent": c.agent, "queue": c.queue,
-                "parties": [p.name for p in t.parties(cid)],
+                "parties": [p.name for p in hops.parties(s, cid)],
             }
-            for cid, c in sorted(t.calls.items())
+            for cid, c in sorted(s.calls.items())
         },
-        "channels": {uid: _jsonable(ch) for uid, ch in sorted(t.channels.items())},
-        "bridges": {bid: sorted(b.channels) for bid, b in sorted(t.bridges.items())},
+        "channels": {uid: jsonable(ch) for uid, ch in sorted(s.channels.items())},
+        "bridges": {bid: sorted(b.channels) for bid, b in sorted(s.bridges.items())},
         "queues": {
             name: {
-                "callers": [_jsonable(c) for c in q.ordered_callers()],
-                "members": [_jsonable(m) for _, m in sorted(q.members.items())],
+                "callers": [jsonable(c) for c in q.ordered_callers()],
+                "members": [jsonable(m) for _, m in sorted(q.members.items())],
                 "offers": dict(sorted(q.offers.items())),
             }
-            for name, q in sorted(t.queues.items())
+            for name, q in sorted(s.queues.items())
         },
         "conferences": {
-            room: [_jsonable(p) for _, p in sorted(c.parties.items())] for room, c in sorted(t.conferences.items())
+            room: [jsonable(p) for _, p in sorted(c.parties.items())] for room, c in sorted(s.conferences.items())
         },
     }  # fmt: skip

@@ -8,10 +8,7 @@ position moved, so positions are recomputed when someone ahead leaves; the ConfB
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls import builders as make
 from callbridge.calls import events as ce
 from callbridge.calls.model import (
@@ -25,12 +22,8 @@ from callbridge.calls.model import (
     States,
     new_queue_caller,
 )
-from callbridge.domain import DomainEvent
+from callbridge.calls.state import Handler, Out, TrackerState
 
-if TYPE_CHECKING:
-    from callbridge.calls.tracker import CallTracker
-
-Out = list[DomainEvent]
 S = States  # not CallState: see States
 ANNOUNCER_PREFIX = "CBAnn/"
 _INDEX_SLACK = 4096  # entries of uniqueids that are not live channels tolerated before the index is rebuilt
@@ -38,50 +31,50 @@ _INDEX_SLACK = 4096  # entries of uniqueids that are not live channels tolerated
 _CALLED, _CONNECT = ami.AgentCalled, ami.AgentConnect
 
 
-def queue_of(t: CallTracker, name: str) -> Queue:
-    queue = t._queues.get(name)
+def queue_of(s: TrackerState, name: str) -> Queue:
+    queue = s.queues.get(name)
     if queue is None:
-        queue = t._queues[name] = Queue(name)
+        queue = s.queues[name] = Queue(name)
     return queue
 
 
-def _index(t: CallTracker, uid: str, queue: str) -> None:
+def _index(s: TrackerState, uid: str, queue: str) -> None:
     """Note that ``uid`` may now wait in or be offered by ``queue``, so :func:`channel_gone` looks only there.
 
     The index may hold more than is true (it is not trimmed when a caller leaves normally), never less;
     uniqueids that never hang up as a tracked channel are dropped by rebuilding it from the queues."""
-    queues = t._queues_of.get(uid)
+    queues = s.queues_of.get(uid)
     if queues is not None:
         queues.add(queue)
         return
-    if len(t._queues_of) > len(t._channels) + _INDEX_SLACK:
+    if len(s.queues_of) > len(s.channels) + _INDEX_SLACK:
         rebuilt: dict[str, set[str]] = {}
-        for q in t._queues.values():
+        for q in s.queues.values():
             for u in (*q.callers, *q.offers.values()):
                 rebuilt.setdefault(u, set()).add(q.name)
-        t._queues_of.clear()
-        t._queues_of.update(rebuilt)
-    t._queues_of.setdefault(uid, set()).add(queue)
+        s.queues_of.clear()
+        s.queues_of.update(rebuilt)
+    s.queues_of.setdefault(uid, set()).add(queue)
 
 
-def _caller_join(t: CallTracker, ev: ami.QueueCallerJoin, out: Out) -> None:
+def _caller_join(s: TrackerState, ev: ami.QueueCallerJoin, out: Out) -> None:
     snap = ev.snap  # read once: a snapshot field costs a descriptor call per read
-    ch = t.touch(snap, out)
-    call = t.call_for(ch, out)
+    ch = s.touch(snap, out)
+    call = s.call_for(ch, out)
     queue_name = ev.queue
-    queue = t._queues.get(queue_name) or queue_of(t, queue_name)
+    queue = s.queues.get(queue_name) or queue_of(s, queue_name)
     uid = snap.uniqueid
     if uid in queue.callers:
         return  # duplicate
-    _index(t, uid, queue_name)
-    now, position, count, caller_num, channel = t.now, ev.position, ev.count, snap.caller_num, snap.channel
+    _index(s, uid, queue_name)
+    now, position, count, caller_num, channel = s.now, ev.position, ev.count, snap.caller_num, snap.channel
     caller_num = _caller_num(call, snap)  # the caller's own number normalised, as in every call event
     queue.callers[uid] = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
     call_id = call.call_id if call else snap.linkedid or None
     hotline = call.hotline if call else None
     if call is not None:
         call.queue = queue_name
-        t.set_state(call, S.QUEUED, "QueueCallerJoin")
+        s.set_state(call, S.QUEUED, "QueueCallerJoin")
         out.append(make.CallQueued(ts=now, call_id=call_id, hotline=hotline, queue=queue_name, position=position,
                                    count=count, caller_num=caller_num, channel=channel))  # fmt: skip
     out.append(make.QueueJoined(ts=now, call_id=call_id, hotline=hotline, queue=queue_name, position=position,
@@ -94,7 +87,7 @@ def _caller_num(call: Call | None, snap: ami.ChannelSnapshot) -> str:
     return call.caller_num if own and call is not None else snap.caller_num
 
 
-def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
+def remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
     gone = queue.callers.pop(uid, None)
     if gone is not None:
         left = gone.position  # read once: a busy queue has dozens of callers behind
@@ -104,52 +97,52 @@ def _remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
     return gone
 
 
-def _caller_leave(t: CallTracker, ev: ami.QueueCallerLeave, out: Out) -> None:
+def _caller_leave(s: TrackerState, ev: ami.QueueCallerLeave, out: Out) -> None:
     snap = ev.snap
-    ch = t.touch(snap, out, False)
-    queue = t._queues.get(ev.queue)
-    if queue is None or _remove_caller(queue, snap.uniqueid) is None:
+    ch = s.touch(snap, out, False)
+    queue = s.queues.get(ev.queue)
+    if queue is None or remove_caller(queue, snap.uniqueid) is None:
         return  # duplicate or attached after the join
-    call = t.call_for(ch, out)
-    out.append(make.QueueLeft(ts=t.now, call_id=call.call_id if call else snap.linkedid or None,
+    call = s.call_for(ch, out)
+    out.append(make.QueueLeft(ts=s.now, call_id=call.call_id if call else snap.linkedid or None,
                               hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                               count=ev.count, caller_num=_caller_num(call, snap), channel=snap.channel))  # fmt: skip
     if call is not None and call.state == S.QUEUED:
-        t.set_state(call, S.OFFERED, "QueueCallerLeave")
+        s.set_state(call, S.OFFERED, "QueueCallerLeave")
 
 
-def _caller_abandon(t: CallTracker, ev: ami.QueueCallerAbandon, out: Out) -> None:
-    ch = t.touch(ev.snap, out, create=False)
-    queue = t._queues.get(ev.queue)
+def _caller_abandon(s: TrackerState, ev: ami.QueueCallerAbandon, out: Out) -> None:
+    ch = s.touch(ev.snap, out, create=False)
+    queue = s.queues.get(ev.queue)
     waiting = queue.callers.get(ev.snap.uniqueid) if queue else None
     if queue is not None and (waiting is None or waiting.abandoned):
         return  # duplicate (the Leave already came, or the same Abandon twice)
     if waiting is not None:
         waiting.abandoned = True
-    call = t.call_for(ch, out)
-    out.append(make.QueueAbandoned(ts=t.now, call_id=call.call_id if call else ev.snap.linkedid or None,
+    call = s.call_for(ch, out)
+    out.append(make.QueueAbandoned(ts=s.now, call_id=call.call_id if call else ev.snap.linkedid or None,
                                  hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                                  original_position=ev.original_position, hold_s=ev.hold_time,
                                  caller_num=_caller_num(call, ev.snap), channel=ev.snap.channel))  # fmt: skip
 
 
-def _entry(t: CallTracker, ev: ami.QueueEntry, out: Out) -> None:
-    if ev.uniqueid in t._gone:
+def _entry(s: TrackerState, ev: ami.QueueEntry, out: Out) -> None:
+    if ev.uniqueid in s.gone:
         return
-    queue = queue_of(t, ev.queue)
+    queue = queue_of(s, ev.queue)
     caller = queue.callers.get(ev.uniqueid)
     if caller is None:
-        ch = t._channels.get(ev.uniqueid)
-        _index(t, ev.uniqueid, ev.queue)
+        ch = s.channels.get(ev.uniqueid)
+        _index(s, ev.uniqueid, ev.queue)
         caller = queue.callers[ev.uniqueid] = QueueCaller(
             uniqueid=ev.uniqueid, channel=ev.channel, caller_num=ev.caller_num, position=ev.position,
-            joined=t.now - ev.wait, call_id=ch.linkedid if ch else "",
+            joined=s.now - ev.wait, call_id=ch.linkedid if ch else "",
         )  # fmt: skip
     caller.position = ev.position
     caller.priority = ev.priority
 
 
-def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
+def _agent(s: TrackerState, ev: ami.AgentEvent, out: Out) -> None:
     """A queue offers a caller to a member (AgentCalled) until it is taken or not (Connect/RingNoAnswer)."""
     # type() identity rather than isinstance: the tracker dispatches on the exact class anyway, and Agent*
     # events are a tenth of the stream.
@@ -157,27 +150,27 @@ def _agent(t: CallTracker, ev: ami.AgentEvent, out: Out) -> None:
     offering = kind is _CALLED or kind is _CONNECT
     snap = ev.snap
     queue_name = ev.queue
-    caller = t.touch(snap, out, offering)
-    agent = t.touch(ev.dest, out, offering)
+    caller = s.touch(snap, out, offering)
+    agent = s.touch(ev.dest, out, offering)
     if agent is not None:
         agent.queue = queue_name
-    call = t.call_for(caller, out)
+    call = s.call_for(caller, out)
     if call is not None:
         call.queue = queue_name
     if not queue_name:
         return
-    queue = t._queues.get(queue_name) or queue_of(t, queue_name)
+    queue = s.queues.get(queue_name) or queue_of(s, queue_name)
     key = ev.interface or ev.member_name
     uid = snap.uniqueid
     if kind is _CALLED:
-        _index(t, uid, queue_name)
+        _index(s, uid, queue_name)
         queue.offers[key] = uid
     elif queue.offers.get(key) == uid:
         del queue.offers[key]
 
 
-def _params(t: CallTracker, ev: ami.QueueParams, out: Out) -> None:
-    queue_of(t, ev.queue).strategy = ev.strategy
+def _params(s: TrackerState, ev: ami.QueueParams, out: Out) -> None:
+    queue_of(s, ev.queue).strategy = ev.strategy
 
 
 _CHANGES = {
@@ -188,8 +181,8 @@ _CHANGES = {
 }
 
 
-def _member(t: CallTracker, ev: ami.QueueMemberEvent, out: Out) -> None:
-    queue = queue_of(t, ev.queue)
+def _member(s: TrackerState, ev: ami.QueueMemberEvent, out: Out) -> None:
+    queue = queue_of(s, ev.queue)
     key = ev.interface or ev.member_name
     change = _CHANGES.get(type(ev), "")
     member = queue.members.get(key)
@@ -204,78 +197,78 @@ def _member(t: CallTracker, ev: ami.QueueMemberEvent, out: Out) -> None:
         member.status, member.paused, member.in_call = ev.status, ev.paused, ev.in_call
     if isinstance(ev, ami.QueueMember):
         return  # list refresh: state only
-    out.append(ce.QueueMemberChanged(ts=t.now, queue=ev.queue, member=ev.member_name, interface=ev.interface,
+    out.append(ce.QueueMemberChanged(ts=s.now, queue=ev.queue, member=ev.member_name, interface=ev.interface,
                                      status=ev.status, paused=ev.paused, change=change))  # fmt: skip
 
 
-def conference_of(t: CallTracker, room: str, bridge_id: str, out: Out) -> Conference:
-    conf = t._conferences.get(room)
+def conference_of(s: TrackerState, room: str, bridge_id: str, out: Out) -> Conference:
+    conf = s.conferences.get(room)
     if conf is None:
-        conf = t._conferences[room] = Conference(room, bridge_id)
-        out.append(ce.ConferenceStarted(ts=t.now, room=room))
+        conf = s.conferences[room] = Conference(room, bridge_id)
+        out.append(ce.ConferenceStarted(ts=s.now, room=room))
     if bridge_id:
         conf.bridge_id = bridge_id
     return conf
 
 
-def _conf_start(t: CallTracker, ev: ami.ConfbridgeStart, out: Out) -> None:
-    conference_of(t, ev.conference, ev.bridge.bridge_id, out)
+def _conf_start(s: TrackerState, ev: ami.ConfbridgeStart, out: Out) -> None:
+    conference_of(s, ev.conference, ev.bridge.bridge_id, out)
 
 
-def _conf_end(t: CallTracker, ev: ami.ConfbridgeEnd, out: Out) -> None:
-    if t._conferences.pop(ev.conference, None) is not None:
-        out.append(ce.ConferenceEnded(ts=t.now, room=ev.conference))
+def _conf_end(s: TrackerState, ev: ami.ConfbridgeEnd, out: Out) -> None:
+    if s.conferences.pop(ev.conference, None) is not None:
+        out.append(ce.ConferenceEnded(ts=s.now, room=ev.conference))
 
 
-def _conf_join(t: CallTracker, ev: ami.ConfbridgeJoin, out: Out) -> None:
+def _conf_join(s: TrackerState, ev: ami.ConfbridgeJoin, out: Out) -> None:
     if ev.snap.channel.startswith(ANNOUNCER_PREFIX):
         return
-    ch = t.touch(ev.snap, out)
-    conf = conference_of(t, ev.conference, ev.bridge.bridge_id, out)
+    ch = s.touch(ev.snap, out)
+    conf = conference_of(s, ev.conference, ev.bridge.bridge_id, out)
     if ev.snap.uniqueid in conf.parties:
         return
-    call = t.call_for(ch, out)
+    call = s.call_for(ch, out)
     conf.parties[ev.snap.uniqueid] = ConferenceParty(
         ev.snap.uniqueid, ev.snap.channel, ev.snap.caller_num, ev.snap.caller_name, ev.snap.linkedid, ev.admin, ev.muted
     )
     if call is not None:
-        t.set_state(call, S.CONFERENCE, "ConfbridgeJoin")
-    out.append(ce.ConferenceJoined(ts=t.now, call_id=call.call_id if call else None,
+        s.set_state(call, S.CONFERENCE, "ConfbridgeJoin")
+    out.append(ce.ConferenceJoined(ts=s.now, call_id=call.call_id if call else None,
                                    hotline=call.hotline if call else None, room=ev.conference,
                                    channel=ev.snap.channel, party_num=ev.snap.caller_num,
                                    party_name=ev.snap.caller_name, count=len(conf.parties)))  # fmt: skip
 
 
-def leave_conference(t: CallTracker, conf: Conference, uid: str, out: Out) -> None:
+def leave_conference(s: TrackerState, conf: Conference, uid: str, out: Out) -> None:
     party = conf.parties.pop(uid, None)
     if party is None:
         return
-    call = t._calls.get(party.call_id)
+    call = s.calls.get(party.call_id)
     if call is not None and call.state == S.CONFERENCE:
-        t.set_state(call, S.ANSWERED, "ConfbridgeLeave")
-    out.append(ce.ConferenceLeft(ts=t.now, call_id=party.call_id or None, hotline=call.hotline if call else None,
+        s.set_state(call, S.ANSWERED, "ConfbridgeLeave")
+    out.append(ce.ConferenceLeft(ts=s.now, call_id=party.call_id or None, hotline=call.hotline if call else None,
                                  room=conf.room, channel=party.channel, party_num=party.num,
                                  count=len(conf.parties)))  # fmt: skip
     if not conf.parties:  # the last party left: the room is over (ConfbridgeEnd follows and is then a no-op)
-        t._conferences.pop(conf.room, None)
-        out.append(ce.ConferenceEnded(ts=t.now, room=conf.room))
+        s.conferences.pop(conf.room, None)
+        out.append(ce.ConferenceEnded(ts=s.now, room=conf.room))
 
 
-def _conf_leave(t: CallTracker, ev: ami.ConfbridgeLeave, out: Out) -> None:
-    t.touch(ev.snap, out, create=False)
-    conf = t._conferences.get(ev.conference)
+def _conf_leave(s: TrackerState, ev: ami.ConfbridgeLeave, out: Out) -> None:
+    s.touch(ev.snap, out, create=False)
+    conf = s.conferences.get(ev.conference)
     if conf is not None:
-        leave_conference(t, conf, ev.snap.uniqueid, out)
+        leave_conference(s, conf, ev.snap.uniqueid, out)
 
 
-def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
+def _conf_list(s: TrackerState, ev: ami.ConfbridgeList, out: Out) -> None:
     """A list item refreshes the picture without announcing anything (resync semantics)."""
-    if ev.snap.channel.startswith(ANNOUNCER_PREFIX) or ev.snap.uniqueid in t._gone:
+    if ev.snap.channel.startswith(ANNOUNCER_PREFIX) or ev.snap.uniqueid in s.gone:
         return
-    t.touch(ev.snap, out)
-    conf = t._conferences.get(ev.conference)
+    s.touch(ev.snap, out)
+    conf = s.conferences.get(ev.conference)
     if conf is None:
-        conf = t._conferences[ev.conference] = Conference(ev.conference)
+        conf = s.conferences[ev.conference] = Conference(ev.conference)
     if ev.snap.uniqueid not in conf.parties:
         conf.parties[ev.snap.uniqueid] = ConferenceParty(
             ev.snap.uniqueid, ev.snap.channel, ev.snap.caller_num, ev.snap.caller_name, ev.snap.linkedid,
@@ -283,26 +276,25 @@ def _conf_list(t: CallTracker, ev: ami.ConfbridgeList, out: Out) -> None:
         )  # fmt: skip
 
 
-def channel_gone(t: CallTracker, ch: Channel, out: Out) -> None:
+def channel_gone(s: TrackerState, ch: Channel, out: Out) -> None:
     """A channel hung up or vanished: take it out of queues and rooms (announcing what was missed)."""
     uid = ch.uniqueid
     # Runs on every Hangup: only the queues the index names are looked at (most channels are in none).
-    for name in t._queues_of.pop(uid, ()):
-        queue = t._queues.get(name)
+    for name in s.queues_of.pop(uid, ()):
+        queue = s.queues.get(name)
         if queue is None:
             continue
         if uid in queue.callers:
-            _remove_caller(queue, uid)
+            remove_caller(queue, uid)
         if uid in queue.offers.values():
             for key in [k for k, rung in queue.offers.items() if rung == uid]:
                 del queue.offers[key]
-    if t._conferences:
-        for conf in list(t._conferences.values()):
+    if s.conferences:
+        for conf in list(s.conferences.values()):
             if uid in conf.parties:
-                leave_conference(t, conf, uid, out)
+                leave_conference(s, conf, uid, out)
 
 
-Handler = Callable[["CallTracker", Any, Out], None]
 HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     ami.QueueCallerJoin: _caller_join,
     ami.QueueCallerLeave: _caller_leave,

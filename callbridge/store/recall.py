@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
-from callbridge.calls.resync import KnownCall
+from callbridge.calls.model import KnownCall
 from callbridge.engine import transfer as tx
 from callbridge.engine.transfer import Transfer
 from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord

@@ -4,10 +4,11 @@ the PBX no longer lists ended while nobody watched; a call without a record take
 from __future__ import annotations
 
 from callbridge.ami import events as ami
+from callbridge.ami.events import decode
 from callbridge.ami.framing import AmiMessage
 from callbridge.calls import events as ce
-from callbridge.calls.model import CallState
-from callbridge.calls.resync import ENDED_UNOBSERVED, KnownCall
+from callbridge.calls.model import CallState, KnownCall
+from callbridge.calls.resync import ENDED_UNOBSERVED
 from callbridge.calls.tracker import CallTracker
 from tests.calls.traces import full_name, trace_events
 
@@ -52,7 +53,7 @@ def test_known_calls_the_pbx_no_longer_has_ended_while_unobserved() -> None:
 def test_a_call_without_a_record_takes_cb_hotline_from_its_first_channel() -> None:
     listing = _listing()
     first = next(e for e in listing if isinstance(e, ami.CoreShowChannel) and e.snap.uniqueid == e.snap.linkedid)
-    varset = ami.decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
+    varset = decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
                                     ("Uniqueid", first.snap.uniqueid), ("Linkedid", first.snap.linkedid),
                                     ("Variable", "CB_HOTLINE"), ("Value", "12345"))))  # fmt: skip
     tracker = CallTracker(hotline_of=_no_hotline, clock=lambda: 500.0)
@@ -60,7 +61,7 @@ def test_a_call_without_a_record_takes_cb_hotline_from_its_first_channel() -> No
     assert [(e.TYPE, e.hotline) for e in out] == [("call.offered", "12345")]
     assert tracker.channels[first.snap.uniqueid].variables["CB_HOTLINE"] == "12345"
     # a value that is no hotline number is not taken (it would become a topic level)
-    bad = ami.decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
+    bad = decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
                                  ("Uniqueid", first.snap.uniqueid), ("Linkedid", first.snap.linkedid),
                                  ("Variable", "CB_HOTLINE"), ("Value", "12/#"))))  # fmt: skip
     fresh = CallTracker(hotline_of=_no_hotline, clock=lambda: 500.0)
@@ -70,7 +71,7 @@ def test_a_call_without_a_record_takes_cb_hotline_from_its_first_channel() -> No
 def test_a_hotline_variable_of_a_channel_already_gone_makes_no_call() -> None:
     listing = _listing()
     first = next(e for e in listing if isinstance(e, ami.CoreShowChannel) and e.snap.uniqueid == e.snap.linkedid)
-    varset = ami.decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
+    varset = decode(AmiMessage((("Event", "VarSet"), ("Channel", first.snap.channel),
                                     ("Uniqueid", first.snap.uniqueid), ("Linkedid", first.snap.linkedid),
                                     ("Variable", "CB_HOTLINE"), ("Value", "12345"))))  # fmt: skip
     tracker = CallTracker(hotline_of=_no_hotline, clock=lambda: 500.0)

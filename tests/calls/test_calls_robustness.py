@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from callbridge.ami import events as ami
+from callbridge.ami.events import decode, decode_headers
 from callbridge.ami.framing import AmiMessage
+from callbridge.calls.state import TOMBSTONES
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.testing.replay import replay_events
@@ -88,20 +90,20 @@ def test_random_odd_events_never_raise(stream: list[tuple[str, list[tuple[str, s
     tracker = CallTracker(clock=lambda: 0.0)
     with capture_logs() as logs:
         for name, headers in stream:
-            ev = ami.decode(AmiMessage((("Event", name), *headers)))
+            ev = decode(AmiMessage((("Event", name), *headers)))
             assert isinstance(tracker.feed(ev), list)
-        tracker.resync([ami.decode(AmiMessage((("Event", n), *h))) for n, h in stream])
+        tracker.resync([decode(AmiMessage((("Event", n), *h))) for n, h in stream])
         tracker.snapshot()
     assert not [entry for entry in logs if entry["log_level"] in ("error", "critical")], logs
 
 
 def test_unknown_channels_and_late_events_are_survived() -> None:
     tracker = CallTracker(clock=lambda: 5.0)
-    hangup = ami.decode_headers("Hangup", {"Channel": "PJSIP/x-1", "Uniqueid": "u9", "Linkedid": "u9", "Cause": "16"})
+    hangup = decode_headers("Hangup", {"Channel": "PJSIP/x-1", "Uniqueid": "u9", "Linkedid": "u9", "Cause": "16"})
     assert tracker.feed(hangup) == []
-    late = ami.decode_headers("Newchannel", {"Channel": "PJSIP/x-1", "Uniqueid": "u9", "Linkedid": "u9"})
+    late = decode_headers("Newchannel", {"Channel": "PJSIP/x-1", "Uniqueid": "u9", "Linkedid": "u9"})
     assert tracker.feed(late) == [] and not tracker.channels, "a hung-up channel is not resurrected"
-    varset = ami.decode_headers("VarSet", {"Channel": "PJSIP/y-1", "Uniqueid": "u8", "Variable": "A", "Value": "1"})
+    varset = decode_headers("VarSet", {"Channel": "PJSIP/y-1", "Uniqueid": "u8", "Variable": "A", "Value": "1"})
     assert tracker.feed(varset) == [] and not tracker.channels, "update-only events create nothing"
     assert tracker.feed(ami.GenericEvent(name="Whatever", headers=())) == []
 
@@ -111,7 +113,7 @@ def test_hotline_of_failure_is_contained() -> None:
         raise RuntimeError("boom")
 
     tracker = CallTracker(hotline_of=broken, clock=lambda: 1.0)
-    out = tracker.feed(ami.decode_headers("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "c1", "Linkedid": "c1",
+    out = tracker.feed(decode_headers("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "c1", "Linkedid": "c1",
                                                           "CallerIDNum": "13800138000"}))  # fmt: skip
     assert [e.TYPE for e in out] == ["call.offered"] and out[0].hotline is None
 
@@ -119,19 +121,17 @@ def test_hotline_of_failure_is_contained() -> None:
 def test_the_memory_of_ended_calls_stays_bounded() -> None:
     # Every ended call leaves its uniqueids and its call id behind (late events must not revive it); a
     # daemon that runs for months must forget the oldest, call ids included.
-    from callbridge.calls import tracker as tracker_module
-
     tracker = CallTracker()
-    bound = tracker_module._TOMBSTONES
+    bound = TOMBSTONES
     for i in range(bound + 500):
         uid = f"1700000000.{i}"
         snap = {"Channel": f"PJSIP/trunk-{i:08x}", "Uniqueid": uid, "Linkedid": uid, "CallerIDNum": "13800000000"}
-        tracker.feed(ami.decode_headers("Newchannel", snap), now=float(i))
-        ended = tracker.feed(ami.decode_headers("Hangup", {**snap, "Cause": "16"}), now=float(i) + 0.5)
+        tracker.feed(decode_headers("Newchannel", snap), now=float(i))
+        ended = tracker.feed(decode_headers("Hangup", {**snap, "Cause": "16"}), now=float(i) + 0.5)
         assert [e.TYPE for e in ended][-1] == "call.ended"
-    assert len(tracker._gone) <= bound
+    assert len(tracker.state.gone) <= bound
     assert not tracker.calls and not tracker.channels
     # the newest are still remembered: a late event of the last call does not revive it
     last = f"1700000000.{bound + 499}"
     late = {"Channel": "PJSIP/trunk-x", "Uniqueid": last, "Linkedid": last}
-    assert tracker.feed(ami.decode_headers("Newchannel", late), now=1e9) == []
+    assert tracker.feed(decode_headers("Newchannel", late), now=1e9) == []

@@ -30,6 +30,6 @@ def test_unexpected_transition_is_logged_and_applied_without_raising() -> None:
     assert not is_expected(CallState.ENDED, CallState.ANSWERED)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))  # conftest restores
     with capture_logs() as logs:
-        tracker.set_state(call, CallState.ANSWERED, "test")
+        tracker.state.set_state(call, CallState.ANSWERED, "test")
     assert call.state is CallState.ANSWERED, "the PBX is the source of truth"
     assert [entry["event"] for entry in logs] == ["call.unexpected_transition"]
