@@ -44,6 +44,7 @@ from callbridge.lifecycle import STEP_S, bounded, part_failure, say_offline, set
 from callbridge.lifecycle import tune_gc as tune_gc  # the daemon's collector tuning (bench/ uses it too)
 from callbridge.lifecycle import use_uvloop as use_uvloop
 from callbridge.settings import Settings
+from callbridge.store.feedback import FeedbackDesk, Handover, handover_of
 
 log = structlog.get_logger("callbridge.app")
 
@@ -95,6 +96,9 @@ class App:
         self.service: EngineService | None = None
         self.publisher: Any = None
         self.command_server: Any = None
+        self.console: Any = None  # web.console.Console, beside the web server
+        #: the case loop's handover_feedback command (record-keeping: handled beside the engine)
+        self.feedback = FeedbackDesk(self.publish_now, lookup=self._recorded_handover, clock=clock)
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -159,13 +163,15 @@ class App:
         self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, secret, auth=s.ami.auth,
                              ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
                              connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
-        sinks: list[EventSink] = list(self._sinks)
+        sinks: list[EventSink] = [*self._sinks, self.feedback]
         try:
             try:  # the local parts, before AMI or MQTT is touched: a held port must not leave a half daemon
                 if self._enable_bus:
                     sinks.append(self._start_bus())
                 if self._enable_store:
                     sinks.append(self._start_store())
+                    if self.console is not None:
+                        sinks.append(self.console.feed)
                 if self.web is not None:
                     await self._listen(self.web)
             except PartFailedError as exc:
@@ -311,13 +317,20 @@ class App:
         sink = RecordsSink(self.writer, self.board, publish=publish)
         self.writer.on_alarm = sink.backlog_alarm
         if self._enable_web:
+            from callbridge.bus.command_server import CommandServer
+            from callbridge.web.console import Console
             from callbridge.web.server import WebServer
 
             web = self.settings.web
             token = web.token.get_secret_value() if web.token is not None else None
+            # the console's actions go through the MQTT command processor (the same checks), built here
+            # when the bus is off
+            commands = self.command_server or CommandServer(self.settings.mqtt, _LateHandler(self))
+            self.console = Console(commands.processor, plan=lambda: self.plan, mode=lambda: self.engine.mode,
+                                   clock=self._clock, lab_token=token)  # fmt: skip
             self.web = WebServer(self.records, self.board, host=web.host, port=web.port, token=token,
                                  writer=self.writer, targets=targets, readiness=self.readiness,
-                                 clock=self._clock)  # fmt: skip
+                                 clock=self._clock, console=self.console)  # fmt: skip
             sink.on_change = self.web.notify
         return sink
 
@@ -330,6 +343,9 @@ class App:
                    now=self._clock())  # fmt: skip
         except Exception:  # unreadable old rows must not keep the daemon from running: it starts as before
             log.exception("records.recall_failed")
+
+    def _recorded_handover(self, transfer_id: str) -> Handover | None:
+        return handover_of(self.records.backend, transfer_id) if self.records is not None else None
 
     def readiness(self) -> dict[str, Any]:
         """``/readyz``: AMI logged in and resynced, and event delivery not stalled beyond
@@ -414,4 +430,6 @@ class _LateHandler:
 
         if self._app.service is None:
             raise CommandError("not_ready", "callbridge is starting")
+        if cmd.verb == "handover_feedback":
+            return self._app.feedback.handle(cmd.body, cmd.scope)
         return await self._app.service.handle(cmd)

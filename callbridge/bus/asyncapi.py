@@ -29,6 +29,7 @@ EVENT_MODULES = (
     "callbridge.engine.events",
     "callbridge.bus.events",
     "callbridge.store.events",
+    "callbridge.store.feedback",
 )
 REF = "#/components/schemas/{model}"
 EXAMPLE_TS = 1_790_000_000.0

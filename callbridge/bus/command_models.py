@@ -129,6 +129,21 @@ class StatusCommand(CommandBody):
     hotline: HotlineId | None = None
 
 
+class HandoverFeedbackCommand(CommandBody):
+    """The receiving side reports what became of a handed-over case (the case loop, 受理反馈闭环).
+
+    ``transfer_id`` is the hand-over id (of ``transfer.requested``); ``outcome`` ``accepted``, ``dispatched``,
+    ``resolved`` or ``returned`` (which needs a ``reason``). The sender's key must cover the receiving
+    hotline. Publishes ``handover.feedback`` under both hotlines; ``resolved`` and ``returned`` close the loop.
+    """
+
+    transfer_id: KeyId
+    agent: AgentId
+    outcome: Literal["accepted", "dispatched", "resolved", "returned"]
+    reason: Reason | None = None
+    ticket: TicketId | None = None
+
+
 VERBS: dict[str, type[CommandBody]] = {
     "transfer": TransferCommand,
     "complete": CompleteCommand,
@@ -139,4 +154,5 @@ VERBS: dict[str, type[CommandBody]] = {
     "set_mode": SetModeCommand,
     "reload": ReloadCommand,
     "status": StatusCommand,
+    "handover_feedback": HandoverFeedbackCommand,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from callbridge.store.feedback import feedback_statements
 from callbridge.store.projection_subjects import SUBJECT_HANDLERS
 from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord, Statement, caller_of, to_json
 
@@ -266,4 +267,5 @@ HANDLERS: dict[str, Callable[[EventRecord], list[Statement]]] = {
     **SUBJECT_HANDLERS,
     "threeway.leg_called": _threeway_leg_called,
     "conference.joined": _conference_joined,
+    "handover.feedback": feedback_statements,
 }

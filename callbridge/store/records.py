@@ -36,6 +36,7 @@ RETENTION_COLUMNS: dict[str, str] = {
     "events": "ts", "calls": "offered_ts", "legs": "first_ts", "transfers": "requested_ts",
     "conferences": "started_ts", "queue_waits": "joined_ts", "overflows": "started_ts",
     "backup_line_uses": "ts", "nuisance_flags": "ts", "commands": "ts", "called_legs": "called_ts",
+    "handover_feedback": "ts",
 }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from callbridge.store.backend import Backend, render_ddl
+from callbridge.store.feedback import MIGRATION as FEEDBACK_MIGRATION
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -168,6 +169,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE calls ADD COLUMN kind TEXT",
         ),
     ),
+    FEEDBACK_MIGRATION,  # 3: the case loop's reports (callbridge/store/feedback.py)
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

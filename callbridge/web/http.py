@@ -1,8 +1,10 @@
-"""A deliberately small HTTP/1.1 server on asyncio streams: GET only, one request per connection.
+"""A deliberately small HTTP/1.1 server on asyncio streams: GET, and POST for the console, one request
+per connection.
 
-Enough for a read-only wallboard, a JSON API, ``/metrics`` and a Server-Sent Events stream, without a
-web framework. Every response closes the connection (``Connection: close``), which browsers, urllib and
-Prometheus all handle; SSE responses stay open until the client leaves or the server stops.
+Enough for a read-only wallboard, a JSON API, ``/metrics``, a Server-Sent Events stream and the agent
+console's actions (a POST with a body of at most :data:`MAX_BODY` bytes, only under ``post_prefix``),
+without a web framework. Every response closes the connection (``Connection: close``), which browsers,
+urllib and Prometheus all handle; SSE responses stay open until the client leaves or the server stops.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024  # request line + headers
 HEAD_TIMEOUT_S = 10.0  # a client that never finishes its request head is dropped
+MAX_BODY = 64 * 1024  # a console action is a small JSON object
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class Request:
     path: str  # decoded, without the query
     query: dict[str, str]  # first value of each parameter
     headers: dict[str, str]  # lower-case names
+    body: bytes = b""  # POST only
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -86,6 +90,18 @@ async def read_request(reader: asyncio.StreamReader) -> Request:
     return Request(method.upper(), unquote(url.path), query, headers)
 
 
+async def read_body(reader: asyncio.StreamReader, request: Request) -> Request:
+    """The request with its body (``Content-Length`` bytes, at most :data:`MAX_BODY`)."""
+    try:
+        length = int(request.header("content-length") or "0")
+    except ValueError as exc:
+        raise BadRequest("bad Content-Length") from exc
+    if length < 0 or length > MAX_BODY:
+        raise BadRequest(f"body over {MAX_BODY} bytes")
+    body = await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S) if length else b""
+    return Request(request.method, request.path, request.query, request.headers, body)
+
+
 def _head(resp: Response) -> bytes:
     phrase = HTTPStatus(resp.status).phrase
     headers = {
@@ -104,8 +120,12 @@ def _head(resp: Response) -> bytes:
 class HttpServer:
     """Accept connections and hand each request to ``handler``; track connections so stop() ends them."""
 
-    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, post_prefix: str | None = None
+    ) -> None:
         self.handler = handler
+        #: paths starting with this accept POST (the console's actions); everything else is GET only
+        self.post_prefix = post_prefix
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -141,13 +161,18 @@ class HttpServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    def _may_post(self, request: Request) -> bool:
+        return request.method == "POST" and self.post_prefix is not None and request.path.startswith(self.post_prefix)
+
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await read_request(reader)
+            if self._may_post(request):
+                request = await read_body(reader, request)
         except BadRequest as exc:
             resp = Response.error(400, str(exc))
         else:
-            if request.method not in ("GET", "HEAD"):
+            if request.method not in ("GET", "HEAD") and not self._may_post(request):
                 resp = Response.error(405, "read-only server: GET only")
                 resp.headers["Allow"] = "GET, HEAD"
             else:

@@ -3,7 +3,8 @@
 Routes (GET): ``/healthz`` and ``/readyz`` (open, for orchestrators); everything else needs the token —
 ``Authorization: Bearer <token>``, ``?token=<token>`` (what a wall screen's browser uses) or HTTP basic
 auth with the token as password: ``/`` wallboard · ``/static/*`` · ``/events/stream`` (SSE snapshots) ·
-``/api/live`` · ``/api/calls`` · ``/api/calls/<id>`` · ``/api/kpi`` · ``/metrics``.
+``/api/live`` · ``/api/calls`` · ``/api/calls/<id>`` · ``/api/kpi`` · ``/metrics``. The agent console
+(``/console``, :mod:`callbridge.web.console`) signs its users in with their command keys instead.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from callbridge.store.periods import PeriodError, parse_instant, parse_period
 from callbridge.store.records import CALL_COLUMNS, RecordStore, rows_to_csv
 from callbridge.store.report import render_csv, render_markdown
 from callbridge.store.writer import RecordWriter
+from callbridge.web.console import PREFIX as CONSOLE_PREFIX
+from callbridge.web.console import Console
 from callbridge.web.http import HttpServer, Request, Response
 from callbridge.web.metrics import build_registry
 
@@ -70,8 +73,10 @@ class WebServer:
         targets: Mapping[str, float] | None = None,
         tick_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        console: Console | None = None,
     ) -> None:
         self.store = store
+        self.console = console
         self.board = board
         self.token = token or None
         self.readiness = readiness
@@ -79,7 +84,7 @@ class WebServer:
         self.tick_s = tick_s
         self.clock = clock
         self.registry = build_registry(board, writer, clock)
-        self._http = HttpServer(self._route, host, port)
+        self._http = HttpServer(self._route, host, port, post_prefix=CONSOLE_PREFIX + "/" if console else None)
         self._listeners: set[asyncio.Event] = set()  # one per open SSE stream
         if self.token is None:
             log.warning("web: no token configured — the wallboard and API are open to anyone who can connect")
@@ -143,16 +148,30 @@ class WebServer:
 
     async def _route(self, req: Request) -> Response:
         path = req.path
-        if path == "/healthz":
-            return Response.json({"status": "ok"})
-        if path == "/readyz":
-            return self._ready()
-        if path.startswith("/static/"):
-            return _static(path.removeprefix("/static/"))
+        if path in ("/healthz", "/readyz") or path.startswith("/static/"):
+            return self._open_page(path)
+        if self.console is not None and (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+            return await self.console.handle(req)  # signed in with command keys, not the wallboard token
         if not self._authorised(req):
             resp = Response.error(401, "token required (Authorization: Bearer, ?token= or basic auth)")
             resp.headers["WWW-Authenticate"] = 'Basic realm="callbridge wallboard", charset="UTF-8"'
             return resp
+        if path == "/api/kpi":
+            return await self._kpi(req)
+        if path == "/api/calls" or path.startswith("/api/calls/"):
+            return await self._calls(req)
+        page = self._page(path)
+        return page if page is not None else Response.error(404, f"no such page: {path}")
+
+    def _open_page(self, path: str) -> Response:
+        """The pages open to anyone: health, readiness and the static files."""
+        if path == "/healthz":
+            return Response.json({"status": "ok"})
+        if path == "/readyz":
+            return self._ready()
+        return _static(path.removeprefix("/static/"))
+
+    def _page(self, path: str) -> Response | None:
         if path in ("/", "/index.html"):
             return _static("index.html", "text/html; charset=utf-8")
         if path == "/events/stream":
@@ -161,11 +180,7 @@ class WebServer:
             return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         if path == "/api/live":
             return Response.json(self.board.snapshot(self.clock()))
-        if path == "/api/kpi":
-            return await self._kpi(req)
-        if path == "/api/calls" or path.startswith("/api/calls/"):
-            return await self._calls(req)
-        return Response.error(404, f"no such page: {path}")
+        return None
 
     def _ready(self) -> Response:
         try:
@@ -182,14 +197,7 @@ class WebServer:
         store = self.store
         want_csv = req.query.get("format") == "csv"
         if req.path.startswith("/api/calls/"):
-            call_id = req.path.removeprefix("/api/calls/")
-            timeline = await asyncio.to_thread(store.call_timeline, call_id)
-            if timeline is None:
-                return Response.error(404, f"no call {call_id!r}")
-            if want_csv:
-                rows = [{**e, "data": orjson.dumps(e["data"]).decode()} for e in timeline["events"]]
-                return _csv(rows_to_csv(rows, EVENT_COLUMNS), f"call-{call_id}.csv")
-            return Response.json(timeline)
+            return await _timeline(store, req.path.removeprefix("/api/calls/"), want_csv)
         q = req.query
         try:
             start = parse_instant(q["from"]) if q.get("from") else None
@@ -250,6 +258,16 @@ class WebServer:
                     await asyncio.wait_for(changed.wait(), self.tick_s)
         finally:
             self._listeners.discard(changed)
+
+
+async def _timeline(store: RecordStore, call_id: str, want_csv: bool) -> Response:
+    timeline = await asyncio.to_thread(store.call_timeline, call_id)
+    if timeline is None:
+        return Response.error(404, f"no call {call_id!r}")
+    if want_csv:
+        rows = [{**e, "data": orjson.dumps(e["data"]).decode()} for e in timeline["events"]]
+        return _csv(rows_to_csv(rows, EVENT_COLUMNS), f"call-{call_id}.csv")
+    return Response.json(timeline)
 
 
 def _static(name: str, content_type: str | None = None) -> Response:

@@ -142,7 +142,7 @@ def version_1_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def test_an_old_records_file_is_migrated_and_its_calls_still_count(version_1_file: Path) -> None:
     store = RecordStore.sqlite(version_1_file)
-    assert store.schema_versions() == [1, 2]
+    assert store.schema_versions() == [1, 2, 3]  # 3: hand-over feedback (store/feedback.py)
     assert store.search_calls(call_id="c1")[0]["kind"] is None
     store.write(hand_over()[2:])
     assert (kpis(store).hotlines["12345"].offered, kpis(store).hotlines["120"].offered) == (1, 1)

@@ -1,0 +1,260 @@
+"""What the agent consoles show, built from the domain events alone (pure: events in, views out).
+
+One :class:`ConsoleState` per daemon, fed every event batch; :meth:`ConsoleState.view` is the picture
+of one signed-in desk (agent and hotline): its current call, the hand-overs coming to its hotline (the
+screen pop, from ``transfer.requested`` — which the engine emits before the destination rings), the
+ones it sent with the receiving side's feedback, and for a supervisor the queues with their waiting
+callers, the mode and the nuisance list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from callbridge.domain import DomainEvent
+
+#: How many finished hand-overs each hotline keeps on screen.
+RECENT = 20
+#: Transfer event type → the state shown for the hand-over.
+TRANSFER_STATES = {
+    "transfer.requested": "requested", "transfer.ringing": "ringing", "transfer.answered": "answered",
+    "transfer.completed": "completed", "transfer.failed": "failed", "transfer.returned": "returned",
+    "transfer.refused": "refused", "transfer.backup_line": "backup_line", "threeway.started": "threeway",
+    "threeway.agent_left": "agent_left",
+}  # fmt: skip
+PENDING = ("requested", "ringing", "backup_line", "threeway")
+
+
+def endpoint(agent: str) -> str:
+    """``PJSIP/agent1001`` → ``agent1001``."""
+    return agent.split("/", 1)[-1]
+
+
+@dataclass(slots=True)
+class CallView:
+    call_id: str
+    hotline: str
+    caller_num: str = ""
+    caller_name: str = ""
+    offered_ts: float = 0.0
+    answered_ts: float | None = None
+    agent: str = ""  # who talks with the caller now
+    ringing: dict[str, float] = field(default_factory=dict)  # agent → since
+    queue: str = ""
+    queued_ts: float | None = None
+    waiting: bool = False
+    priority: int = 0
+    transfer_id: str = ""  # the latest hand-over of this call
+
+    def wait_s(self, now: float) -> float:
+        start = self.queued_ts if self.queued_ts is not None else self.offered_ts
+        return max(0.0, (self.answered_ts if self.answered_ts is not None else now) - start)
+
+
+@dataclass(slots=True)
+class HandoverView:
+    transfer_id: str
+    call_id: str
+    from_hotline: str
+    to_hotline: str
+    agent: str  # sender
+    caller_num: str = ""
+    category: str = ""
+    ticket: str = ""
+    summary: str = ""
+    mode: str = ""
+    state: str = "requested"
+    requested_ts: float = 0.0
+    answered_by: str = ""
+    reason: str = ""
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "transfer_id": self.transfer_id, "call_id": self.call_id, "from_hotline": self.from_hotline,
+            "to_hotline": self.to_hotline, "agent": self.agent, "caller_num": self.caller_num,
+            "category": self.category, "ticket": self.ticket, "summary": self.summary, "mode": self.mode,
+            "state": self.state, "requested_ts": self.requested_ts, "answered_by": self.answered_by,
+            "reason": self.reason, "feedback": list(self.feedback),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """A signed-in console: who and for which hotline."""
+
+    agent: str
+    hotline: str
+    role: str = "agent"
+
+
+class ConsoleState:
+    def __init__(self, mode: str = "") -> None:
+        self.calls: dict[str, CallView] = {}
+        self.handovers: dict[str, HandoverView] = {}
+        self.nuisance: dict[str, dict[str, Any]] = {}
+        self.mode = mode
+        #: bumped by every event: a stream sends a view again only when something changed
+        self.version = 0
+
+    # --- feeding -------------------------------------------------------------------------------------
+
+    def feed(self, events: Iterable[DomainEvent]) -> None:
+        for e in events:
+            self.version += 1
+            handler = _HANDLERS.get(e.TYPE)
+            if handler is not None:
+                handler(self, e, e.data())
+            elif e.TYPE in TRANSFER_STATES:
+                self.on_transfer(e, e.data())
+
+    def _call(self, e: DomainEvent) -> CallView | None:
+        if not e.call_id:
+            return None
+        call = self.calls.get(e.call_id)
+        if call is None and e.TYPE == "call.offered":
+            call = self.calls[e.call_id] = CallView(e.call_id, e.hotline or "", offered_ts=e.ts)
+        return call
+
+    def on_offered(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.caller_num = str(d.get("caller_num") or call.caller_num)
+            call.caller_name = str(d.get("caller_name") or call.caller_name)
+
+    def on_queued(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.queue, call.waiting = str(d.get("queue") or call.queue), True
+            call.queued_ts = call.queued_ts if call.queued_ts is not None else e.ts
+
+    def on_left_queue(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.waiting = False
+
+    def on_priority(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.priority = int(d.get("priority") or 0)
+
+    def on_ringing(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None and d.get("agent"):
+            call.ringing[endpoint(str(d["agent"]))] = e.ts
+
+    def on_answered(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.agent, call.answered_ts, call.waiting = endpoint(str(d.get("agent") or "")), e.ts, False
+            call.ringing.clear()
+
+    def on_ended(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        if e.call_id:
+            self.calls.pop(e.call_id, None)
+
+    def on_transfer(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        xfer = str(d.get("transfer_id") or "")
+        if not xfer:
+            return
+        h = self.handovers.get(xfer)
+        if h is None:
+            h = self.handovers[xfer] = HandoverView(
+                xfer, e.call_id or "", str(d.get("from_hotline") or e.hotline or ""), str(d.get("to_hotline") or ""),
+                endpoint(str(d.get("agent") or "")), requested_ts=e.ts,
+            )  # fmt: skip
+            self._forget_old()
+        for key in ("caller_num", "category", "ticket", "summary", "mode", "reason"):
+            if d.get(key):
+                setattr(h, key, str(d[key]))
+        if d.get("answered_by"):
+            h.answered_by = endpoint(str(d["answered_by"]))
+        h.state = TRANSFER_STATES.get(e.TYPE, h.state)
+        call = self.calls.get(h.call_id)
+        if call is not None:
+            call.transfer_id = xfer
+
+    def on_feedback(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        h = self.handovers.get(str(d.get("transfer_id") or ""))
+        if h is not None:
+            h.feedback.append({"ts": e.ts, "outcome": d.get("outcome", ""), "reason": d.get("reason", ""),
+                               "agent": d.get("agent", ""), "ticket": d.get("ticket", "")})  # fmt: skip
+
+    def on_nuisance(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        num = str(d.get("caller_num") or "")
+        if num:
+            self.nuisance[num] = {"caller_num": num, "count": d.get("count", 0), "ts": e.ts,
+                                  "hotlines": list(d.get("hotlines_called") or ())}  # fmt: skip
+
+    def on_mode(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        self.mode = str(d.get("mode") or self.mode)
+
+    def _forget_old(self) -> None:
+        done = [h for h in self.handovers.values() if h.state not in PENDING]
+        for h in done[: max(0, len(done) - RECENT * 8)]:
+            del self.handovers[h.transfer_id]
+
+    # --- views ---------------------------------------------------------------------------------------
+
+    def current_call(self, agent: str) -> CallView | None:
+        talking = [c for c in self.calls.values() if c.agent == agent]
+        if talking:
+            return max(talking, key=lambda c: c.answered_ts or 0.0)
+        rung = [c for c in self.calls.values() if agent in c.ringing]
+        return max(rung, key=lambda c: c.ringing[agent]) if rung else None
+
+    def view(self, desk: Desk, now: float) -> dict[str, Any]:
+        call = self.current_call(desk.agent)
+        out: dict[str, Any] = {"mode": self.mode, "call": None, "received_from": None, "outgoing": None}
+        if call is not None:
+            out["call"] = self._call_dict(call, desk, now)
+            h = self.handovers.get(call.transfer_id)
+            if h is not None and h.to_hotline == desk.hotline:
+                out["received_from"] = h.as_dict()
+            elif h is not None and h.agent == desk.agent and h.state in (*PENDING, "answered"):
+                out["outgoing"] = h.as_dict()
+        mine = list(self.handovers.values())
+        out["incoming"] = [h.as_dict() for h in mine if h.to_hotline == desk.hotline and h.state in PENDING]
+        out["received"] = [h.as_dict() for h in mine if h.to_hotline == desk.hotline
+                           and h.state in ("answered", "completed", "agent_left")][-RECENT:]  # fmt: skip
+        out["sent"] = [h.as_dict() for h in mine if h.from_hotline == desk.hotline][-RECENT:]
+        if desk.role == "supervisor":
+            out["queues"] = self.queues(now)
+            out["nuisance"] = sorted(self.nuisance.values(), key=lambda n: -float(n["ts"]))
+        return out
+
+    def _call_dict(self, call: CallView, desk: Desk, now: float) -> dict[str, Any]:
+        h = self.handovers.get(call.transfer_id)
+        return {
+            "call_id": call.call_id, "hotline": call.hotline, "caller_num": call.caller_num,
+            "caller_name": call.caller_name, "wait_s": round(call.wait_s(now), 1),
+            "state": "talking" if call.agent == desk.agent else "ringing",
+            "category": h.category if h is not None else "", "nuisance": call.caller_num in self.nuisance,
+            "priority": call.priority,
+        }  # fmt: skip
+
+    def queues(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for c in self.calls.values():
+            if c.waiting and c.queue:
+                out.setdefault(c.queue, []).append({
+                    "call_id": c.call_id, "hotline": c.hotline, "caller_num": c.caller_num,
+                    "wait_s": round(c.wait_s(now), 1), "priority": c.priority,
+                    "nuisance": c.caller_num in self.nuisance,
+                })  # fmt: skip
+        for waiting in out.values():
+            waiting.sort(key=lambda w: (-int(w["priority"]), -float(w["wait_s"])))
+        return dict(sorted(out.items()))
+
+
+_HANDLERS = {
+    "call.offered": ConsoleState.on_offered, "call.caller_changed": ConsoleState.on_offered,
+    "call.queued": ConsoleState.on_queued, "queue.joined": ConsoleState.on_queued,
+    "queue.left": ConsoleState.on_left_queue, "queue.abandoned": ConsoleState.on_left_queue,
+    "queue.priority_set": ConsoleState.on_priority, "call.ringing": ConsoleState.on_ringing,
+    "call.answered": ConsoleState.on_answered, "call.ended": ConsoleState.on_ended,
+    "handover.feedback": ConsoleState.on_feedback, "nuisance.flagged": ConsoleState.on_nuisance,
+    "mode.switched": ConsoleState.on_mode,
+}  # fmt: skip

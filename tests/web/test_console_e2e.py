@@ -1,0 +1,91 @@
+"""The console against the simulator, a real mosquitto and the daemon, over plain HTTP: a 12345 agent hands a
+call to 110 with a ticket, 110 sees the hand-over before its phone rings, reports "dispatched" and the 12345
+desk sees it; the records keep the loop; the MQTT side gets handover.feedback on the sender's topic."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+from console_client import ConsoleClient
+from console_lab import answered_call, console_lab
+
+from callbridge.store.feedback import feedback_of
+from tests.e2e.conftest import CALLER
+
+pytestmark = pytest.mark.mosquitto
+
+
+async def view_until(client: ConsoleClient, what: Any, label: str, within: float = 10.0) -> dict[str, Any]:
+    async with asyncio.timeout(within):
+        while True:
+            status, view = await client.request("GET", "/view")
+            assert status == 200, view
+            if what(view):
+                return dict(view)
+            await asyncio.sleep(0.1)
+    raise AssertionError(label)  # pragma: no cover
+
+
+async def test_hand_over_pop_first_feedback_back_to_the_sender(tmp_path: Path) -> None:
+    async with console_lab(tmp_path) as cl:
+        lab = cl.lab
+        desk110 = ConsoleClient(cl.base)
+        status, me = await desk110.login(cl.desks["110"].login())
+        assert status == 200 and me["hotline"] == "110", me
+        agent = await answered_call(cl, "12345", CALLER, "Zhang San")
+        desk = ConsoleClient(cl.base)
+        status, me = await desk.login(cl.desks["12345"].login(agent, lang="en"))
+        assert status == 200, me
+        assert [d["to_hotline"] for d in me["destinations"]][:1] == ["110"]
+        view = await view_until(desk, lambda v: v["call"] and v["call"]["state"] == "talking", "the 12345 call")
+        assert (view["call"]["caller_num"], view["call"]["caller_name"], view["call"]["hotline"]) == (
+            CALLER, "Zhang San", "12345")  # fmt: skip
+        call_id = view["call"]["call_id"]
+
+        async with aiomqtt.Client(cl.broker.host, cl.broker.port) as sub:
+            await sub.subscribe("callbridge/lab/events/12345/handover/feedback", qos=1)
+            status, reply = await desk.act("transfer", {"call_id": call_id, "to_hotline": "110", "mode": "blind",
+                                                        "category": "police", "ticket": "JJ-2026-0042",
+                                                        "summary": "邻居家有打斗声", "role": "ops"})  # fmt: skip
+            assert status == 200 and reply["status"] == "executing", reply
+            xfer = reply["result"]["transfer_id"]
+
+            # the screen pop: 110 sees sender, reason and ticket while its phone has not been answered
+            pop = await view_until(desk110, lambda v: v["incoming"], "the pop at 110")
+            pops = [(p["transfer_id"], p["from_hotline"], p["agent"], p["ticket"], p["category"])
+                    for p in pop["incoming"]]
+            assert pops == [(xfer, "12345", agent, "JJ-2026-0042", "police")]
+            assert not [e for e in lab.of_type("call.answered") if getattr(e, "agent", "") == "agent2101"]
+            talking = await view_until(desk110, lambda v: v["received_from"] and v["call"]["state"] == "talking",
+                                       "110 answers")  # fmt: skip
+            assert talking["received_from"]["from_hotline"] == "12345" and talking["incoming"] == []
+            # the engine's order: the hand-over event comes before the 110 phone rings and is answered
+            types = [(e.TYPE, getattr(e, "agent", "")) for e in lab.events]
+            requested = types.index(("transfer.requested", agent))
+            ringing = types.index(("call.ringing", "agent2101"))
+            assert requested < ringing < types.index(("call.answered", "agent2101"))
+
+            status, reply = await desk110.act("handover_feedback", {"transfer_id": xfer, "outcome": "dispatched"})
+            assert status == 200 and reply["ok"], reply
+            async with asyncio.timeout(10):
+                msg = await anext(aiter(sub.messages))
+            data = orjson.loads(bytes(msg.payload))["data"]  # type: ignore[arg-type]
+            assert (data["transfer_id"], data["outcome"], data["agent"], data["from_hotline"]) == (
+                xfer, "dispatched", "agent2101", "12345")  # fmt: skip
+
+        sent = await view_until(desk, lambda v: v["sent"] and v["sent"][-1]["feedback"], "feedback at 12345")
+        assert sent["sent"][-1]["feedback"][-1]["outcome"] == "dispatched"
+        # the same checks as MQTT: the 12345 desk may not report for 110, nor return a case without a reason
+        status, reply = await desk.act("handover_feedback", {"transfer_id": xfer, "outcome": "resolved"})
+        assert status == 403 and reply["error"]["code"] == "forbidden", reply
+        status, reply = await desk110.act("handover_feedback", {"transfer_id": xfer, "outcome": "returned"})
+        assert status == 400 and reply["error"]["code"] == "invalid", reply
+        status, reply = await desk110.act("handover_feedback", {"transfer_id": "no-such", "outcome": "accepted"})
+        assert reply["error"]["code"] == "unknown_handover", reply
+        await lab.until(lambda: len(feedback_of(lab.app.records.backend, xfer)) == 1, label="recorded")
+        assert feedback_of(lab.app.records.backend, xfer)[0]["agent"] == "agent2101"
