@@ -23,8 +23,8 @@ from structlog.testing import capture_logs
 
 from bench.amistream import generate
 from callbridge.ami import events as ami
-from callbridge.ami.events import decode
 from callbridge.ami.event_types import AmiEvent, ChannelSnapshot
+from callbridge.ami.events import decode
 from callbridge.ami.framing import AmiFramer, AmiMessage
 from callbridge.calls import builders, handlers, model, rooms, state
 from callbridge.calls import events as ce
