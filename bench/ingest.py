@@ -5,7 +5,7 @@ separate process. Each client logs in, then counts events until the final ``Benc
 from connect to that event. Clients, each in the same process one after the other, on the same loop:
 
 * ``callbridge``: the daemon's path — ``AmiClient`` (login, resync, ``AmiProtocol`` with
-  :class:`~callbridge.ami.framing.AmiFramer`, :func:`~callbridge.ami.events.decode`) → ``batches()`` →
+  :class:`~callbridge.ami.framing.AmiFramer`, :func:`~callbridge.ami.decode.decode`) → ``batches()`` →
   ``CallTracker.feed``;
 * ``callbridge_core``: framing → decode → tracker in a bare Protocol (what the client adds is the rest);
 * ``panoramisk``: panoramisk 1.4 ``Manager`` with a counting callback on ``*`` (baseline a);
@@ -24,7 +24,8 @@ from typing import Any, cast
 
 from bench.amistream import stream_file
 from bench.common import BenchResult, median, production_logging, python_subprocess, run_async
-from callbridge.ami.events import AmiEvent, GenericEvent, decode
+from callbridge.ami.decode import decode
+from callbridge.ami.event_types import AmiEvent, GenericEvent
 from callbridge.ami.framing import AmiFramer, AmiMessage, encode_message
 
 TIMEOUT_S = 600.0

@@ -43,7 +43,7 @@ def feed_calls(first: int, count: int, feed: Callable[[bytes], None], *, complet
 def measure(calls: int, mode: str, trace: bool) -> dict[str, Any]:
     """Runs in the child process."""
     from bench.common import production_logging
-    from callbridge.ami.events import decode
+    from callbridge.ami.decode import decode
     from callbridge.ami.framing import AmiFramer, AmiMessage
 
     production_logging()

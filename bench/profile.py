@@ -16,7 +16,7 @@ from pathlib import Path
 
 def profile_ingest(events: int) -> None:
     from bench.amistream import stream_file
-    from callbridge.ami.events import decode
+    from callbridge.ami.decode import decode
     from callbridge.ami.framing import AmiFramer, AmiMessage
     from callbridge.calls.tracker import CallTracker
 

@@ -38,8 +38,8 @@ from callbridge.errors import AmiActionError, AmiConnectionLost, AmiLoginError, 
 
 from .actions import Action, Challenge, Login, Ping, md5_key
 from .client_policy import ConnState, ReconnectPolicy
+from .decode import decode
 from .event_types import AmiEvent
-from .events import decode
 from .framing import AmiMessage
 from .protocol import AmiProtocol, AmiResponse, RawReply
 from .resync import collect_resync
@@ -262,7 +262,7 @@ class AmiClient:
     def _on_events(self, msgs: list[AmiMessage]) -> None:
         """The events of one TCP read, decoded and handed over at once (see AmiProtocol)."""
         try:
-            events = [m._event or decode(m) for m in msgs]  # _event: built by the C framing loop
+            events = [m.typed_event or decode(m) for m in msgs]  # typed_event: built by the C framing loop
         except Exception:  # decode promises not to raise; if it does, one by one: only the bad one is lost
             for msg in msgs:
                 self._on_event(msg)

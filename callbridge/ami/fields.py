@@ -1,17 +1,13 @@
 """Typed values out of one message's header dict: numbers, flags, channel and bridge snapshots.
 
-The building blocks of :mod:`callbridge.ami.events` decoders. Everything here is on the ingest hot
-path, hence the shapes: one ``itemgetter`` call for the twelve snapshot fields, snapshot tuples built
-with ``tuple.__new__`` (a NamedTuple's keyword ``__new__`` costs several times more), and event objects
-built by :func:`callbridge.fastinit.positional_constructor` rather than the dataclass ``__init__``.
-
+The building blocks of the :mod:`callbridge.ami.decode` decoders, and the reference the C loop follows when it
+builds the same values (:mod:`callbridge.ami.fast`: field order, ``""`` for ``<unknown>`` caller IDs).
 Nothing here raises on odd input: a missing or non-numeric field becomes ``""`` / ``0`` / ``None``.
 """
 
 from __future__ import annotations
 
 import sys
-from operator import itemgetter
 from typing import Literal, overload
 
 from callbridge.ami.event_types import BridgeSnapshot, ChannelSnapshot
@@ -19,12 +15,14 @@ from callbridge.ami.event_types import BridgeSnapshot, ChannelSnapshot
 H = dict[str, str]
 UNKNOWN = "<unknown>"
 intern = sys.intern
-_new_snapshot = tuple.__new__  # skips the NamedTuple's keyword-argument __new__
 
+# The headers of a channel snapshot, in ChannelSnapshot's field order (each under a prefix: "", "Dest" …).
 SNAPSHOT_FIELDS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
                    "ConnectedLineName", "Context", "Exten", "Priority", "Uniqueid", "Linkedid")  # fmt: skip
-# One C call for all twelve when every header is there; per prefix ("", "Dest", "Transferer" …), made once.
-_GETTERS: dict[str, itemgetter[tuple[str, ...]]] = {}
+UNKNOWN_AS_EMPTY = (3, 4, 5, 6)  # the caller ID fields: Asterisk's "<unknown>" there means none
+# The headers of a bridge snapshot, in BridgeSnapshot's field order (the last one a number).
+BRIDGE_FIELDS = ("BridgeUniqueid", "BridgeType", "BridgeTechnology", "BridgeCreator", "BridgeName",
+                 "BridgeNumChannels")  # fmt: skip
 
 
 def num(value: str) -> str:
@@ -75,36 +73,8 @@ def snapshot(d: H, p: str = "", required: bool = False) -> ChannelSnapshot | Non
     channel event is never absent). Low-cardinality strings (state, context, exten) are interned so that
     thousands of stored snapshots share them; caller IDs that Asterisk reports as ``<unknown>`` become ``""``.
     """
-    getter = _GETTERS.get(p)
-    if getter is None:
-        getter = _GETTERS[p] = itemgetter(*(p + name for name in SNAPSHOT_FIELDS))
-    try:
-        channel, state, desc, cnum, cname, lnum, lname, context, exten, prio, uid, lid = getter(d)
-    except KeyError:  # a header is missing: the slow way, with "" for each missing one
-        if not required and p + "Channel" not in d and p + "Uniqueid" not in d:
-            return None
-        return _partial_snapshot(d, p)
-    u = UNKNOWN
-    return _new_snapshot(
-        ChannelSnapshot,
-        (
-            channel,
-            intern(state),
-            intern(desc),
-            "" if cnum == u else cnum,
-            "" if cname == u else cname,
-            "" if lnum == u else lnum,
-            "" if lname == u else lname,
-            intern(context),
-            intern(exten),
-            prio,
-            uid,
-            lid,
-        ),
-    )
-
-
-def _partial_snapshot(d: H, p: str) -> ChannelSnapshot:
+    if not required and p + "Channel" not in d and p + "Uniqueid" not in d:
+        return None
     g = d.get
     return ChannelSnapshot(
         g(p + "Channel", ""),
@@ -127,22 +97,5 @@ EMPTY_SNAPSHOT = ChannelSnapshot("", "", "", "", "", "", "", "", "", "", "", "")
 
 def bridge(d: H, p: str = "") -> BridgeSnapshot:
     g = d.get
-    return BridgeSnapshot(
-        g(p + "BridgeUniqueid", ""),
-        intern(g(p + "BridgeType", "")),
-        intern(g(p + "BridgeTechnology", "")),
-        intern(g(p + "BridgeCreator", "")),
-        g(p + "BridgeName", ""),
-        to_int(g(p + "BridgeNumChannels")),
-    )
-
-
-# The C framing loop builds the snapshots of the two prefixes every hot event uses ("" and "Dest") while it
-# reads the headers, by the same rules as snapshot() (fields in this order, "" for <unknown> caller IDs);
-# tests/ami/test_fastframe.py decodes every recorded message with and without it and compares.
-try:
-    from callbridge.ami import _fastframe
-except ImportError:  # pragma: no cover - depends on the build
-    pass
-else:
-    _fastframe.configure_snapshots(ChannelSnapshot, SNAPSHOT_FIELDS, ("", "Dest"), (3, 4, 5, 6))
+    bridge_id, kind, technology, creator, name, channels = (g(p + header, "") for header in BRIDGE_FIELDS)
+    return BridgeSnapshot(bridge_id, intern(kind), intern(technology), intern(creator), name, to_int(channels))

@@ -7,33 +7,21 @@ and each complete message is decoded whole.
 Asterisk ends lines with CRLF, but a few code paths emit a bare LF; both are accepted. The first line
 of a session is the banner (``Asterisk Call Manager/11.0.0``) with no blank line after it.
 
-Speed (this is the first stage of the ingest path, benchmarked against panoramisk): the common case —
-a run of complete CRLF messages — is read in one pass over its bytes by the optional C loop
-(``_fastframe.c``), which builds the messages themselves: header dict, name, kind, the channel
-snapshots decoders need (see ``AmiMessage._snap``) and, for the hot event kinds, the typed event.
-Without it, the run is decoded once and each message's lines are split at ``": "`` by ``map`` and
-turned into a dict in one call, which also proves every line had a separator. The header tuple is
-built only when someone asks for it (:func:`message_fields` gives decoders the dict). Anything
-irregular goes through the line-by-line reader, which defines the semantics.
+Two paths, one meaning: the line-by-line reader here (:func:`parse_headers`) defines the semantics and reads
+everything when the C loop is not built; the C loop (:mod:`callbridge.ami.fast`) reads the common case — a
+run of complete CRLF messages — in one pass, builds the messages itself (header dict, name, kind and, for
+the bulk event kinds, the typed event) and hands any message it does not take back to the line reader.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import FrozenInstanceError, dataclass
-from itertools import chain
-from itertools import repeat as _repeat
 from typing import Any
 
+from callbridge.ami.fast import RunParser, run_parser
 from callbridge.errors import UnsafeValueError
-
-_RunParser = Callable[[bytearray, int, int], "tuple[list[Any], int] | None"]
-_c_parse_run: _RunParser | None
-try:  # the optional C inner loop (setup.py builds it when a compiler is there): same results, less time
-    from callbridge.ami import _fastframe
-except ImportError:  # pragma: no cover - depends on the build
-    _fastframe = None  # type: ignore[assignment]
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 
@@ -44,56 +32,48 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-()]+$")
 
 Headers = tuple[tuple[str, str], ...]
-_split = str.split
-_SEP = _repeat(": ")  # infinite and stateless: safe to share between map() calls
-_ONE = _repeat(1)
 
 
 class AmiMessage:
     """One AMI message as received: headers in wire order (duplicates kept, e.g. ``Variable``).
 
-    Immutable, compared and hashed by its headers, like the frozen dataclass it replaces. Messages from
-    the framer's fast path keep their text and its dict and build ``headers`` on first access: few
-    objects survive per message (which keeps the garbage collector's work small), and consumers that
-    only need the dict (:func:`message_fields`) never pay for the tuple.
+    Immutable, compared and hashed by its headers, like the frozen dataclass it replaces. Messages of the C
+    loop come with their dict, name and kind and build ``headers`` on first access: few objects survive per
+    message (which keeps the garbage collector's work small), and consumers that only need the dict
+    (:func:`message_fields`) never pay for the tuple.
     """
 
-    __slots__ = ("_dest", "_event", "_fields", "_headers", "_kind", "_name", "_snap", "_text")
+    __slots__ = ("_fields", "_headers", "_kind", "_name", "_text", "typed_event")
     __match_args__ = ("headers",)
-    _headers: Headers  # unset until first use on fast-path messages
-    # The CRLF block the fast path split; "" for messages built from headers, and for messages of the
-    # C loop whose header names are all distinct (their dict is the wire order).
+    _headers: Headers  # unset until first use on messages of the C loop
+    # The CRLF block of a C-loop message whose header names repeat (the dict alone has lost the wire order
+    # then); "" otherwise.
     _text: str
     _fields: dict[str, str] | None
     _name: str  # set by the C loop (the first header's value); computed when unset
     _kind: str  # set by the C loop; computed when unset
-    # The channel snapshots (no prefix, ``Dest``) the C loop built when every field was there, else None:
-    # decoders use them instead of reading the twelve fields again (see callbridge.ami.fields).
-    _snap: Any
-    _dest: Any
-    # The typed event itself when the C loop could build it (the hot kinds), else None: see ami.events.decode.
-    _event: Any
+    #: The typed event the C loop built from this message (the kinds of callbridge.ami.fast.C_EVENTS), else
+    #: None: callbridge.ami.decode.decode returns it as it is.
+    typed_event: Any
 
     def __init__(self, headers: Headers) -> None:
         _set_headers(self, headers)
         _set_text(self, "")
         _set_fields(self, None)
-        _set_snap(self, None)
-        _set_dest(self, None)
         _set_event(self, None)
 
     @property
     def headers(self) -> Headers:
         try:
             return self._headers
-        except AttributeError:  # a fast-path message: the slot is filled on first use
+        except AttributeError:  # a message of the C loop: the slot is filled on first use
             pass
-        fields = self._fields or {}
         text = self._text
-        if not text or len(fields) == text.count("\r\n") + 1:  # no repeated name: the dict is the wire order
-            headers: Headers = tuple(fields.items())
-        else:
-            headers = tuple(map(tuple, map(_split, text.split("\r\n"), _SEP, _ONE)))  # type: ignore[arg-type]
+        if text:  # a repeated name: the text has the wire order (every line of it is "Name: value")
+            headers: Headers = tuple((name, value) for name, _, value in (line.partition(": ")
+                                                                          for line in text.split("\r\n")))
+        else:  # no repeated name: the dict is the wire order
+            headers = tuple((self._fields or {}).items())
         _set_headers(self, headers)
         return headers
 
@@ -121,12 +101,8 @@ class AmiMessage:
             return self._kind
         except AttributeError:
             pass
-        if self._text.startswith("Event: "):  # the common case, without splitting the first line
-            return "event"
-        first = self._first()
-        if first is None:
-            return "other"
-        return _KINDS.get(first[0], "other")
+        headers = self.headers
+        return _KINDS.get(headers[0][0], "other") if headers else "other"
 
     @property
     def name(self) -> str:
@@ -135,17 +111,8 @@ class AmiMessage:
             return self._name
         except AttributeError:
             pass
-        if self._text:  # fast path: the first line has a ": " and its name no colon
-            line = self._text.partition("\r\n")[0]
-            return line[line.find(": ") + 2 :]
-        first = self._first()
-        return first[1] if first is not None else ""
-
-    def _first(self) -> tuple[str, str] | list[str] | None:
-        if self._text:  # fast path: the first line, split as the fast path split it
-            return self._text.partition("\r\n")[0].split(": ", 1)
         headers = self.headers
-        return headers[0] if headers else None
+        return headers[0][1] if headers else ""
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not AmiMessage:
@@ -173,28 +140,8 @@ _SLOTS: dict[str, Any] = dict(vars(AmiMessage))
 _set_headers = _SLOTS["_headers"].__set__
 _set_text = _SLOTS["_text"].__set__
 _set_fields = _SLOTS["_fields"].__set__
-_set_name = _SLOTS["_name"].__set__
-_set_snap = _SLOTS["_snap"].__set__
-_set_dest = _SLOTS["_dest"].__set__
-_set_event = _SLOTS["_event"].__set__
-_new_message = object.__new__
+_set_event = _SLOTS["typed_event"].__set__
 _KINDS = {"Event": "event", "Response": "response", "Action": "action"}
-
-
-def _lazy_message(text: str, fields: dict[str, str]) -> AmiMessage:
-    msg: AmiMessage = _new_message(AmiMessage)
-    _set_text(msg, text)
-    _set_fields(msg, fields)
-    _set_snap(msg, None)
-    _set_dest(msg, None)
-    _set_event(msg, None)
-    return msg
-
-
-_c_parse_run = None
-if _fastframe is not None:
-    _fastframe.configure(AmiMessage)
-    _c_parse_run = _fastframe.parse_run
 
 
 def message_fields(msg: AmiMessage) -> dict[str, str]:
@@ -223,40 +170,13 @@ Frame = AmiMessage | Banner | MalformedFrame
 
 
 def parse_headers(block: bytes) -> AmiMessage | MalformedFrame:
-    """Parse one message block (without its terminating blank line)."""
+    """Parse one message block (without its terminating blank line): the reference reader."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         # Asterisk passes SIP display names through byte for byte; keep what we can read.
         text = block.decode("utf-8", errors="replace")
-        return _parse_lines(block, text)
-    return _parse_text(text, block)
-
-
-def _fast_message(text: str) -> AmiMessage | None:
-    """A CRLF-only block whose every line is ``Name: value`` → its message; ``None`` when unsure.
-
-    Splitting at the first ``": "`` gives what :func:`_parse_lines` gives (split at the first ``:``,
-    strip the name, drop one leading space of the value) exactly when no name holds a colon or
-    surrounding whitespace; ``isprintable()`` is False for every whitespace character but the ASCII
-    space, which the count rules out. ``dict()`` refuses a line without ``": "`` (a one-item split).
-    A trailing CR is left to the line reader (it strips one from the last line; the split does not).
-    """
-    if text.endswith("\r"):
-        return None
-    try:
-        fields = dict(map(_split, text.split("\r\n"), _SEP, _ONE))
-    except ValueError:
-        return None
-    return _lazy_message(text, fields) if _names_ok(fields) else None
-
-
-def _parse_text(text: str, block: bytes | None = None) -> AmiMessage | MalformedFrame:
-    if text and "\n" not in text.replace("\r\n", ""):
-        fast = _fast_message(text)
-        if fast is not None:
-            return fast
-    return _parse_lines(text.encode("utf-8") if block is None else block, text)
+    return _parse_lines(block, text)
 
 
 def _parse_lines(block: bytes, text: str) -> AmiMessage | MalformedFrame:
@@ -279,58 +199,17 @@ def _parse_lines(block: bytes, text: str) -> AmiMessage | MalformedFrame:
     return AmiMessage(tuple(headers))
 
 
-def _fast_run(text: str, out: list[Frame]) -> None:
-    """Every block of a CRLF-only run (no empty block, none ending in CR) → its message.
-
-    The pure-Python fast path, used without the C loop and as the reference it is tested against.
-
-    :func:`_fast_message` inlined, with the name check done once for the whole run; when it fails (never
-    for Asterisk's own headers), each message is checked again and a failing one re-read by the line reader.
-    """
-    first = len(out)
-    append = out.append
-    new, set_text, set_fields = _new_message, _set_text, _set_fields
-    set_snap, set_dest, set_event = _set_snap, _set_dest, _set_event
-    names = 0
-    dicts: list[dict[str, str]] = []
-    keep = dicts.append
-    for block in text.split("\r\n\r\n"):
-        try:
-            fields = dict(map(_split, block.split("\r\n"), _SEP, _ONE))
-        except ValueError:
-            append(_parse_text(block))  # a line without ": " (command output, "Name:value" …)
-            continue
-        names += len(fields)
-        keep(fields)
-        msg: AmiMessage = new(AmiMessage)
-        set_text(msg, block)
-        set_fields(msg, fields)
-        set_snap(msg, None)
-        set_dest(msg, None)
-        set_event(msg, None)
-        append(msg)
-    joined = " ".join(chain.from_iterable(dicts))
-    if ":" in joined or not joined.isprintable() or joined.count(" ") != names - 1:
-        for i in range(first, len(out)):
-            msg = out[i]  # type: ignore[assignment]
-            if type(msg) is AmiMessage and msg._text and not _names_ok(msg._fields or {}):
-                out[i] = _parse_text(msg._text)
-
-
-def _names_ok(fields: dict[str, str]) -> bool:
-    joined = " ".join(fields)
-    return ":" not in joined and joined.isprintable() and joined.count(" ") == len(fields) - 1
-
-
 class AmiFramer:
     """Incremental AMI splitter: feed bytes, take complete frames."""
 
-    __slots__ = ("_banner_seen", "_buf", "_expect_banner")
+    __slots__ = ("_banner_seen", "_buf", "_c_run", "_expect_banner")
 
-    def __init__(self, expect_banner: bool = True) -> None:
+    def __init__(self, expect_banner: bool = True, *, use_c: bool = True) -> None:
+        """``use_c=False``: the line reader reads everything (the reference the C loop is tested against)."""
         self._buf = bytearray()
         self._expect_banner = expect_banner
         self._banner_seen = not expect_banner
+        self._c_run: RunParser | None = run_parser(AmiMessage) if use_c else None
 
     def receive_data(self, data: bytes) -> None:
         self._buf += data
@@ -373,43 +252,27 @@ class AmiFramer:
         return out
 
     def _bulk(self, pos: int, out: list[Frame]) -> int:
-        """The common case in one go: every complete message up to the last CRLF CRLF, all CRLF.
+        """The common case in one go: every complete message up to the last CRLF CRLF, read by the C loop.
 
-        Decoding the whole run at once and splitting it in C is what makes framing cheap; it is only
-        done when the run is regular (valid UTF-8, no bare-LF blank line, no stray blank lines, no
-        padding at either end), where it splits exactly where the general loop would. Anything else is
-        left to the general loop. Returns the position after the run.
+        The C loop gives the run back (``None``) when it is irregular (a bare LF, stray blank lines,
+        padding, invalid UTF-8): the general loop reads it then, as without the C loop. A message with a
+        line the C loop does not take comes back as its text, for the line reader. Returns the position
+        after what was read.
         """
+        c_run = self._c_run
+        if c_run is None:
+            return pos
         buf = self._buf
         last = buf.rfind(b"\r\n\r\n", pos)
         if last <= pos:
             return pos
-        if _c_parse_run is not None:
-            # None: not a regular CRLF-only run of UTF-8, decided below as without the C loop.
-            parsed = _c_parse_run(buf, pos, last)
-            if parsed is not None:
-                items, texts = parsed
-                if texts:  # messages with a line the C loop does not take: the Python readers decide
-                    items = [_parse_text(item) if type(item) is str else item for item in items]
-                out += items
-                return last + 4
-        try:
-            text = buf[pos:last].decode("utf-8")
-        except UnicodeDecodeError:
+        parsed = c_run(buf, pos, last)
+        if parsed is None:
             return pos
-        if "\r\n\r\n\r" in text or text.endswith(("\r", "\n")):
-            return pos  # stray blank lines or padding: the general loop skips them
-        if (
-            "\n\n" in text
-            or "\n\r\n\r\n" in text  # overlapping "\n\r\n" would fool the count below
-            or text.count("\n\r\n") != text.count("\r\n\r\n")
-        ) and text.count("\n") != text.count("\r\n"):  # (none of these can happen in CRLF-only text)
-            return pos  # message boundaries other than CRLF CRLF: the general loop finds them
-        if "\r\r\n\r\n" not in text and text.count("\n") == text.count("\r\n"):
-            _fast_run(text, out)  # CRLF only and no block ends in CR: every block may take the fast path
-        else:
-            for block in text.split("\r\n\r\n"):
-                out.append(_parse_text(block))
+        items, texts = parsed
+        if texts:
+            items = [_parse_lines(item.encode("utf-8"), item) if type(item) is str else item for item in items]
+        out += items
         return last + 4
 
     @property

@@ -179,10 +179,10 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
-        by_id = self.pending._by_id
+        pending = self.pending  # read live below: a reply dispatched in this read may be the last awaited
         frames = self._framer.feed(data)
         on_events = self._on_events
-        if on_events is not None and not by_id:
+        if on_events is not None and not pending:
             # The common case: nothing awaits a reply (no event can be a list item) and the read holds
             # only events: all of them in one call.
             events = [f for f in frames if type(f) is AmiMessage and f.kind == "event"]
@@ -193,7 +193,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         on_event = self._on_event
         for frame in frames:
             if isinstance(frame, AmiMessage):
-                if not by_id and frame.kind == "event":
+                if not pending and frame.kind == "event":
                     on_event(frame)  # nothing awaits a reply, so no event can be a list item: skip correlation
                 else:
                     self._dispatch(frame)

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
-from callbridge.ami.events import AmiEvent, decode, decode_headers
+from callbridge.ami.decode import decode, decode_headers
+from callbridge.ami.event_types import AmiEvent
 from callbridge.ami.framing import BANNER_PREFIX, AmiFramer, AmiMessage
 from callbridge.calls.tracker import CallTracker, HotlineOf
 from callbridge.domain import DomainEvent

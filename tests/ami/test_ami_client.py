@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from callbridge.ami.actions import CoreStatus, Getvar, QueueStatus, Redirect, Setvar
 from callbridge.ami.client import AmiClient, AmiConnected, AmiLost, ConnState, ReconnectPolicy, Resynced, StreamItem
-from callbridge.ami.events import (
+from callbridge.ami.event_types import (
     BridgeInfoComplete,
     CoreShowChannel,
     FullyBooted,

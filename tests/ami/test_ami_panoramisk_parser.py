@@ -13,7 +13,8 @@ from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
 
-from callbridge.ami.events import Newchannel, decode
+from callbridge.ami.decode import decode
+from callbridge.ami.event_types import Newchannel
 from callbridge.ami.framing import AmiMessage
 from callbridge.ami.protocol import AmiProtocol
 

@@ -13,8 +13,8 @@ import pytest
 
 from callbridge.ami.actions import CoreStatus, Hangup
 from callbridge.ami.client import AmiClient, AmiConnected, ReconnectPolicy, Resynced
-from callbridge.ami.events import CoreShowChannel, QueueEntry
-from callbridge.ami.events import Hangup as HangupEvent
+from callbridge.ami.event_types import CoreShowChannel, QueueEntry
+from callbridge.ami.event_types import Hangup as HangupEvent
 
 sim_module = pytest.importorskip("callbridge.sim.simulator")
 server_module = pytest.importorskip("callbridge.sim.server")

@@ -1,7 +1,8 @@
-"""The C inner loop of framing (callbridge/ami/_fastframe.c) must give exactly what the Python readers give.
+"""The C fast path (callbridge/ami/fast/) must give exactly what the Python reference gives.
 
-Every test frames the same bytes twice — with the C loop and with it switched off — and compares frames,
-header tuples, dicts and typed events. The C loop is built by ``pip install -e .`` (setup.py); a machine
+Every test frames the same bytes twice — with the C loop and with the line reader alone
+(``use_c=False``) — and compares frames, header tuples, dicts and typed events (the C loop's against
+the Python decoders'). The C loop is built by ``pip install -e .`` (setup.py); a machine
 without a C compiler runs the pure-Python path only, and must say so by setting CALLBRIDGE_NO_C_EXT=1.
 """
 
@@ -15,33 +16,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callbridge.ami import framing
-from callbridge.ami.events import decode
+from bench.amistream import generate
+from callbridge.ami import fast
+from callbridge.ami.decode import decode
+from callbridge.ami.event_types import VarSet
+from callbridge.ami.fast import C_EVENTS, c_event_fields, run_parser
 from callbridge.ami.framing import AmiFramer, AmiMessage, Frame, message_fields
 from tests.conftest import traces_dir
 
-C_LOOP = framing._c_parse_run
+C_LOOP = run_parser(AmiMessage)
 
 
 def test_the_c_loop_is_built() -> None:
     if os.environ.get("CALLBRIDGE_NO_C_EXT") == "1":
         pytest.skip("CALLBRIDGE_NO_C_EXT=1: this machine runs the pure-Python framing only")
-    assert C_LOOP is not None, "callbridge.ami._fastframe is not built: run `pip install -e .` with a C compiler"
+    assert C_LOOP is not None, "callbridge.ami.fast._fastframe is not built: run `pip install -e .` with a C compiler"
 
 
 def _frames(data: bytes, cuts: list[int], use_c: bool) -> list[Frame]:
-    saved = framing._c_parse_run
-    framing._c_parse_run = C_LOOP if use_c else None
-    try:
-        framer = AmiFramer(expect_banner=data.startswith(b"Asterisk"))
-        out: list[Frame] = []
-        last = 0
-        for cut in [*sorted(cuts), len(data)]:
-            out += framer.feed(data[last:cut])
-            last = cut
-        return out
-    finally:
-        framing._c_parse_run = saved
+    framer = AmiFramer(expect_banner=data.startswith(b"Asterisk"), use_c=use_c)
+    out: list[Frame] = []
+    last = 0
+    for cut in [*sorted(cuts), len(data)]:
+        out += framer.feed(data[last:cut])
+        last = cut
+    return out
 
 
 def _same(data: bytes, cuts: list[int]) -> list[Frame]:
@@ -56,6 +55,7 @@ def _same(data: bytes, cuts: list[int]) -> list[Frame]:
                                                                                 b.get("Uniqueid"))  # fmt: skip
             if a.kind == "event":
                 assert decode(a) == decode(b), a.name
+                assert b.typed_event is None  # the reference: decoded by the Python decoders
     return with_c
 
 
@@ -80,8 +80,6 @@ def test_every_recorded_trace_frames_the_same() -> None:
 
 @needs_c
 def test_the_benchmark_stream_frames_the_same() -> None:
-    from bench.amistream import generate
-
     data = b"".join(generate(300))
     frames = _same(data, list(range(0, len(data), 65536)))
     assert sum(1 for f in frames if isinstance(f, AmiMessage) and f.kind == "event") > 5000
@@ -152,13 +150,11 @@ def test_snapshots_built_in_c_decode_as_the_python_readers_do(
 
 
 @needs_c
-def test_complete_snapshots_come_from_the_c_loop_and_repeated_values_are_shared() -> None:
-    from bench.amistream import generate
-
+def test_the_c_loop_builds_the_bulk_events_and_shares_repeated_values() -> None:
     framer = AmiFramer(expect_banner=False)
     messages = [f for f in framer.feed(b"".join(generate(20))) if isinstance(f, AmiMessage) and f.kind == "event"]
     dials = [m for m in messages if m.name == "DialBegin"]
-    assert dials and all(m._snap is not None and m._dest is not None for m in dials)
+    assert dials and all(m.typed_event is not None and m.typed_event.dest.channel for m in dials)
     by_uid: dict[str, list[str]] = {}
     for m in messages:
         if "Uniqueid" in message_fields(m):
@@ -220,25 +216,19 @@ def test_events_built_in_c_read_numbers_as_the_python_decoders_do(
     (msg,) = _same(("\r\n".join(lines) + "\r\n\r\n").encode(), [])
     assert isinstance(msg, AmiMessage)
     needs_dest = event.startswith("Agent")
-    assert (msg._event is not None) == (with_dest or not needs_dest)  # built in C unless a snapshot is missing
+    assert (msg.typed_event is not None) == (with_dest or not needs_dest)  # built in C unless a snapshot is missing
 
 
 @needs_c
 def test_the_hot_kinds_of_the_benchmark_stream_are_built_in_c() -> None:
-    from bench.amistream import generate
-    from callbridge.ami.hot_decoders import C_EVENTS
-
     framer = AmiFramer(expect_banner=False)
     events = [f for f in framer.feed(b"".join(generate(20))) if isinstance(f, AmiMessage) and f.kind == "event"]
     hot = [m for m in events if m.name in C_EVENTS]
     assert len(hot) > 0.9 * len(events)
-    assert all(type(m._event) is C_EVENTS[m.name][0] and decode(m) is m._event for m in hot)
+    assert all(type(m.typed_event) is C_EVENTS[m.name][0] and decode(m) is m.typed_event for m in hot)
 
 
 def test_a_c_event_table_that_misses_a_field_is_refused() -> None:
-    from callbridge.ami.event_types import VarSet
-    from callbridge.ami.hot_decoders import c_event_fields
-
     with pytest.raises(TypeError, match="VarSet"):
         c_event_fields(VarSet, (("ts", None), ("snap", None), ("str", "Variable")))
     assert [slot for slot, _, _ in c_event_fields(VarSet, (("ts", None), ("snap", None), ("str", "Variable"),
@@ -247,11 +237,10 @@ def test_a_c_event_table_that_misses_a_field_is_refused() -> None:
 
 
 @needs_c
-def test_configuring_the_c_events_again_replaces_them() -> None:
-    from callbridge.ami.hot_decoders import configure_c_events
-
-    for _ in range(5):  # more than the C table's room if each call added its 22 kinds again
-        assert configure_c_events()
+def test_configuring_the_c_loop_again_replaces_its_tables() -> None:
+    for _ in range(5):  # more than the C table's room if each configuration added its 22 kinds again
+        fast.run_parser.cache_clear()
+        assert run_parser(AmiMessage) is not None
     snapshot = b"".join(f"{f}: v\r\n".encode() for f in _SNAP_FIELDS)
     (msg,) = AmiFramer(expect_banner=False).feed(b"Event: VarSet\r\n" + snapshot + b"Variable: A\r\nValue: 1\r\n\r\n")
-    assert isinstance(msg, AmiMessage) and msg._event is not None and msg._event.variable == "A"
+    assert isinstance(msg, AmiMessage) and isinstance(msg.typed_event, VarSet) and msg.typed_event.variable == "A"

@@ -1,4 +1,5 @@
-"""The framer's fast path (lazy messages) must be indistinguishable from messages built from headers."""
+"""Messages of the C loop (dict first, header tuple on demand) must be indistinguishable from messages built
+from headers, and the framer must read what the line reader reads."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callbridge.ami.events import DialBegin, decode
-from callbridge.ami.framing import AmiFramer, AmiMessage, _parse_lines, message_fields
+from callbridge.ami.decode import decode
+from callbridge.ami.event_types import DialBegin
+from callbridge.ami.framing import AmiFramer, AmiMessage, message_fields, parse_headers
 from tests.conftest import traces_dir
 
 
@@ -97,33 +99,9 @@ def test_fast_path_equals_line_reader_on_header_like_input(messages: list[list[s
     data = "".join(b + "\r\n\r\n" for b in blocks).encode()
     framer = AmiFramer(expect_banner=False)
     got = framer.feed(data[:cut]) + framer.feed(data[cut:])
-    expected = []
-    for b in blocks:
-        raw = b.encode()
-        expected.append(_parse_lines(raw, b))
+    expected = [parse_headers(b.encode()) for b in blocks]
     # Blocks that end in a bare CR are read differently only by the line reader's CR strip: same rule.
     assert got == expected
     for frame in got:
         if isinstance(frame, AmiMessage):
             assert frame.as_dict() == dict(frame.headers)
-
-
-def test_hot_decoders_build_what_the_keyword_decoders_build() -> None:
-    from bench.amistream import generate
-    from callbridge.ami.events import DECODERS, KEYWORD_DECODERS
-
-    messages = _all_trace_messages()
-    messages += [f for f in AmiFramer(expect_banner=False).feed(b"".join(generate(40))) if isinstance(f, AmiMessage)]
-    # Odd shapes too: no snapshot at all, a timestamp, numbers that are not numbers.
-    messages += [AmiMessage((("Event", name), ("Timestamp", "1795917000.25"), ("Cause", "x"), ("Position", "")))
-                 for name in DECODERS]  # fmt: skip
-    compared: set[str] = set()
-    for msg in messages:
-        name = msg.name
-        hot, reference = DECODERS.get(name), KEYWORD_DECODERS.get(name)
-        if hot is None or hot is reference or reference is None:
-            continue
-        fields = message_fields(msg)
-        assert hot(fields) == reference(fields), (name, fields)
-        compared.add(name)
-    assert {"Newchannel", "VarSet", "Hangup", "DialBegin", "BridgeEnter", "AgentComplete", "DTMFEnd"} <= compared

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
+from callbridge.ami.decode import decode, decode_headers
 from callbridge.ami.framing import AmiFramer, AmiMessage
 from tests.calls.traces import full_name, trace_bytes, trace_events, trace_names
 
@@ -76,14 +77,14 @@ def test_attended_transfer_and_list_items() -> None:
 
 
 def test_decode_never_raises_and_keeps_unknown_events_generic() -> None:
-    assert isinstance(ami.decode(AmiMessage(())), ami.GenericEvent)
-    odd = ami.decode(AmiMessage((("Event", "Hangup"), ("Cause", "not-a-number"), ("Channel", "x"))))
+    assert isinstance(decode(AmiMessage(())), ami.GenericEvent)
+    odd = decode(AmiMessage((("Event", "Hangup"), ("Cause", "not-a-number"), ("Channel", "x"))))
     assert isinstance(odd, ami.Hangup) and odd.cause is None and odd.snap.uniqueid == ""
-    mystery = ami.decode(AmiMessage((("Event", "Mystery"), ("A", "1"))))
+    mystery = decode(AmiMessage((("Event", "Mystery"), ("A", "1"))))
     assert isinstance(mystery, ami.GenericEvent) and mystery.get("A") == "1" and mystery.event_name == "Mystery"
-    stamped = ami.decode_headers("Newstate", {"Timestamp": "1700000000.5", "Uniqueid": "u"})
+    stamped = decode_headers("Newstate", {"Timestamp": "1700000000.5", "Uniqueid": "u"})
     assert stamped.timestamp == 1700000000.5
-    user = ami.decode_headers("UserEvent", {"UserEvent": "CbXfer", "Channel": "PJSIP/a-1", "Uniqueid": "u",
+    user = decode_headers("UserEvent", {"UserEvent": "CbXfer", "Channel": "PJSIP/a-1", "Uniqueid": "u",
                                             "XferId": "x1"})  # fmt: skip
     assert isinstance(user, ami.UserEvent) and user.fields == (("XferId", "x1"),) and user.snap is not None
 
@@ -105,7 +106,7 @@ def test_decode_matches_framing_of_the_whole_trace() -> None:
 
 def test_events_are_frozen_and_keyword_only() -> None:
     make: Any = ami.VarSet  # the checks below are about runtime behaviour, not typing
-    snap = ami.decode_headers("Newchannel", {"Uniqueid": "u1"})
+    snap = decode_headers("Newchannel", {"Uniqueid": "u1"})
     assert isinstance(snap, ami.Newchannel)
     ev = make(snap=snap.snap, variable="CB_XFER_ID", value="x1")
     assert ev == ami.VarSet(snap=snap.snap, variable="CB_XFER_ID", value="x1") and hash(ev)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.testing.replay import TICK_S, events_from_raw

@@ -3,7 +3,7 @@ are ignored only once the call has ended (issue 16, point 2)."""
 
 from __future__ import annotations
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls import events as ce
 from callbridge.testing.replay import events_from_raw, replay_events
 from tests.calls.traces import case_path, replay_case

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
+from callbridge.ami.decode import decode_headers
 from callbridge.calls import events as ce
 from callbridge.calls.model import CallState
 from callbridge.calls.tracker import CallTracker
@@ -73,7 +74,7 @@ def test_resync_of_confbridge_list_builds_rooms_without_the_announcer() -> None:
 
 def test_resync_after_a_missed_hangup_ends_only_the_vanished_call() -> None:
     tracker = CallTracker(clock=lambda: 0.0)
-    new = ami.decode_headers
+    new = decode_headers
     tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "a", "Linkedid": "a", "CallerIDNum": "1"}))
     tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b", "CallerIDNum": "2"}))
     still = new("CoreShowChannel", {"Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b", "CallerIDNum": "2"})
@@ -84,7 +85,7 @@ def test_resync_after_a_missed_hangup_ends_only_the_vanished_call() -> None:
 
 def test_live_listing_drops_missed_channels_but_not_ones_born_during_the_listing() -> None:
     tracker = CallTracker(clock=lambda: 0.0)
-    new = ami.decode_headers
+    new = decode_headers
     tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "a", "Linkedid": "a", "CallerIDNum": "1"}))
     tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b", "CallerIDNum": "2"}))
     tracker.feed(new("CoreShowChannel", {"ActionID": "l1", "Channel": "PJSIP/t-2", "Uniqueid": "b", "Linkedid": "b",
@@ -97,7 +98,7 @@ def test_live_listing_drops_missed_channels_but_not_ones_born_during_the_listing
 
 def test_live_listing_seen_only_in_part_is_not_trusted() -> None:
     tracker = CallTracker(clock=lambda: 0.0)
-    new = ami.decode_headers
+    new = decode_headers
     tracker.feed(new("Newchannel", {"Channel": "PJSIP/t-1", "Uniqueid": "a", "Linkedid": "a", "CallerIDNum": "1"}))
     out = tracker.feed(new("CoreShowChannelsComplete", {"ActionID": "l2", "ListItems": "2"}))
     assert out == [] and list(tracker.calls) == ["a"], "attached after the items: the listing is incomplete"

@@ -3,12 +3,12 @@ the PBX no longer lists ended while nobody watched; a call without a record take
 
 from __future__ import annotations
 
-from callbridge.ami import events as ami
-from callbridge.ami.events import decode
+from callbridge.ami import event_types as ami
+from callbridge.ami.decode import decode
 from callbridge.ami.framing import AmiMessage
 from callbridge.calls import events as ce
-from callbridge.calls.model import CallState, KnownCall
-from callbridge.calls.resync import ENDED_UNOBSERVED
+from callbridge.calls.model import CallState
+from callbridge.calls.resync import ENDED_UNOBSERVED, KnownCall
 from callbridge.calls.tracker import CallTracker
 from tests.calls.traces import full_name, trace_events
 

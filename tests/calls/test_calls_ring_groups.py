@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls import events as ce
 from callbridge.calls.model import CallState
 from callbridge.testing.replay import events_from_raw, replay_events

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import orjson
 import pytest
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.calls import events as ce
 from callbridge.calls.model import CallState
 from callbridge.domain import EVENT_TYPES, DomainEvent
 from callbridge.testing.replay import event_record, replay_events
 from tests.calls.traces import full_name, of_type, replay_trace, replay_until, trace_events, trace_names
-from tests.conftest import REPO
 
 CALLER = "13800138000"
 EXPECTED = {"01", "01a", "02", "03", "04", "05", "06", "07", "08", "09", "10", "13", "15", "16", "17", "18", "19",
@@ -252,6 +250,10 @@ def test_21_caller_abandons_after_six_seconds() -> None:
 
 
 def test_docs_describe_every_call_event_and_field() -> None:
+    import dataclasses
+
+    from tests.conftest import REPO
+
     docs = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
     for cls in ce.CALL_EVENT_TYPES:
         section = docs.split(f"### `{cls.TYPE}`", 1)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from callbridge.ami.events import AmiEvent
+from callbridge.ami.event_types import AmiEvent
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.testing.replay import events_from_raw, replay_events

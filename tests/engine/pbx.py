@@ -7,13 +7,14 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callbridge.engine.runtime import Engine, hotline_of
+
+from callbridge.ami.decode import decode_headers
 from callbridge.ami.event_types import AmiEvent
-from callbridge.ami.events import decode_headers
 from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan import Dialplan, load_dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine.effects import ActionResult, Effect, Publish, SendActions
-from callbridge.engine.runtime import Engine, hotline_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = "13912345678"

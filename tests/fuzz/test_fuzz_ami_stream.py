@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from callbridge.ami import events as ami
-from callbridge.ami import framing
+from callbridge.ami import event_types as ami
+from callbridge.ami.decode import decode
+from callbridge.ami.fast import run_parser
 from callbridge.ami.framing import AmiFramer, AmiMessage, Banner, Frame, MalformedFrame, message_fields
 from callbridge.calls.tracker import CallTracker
 from tests.conftest import traces_dir
 
-C_LOOP = framing._c_parse_run
+C_LOOP = run_parser(AmiMessage)
 FUZZ = settings(derandomize=True, max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 
@@ -77,19 +78,14 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[int]]:
 
 
 def _frames(data: bytes, cuts: list[int], use_c: bool) -> list[Frame]:
-    saved = framing._c_parse_run
-    framing._c_parse_run = C_LOOP if use_c else None
-    try:
-        framer = AmiFramer(expect_banner=data.startswith(b"Asterisk"))
-        out: list[Frame] = []
-        last = 0
-        for cut in [*cuts, len(data)]:
-            out += framer.feed(data[last:cut])
-            last = cut
-        assert framer.buffered <= len(data)
-        return out
-    finally:
-        framing._c_parse_run = saved
+    framer = AmiFramer(expect_banner=data.startswith(b"Asterisk"), use_c=use_c)
+    out: list[Frame] = []
+    last = 0
+    for cut in [*cuts, len(data)]:
+        out += framer.feed(data[last:cut])
+        last = cut
+    assert framer.buffered <= len(data)
+    return out
 
 
 def _assert_same(with_c: list[Frame], without: list[Frame]) -> None:
@@ -100,7 +96,7 @@ def _assert_same(with_c: list[Frame], without: list[Frame]) -> None:
             assert message_fields(a) == message_fields(b)
             assert (a.kind, a.name) == (b.kind, b.name)
             if a.kind == "event":
-                assert ami.decode(a) == ami.decode(b), a.name
+                assert decode(a) == decode(b), a.name
 
 
 @FUZZ
@@ -131,7 +127,7 @@ def _channels_of(events: list[ami.AmiEvent]) -> tuple[dict[str, set[str]], set[s
 @given(streams())
 def test_the_tracker_takes_whatever_framing_yields(stream: tuple[bytes, list[int]]) -> None:
     data, cuts = stream
-    events = [ami.decode(f) for f in _frames(data, cuts, use_c=C_LOOP is not None)
+    events = [decode(f) for f in _frames(data, cuts, use_c=C_LOOP is not None)
               if isinstance(f, AmiMessage) and f.kind == "event"]  # fmt: skip
     tracker = CallTracker(clock=lambda: 0.0)
     with capture_logs() as logs:

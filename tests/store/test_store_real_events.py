@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.ami.events import ChannelSnapshot
+from callbridge.ami.event_types import ChannelSnapshot
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.engine.events import (

@@ -1,10 +1,10 @@
-"""Typed AMI events: :func:`decode` turns one :class:`AmiMessage` into a frozen, slotted event.
+"""AMI decoding: :func:`decode` turns one :class:`AmiMessage` into its typed event (:mod:`callbridge.ami.event_types`).
 
-The classes live in :mod:`callbridge.ami.event_types` and are re-exported here; this module holds the
-decoders. ``decode`` is on the hot path, so it is one dict dispatch on the event name, one ``dict()`` of
-the headers and plain ``dict.get`` look-ups. It never raises: a field that is missing or not a number
-becomes ``""`` / ``0`` / ``None``, and a frame that still cannot be decoded becomes a
-:class:`GenericEvent`.
+The decoders here are the reference: one per typed kind, each building the event with its class's own
+constructor from the message's header dict. The C framing loop builds the bulk kinds itself while it reads
+the bytes (:mod:`callbridge.ami.fast`, tested against these decoders); ``decode`` returns those as they are.
+It never raises: a field that is missing or not a number becomes ``""`` / ``0`` / ``None``, and a frame that
+still cannot be decoded becomes a :class:`GenericEvent`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from callbridge.ami.event_types import (
     AgentCalled,
     AgentComplete,
     AgentConnect,
-    AgentEvent,
     AgentRingNoAnswer,
     AmiEvent,
     AttendedTransfer,
@@ -28,7 +27,6 @@ from callbridge.ami.event_types import (
     BridgeLeave,
     BridgeListItem,
     BridgeMerge,
-    BridgeSnapshot,
     ChannelEvent,
     ChannelSnapshot,
     ConfbridgeEnd,
@@ -75,7 +73,6 @@ from callbridge.ami.event_types import (
     Unhold,
     UserEvent,
     VarSet,
-    endpoint_of,
 )
 from callbridge.ami.fields import (
     EMPTY_SNAPSHOT,
@@ -88,21 +85,6 @@ from callbridge.ami.fields import (
     yes,
 )
 from callbridge.ami.framing import AmiMessage, message_fields
-from callbridge.ami.hot_decoders import configure_c_events, hot_decoders
-
-__all__ = [
-    "AgentCalled", "AgentComplete", "AgentConnect", "AgentEvent", "AgentRingNoAnswer", "AmiEvent",
-    "AttendedTransfer", "BlindTransfer", "BridgeCreate", "BridgeDestroy", "BridgeEnter", "BridgeInfoChannel",
-    "BridgeInfoComplete", "BridgeLeave", "BridgeListItem", "BridgeMerge", "BridgeSnapshot", "ChannelEvent",
-    "ChannelSnapshot", "ConfbridgeEnd", "ConfbridgeJoin", "ConfbridgeLeave", "ConfbridgeList",
-    "ConfbridgeListRooms", "ConfbridgeMute", "ConfbridgeStart", "ConfbridgeUnmute", "CoreShowChannel",
-    "DTMFBegin", "DTMFEnd", "DialBegin", "DialEnd", "DialState", "FullyBooted", "GenericEvent", "Hangup",
-    "HangupRequest", "Hold", "LocalBridge", "MusicOnHoldStart", "MusicOnHoldStop", "NewCallerid",
-    "NewConnectedLine", "Newchannel", "Newstate", "OriginateResponse", "Pickup", "QueueCallerAbandon",
-    "QueueCallerJoin", "QueueCallerLeave", "QueueEntry", "QueueMember", "QueueMemberAdded", "QueueMemberEvent",
-    "QueueMemberPause", "QueueMemberRemoved", "QueueMemberStatus", "QueueParams", "Shutdown", "SoftHangupRequest",
-    "Unhold", "UserEvent", "VarSet", "decode", "decode_headers", "endpoint_of",
-]  # fmt: skip
 
 H = dict[str, str]
 # Headers every channel snapshot has; anything else in a UserEvent is user data.
@@ -175,9 +157,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         cause_txt=d.get("Cause-txt", ""),
         tech_cause=d.get("TechCause", ""),
     ),
-    "HangupRequest": lambda d: HangupRequest(
-        timestamp=_ts(d), snap=_snap(d), cause=_opt_int(d.get("Cause")), tech_cause=d.get("TechCause", "")
-    ),
+    "HangupRequest": lambda d: HangupRequest(timestamp=_ts(d), snap=_snap(d), cause=_opt_int(d.get("Cause")),
+                                             tech_cause=d.get("TechCause", "")),
     "SoftHangupRequest": lambda d: SoftHangupRequest(timestamp=_ts(d), snap=_snap(d), cause=_opt_int(d.get("Cause"))),
     "DialBegin": lambda d: DialBegin(
         timestamp=_ts(d), snap=_psnap(d, ""), dest=_psnap(d, "Dest") or _EMPTY, dial_string=d.get("DialString", "")
@@ -194,9 +175,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
     ),
     "BridgeCreate": lambda d: BridgeCreate(timestamp=_ts(d), bridge=_bridge(d)),
     "BridgeDestroy": lambda d: BridgeDestroy(timestamp=_ts(d), bridge=_bridge(d)),
-    "BridgeEnter": lambda d: BridgeEnter(
-        timestamp=_ts(d), snap=_snap(d), bridge=_bridge(d), swap_uniqueid=d.get("SwapUniqueid", "")
-    ),
+    "BridgeEnter": lambda d: BridgeEnter(timestamp=_ts(d), snap=_snap(d), bridge=_bridge(d),
+                                         swap_uniqueid=d.get("SwapUniqueid", "")),
     "BridgeLeave": lambda d: BridgeLeave(timestamp=_ts(d), snap=_snap(d), bridge=_bridge(d)),
     "BridgeMerge": lambda d: BridgeMerge(timestamp=_ts(d), to_bridge=_bridge(d, "To"), from_bridge=_bridge(d, "From")),
     "LocalBridge": lambda d: LocalBridge(
@@ -234,9 +214,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
     ),
     "Hold": lambda d: Hold(timestamp=_ts(d), snap=_snap(d), music_class=d.get("MusicClass", "")),
     "MusicOnHoldStart": lambda d: MusicOnHoldStart(timestamp=_ts(d), snap=_snap(d), music_class=d.get("Class", "")),
-    "DTMFBegin": lambda d: DTMFBegin(
-        timestamp=_ts(d), snap=_snap(d), digit=d.get("Digit", ""), direction=d.get("Direction", "")
-    ),
+    "DTMFBegin": lambda d: DTMFBegin(timestamp=_ts(d), snap=_snap(d), digit=d.get("Digit", ""),
+                                     direction=d.get("Direction", "")),
     "DTMFEnd": lambda d: DTMFEnd(
         timestamp=_ts(d),
         snap=_snap(d),
@@ -310,9 +289,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         abandoned=_int(d.get("Abandoned")),
         action_id=d.get("ActionID", ""),
     ),
-    "ConfbridgeStart": lambda d: ConfbridgeStart(
-        timestamp=_ts(d), conference=d.get("Conference", ""), bridge=_bridge(d)
-    ),
+    "ConfbridgeStart": lambda d: ConfbridgeStart(timestamp=_ts(d), conference=d.get("Conference", ""),
+                                                 bridge=_bridge(d)),
     "ConfbridgeEnd": lambda d: ConfbridgeEnd(timestamp=_ts(d), conference=d.get("Conference", ""), bridge=_bridge(d)),
     "ConfbridgeJoin": lambda d: ConfbridgeJoin(
         timestamp=_ts(d),
@@ -363,9 +341,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
     "BridgeInfoChannel": lambda d: BridgeInfoChannel(
         timestamp=_ts(d), snap=_snap(d), bridge_id=d.get("BridgeUniqueid", ""), action_id=d.get("ActionID", "")
     ),
-    "BridgeInfoComplete": lambda d: BridgeInfoComplete(
-        timestamp=_ts(d), bridge=_bridge(d), action_id=d.get("ActionID", "")
-    ),
+    "BridgeInfoComplete": lambda d: BridgeInfoComplete(timestamp=_ts(d), bridge=_bridge(d),
+                                                       action_id=d.get("ActionID", "")),
     "OriginateResponse": lambda d: OriginateResponse(
         timestamp=_ts(d),
         action_id=d.get("ActionID", ""),
@@ -396,25 +373,12 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
 }
 
 
-KEYWORD_DECODERS = dict(DECODERS)  # the reference the hot builders are tested against
-# The hot decoders also take the snapshots the C framing loop built (see AmiMessage._snap).
-SNAPSHOT_DECODERS = hot_decoders()
-DECODERS.update(SNAPSHOT_DECODERS)
-configure_c_events()  # the C framing loop builds the hot kinds itself (decode returns them as they are)
-
-
 def decode(msg: AmiMessage) -> AmiEvent:
     """One AMI event message → its typed event (or :class:`GenericEvent`). Never raises."""
-    event = msg._event  # built by the C framing loop (the hot kinds; see hot_decoders.configure_c_events)
+    event = msg.typed_event  # the C framing loop built it (the kinds of callbridge.ami.fast.C_EVENTS)
     if event is not None:
         return event  # type: ignore[no-any-return]
     name = msg.name
-    hot = SNAPSHOT_DECODERS.get(name)
-    if hot is not None:
-        try:
-            return hot(msg._fields or message_fields(msg), msg._snap, msg._dest)
-        except Exception:  # as below
-            return GenericEvent(name=name, headers=msg.headers)
     build = DECODERS.get(name)
     if build is None:
         return GenericEvent(name=name, headers=msg.headers)

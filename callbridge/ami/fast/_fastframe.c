@@ -1,5 +1,6 @@
 /*
- * callbridge.ami._fastframe: the inner loop of AMI framing in C (optional; see framing.py).
+ * callbridge.ami.fast._fastframe: the inner loop of AMI framing in C (optional; loaded and configured by
+ * callbridge/ami/fast/__init__.py, which holds the table of the events it builds; see also framing.py).
  *
  * Why it exists: the ingest benchmark (issue 8) asks for 2.5x panoramisk's rate through framing,
  * typed decoding and the call tracker. In pure Python, turning one message into a dict costs more
@@ -19,16 +20,18 @@
  *
  * Each message gets its header dict (the last of a repeated name wins), its name (the first
  * header's value), its kind (event/response/action/other), its text only when a header name
- * repeats (the dict alone cannot give the wire order then), and the channel snapshots of the
- * prefixes set by configure_snapshots() when every field of one is there (decoders fall back to
- * reading the dict otherwise).
+ * repeats (the dict alone cannot give the wire order then), and, for the event kinds set by
+ * configure_event(), the typed event, built from the channel snapshots of the prefixes set by
+ * configure_snapshots() when every field of one is there (the Python decoders read the dict
+ * otherwise).
  *
  * Strings: header names are interned once each; short values go through a bounded cache, so that
  * the values that repeat from event to event (a channel's name, uniqueid, state, context, caller
  * number ...) are one object each while they keep coming: fewer allocations here, and a hash that
  * is computed once, not at every dict look-up of the tracker.
  *
- * The pure-Python path stays the reference: tests run both and compare (tests/ami/test_fastframe.py).
+ * The pure-Python path stays the reference: tests run both and compare (tests/ami/test_fastframe.py,
+ * tests/fuzz/test_fuzz_ami_stream.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -75,7 +78,7 @@ role_of(const char *s, Py_ssize_t len)
 /* ---- the AmiMessage type and its slots (configure) ---------------------------------------------- */
 
 static PyTypeObject *msg_type = NULL;
-static Py_ssize_t off_fields, off_name, off_kind, off_text, off_snap, off_dest, off_event;
+static Py_ssize_t off_fields, off_name, off_kind, off_text, off_event;
 
 /* ---- typed events built here (configure_event): one spec per hot event kind ------------------- */
 
@@ -476,15 +479,17 @@ emit(message *m, PyObject *out, const unsigned char *s, Py_ssize_t start, Py_ssi
         Py_INCREF(empty);
         text = empty;
     }
+    /* The snapshots only serve the typed event: the Python decoders read the dict themselves. */
     PyObject *snap = build_snapshot(m, 0);
     PyObject *dest = snap_prefixes > 1 && snap != NULL ? build_snapshot(m, 1) : (Py_INCREF(Py_None), Py_None);
-    PyObject *event = snap != NULL && dest != NULL && m->kind == 1 ? build_event(m->fields, m->first, snap, dest)
-                      : (Py_INCREF(Py_None), Py_None);
+    PyObject *event = NULL;
+    if (snap != NULL && dest != NULL)
+        event = m->kind == 1 ? build_event(m->fields, m->first, snap, dest) : (Py_INCREF(Py_None), Py_None);
+    Py_XDECREF(snap);
+    Py_XDECREF(dest);
     PyObject *msg = event != NULL ? msg_type->tp_alloc(msg_type, 0) : NULL;
     if (msg == NULL) {
         Py_DECREF(text);
-        Py_XDECREF(snap);
-        Py_XDECREF(dest);
         Py_XDECREF(event);
         return -1;
     }
@@ -495,8 +500,6 @@ emit(message *m, PyObject *out, const unsigned char *s, Py_ssize_t start, Py_ssi
     SET_SLOT(msg, off_name, m->first != NULL ? m->first : (Py_INCREF(empty), empty));
     SET_SLOT(msg, off_kind, kind);
     SET_SLOT(msg, off_text, text);
-    SET_SLOT(msg, off_snap, snap);
-    SET_SLOT(msg, off_dest, dest);
     SET_SLOT(msg, off_event, event);
     m->fields = NULL; /* the message took these references */
     m->first = NULL;
@@ -779,7 +782,7 @@ configure_bridge(PyObject *module, PyObject *args)
 }
 
 /* configure(message_type): the AmiMessage class whose instances parse_run builds; its slots
- * _fields, _name, _kind, _text, _snap, _dest and _event are filled, _headers is left unset. */
+ * _fields, _name, _kind, _text and typed_event are filled, _headers is left unset. */
 static PyObject *
 configure(PyObject *module, PyObject *type)
 {
@@ -790,8 +793,7 @@ configure(PyObject *module, PyObject *type)
     PyTypeObject *t = (PyTypeObject *)type;
     if (slot_offset(t, "_fields", &off_fields) < 0 || slot_offset(t, "_name", &off_name) < 0 ||
         slot_offset(t, "_kind", &off_kind) < 0 || slot_offset(t, "_text", &off_text) < 0 ||
-        slot_offset(t, "_snap", &off_snap) < 0 || slot_offset(t, "_dest", &off_dest) < 0 ||
-        slot_offset(t, "_event", &off_event) < 0)
+        slot_offset(t, "typed_event", &off_event) < 0)
         return NULL;
     Py_INCREF(type);
     Py_XSETREF(msg_type, t);
@@ -865,7 +867,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "callbridge.ami._fastframe", "AMI framing inner loop in C (optional).", -1, methods,
+    PyModuleDef_HEAD_INIT, "callbridge.ami.fast._fastframe", "AMI framing inner loop in C (optional).", -1, methods,
 };
 
 PyMODINIT_FUNC

@@ -2,8 +2,8 @@
 channel variables, DTMF, UserEvent, and the ConfBridge list/kick/mute actions.
 
 These carry caller-controlled values (numbers, names, variables), hence the extra checks here on top of
-the header check of :mod:`~callbridge.ami.actions_base`. One family of :mod:`callbridge.ami.actions`, which
-re-exports it (import from there).
+the header check of :mod:`~callbridge.ami.actions.base`. One family of the :mod:`callbridge.ami.actions`
+catalogue (import the actions from there).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from callbridge.errors import UnsafeValueError
 
-from .actions_base import Action, _Headers, _truefalse, hdr
+from .base import Action, HeaderBuilder, hdr, truefalse
 
 # DTMF digits Asterisk's PlayDTMF accepts (one per action).
 _DTMF = re.compile(r"^[0-9A-Da-d*#wW]$")
@@ -36,7 +36,7 @@ def _caller_id(name: str | None, num: str | None) -> str | None:
     return f'"{name}" <{num or ""}>'
 
 
-def _variables(h: _Headers, variables: tuple[tuple[str, str], ...]) -> None:
+def _variables(h: HeaderBuilder, variables: tuple[tuple[str, str], ...]) -> None:
     for key, value in variables:
         # A '=' or ',' in the name would split differently on the Asterisk side.
         if not _VAR_NAME.match(key):
@@ -68,12 +68,12 @@ class Originate(Action):
     other_channel_id: str | None = None
     account: str | None = None
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         dialplan = self.exten is not None
         if dialplan == (self.application is not None):
             raise ValueError("Originate needs either exten (with context) or application")
         h.add("Channel", self.channel).add("Timeout", self.timeout_ms)
-        h.add("Async", _truefalse(self.async_))
+        h.add("Async", truefalse(self.async_))
         if dialplan:
             h.add("Context", self.context).add("Exten", self.exten)
             h.add("Priority", 1 if self.priority is None else self.priority)
@@ -99,7 +99,7 @@ class Redirect(Action):
     extra_exten: str | None = None
     extra_priority: int | None = None
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         h.add("Channel", self.channel).add("Context", self.context)
         h.add("Exten", self.exten).add("Priority", self.priority)
         if self.extra_channel is not None:
@@ -182,10 +182,10 @@ class PlayDTMF(Action):
     duration_ms: int | None = hdr("Duration", default=None)
     receive: bool | None = hdr("Receive", default=None, bools="yesno")
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         if not _DTMF.match(self.digit):
             raise UnsafeValueError("Digit", self.digit)
-        return Action._build(self, h)
+        return Action.add_headers(self, h)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +196,7 @@ class UserEvent(Action):
     user_event: str
     headers: tuple[tuple[str, str], ...] = ()
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         h.add("UserEvent", self.user_event)
         for key, value in self.headers:
             if key.lower() in ("action", "actionid", "userevent"):

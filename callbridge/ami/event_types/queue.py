@@ -1,15 +1,15 @@
 """Typed AMI events of queues: callers joining/leaving, agents rung and connected, member changes, and the
 list items of QueueStatus (QueueParams, QueueMember, QueueEntry).
 
-One family of :mod:`callbridge.ami.event_types` (which re-exports it; import from there or from
-:mod:`callbridge.ami.events`), split out by subject to keep modules small.
+One family of the :mod:`callbridge.ami.event_types` catalogue (import the classes from there), split out by
+subject to keep modules small.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callbridge.ami.event_types_base import AmiEvent, ChannelEvent, ChannelSnapshot, install_fast_inits
+from callbridge.ami.event_types.base import AmiEvent, ChannelEvent, ChannelSnapshot
 
 
 # Queues (``Priority`` in these is the dialplan priority; QUEUE_PRIO only shows in QueueEntry)
@@ -146,6 +146,3 @@ class QueueParams(AmiEvent):
     completed: int
     abandoned: int
     action_id: str
-
-
-install_fast_inits(globals(), __name__)

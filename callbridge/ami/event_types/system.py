@@ -1,20 +1,19 @@
 """Typed AMI events of conferences and of the PBX itself: ConfBridge rooms and parties (with the list items
 of ConfbridgeListRooms/ConfbridgeList), OriginateResponse, UserEvent, FullyBooted and Shutdown.
 
-One family of :mod:`callbridge.ami.event_types` (which re-exports it; import from there or from
-:mod:`callbridge.ami.events`), split out by subject to keep modules small.
+One family of the :mod:`callbridge.ami.event_types` catalogue (import the classes from there), split out by
+subject to keep modules small.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callbridge.ami.event_types_base import (
+from callbridge.ami.event_types.base import (
     AmiEvent,
     BridgeSnapshot,
     ChannelEvent,
     ChannelSnapshot,
-    install_fast_inits,
 )
 
 
@@ -124,6 +123,3 @@ class Shutdown(AmiEvent):
     NAME = "Shutdown"
     shutdown: str  # Cleanly | Uncleanly
     restart: bool
-
-
-install_fast_inits(globals(), __name__)

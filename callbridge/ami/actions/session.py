@@ -1,8 +1,8 @@
 """Typed AMI actions of the session and of PBX status: login (plain or MD5), events mask, keepalive, logoff,
 and the status/list queries (CoreShowChannels, BridgeList, BridgeInfo, CoreSettings, CoreStatus).
 
-These are mostly what the client sends on its own behalf (login, keepalive, resync). One family of
-:mod:`callbridge.ami.actions`, which re-exports it (import from there).
+These are mostly what the client sends on its own behalf (login, keepalive, resync). One family of the
+:mod:`callbridge.ami.actions` catalogue (import the actions from there).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .actions_base import Action, _Headers, hdr
+from .base import Action, HeaderBuilder, hdr
 
 # --- session ------------------------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ class Login(Action):
     key: str | None = field(default=None, repr=False)
     events: str = "on"
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         if (self.secret is None) == (self.key is None):
             raise ValueError("Login needs exactly one of secret (plain) or key (md5)")
         h.add("Username", self.username)

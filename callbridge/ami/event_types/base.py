@@ -1,18 +1,12 @@
-"""The foundations of the typed AMI events: snapshots, the event base classes and their fast constructor.
+"""The foundations of the typed AMI events: snapshots and the event base classes.
 
-:mod:`callbridge.ami.event_types` re-exports everything here (import from there, or from
-:mod:`callbridge.ami.events`). Kept apart from the event families (``event_types_channel``,
-``event_types_queue``, ``event_types_system``) because every family builds on it and it must import none of
-them: one class object per event type, defined once.
-
-* Channel snapshots repeat in almost every event, so they are NamedTuples (see :class:`ChannelSnapshot`).
-* :func:`install_fast_inits` gives every event class a cheaper ``__init__``; each family module calls it
-  once on its own classes after defining them.
+Kept apart from the event families (``channel``, ``queue``, ``system``) because every family builds on it
+and it imports none of them: one class object per event type, defined once. Channel snapshots repeat in
+almost every event, so they are NamedTuples (see :class:`ChannelSnapshot`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -104,41 +98,3 @@ class GenericEvent(AmiEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelEvent(AmiEvent):
     snap: ChannelSnapshot
-
-
-def _install_fast_init(cls: type) -> None:
-    """Replace a frozen slotted dataclass's ``__init__`` by one that writes the slots directly.
-
-    Why: the generated ``__init__`` of a frozen dataclass goes through ``object.__setattr__`` per field,
-    which made event construction a third of :func:`decode`'s time. Writing through the slot descriptors
-    is the same operation without the detour; instances stay frozen (``__setattr__`` still raises) and
-    compare, hash and print exactly as before.
-    """
-    fields = dataclasses.fields(cls)
-    namespace: dict[str, object] = {}
-    params = []
-    for f in fields:
-        namespace["set_" + f.name] = getattr(cls, f.name).__set__
-        if f.default is not dataclasses.MISSING:
-            namespace["default_" + f.name] = f.default
-            params.append(f"{f.name}=default_{f.name}")
-        else:
-            params.append(f.name)
-    body = "".join(f"    set_{f.name}(self, {f.name})\n" for f in fields) or "    pass\n"
-    exec(f"def __init__(self, *, {', '.join(params)}):\n{body}", namespace)  # noqa: S102 - built from field names
-    cls.__init__ = namespace["__init__"]  # type: ignore[misc]
-
-
-def install_fast_inits(namespace: dict[str, object], module: str) -> None:
-    """Install the fast ``__init__`` on every event class *defined* in ``module`` (its ``globals()``).
-
-    The module's own names, not AmiEvent.__subclasses__(): ``slots=True`` replaces each class by a new one and
-    the discarded originals may still be listed there. Classes imported from another module are skipped:
-    their own module installed theirs.
-    """
-    for cls in [c for c in list(namespace.values()) if isinstance(c, type) and issubclass(c, AmiEvent)]:
-        if cls.__module__ == module:
-            _install_fast_init(cls)
-
-
-install_fast_inits(globals(), __name__)

@@ -1,22 +1,20 @@
 """Typed AMI events of channels and bridges: channel life cycle, dialling, bridges, transfers, hold/music/DTMF,
 and the list items of the channel/bridge resync (CoreShowChannels, BridgeList, BridgeInfo).
 
-One family of :mod:`callbridge.ami.event_types` (which re-exports it; import from there or from
-:mod:`callbridge.ami.events`), split out by subject to keep modules small. These are the bulk kinds of the
-ingest path: the classes stay frozen, slotted dataclasses with the fast ``__init__`` of
-:func:`~callbridge.ami.event_types_base.install_fast_inits`.
+One family of the :mod:`callbridge.ami.event_types` catalogue (import the classes from there), split out by
+subject to keep modules small. These are the bulk kinds of the ingest path, which the C loop builds itself
+(:mod:`callbridge.ami.fast`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callbridge.ami.event_types_base import (
+from callbridge.ami.event_types.base import (
     AmiEvent,
     BridgeSnapshot,
     ChannelEvent,
     ChannelSnapshot,
-    install_fast_inits,
 )
 
 
@@ -248,6 +246,3 @@ class BridgeInfoComplete(AmiEvent):
     NAME = "BridgeInfoComplete"
     bridge: BridgeSnapshot
     action_id: str
-
-
-install_fast_inits(globals(), __name__)

@@ -1,8 +1,8 @@
 """The machinery of the typed AMI actions: the :class:`Action` base, :func:`hdr` field declarations and the
 header builder that checks every header.
 
-Kept apart from the action families (``actions_session``, ``actions_call``, ``actions_queue``) because all of
-them build on it; :mod:`callbridge.ami.actions` re-exports everything (import from there).
+Kept apart from the action families (``session``, ``call``, ``queue``) because all of them build on it;
+import the actions from :mod:`callbridge.ami.actions`.
 
 Why typed: the rest of the code never builds header strings, so a caller-controlled value (a caller
 name, a ticket number) can only ever land in the value slot it was meant for, and every header goes
@@ -18,20 +18,20 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-from .framing import check_header
+from callbridge.ami.framing import check_header
 
 Header = tuple[str, str]
 
 
-def _truefalse(value: bool) -> str:
+def truefalse(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _yesno(value: bool) -> str:
+def yesno(value: bool) -> str:
     return "yes" if value else "no"
 
 
-class _Headers:
+class HeaderBuilder:
     """Small builder: skips unset optional values, renders ints, checks every header."""
 
     __slots__ = ("items",)
@@ -39,11 +39,11 @@ class _Headers:
     def __init__(self, action: str) -> None:
         self.items: list[Header] = [("Action", action)]
 
-    def add(self, name: str, value: str | int | None) -> _Headers:
+    def add(self, name: str, value: str | int | None) -> HeaderBuilder:
         if value is None:
             return self
         # bool is an int subclass; booleans are rendered by the field's style, never as "True".
-        assert not isinstance(value, bool), f"{name}: render booleans with _truefalse/_yesno"
+        assert not isinstance(value, bool), f"{name}: render booleans with truefalse/yesno"
         text = str(value)
         check_header(name, text)
         self.items.append((name, text))
@@ -64,21 +64,21 @@ class Action:
     """Base of every action; ``name`` is the AMI action name.
 
     Plain actions only declare their fields with :func:`hdr`; actions whose headers depend on each
-    other (Originate, Redirect, Login…) override ``_build``.
+    other (Originate, Redirect, Login…) override ``add_headers``.
     """
 
     name: ClassVar[str] = ""
 
     def to_headers(self) -> list[Header]:
-        return self._build(_Headers(self.name)).items
+        return self.add_headers(HeaderBuilder(self.name)).items
 
-    def _build(self, h: _Headers) -> _Headers:
+    def add_headers(self, h: HeaderBuilder) -> HeaderBuilder:
         for f in fields(self):
             header = f.metadata.get("header")
             value = getattr(self, f.name)
             if header is None or value is None:
                 continue
             if isinstance(value, bool):
-                value = _yesno(value) if f.metadata["bools"] == "yesno" else _truefalse(value)
+                value = yesno(value) if f.metadata["bools"] == "yesno" else truefalse(value)
             h.add(header, value)
         return h

@@ -1,7 +1,7 @@
 """Typed AMI actions of queues: members (add, remove, pause), status and summary, and a waiting caller's
 priority or withdrawal (the expert-seat priority queues and the overflow).
 
-One family of :mod:`callbridge.ami.actions`, which re-exports it (import from there).
+One family of the :mod:`callbridge.ami.actions` catalogue (import the actions from there).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .actions_base import Action, hdr
+from .base import Action, hdr
 
 # --- queues -------------------------------------------------------------------------------------
 
