@@ -20,7 +20,6 @@ whole, and transfers in progress keep the rule object they started with.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sqlite3
@@ -32,33 +31,37 @@ from typing import Any
 import structlog
 
 from callbridge.ami.client import AmiClient
+from callbridge.app_reload import DialplanReloader
 from callbridge.app_state import StateTopics
+from callbridge.bus.command_server import CommandServer
+from callbridge.bus.publisher import Publisher
+from callbridge.bus.publisher_mqtt import publish_retained_once
+from callbridge.bus.state import OFFLINE
+from callbridge.bus.topics import Topics
 from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine.runtime import Engine, hotline_of
 from callbridge.engine.service import EngineService, EventSink
-from callbridge.errors import ConfigError, LocalError, PartFailedError
+from callbridge.errors import CommandError, PartFailedError
 from callbridge.lifecycle import STEP_S, bounded, part_failure, say_offline, settle
 from callbridge.lifecycle import tune_gc as tune_gc  # the daemon's collector tuning (bench/ uses it too)
 from callbridge.lifecycle import use_uvloop as use_uvloop
 from callbridge.settings import Settings
 from callbridge.store.feedback import FeedbackDesk, Handover, handover_of
+from callbridge.store.live import LiveBoard
+from callbridge.store.recall import recall
+from callbridge.store.records import open_record_store
+from callbridge.store.sink import RecordsSink
+from callbridge.store.writer import RecordWriter
+from callbridge.web.console import Console
+from callbridge.web.server import WebServer
 
 log = structlog.get_logger("callbridge.app")
 
 #: How often the dialplan files' modification times are compared (seconds).
 WATCH_INTERVAL = 1.0
-
-
-def dialplan_mtimes(path: Path) -> dict[str, float]:
-    files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
-    out: dict[str, float] = {}
-    for f in files:
-        with contextlib.suppress(OSError):
-            out[str(f)] = f.stat().st_mtime_ns / 1e9
-    return out
 
 
 class App:
@@ -89,7 +92,6 @@ class App:
         self.web: Any = None  # WebServer
         self._watch_interval = watch_interval
         self._clock = clock
-        self._mtimes = dialplan_mtimes(self.dialplan_path)
         self.tracker = CallTracker(hotline_of=hotline_of(lambda: self.plan), clock=clock)
         self.engine = Engine(self.plan, self.tracker)
         self.ami: AmiClient | None = None
@@ -102,7 +104,8 @@ class App:
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
-        self._reloads: set[asyncio.Future[None]] = set()
+        self.reloader = DialplanReloader(self.dialplan_path, self.engine, install=self._install_plan, flush=self._flush,
+                                         stopping=self._stop.is_set, clock=clock)  # fmt: skip
         self._closed: set[str] = set()  # parts already closed (stop is idempotent)
         self._failure_reported = False  # the run's failure was raised to a caller already
 
@@ -198,10 +201,6 @@ class App:
             raise PartFailedError("web", f"cannot listen on {host}:{port}: {reason}") from exc
 
     async def _announce_offline(self) -> None:
-        from callbridge.bus.publisher_mqtt import publish_retained_once
-        from callbridge.bus.state import OFFLINE
-        from callbridge.bus.topics import Topics
-
         mqtt = self.settings.mqtt
         await publish_retained_once(mqtt, client_id=f"{mqtt.resolved_client_id()}-status",
                                     topic=Topics(mqtt.site).status, payload=OFFLINE)  # fmt: skip
@@ -240,7 +239,7 @@ class App:
             log.info("callbridge.stopping", note="no call is touched")
             for task in own:
                 task.cancel()
-            reloads = dict.fromkeys(self._reloads, "dialplan reload")
+            reloads = dict.fromkeys(self.reloader.pending, "dialplan reload")
             for task in reloads:
                 task.cancel()
             await bounded("ami", ami.close)  # ends the stream, so the consumer returns
@@ -278,29 +277,18 @@ class App:
         if self._stop.is_set():  # stopping: a reload now would only race the shutdown
             log.info("callbridge.signal", signal="SIGHUP", ignored="stopping")
             return
-        self._spawn_reload("sighup")
+        self.reloader.spawn("sighup")
 
     def _start_bus(self) -> EventSink:
-        from callbridge.bus.publisher import Publisher
-
         try:
             self.publisher = Publisher(self.settings.mqtt)
         except (OSError, sqlite3.Error) as exc:
             raise PartFailedError("mqtt outbox", f"{self.settings.mqtt.outbox_path}: {exc}") from exc
-        try:
-            from callbridge.bus.command_server import CommandServer
-        except ImportError:  # pragma: no cover - the bus ships both
-            return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
         self.command_server = CommandServer(self.settings.mqtt, _LateHandler(self))
         return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
 
     def _start_store(self) -> EventSink:
         """Records (SQLite, or PostgreSQL with a DSN), the live board and, when enabled, the web server."""
-        from callbridge.store.live import LiveBoard
-        from callbridge.store.records import open_record_store
-        from callbridge.store.sink import RecordsSink
-        from callbridge.store.writer import RecordWriter
-
         st = self.settings.store
         dsn = st.postgres_dsn.get_secret_value() if st.postgres_dsn is not None else None
         try:
@@ -317,10 +305,6 @@ class App:
         sink = RecordsSink(self.writer, self.board, publish=publish)
         self.writer.on_alarm = sink.backlog_alarm
         if self._enable_web:
-            from callbridge.bus.command_server import CommandServer
-            from callbridge.web.console import Console
-            from callbridge.web.server import WebServer
-
             web = self.settings.web
             token = web.token.get_secret_value() if web.token is not None else None
             # the console's actions go through the MQTT command processor (the same checks), built here
@@ -336,8 +320,6 @@ class App:
 
     def _recall(self) -> None:
         """After a restart: the calls, transfers and today's board callbridge left (see store/recall.py)."""
-        from callbridge.store.recall import recall
-
         try:
             recall(self.records, tracker=self.tracker, engine=self.engine, plan=self.plan, board=self.board,
                    now=self._clock())  # fmt: skip
@@ -360,57 +342,17 @@ class App:
 
     async def reload(self, reason: str = "command") -> dict[str, Any]:
         """Validate, then swap atomically; an invalid dialplan is rejected and the running one stays."""
-        now = self._clock()
-        self._mtimes = dialplan_mtimes(self.dialplan_path)
-        try:
-            plan = await asyncio.to_thread(load_dialplan, self.dialplan_path)
-        except Exception as exc:  # a loader bug must not kill the reload task or the daemon
-            if not isinstance(exc, ConfigError | LocalError):
-                log.exception("dialplan.load_failed", reason=reason)
-            problems = [str(p) for p in getattr(exc, "problems", ())] or [
-                str(exc) if isinstance(exc, LocalError) else f"{self.dialplan_path}: internal error {exc!r}"
-            ]
-            log.error("dialplan.rejected", reason=reason, problems=problems[:20])
-            self.engine.reject_dialplan(problems, now, reason=reason)
-            self._flush()
-            from callbridge.errors import CommandError
+        return await self.reloader.reload(reason)
 
-            raise CommandError("dialplan_invalid", "; ".join(problems[:5])) from None
-        if self._stop.is_set():  # the daemon is stopping: the running plan stays until the end
-            from callbridge.errors import CommandError
-
-            raise CommandError("stopping", "callbridge is stopping; the dialplan was not reloaded")
+    def _install_plan(self, plan: Dialplan) -> None:
         self.plan = plan
-        self.engine.swap_dialplan(plan, now, reason=reason)
-        log.info("dialplan.reloaded", reason=reason, files=list(plan.sources), mode=self.engine.mode)
-        self._flush()
-        return {"reloaded": True, "mode": self.engine.mode, "files": list(plan.sources)}
-
-    async def _reload_quietly(self, reason: str) -> None:
-        """A reload nobody waits for (SIGHUP, a changed file): its outcome is logged and published."""
-        try:
-            await self.reload(reason)
-        except LocalError:
-            pass  # already logged and published as dialplan.rejected
-        except Exception:  # a bug in loading must not end the daemon: the running plan stays
-            log.exception("dialplan.reload_crashed", reason=reason)
-
-    def _spawn_reload(self, reason: str) -> None:
-        task = asyncio.ensure_future(self._reload_quietly(reason))
-        self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
 
     def _flush(self) -> None:
         if self.service is not None:
             self.service.run_effects()
 
     async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._watch_interval)
-            current = dialplan_mtimes(self.dialplan_path)
-            if current != self._mtimes:
-                log.info("dialplan.changed", files=sorted(set(current.items()) ^ set(self._mtimes.items())))
-                await self._reload_quietly("file_change")
+        await self.reloader.watch(self._watch_interval)
 
     # --- convenience for tests and the demo ---------------------------------------------------------
 
@@ -426,8 +368,6 @@ class _LateHandler:
         self._app = app
 
     async def handle(self, cmd: Any) -> dict[str, Any]:
-        from callbridge.errors import CommandError
-
         if self._app.service is None:
             raise CommandError("not_ready", "callbridge is starting")
         if cmd.verb == "handover_feedback":

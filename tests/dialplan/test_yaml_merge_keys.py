@@ -132,7 +132,7 @@ def test_a_loader_fault_rejects_the_reload_instead_of_killing_it(
     def broken_loader(path: Path) -> None:
         raise KeyError("label")
 
-    monkeypatch.setattr("callbridge.app.load_dialplan", broken_loader)
+    monkeypatch.setattr("callbridge.app_reload.load_dialplan", broken_loader)  # the reload's loader
     with pytest.raises(CommandError) as info:
         asyncio.run(app.reload("sighup"))
     assert info.value.code == "dialplan_invalid" and "KeyError('label')" in str(info.value)

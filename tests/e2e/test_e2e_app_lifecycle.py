@@ -120,7 +120,7 @@ async def test_a_reload_that_crashes_keeps_the_daemon_running(sim_port: tuple[Si
                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """A bug while loading a changed dialplan (not a located problem) is logged; the watcher keeps going, the
     running plan stays, and the daemon still stops when asked."""
-    import callbridge.app as app_module
+    import callbridge.app_reload as app_module  # the reload's loader
 
     sim, dialplans = sim_port
     app = App(settings_for(sim.port), ami_secret=SECRET, dialplan_path=dialplans, enable_bus=False,
