@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from callbridge.ami.decode import decode_headers
 from callbridge.calls import events as ce
 from callbridge.calls.numbers import CHINA, NumberPlan
 from callbridge.calls.tracker import CallTracker
@@ -58,8 +59,6 @@ def test_without_a_numbering_plan_numbers_are_kept_as_the_pbx_writes_them() -> N
 
 
 def test_queue_events_carry_the_normalised_caller_number() -> None:
-    from callbridge.ami.decode import decode_headers
-
     caller = {"Channel": "PJSIP/trunk-in-00000001", "ChannelState": "6", "ChannelStateDesc": "Up",
               "CallerIDNum": "+8613800138000", "CallerIDName": "x", "Context": "from-trunk", "Exten": "12345",
               "Uniqueid": "u1", "Linkedid": "u1"}  # fmt: skip

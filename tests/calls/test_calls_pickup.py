@@ -8,6 +8,7 @@ import pytest
 from callbridge.ami import event_types as ami
 from callbridge.calls import events as ce
 from callbridge.domain import DomainEvent
+from callbridge.testing.replay import events_from_raw
 from tests.calls.traces import case_path, replay_case
 
 
@@ -35,8 +36,6 @@ def test_the_pickers_own_leg_is_no_phantom_unanswered_call(case: str) -> None:
 
 
 def test_the_pickup_event_is_decoded_with_its_target() -> None:
-    from callbridge.testing.replay import events_from_raw
-
     (pickup,) = [e for e in events_from_raw(case_path("pickup_directed").read_bytes()) if isinstance(e, ami.Pickup)]
     assert pickup.snap.channel == "PJSIP/agent1003-00000009" and pickup.target is not None
     assert (pickup.target.channel, pickup.target.linkedid) == ("PJSIP/agent1002-00000002", "1700000000.1")

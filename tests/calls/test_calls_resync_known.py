@@ -7,8 +7,8 @@ from callbridge.ami import event_types as ami
 from callbridge.ami.decode import decode
 from callbridge.ami.framing import AmiMessage
 from callbridge.calls import events as ce
-from callbridge.calls.model import CallState
-from callbridge.calls.resync import ENDED_UNOBSERVED, KnownCall
+from callbridge.calls.model import CallState, KnownCall
+from callbridge.calls.resync import ENDED_UNOBSERVED
 from callbridge.calls.tracker import CallTracker
 from tests.calls.traces import full_name, trace_events
 

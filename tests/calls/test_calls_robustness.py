@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 from callbridge.ami import event_types as ami
 from callbridge.ami.decode import decode, decode_headers
 from callbridge.ami.framing import AmiMessage
+from callbridge.calls.state import TOMBSTONES
 from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.testing.replay import replay_events
@@ -120,17 +121,15 @@ def test_hotline_of_failure_is_contained() -> None:
 def test_the_memory_of_ended_calls_stays_bounded() -> None:
     # Every ended call leaves its uniqueids and its call id behind (late events must not revive it); a
     # daemon that runs for months must forget the oldest, call ids included.
-    from callbridge.calls import tracker as tracker_module
-
     tracker = CallTracker()
-    bound = tracker_module._TOMBSTONES
+    bound = TOMBSTONES
     for i in range(bound + 500):
         uid = f"1700000000.{i}"
         snap = {"Channel": f"PJSIP/trunk-{i:08x}", "Uniqueid": uid, "Linkedid": uid, "CallerIDNum": "13800000000"}
         tracker.feed(decode_headers("Newchannel", snap), now=float(i))
         ended = tracker.feed(decode_headers("Hangup", {**snap, "Cause": "16"}), now=float(i) + 0.5)
         assert [e.TYPE for e in ended][-1] == "call.ended"
-    assert len(tracker._gone) <= bound
+    assert len(tracker.state.gone) <= bound
     assert not tracker.calls and not tracker.channels
     # the newest are still remembered: a late event of the last call does not revive it
     last = f"1700000000.{bound + 499}"

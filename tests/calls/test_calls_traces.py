@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,7 @@ from callbridge.calls.model import CallState
 from callbridge.domain import EVENT_TYPES, DomainEvent
 from callbridge.testing.replay import event_record, replay_events
 from tests.calls.traces import full_name, of_type, replay_trace, replay_until, trace_events, trace_names
+from tests.conftest import REPO
 
 CALLER = "13800138000"
 EXPECTED = {"01", "01a", "02", "03", "04", "05", "06", "07", "08", "09", "10", "13", "15", "16", "17", "18", "19",
@@ -250,10 +252,6 @@ def test_21_caller_abandons_after_six_seconds() -> None:
 
 
 def test_docs_describe_every_call_event_and_field() -> None:
-    import dataclasses
-
-    from tests.conftest import REPO
-
     docs = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
     for cls in ce.CALL_EVENT_TYPES:
         section = docs.split(f"### `{cls.TYPE}`", 1)

@@ -1,7 +1,7 @@
 """The tracker's fast paths change nothing observable.
 
 Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that is the one last applied to its
-channel (:meth:`CallTracker.feed` / :meth:`CallTracker.touch`), the queue index of
+channel (:meth:`CallTracker.feed` / :meth:`TrackerState.touch`), the queue index of
 :func:`callbridge.calls.rooms.channel_gone`, the domain-event constructors of :mod:`callbridge.calls.builders`
 and the model's quick constructors (:func:`callbridge.calls.model.quick_constructor`). Each is compared with
 the plain way over every recorded trace and over the benchmark stream: same domain events, same state after
@@ -26,10 +26,11 @@ from callbridge.ami import event_types as ami
 from callbridge.ami.decode import decode
 from callbridge.ami.event_types import AmiEvent, ChannelSnapshot
 from callbridge.ami.framing import AmiFramer, AmiMessage
-from callbridge.calls import builders, handlers, model, rooms, tracker
+from callbridge.calls import builders, handlers, model, rooms, state
 from callbridge.calls import events as ce
 from callbridge.calls.model import Bridge, Call, CallState, Channel, QueueCaller, States
-from callbridge.calls.tracker import CallTracker, HotlineOf
+from callbridge.calls.state import HotlineOf, TrackerState
+from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from tests.calls.traces import trace_bytes, trace_events, trace_names
 
@@ -54,53 +55,65 @@ def test_lazy_and_built_messages_drive_the_tracker_identically() -> None:
     assert compared > 50, "the traces produce domain events"
 
 
-def test_expected_transitions_log_at_debug_only_when_debug_is_on() -> None:
+def _transition_logged(configure: Callable[[], None]) -> list[str]:
+    """The log lines of one expected transition by a tracker built under the configuration ``configure`` makes
+    (the tracker asks once, when it is built, whether debug lines are written)."""
+    configure()  # conftest restores the configuration afterwards
     tracker = CallTracker(clock=lambda: 0.0)
     call = Call(call_id="c1", created=0.0)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))  # conftest restores
-    with capture_logs() as quiet:
-        tracker.set_state(call, CallState.RINGING, "test")
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    with capture_logs() as loud:
-        tracker.set_state(call, CallState.ANSWERED, "test")
-    assert call.state is CallState.ANSWERED
-    assert quiet == [] and [e["event"] for e in loud] == ["call.transition"]
+    with capture_logs() as logs:
+        tracker.state.set_state(call, CallState.RINGING, "test")
+    assert call.state is CallState.RINGING
+    return [e["event"] for e in logs]
 
 
-def test_debug_guard_follows_every_structlog_configuration() -> None:
-    """The guard reads structlog's configuration object directly; it must agree with the public API."""
-    from callbridge.calls.debuglog import _FILTERED_DEBUG
-    from callbridge.calls.debuglog import debug_enabled as _debug_enabled
+def _at(level: int) -> Callable[[], None]:
+    return lambda: structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
 
-    def public() -> bool:
-        return getattr(structlog.get_config()["wrapper_class"], "debug", None) is not _FILTERED_DEBUG
 
-    seen = set()
-    for level in (logging.INFO, logging.DEBUG, None, logging.WARNING):
-        if level is None:
-            structlog.reset_defaults()  # conftest restores the configuration afterwards
-        else:
-            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
-        assert _debug_enabled() == public()
-        seen.add(_debug_enabled())
-    assert seen == {True, False}
+def test_expected_transitions_log_at_debug_only_when_debug_is_on() -> None:
+    assert _transition_logged(_at(logging.INFO)) == []
+    assert _transition_logged(_at(logging.DEBUG)) == ["call.transition"]
+
+
+def test_debug_guard_agrees_with_every_structlog_configuration() -> None:
+    """Built under each configuration, a tracker logs a transition at debug exactly when that configuration
+    writes debug lines: filtering loggers at every level, structlog's defaults, its stdlib logger."""
+
+    def stdlib(level: int) -> Callable[[], None]:
+        def configure() -> None:
+            structlog.configure(
+                wrapper_class=structlog.stdlib.BoundLogger, logger_factory=structlog.stdlib.LoggerFactory()
+            )
+            logging.getLogger("callbridge.calls").setLevel(level)
+
+        return configure
+
+    cases = [(_at(logging.WARNING), False), (_at(logging.DEBUG), True), (_at(logging.NOTSET), True),
+             (structlog.reset_defaults, True), (_at(logging.ERROR), False)]  # fmt: skip
+    try:
+        cases += [(stdlib(logging.INFO), False), (stdlib(logging.DEBUG), True)]
+        for configure, writes_debug in cases:
+            assert _transition_logged(configure) == (["call.transition"] if writes_debug else [])
+    finally:
+        logging.getLogger("callbridge.calls").setLevel(logging.NOTSET)
 
 
 # --- every fast path against the plain way ------------------------------------------------------------
 
 
 class _NothingApplied(dict[str, ChannelSnapshot]):
-    """Stands in for ``CallTracker._applied``: no snapshot is ever known as applied, so none is skipped."""
+    """Stands in for ``TrackerState.applied``: no snapshot is ever known as applied, so none is skipped."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return None
 
 
-def _channel_gone_scanning_every_queue(t: CallTracker, ch: Channel, out: list[DomainEvent]) -> None:
+def _channel_gone_scanning_every_queue(t: TrackerState, ch: Channel, out: list[DomainEvent]) -> None:
     """``rooms.channel_gone`` as it was before the queue index: every queue and room is looked at."""
     uid = ch.uniqueid
     for queue in t.queues.values():
-        rooms._remove_caller(queue, uid)
+        rooms.remove_caller(queue, uid)
         for key in [k for k, rung in queue.offers.items() if rung == uid]:
             del queue.offers[key]
     for conf in list(t.conferences.values()):
@@ -114,8 +127,8 @@ def _class_call(cls: type[Any], *names: str) -> Callable[..., Any]:
 
 
 _QUICK = {  # quick constructor → (the modules that call it, the class and the fields it takes)
-    "new_channel": ((tracker,), Channel, ("uniqueid", "name", "linkedid", "created", "first_seq")),
-    "new_call": ((tracker,), Call, ("call_id", "created")),
+    "new_channel": ((state,), Channel, ("uniqueid", "name", "linkedid", "created", "first_seq")),
+    "new_call": ((state,), Call, ("call_id", "created")),
     "new_bridge": ((handlers,), Bridge, ("bridge_id", "bridge_type", "technology", "creator", "name")),
     "new_queue_caller": ((rooms,), QueueCaller, ("uniqueid", "channel", "caller_num", "position", "joined", "call_id")),
 }
@@ -148,14 +161,15 @@ def _norm(value: object) -> object:
 
 def _state(t: CallTracker) -> object:
     """Everything the tracker holds that the plain way holds too (not the fast paths' own indexes)."""
-    return _norm([t.channels, t._by_name, t.calls, t.bridges, t.queues, t.conferences, list(t._gone), t._seq,
-                  t._uptime, {k: len(v) for k, v in t._lists.items()}, t._list_start, t.snapshot()])  # fmt: skip
+    s = t.state
+    return _norm([t.channels, s.by_name, t.calls, t.bridges, t.queues, t.conferences, list(s.gone), s.seq, s.uptime,
+                  {k: len(v) for k, v in s.lists.items()}, s.list_start, t.snapshot()])  # fmt: skip
 
 
 def _run(events: list[AmiEvent], hotline_of: HotlineOf | None, every: int, fast: bool) -> list[object]:
     tracker = CallTracker(hotline_of=hotline_of)
     if not fast:
-        tracker._applied = _NothingApplied()
+        tracker.state.applied = _NothingApplied()
     seen: list[object] = []
     for i, ev in enumerate(events):
         derived = tracker.feed(ev, now=ev.timestamp if ev.timestamp is not None else i * 0.01)
