@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ class ConsoleLab:
     broker: Mosquitto
     base: str
     desks: dict[str, DeskKey]
+    #: (wall-clock arrival, event) of every event the daemon emitted
+    arrivals: list[tuple[float, Any]]
 
     @property
     def app(self) -> App:
@@ -106,7 +109,13 @@ async def console_lab(tmp_path: Path) -> AsyncIterator[ConsoleLab]:
             "web": {"host": "127.0.0.1", "port": 0},
         })  # fmt: skip
         events: list[Any] = []
-        app = App(settings, ami_secret=SECRET, dialplan_path=dialplans, event_sinks=[events.extend],
+        arrivals: list[tuple[float, Any]] = []
+
+        def stamp(batch: Any) -> None:
+            now = time.time()
+            arrivals.extend((now, e) for e in batch)
+
+        app = App(settings, ami_secret=SECRET, dialplan_path=dialplans, event_sinks=[events.extend, stamp],
                   enable_web=True, watch_interval=0.2)  # fmt: skip
         lab = Lab(sim, app, dialplans, events)
         try:
@@ -117,7 +126,7 @@ async def console_lab(tmp_path: Path) -> AsyncIterator[ConsoleLab]:
                 await app.publisher.wait_connected()
                 await app.command_server.wait_subscribed()
             await lab.until(lambda: app.tracker.queues, label="resync saw the queues")
-            yield ConsoleLab(lab, broker, app.web.url, desks)
+            yield ConsoleLab(lab, broker, app.web.url, desks, arrivals)
         finally:
             async with asyncio.timeout(15):
                 await app.stop()

@@ -15,7 +15,7 @@ const L = {
     accepted: "已受理", dispatched: "已派警/派单", resolved: "已办结", returned: "退回", none: "待反馈",
     return_reason: "退回原因", switch_mode: "切换到模式 {mode}?", raise_priority: "提高优先级",
     requested: "请求中", answered: "已接听", completed: "已转接", failed: "失败", refused: "被拒",
-    backup_line: "备用线路", agent_left: "已交接", mode_label: "模式",
+    backup_line: "备用线路", agent_left: "已交接", mode_label: "模式", priority: "优先级",
   },
   en: {
     title: "Agent console", logout: "Sign out", signin: "Sign in", key: "Key id", secret: "Secret / token", agent: "Agent",
@@ -31,6 +31,7 @@ const L = {
     none: "awaiting feedback", return_reason: "reason for returning", switch_mode: "Switch to mode {mode}?",
     raise_priority: "Raise priority", requested: "requested", answered: "answered", completed: "transferred",
     failed: "failed", refused: "refused", backup_line: "backup line", agent_left: "handed over", mode_label: "mode",
+    priority: "priority",
   },
 };
 const FEEDBACK = ["accepted", "dispatched", "resolved", "returned"];
@@ -39,7 +40,8 @@ let lang = localStorage.getItem("cb-lang") || "zh";
 let me = null;
 let view = null;
 let stream = null;
-window.cbPopShown = {};  // transfer id → when its pop was first drawn (the benchmark reads it)
+window.cbPopShown = {};  // transfer id → when its pop was first drawn (the benchmark and the tests read it)
+window.cbBannerShown = {};  // transfer id → when "received from" was first drawn (the call answered)
 
 function t(key, vars) {
   let s = (L[lang] && L[lang][key]) || L.zh[key] || key;
@@ -111,6 +113,8 @@ function transferTo(dest) {
   return act("transfer", {...body, mode: dest.mode});
 }
 
+function named(number, name) { return name && name.includes(number) ? name : number + " " + (name || ""); }
+
 function secs(s) { return Math.round(s) + "s"; }
 
 function renderDestinations() {
@@ -118,7 +122,7 @@ function renderDestinations() {
   box.replaceChildren();
   for (const d of view.destinations || []) {
     const b = el("button", {type: "button", "data-to": d.to_hotline, "data-mode": d.mode, "data-shortcut": d.shortcut,
-      title: d.label || d.rule}, el("kbd", {}, d.shortcut), " " + d.to_hotline + " " + d.name, el("small", {}, t(d.mode) + (d.target === "expert" ? " · " + t("expert") : "")));
+      title: d.label || d.rule}, el("kbd", {}, d.shortcut), " " + named(d.to_hotline, d.name), el("small", {}, t(d.mode) + (d.target === "expert" ? " · " + t("expert") : "")));
     b.disabled = !view.call || view.call.state !== "talking" || !!view.outgoing;
     b.addEventListener("click", () => transferTo(d));
     box.append(b);
@@ -134,7 +138,7 @@ function renderCall() {
     const card = $("call-card");
     card.querySelector('[data-field="caller_num"]').textContent = c.caller_num;
     card.querySelector('[data-field="caller_name"]').textContent = c.caller_name || "—";
-    card.querySelector('[data-field="hotline"]').textContent = c.hotline + " " + ((me.hotlines || {})[c.hotline] || "");
+    card.querySelector('[data-field="hotline"]').textContent = named(c.hotline, (me.hotlines || {})[c.hotline]);
     card.querySelector('[data-field="wait"]').textContent = secs(c.wait_s);
     card.querySelector('[data-field="category"]').textContent = c.category ? ((me.categories || {})[c.category] || c.category) : "—";
     card.querySelector('[data-field="state"]').textContent = t(c.state);
@@ -142,6 +146,7 @@ function renderCall() {
   const r = view.received_from;
   const banner = $("received-banner");
   banner.hidden = !(c && r && c.state === "talking");
+  if (r && !banner.hidden && !(r.transfer_id in window.cbBannerShown)) window.cbBannerShown[r.transfer_id] = Date.now();
   if (r) {
     banner.textContent = t("received_from", {from: r.from_hotline, agent: r.agent}) + (r.ticket ? " · " + t("ticket") + " " + r.ticket : "");
     banner.dataset.from = r.from_hotline;
@@ -172,10 +177,12 @@ function feedbackText(h) {
   return last ? t(last.outcome) + (last.reason ? " (" + last.reason + ")" : "") : t("none");
 }
 
+function lastOutcome(h) { return h.feedback.length ? h.feedback[h.feedback.length - 1].outcome : ""; }
+
 function receivedItem(h) {
   const li = el("li", {"data-transfer": h.transfer_id},
     el("strong", {}, h.from_hotline + " → " + h.to_hotline), " " + (h.ticket || h.transfer_id) + " · ",
-    el("span", {"data-field": "feedback"}, feedbackText(h)), el("br"));
+    el("span", {"data-field": "feedback", "data-outcome": lastOutcome(h)}, feedbackText(h)), el("br"));
   for (const outcome of FEEDBACK) {
     li.append(el("button", {type: "button", class: "small", "data-feedback": outcome, on: {click: async () => {
       const body = {transfer_id: h.transfer_id, outcome};
@@ -193,7 +200,7 @@ function receivedItem(h) {
 function sentItem(h) {
   return el("li", {"data-transfer": h.transfer_id, "data-state": h.state},
     el("strong", {}, "→ " + h.to_hotline), " " + (h.ticket || h.transfer_id) + " · " + t(h.state) + " · ",
-    el("span", {"data-field": "feedback"}, feedbackText(h)));
+    el("span", {"data-field": "feedback", "data-outcome": lastOutcome(h)}, feedbackText(h)));
 }
 
 function renderSupervisor() {
@@ -217,7 +224,8 @@ function renderSupervisor() {
       el("td", {}, w.caller_num + (w.nuisance ? " ⚠" : "")), el("td", {}, secs(w.wait_s)), el("td", {"data-field": "priority"}, String(w.priority)),
       el("td", {}, el("button", {type: "button", class: "small", "data-raise": w.call_id,
         on: {click: () => act("set_priority", {call_id: w.call_id, priority: Math.min(100, w.priority + 10), reason: "supervisor"})}}, "+10"))));
-    qs.append(el("table", {"data-queue": queue}, el("caption", {}, queue), ...rows));
+    const head = el("tr", {}, ...["caller", "wait", "priority", "raise"].map((k) => el("th", {}, t(k))));
+    qs.append(el("table", {"data-queue": queue}, el("caption", {}, queue), head, ...rows));
   }
   $("nuisance-list").replaceChildren(...(view.nuisance || []).map((n) => el("li", {"data-caller": n.caller_num}, n.caller_num + " ×" + n.count)));
 }
@@ -248,7 +256,7 @@ function signedIn(info) {
   $("login").hidden = true;
   $("main").hidden = false;
   $("logout").hidden = false;
-  $("desk").textContent = info.hotline + " " + (info.hotlines[info.hotline] || "") + " · " + info.agent + " · " + t("role_" + info.role);
+  $("desk").textContent = named(info.hotline, info.hotlines[info.hotline]) + " · " + info.agent + " · " + t("role_" + info.role);
   const sel = $("handover").elements.category;
   sel.replaceChildren(el("option", {value: ""}, "—"), ...Object.entries(info.categories || {}).map(([k, v]) => el("option", {value: k}, v + " (" + k + ")")));
   applyLabels();
