@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from callbridge.ami.events import ChannelSnapshot, endpoint_of
+from callbridge.ami.event_types import ChannelSnapshot, endpoint_of
 from callbridge.calls.model import Bridge, Call, Channel
 from callbridge.dialplan.model import TransferRule
 from callbridge.dialplan.plan import Dialplan

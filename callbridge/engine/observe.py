@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from callbridge.ami import events as ami
+from callbridge.ami import event_types as ami
 from callbridge.ami.actions import Hangup
 from callbridge.ami.event_types import endpoint_of
 from callbridge.engine import conference as conf

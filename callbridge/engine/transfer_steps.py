@@ -20,7 +20,7 @@ from callbridge.engine.transfer import Transfer, TState
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from callbridge.ami import events as ami
+    from callbridge.ami import event_types as ami
     from callbridge.ami.actions import Action
     from callbridge.domain import DomainEvent
     from callbridge.engine.effects import Effect
