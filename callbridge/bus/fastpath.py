@@ -18,16 +18,17 @@ same paho client:
   usual business);
 * the socket is wrapped in :class:`BufferedSocket`: paho's small ``recv()`` calls are served from one
   64 KiB read, aiomqtt's reader keeps going while data is buffered (its ``pending()`` check), and
-  when paho is about to read a new packet, the run of complete PUBACKs of our packet ids at the
-  front of the buffer is consumed here in one loop and reported to ``on_acks`` as one batch;
-  anything else (another packet type, a PUBACK with properties, one split across reads, one for
-  aiomqtt's own publishes) is left to paho, whose PUBACK handler still recognises ours;
+  when paho is about to read a new packet, the run of PUBACKs of our packet ids at the front of the
+  buffer is consumed here in one loop and reported to ``on_acks`` as one batch. A PUBACK split
+  across reads is completed in the buffer before anyone reads it, so every PUBACK of ours is taken
+  here; anything else (another packet type, a PUBACK for aiomqtt's own publishes) is left to paho,
+  whose handlers run unchanged;
 * the socket gets ``TCP_NODELAY`` (paho does not set it), since batches are coalesced here already.
 
-It relies on paho-mqtt 2.x internals (``_mid_generate``, ``_packet_queue``, ``_handle_pubackcomp``,
-``_in_packet``, ``_sock``, ``_protocol``, ``_msgtime_mutex``, ``_last_bytes_received``);
-:func:`PahoPipeline.supported` checks them and the publisher falls back to aiomqtt's ``publish`` when
-any is missing. aiomqtt is pinned ``<3``.
+The private internals of paho-mqtt and aiomqtt this needs are reached through one module,
+:mod:`callbridge.bus.paho_private` (versions pinned, a test that fails loudly when they change);
+:func:`PahoPipeline.supported` is False when any is missing and the publisher then falls back to
+aiomqtt's public ``publish``.
 """
 
 from __future__ import annotations
@@ -35,23 +36,18 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import aiomqtt
 
 from callbridge.bus.idents import broker_safe
 from callbridge.bus.outbox import OutboxRow
+from callbridge.bus.paho_private import PahoInternals, missing, paho_client
 
 _PUBLISH_QOS1 = 0x32  # PUBLISH, QoS 1, no DUP; | 1 for retain
 _PUBACK = 0x40
-_MQTT_V5 = 5
 _MAX_REMAINING = 268_435_455
-_REQUIRED = (
-    "_mid_generate", "_packet_queue", "_handle_pubackcomp", "_in_packet", "_sock", "_protocol", "is_connected",
-    "_msgtime_mutex", "_last_bytes_received",
-)  # fmt: skip
 #: MQTT 5 reason code "Topic Name invalid": used for a row we cannot encode (reported, not sent).
 TOPIC_INVALID = 0x90
 _PACK_H = struct.Struct("!H").pack
@@ -72,6 +68,22 @@ def _remaining_length(n: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def packet_end(buf: bytes, pos: int) -> int | None:
+    """Where the MQTT packet starting at ``buf[pos]`` ends, or None when ``buf`` does not hold all of it."""
+    length, shift, i = 0, 0, pos + 1
+    while True:
+        if i >= len(buf) or shift > 21:
+            return None if i >= len(buf) else i  # a malformed length: paho reports it
+        byte = buf[i]
+        length |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    end = i + length
+    return end if end <= len(buf) else None
 
 
 def topic_field(topic: str) -> bytes:
@@ -103,35 +115,48 @@ def encode_publish(topic: str, payload: bytes, mid: int, *, retain: bool, v5: bo
     return b"".join((header, field, _PACK_H(mid), props, payload))
 
 
+#: ``take(buffer, pos) -> (pos, complete_first)``: see :meth:`PahoPipeline.take_acks`.
+TakeAcks = Callable[[bytes, int], tuple[int, bool]]
+
+
 class BufferedSocket:
     """Serves paho's small ``recv()`` calls from one large read; everything else goes to the socket.
 
-    ``take(buffer, pos) -> pos`` (optional) is offered the buffered bytes whenever paho asks for the
-    first byte of a packet that could be a PUBACK; it returns how far it consumed them.
+    ``take`` (optional) is offered the buffered bytes whenever paho asks for the first byte of a packet
+    that could be a PUBACK; it returns how far it consumed them, and whether the PUBACK it stopped at is
+    incomplete. Such a PUBACK is completed from the socket before paho may read it; while the rest has
+    not arrived, paho hears "no data" and :meth:`pending` does not count the held bytes (aiomqtt's
+    reader would otherwise spin on them).
     """
 
-    __slots__ = ("_buf", "_pos", "_sock", "_take")
+    __slots__ = ("_buf", "_held", "_pos", "_sock", "_take")
 
-    def __init__(self, sock: Any, take: Callable[[bytes, int], int] | None = None) -> None:
+    def __init__(self, sock: Any, take: TakeAcks | None = None) -> None:
         self._sock = sock
         self._buf = b""
         self._pos = 0
+        self._held = False
         self._take = take
 
     def recv(self, bufsize: int) -> bytes:
         buf, pos = self._buf, self._pos
         while True:
-            if pos >= len(buf):
-                self._buf, self._pos = b"", 0  # consistent even when the read below raises
+            if self._held or pos >= len(buf):
+                if not self._held:
+                    self._buf, self._pos = b"", 0  # consistent even when the read below raises
                 # An empty read (EOF) or BlockingIOError reach paho as from the socket itself.
-                buf, pos = bytes(self._sock.recv(65536)), 0
-                if not buf:
-                    return buf
-                self._buf = buf
+                data = bytes(self._sock.recv(65536))
+                if not data:
+                    return data
+                buf, pos = (buf[pos:] + data if self._held else data), 0
+                self._buf, self._pos, self._held = buf, 0, False
             if bufsize == 1 and buf[pos] == _PUBACK and self._take is not None:
-                taken = self._take(buf, pos)
+                taken, incomplete = self._take(buf, pos)
                 if taken != pos:
                     pos = self._pos = taken
+                    continue
+                if incomplete:
+                    self._held = True  # read the rest before anyone reads this PUBACK
                     continue
             out = buf[pos : pos + bufsize]
             self._pos = pos + len(out)
@@ -140,7 +165,8 @@ class BufferedSocket:
     def pending(self) -> int:
         """Bytes readable without the socket (aiomqtt keeps calling ``loop_read`` while > 0)."""
         inner = getattr(self._sock, "pending", None)
-        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
+        held = 0 if self._held else len(self._buf) - self._pos
+        return held + (inner() if inner is not None else 0)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -155,8 +181,8 @@ class ConnackLimits:
 
     def __init__(self, client: aiomqtt.Client) -> None:
         self.receive_maximum: int | None = None
-        paho: Any = client._client
-        inner = paho.on_connect
+        paho = paho_client(client)
+        inner: Any = paho.on_connect
 
         def on_connect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
             value = getattr(properties, "ReceiveMaximum", None)
@@ -174,29 +200,28 @@ class PahoPipeline:
     """Our QoS 1 publishes on the paho client inside an aiomqtt client; see the module docstring."""
 
     def __init__(self, client: aiomqtt.Client, on_acks: AckCallback) -> None:
-        self._paho: Any = client._client
+        self._paho = PahoInternals(client)
         self._on_acks = on_acks
-        self._v5 = self._paho._protocol == _MQTT_V5
+        self._v5 = self._paho.mqtt5
         #: packet id → outbox seq of every publish awaiting its PUBACK
         self._seq_of: dict[int, int] = {}
         self._topic_fields: dict[str, bytes] = {}
-        self._original_puback = self._paho._handle_pubackcomp
 
     @staticmethod
     def supported(client: aiomqtt.Client) -> bool:
-        paho = getattr(client, "_client", None)
-        return paho is not None and all(hasattr(paho, name) for name in _REQUIRED)
+        return not missing(client)
 
     def attach(self) -> None:
-        """Install the PUBACK hooks and the buffered socket (call once connected)."""
-        paho = self._paho
-        paho._handle_pubackcomp = self._handle_pubackcomp
-        if paho._sock is not None and not isinstance(paho._sock, BufferedSocket):
+        """Install the buffered socket that reads our PUBACKs (call once connected)."""
+
+        def wrap(sock: Any) -> BufferedSocket:
             with contextlib.suppress(OSError, AttributeError):
                 # We write whole batches ourselves; Nagle would hold a small batch back until the
                 # broker ACKs the previous one (40 ms delayed ACKs with a small window).
-                paho._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            paho._sock = BufferedSocket(paho._sock, self.take_acks)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return BufferedSocket(sock, self.take_acks)
+
+        self._paho.wrap_socket(wrap, BufferedSocket)
 
     def unacknowledged(self) -> list[int]:
         """Outbox seqs sent on this connection and not acknowledged yet, oldest first."""
@@ -208,12 +233,11 @@ class PahoPipeline:
 
     def send(self, rows: Sequence[OutboxRow]) -> None:
         """Queue the rows as QoS 1 PUBLISH packets (one write); raises MqttError when disconnected."""
-        paho = self._paho
-        if not paho.is_connected():
+        if not self._paho.connected():
             raise aiomqtt.MqttError("not connected")
         fields = self._topic_fields
         seq_of = self._seq_of
-        next_mid = paho._mid_generate
+        next_mid = self._paho.next_mid
         props = b"\x00" if self._v5 else b""  # MQTT 5: property length 0
         overhead = 2 + len(props)
         parts: list[bytes] = []
@@ -235,57 +259,49 @@ class PahoPipeline:
             seq_of[mid] = row.seq
             add((header, field, _PACK_H(mid), props, row.payload))
         if parts:
-            # mid 0 / qos 1: paho's writer does no per-packet bookkeeping for it (only QoS 0 has any).
-            paho._packet_queue(0x30, b"".join(parts), 0, 1)
+            self._paho.queue_bytes(b"".join(parts))
         if unsendable:
             self._on_acks([], unsendable)
 
-    def take_acks(self, buf: bytes, pos: int) -> int:
-        """Consume the complete PUBACKs of our packet ids at ``buf[pos:]``; returns the new position.
+    def take_acks(self, buf: bytes, pos: int) -> tuple[int, bool]:
+        """Consume the PUBACKs of our packet ids at ``buf[pos:]``: (the new position, incomplete).
 
-        Only at a packet boundary (paho holds no partial packet). A PUBACK with properties, one not
-        complete in ``buf`` or one for a packet id that is not ours stops the run: paho reads it.
+        Only at a packet boundary (paho holds no partial packet). The run stops at a PUBACK for a
+        packet id that is not ours (paho reads it) and at one not complete in ``buf``: ``incomplete``
+        is then True and the caller completes it first. Reason code: absent = 0 (success); >= 0x80 refused.
         """
-        if self._paho._in_packet["command"] != 0:
-            return pos
+        if not self._paho.between_packets():
+            return pos, False
         seq_of = self._seq_of
-        end = len(buf)
         acked: list[int] = []
         refused: list[tuple[int, int]] = []
-        while pos + 4 <= end and buf[pos] == _PUBACK:
-            length = buf[pos + 1]
-            if length == 2:
-                code = 0  # 3.1.1, or MQTT 5 success without a reason code
-            elif length == 3 and pos + 5 <= end:
-                code = buf[pos + 4]
-            else:
+        incomplete = False
+        while pos < len(buf) and buf[pos] == _PUBACK:
+            end = packet_end(buf, pos)
+            if end is None:
+                incomplete = True
                 break
-            seq = seq_of.pop(buf[pos + 2] << 8 | buf[pos + 3], None)
+            body = pos + 2 if buf[pos + 1] < 0x80 else _body_start(buf, pos)  # after the remaining length
+            if end - body < 2:
+                break  # malformed (no packet id): paho reports it
+            seq = seq_of.pop(buf[body] << 8 | buf[body + 1], None)
             if seq is None:
                 break
+            code = buf[body + 2] if end - body > 2 else 0
             if code < 0x80:
                 acked.append(seq)
             else:
                 refused.append((seq, code))
-            pos += 2 + length
+            pos = end
         if acked or refused:
-            paho = self._paho
-            with paho._msgtime_mutex:  # what paho's own read does: the keepalive sees the traffic
-                paho._last_bytes_received = time.monotonic()
+            self._paho.note_received()
             self._on_acks(acked, refused)
-        return pos
+        return pos, incomplete
 
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> Any:
-        if cmd == "PUBACK":
-            packet = self._paho._in_packet["packet"]
-            if len(packet) >= 2:
-                seq = self._seq_of.pop(packet[0] << 8 | packet[1], None)
-                if seq is not None:
-                    # MQTT 5 may carry a reason code (absent = 0 success); 3.1.1 PUBACK is just the id.
-                    code = packet[2] if len(packet) > 2 else 0
-                    if code < 0x80:
-                        self._on_acks([seq], [])
-                    else:
-                        self._on_acks([], [(seq, code)])
-                    return 0  # MQTT_ERR_SUCCESS
-        return self._original_puback(cmd)
+
+def _body_start(buf: bytes, pos: int) -> int:
+    """Where the variable header of the packet at ``pos`` starts (after its remaining-length bytes)."""
+    i = pos + 1
+    while buf[i] & 0x80:
+        i += 1
+    return i + 1

@@ -8,11 +8,10 @@ version, in-flight limits), and both need the same aiomqtt work-around.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiomqtt
 
 from callbridge.bus.config import BusSettings
+from callbridge.bus.paho_private import disconnected_future
 
 
 def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
@@ -40,12 +39,11 @@ def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | N
 def consume_disconnect_error(client: aiomqtt.Client) -> None:
     """Retrieve aiomqtt's disconnect exception even when nobody awaits it (no "never retrieved" noise).
 
-    aiomqtt sets it on a private future; when our pump fails first (a publish on a dead socket) the
-    watcher is cancelled before it reads it. Reaching into ``_disconnected`` is tolerated: aiomqtt is
-    pinned to ``<3`` and the attribute is checked.
+    aiomqtt sets it on a private future (reached through :mod:`callbridge.bus.paho_private`); when our
+    pump fails first (a publish on a dead socket) the watcher is cancelled before it reads it.
     """
-    fut = getattr(client, "_disconnected", None)
-    if isinstance(fut, asyncio.Future):
+    fut = disconnected_future(client)
+    if fut is not None:
         fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())
 
 

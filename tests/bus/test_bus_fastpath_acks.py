@@ -36,7 +36,6 @@ class FakePaho:
         self._sock: Any = None
         self.mid = 0
         self.queued: list[bytes] = []
-        self.paho_acks: list[bytes] = []
 
     def is_connected(self) -> bool:
         return True
@@ -47,10 +46,6 @@ class FakePaho:
 
     def _packet_queue(self, command: int, packet: bytes, mid: int, qos: int) -> None:
         self.queued.append(packet)
-
-    def _handle_pubackcomp(self, cmd: str) -> int:
-        self.paho_acks.append(bytes(self._in_packet["packet"]))
-        return 0
 
 
 class FakeClient:
@@ -81,33 +76,35 @@ def rows(box: Outbox, n: int) -> list[Any]:
     return box.pending(limit=n)
 
 
+def puback_with_properties(mid: int, code: int, reason: bytes) -> bytes:
+    props = b"\x1f" + struct.pack("!H", len(reason)) + reason  # Reason String
+    body = struct.pack("!H", mid) + bytes((code, len(props))) + props
+    return b"\x40" + bytes((len(body),)) + body
+
+
 def test_a_run_of_our_pubacks_is_taken_in_one_go_and_stops_where_paho_must_read(tmp_path: Path) -> None:
     pipe, paho, acked, refused = pipeline()
     with Outbox(tmp_path / "o.db") as box:
-        sent = rows(box, 5)
-        pipe.send(sent)  # mids 1..5
-        assert len(paho.queued) == 1 and pipe.in_flight == 5  # one write for the batch
+        sent = rows(box, 6)
+        pipe.send(sent)  # mids 1..6
+        assert len(paho.queued) == 1 and pipe.in_flight == 6  # one write for the batch
         seqs = [r.seq for r in sent]
         data = puback(1) + puback(2, 0x10) + puback(3, 0x87) + puback(99) + puback(4)
-        assert pipe.take_acks(data, 0) == 4 + 5 + 5  # stops at mid 99: not ours, paho reads it
+        assert pipe.take_acks(data, 0) == (4 + 5 + 5, False)  # stops at mid 99: not ours, paho reads it
         assert acked == [seqs[0], seqs[1]] and refused == [(seqs[2], 0x87)]  # 0x10 is a success code
         paho._in_packet["command"] = 0x30  # paho is inside a packet: nothing may be taken
-        assert pipe.take_acks(puback(4), 0) == 0
+        assert pipe.take_acks(puback(4), 0) == (0, False)
         paho._in_packet["command"] = 0
-        assert pipe.take_acks(puback(4) + b"\x40\x02\x00", 0) == 4  # an incomplete one stays for paho
-        assert pipe.take_acks(b"\x40\x04\x00\x05\x00\x00", 0) == 0  # with properties: paho's
-        assert acked == [seqs[0], seqs[1], seqs[3]] and pipe.in_flight == 1
-        # what paho reads is still matched by its PUBACK handler, once
-        paho._in_packet["packet"] = bytearray(b"\x00\x05")
-        assert pipe._handle_pubackcomp("PUBACK") == 0
-        paho._in_packet["packet"] = bytearray(b"\x00\x63")  # mid 99: aiomqtt's, passed on
-        pipe._handle_pubackcomp("PUBACK")
-        assert acked[-1] == seqs[4] and pipe.in_flight == 0 and paho.paho_acks == [b"\x00\x63"]
+        assert pipe.take_acks(puback(4) + b"\x40\x02\x00", 0) == (4, True)  # the caller completes the last
+        with_props = puback_with_properties(5, 0x90, b"no")
+        assert pipe.take_acks(with_props + puback(6), 0) == (len(with_props) + 4, False)  # properties: ours too
+        assert acked == [seqs[0], seqs[1], seqs[3], seqs[5]] and refused[-1] == (seqs[4], 0x90)
+        assert pipe.in_flight == 0
 
 
 def test_the_buffered_socket_hands_pubacks_over_and_serves_the_rest_to_paho() -> None:
     pipe, paho, acked, _ = pipeline()
-    pipe._seq_of.update({1: 101, 2: 102, 3: 103})
+    pipe._seq_of.update({1: 101, 2: 102, 3: 103, 4: 104})
     left, right = socket.socketpair()
     try:
         right.setblocking(False)
@@ -122,6 +119,15 @@ def test_the_buffered_socket_hands_pubacks_over_and_serves_the_rest_to_paho() ->
         with pytest.raises(BlockingIOError):
             wrapped.recv(1)  # the last PUBACK taken, nothing left: "no data" for paho
         assert acked == [101, 102, 103] and wrapped.pending() == 0
+        left.sendall(puback(4)[:3])  # a PUBACK split across two reads
+        time.sleep(0.05)
+        with pytest.raises(BlockingIOError):
+            wrapped.recv(1)  # held until complete: paho never sees half of it
+        assert wrapped.pending() == 0 and acked == [101, 102, 103]  # aiomqtt's reader does not spin on it
+        left.sendall(puback(4)[3:] + b"\xd0\x00")
+        time.sleep(0.05)
+        assert wrapped.recv(1) == b"\xd0" and acked == [101, 102, 103, 104]
+        assert wrapped.recv(1) == b"\x00"
         left.close()
         time.sleep(0.05)
         assert wrapped.recv(1) == b""  # EOF reaches paho unchanged
