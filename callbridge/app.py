@@ -1,4 +1,4 @@
-"""Composition root: settings → dialplan → AMI client → tracker → engine → bus, in one TaskGroup.
+"""Composition root: settings → dialplan → AMI client → tracker → engine → bus, each part a watched task.
 
 ``App`` is what ``callbridge run`` runs, and what tests and the demo start in-process::
 
@@ -14,7 +14,8 @@ on the retained status topic; a part that fails later stops the daemon the same 
 :mod:`callbridge.lifecycle`: every part is stopped with a bound, nothing is awaited forever). Hot reload
 (SIGHUP, a changed dialplan file, or the ``reload`` command) validates first; an invalid dialplan is
 logged and published as ``dialplan.rejected`` and the running one stays; a valid one is swapped in
-whole, and transfers in progress keep the rule object they started with.
+whole, and transfers in progress keep the rule object they started with (:mod:`callbridge.app_reload`).
+The retained state topics are :mod:`callbridge.app_state`, projected by :mod:`callbridge.queue_projection`.
 """
 
 from __future__ import annotations
