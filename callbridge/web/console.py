@@ -34,6 +34,7 @@ import orjson
 
 from callbridge.bus import idents
 from callbridge.bus.commands import VERBS, CommandProcessor, IncomingCommand, sign
+from callbridge.bus.principals import refusal
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.web.console_state import ConsoleState, Desk, endpoint
@@ -156,8 +157,14 @@ class Console:
             return None
         entry = self.processor.keys.get(key)
         principal = entry.principal() if entry is not None else None
-        if principal is not None and principal.hotlines is not None and desk.hotline not in principal.hotlines:
+        if principal is None:  # the signed status below says bad_signature
+            return None
+        if principal.hotlines is not None and desk.hotline not in principal.hotlines:
             return Response.error(403, f"key {key!r} does not cover hotline {desk.hotline}")
+        # the processor's own rule for a call command (role granted, agent the key may speak for)
+        why = refusal(principal, "transfer", desk.role, desk.agent)
+        if why is not None:
+            return Response.json({"ok": False, "error": {"code": "forbidden", "message": why}}, 403)
         return None
 
     def me(self, session: Session) -> dict[str, Any]:
