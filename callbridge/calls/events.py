@@ -37,14 +37,21 @@ class CallerChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CallQueued(DomainEvent):
-    TYPE = "call.queued"
-    DOC = "The caller entered a queue."
+class QueueWaitEvent(DomainEvent):
+    """The fields of a caller's own queue events: the queue, its place, how many wait, who it is (no TYPE: a
+    base, never sent itself)."""
+
     queue: str = ""
     position: int = 0
     count: int = 0
     caller_num: str = ""
     channel: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQueued(QueueWaitEvent):
+    TYPE = "call.queued"
+    DOC = "The caller entered a queue."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,25 +196,15 @@ class ConferenceEnded(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueJoined(DomainEvent):
+class QueueJoined(QueueWaitEvent):
     TYPE = "queue.joined"
     DOC = "A caller started waiting in a queue."
-    queue: str = ""
-    position: int = 0
-    count: int = 0
-    caller_num: str = ""
-    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueLeft(DomainEvent):
+class QueueLeft(QueueWaitEvent):
     TYPE = "queue.left"
     DOC = "A caller stopped waiting in a queue (answered, abandoned, withdrawn or timed out)."
-    queue: str = ""
-    position: int = 0
-    count: int = 0
-    caller_num: str = ""
-    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
