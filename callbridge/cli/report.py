@@ -17,6 +17,7 @@ from callbridge.cli.common import report_local_error, settings_from_args
 from callbridge.cli.records import add_store_arguments, open_store_from_args
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.errors import LocalError
+from callbridge.store.feedback import open_loops, render_open_loops
 from callbridge.store.kpi import compute
 from callbridge.store.periods import parse_period
 from callbridge.store.report import render_csv, render_markdown
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     parser.add_argument("--dialplan", default=None, help="dialplan file or directory (per-hotline targets)")
     parser.add_argument("-o", "--output", help="write to this file instead of standard output")
+    parser.add_argument("--open-loops", type=float, default=None, metavar="HOURS",
+                        help="instead of KPIs: hand-overs that reached the destination more than HOURS ago "
+                             "with no resolved/returned feedback, per hotline pair")  # fmt: skip
     add_store_arguments(parser)
 
 
@@ -47,6 +51,8 @@ def answer_rate_targets(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.open_loops is not None:
+        return open_loops_report(args)
     try:
         period = parse_period(args.period, now=time.time())
         targets = answer_rate_targets(args)
@@ -58,6 +64,27 @@ def main(args: argparse.Namespace) -> int:
     finally:
         store.close()
     text = render_csv(report, period) if args.format == "csv" else render_markdown(report, period)
+    return _write(args, text)
+
+
+def open_loops_report(args: argparse.Namespace) -> int:
+    """``--open-loops HOURS``: the case loops still open (see callbridge/store/feedback.py)."""
+    if args.open_loops < 0:
+        print("callbridge report: --open-loops needs a number of hours >= 0", file=sys.stderr)
+        return 1
+    try:
+        store = open_store_from_args(args)
+    except LocalError as exc:
+        return report_local_error("callbridge report", exc)
+    now = time.time()
+    try:
+        loops = open_loops(store.backend, now=now, older_than_s=args.open_loops * 3600)
+    finally:
+        store.close()
+    return _write(args, render_open_loops(loops, now=now, hours=args.open_loops, fmt=args.format))
+
+
+def _write(args: argparse.Namespace, text: str) -> int:
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

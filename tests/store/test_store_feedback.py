@@ -3,12 +3,14 @@ written before it, and the open loops older than N hours per hotline pair that `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from callbridge.calls.events import CallAnswered, CallOffered
+from callbridge.cli import main
 from callbridge.domain import DomainEvent
 from callbridge.engine.events import TransferAnswered, TransferCompleted, TransferFailed, TransferRequested
 from callbridge.store import schema
@@ -109,3 +111,22 @@ def test_migration_3_applies_to_an_existing_database(reopen: Callable[[], Record
         assert timeline is not None and timeline["events"][-1]["type"] == "handover.feedback"
     finally:
         store.close()
+
+
+def test_report_lists_open_loops_older_than_n_hours(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = time.time()  # the report's clock; only hours relative to it matter
+    db = tmp_path / "records.db"
+    store = RecordStore.sqlite(db)
+    store.write([*handover("OLD", "110", now - 10 * H), feedback("OLD", "110", "accepted", now - 9 * H),
+                 *handover("NEW", "110", now - H), *handover("DONE", "120", now - 10 * H),
+                 feedback("DONE", "120", "resolved", now - 9 * H)])  # fmt: skip
+    store.close()
+    assert main(["report", "--db", str(db), "--open-loops", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "# Open case loops older than 4 h" in out and "| 12345 → 110 | 1 | 10.0 | OLD (accepted) |" in out
+    assert "NEW" not in out and "DONE" not in out
+    out_file = tmp_path / "loops.csv"
+    assert main(["report", "--db", str(db), "--open-loops", "0.5", "--format", "csv", "-o", str(out_file)]) == 0
+    rows = out_file.read_text(encoding="utf-8").splitlines()
+    assert [r.split(",")[2] for r in rows[1:]] == ["OLD", "NEW"]
+    assert main(["report", "--db", str(db), "--open-loops", "-1"]) == 1
