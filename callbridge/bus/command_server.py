@@ -11,8 +11,7 @@ awaited in its own task, so the next command is not held up; it goes to the same
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -22,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from callbridge.bus.commands import CommandHandler, CommandProcessor, IncomingCommand, Reply
 from callbridge.bus.config import BusSettings
-from callbridge.bus.publisher import consume_disconnect_error, make_client
+from callbridge.bus.publisher_mqtt import consume_disconnect_error, make_client, reconnect_forever
 from callbridge.bus.topics import Topics
 
 log = structlog.get_logger("callbridge.bus.commands")
@@ -82,32 +81,29 @@ class CommandServer:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Connect, subscribe, serve, reconnect — until :meth:`stop` (or cancellation)."""
+        await reconnect_forever(self.settings, self._stopping, self._connect_once, role="commands",
+                                on_failure=self._connection_failed)  # fmt: skip
+
+    async def _connect_once(self, attempt: int, connected: Callable[[], None]) -> None:
+        self.attempts = attempt
         s = self.settings
-        delay = s.reconnect_min_s
-        while not self._stopping.is_set():
-            self.attempts += 1
-            log.info("mqtt connecting", attempt=self.attempts, host=s.host, port=s.port, role="commands")
-            client = make_client(s, client_id=s.resolved_client_id() + "-cmd")
-            try:
-                async with client:
-                    self.connected = True
-                    consume_disconnect_error(client)
-                    delay = s.reconnect_min_s
-                    await client.subscribe(self.topics.command_filter(s.command_shared_group), qos=1)
-                    self._subscribed.set()
-                    await self._serve(client)
-            except* (aiomqtt.MqttError, OSError) as group:
-                error = "; ".join(dict.fromkeys(map(str, group.exceptions)))
-                log.warning("mqtt command connection failed or lost", error=error)
-            finally:
-                self.connected = False
-                self._subscribed.clear()
-            if self._stopping.is_set():
-                break
-            pause = random.uniform(s.reconnect_min_s, max(delay, s.reconnect_min_s))
-            delay = min(delay * 2, s.reconnect_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), pause)
+        client = make_client(s, client_id=s.resolved_client_id() + "-cmd")
+        try:
+            async with client:
+                self.connected = True
+                consume_disconnect_error(client)
+                connected()
+                await client.subscribe(self.topics.command_filter(s.command_shared_group), qos=1)
+                self._subscribed.set()
+                await self._serve(client)
+        finally:
+            self.connected = False
+            self._subscribed.clear()
+
+    @staticmethod
+    def _connection_failed(error: str) -> None:
+        log.warning("mqtt command connection failed or lost", error=error)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())

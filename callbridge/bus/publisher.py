@@ -18,12 +18,9 @@ their order (with duplicates a subscriber removes by envelope id). A PUBACK with
 reason code (e.g. not authorised) moves the row to the dead letters (:mod:`callbridge.bus.delivery`:
 so does a row the broker keeps dropping the connection for); it is counted (:attr:`Publisher.refused`).
 
-The connection loop never gives up: each attempt is logged, failures (refused, auth, TLS, lost) wait
-a jittered exponential back-off. The retained status topic says ``online`` after each connect and
-``offline`` on a graceful stop; the MQTT last will says ``offline`` when the process dies.
-
-How the aiomqtt client is built from the settings (shared with the command server) lives in
-:mod:`callbridge.bus.publisher_mqtt`; ``make_client`` and ``consume_disconnect_error`` are re-exported here.
+The connection loop (:func:`~callbridge.bus.publisher_mqtt.reconnect_forever`, shared with the command
+server, as is the client's construction) never gives up. The retained status topic says ``online`` after
+each connect and ``offline`` on a graceful stop; the MQTT last will says ``offline`` when the process dies.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,8 +41,7 @@ from callbridge.bus.delivery import DeliveryGuard, refusal_reason
 from callbridge.bus.envelope import build
 from callbridge.bus.fastpath import TOPIC_INVALID, ConnackLimits, PahoPipeline, topic_field
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
-from callbridge.bus.publisher_mqtt import consume_disconnect_error as consume_disconnect_error
-from callbridge.bus.publisher_mqtt import make_client as make_client
+from callbridge.bus.publisher_mqtt import consume_disconnect_error, make_client, reconnect_forever
 from callbridge.bus.state import OFFLINE, ONLINE, state_message
 from callbridge.bus.topics import Topics
 from callbridge.domain import DomainEvent
@@ -236,36 +231,32 @@ class Publisher:
 
     async def run(self) -> None:
         """Connect, publish, reconnect — until :meth:`stop` (or cancellation)."""
-        s = self.settings
-        delay = s.reconnect_min_s
-        while not self._stopping.is_set():
-            self.attempts += 1
-            log.info("mqtt connecting", attempt=self.attempts, host=s.host, port=s.port, role="publisher")
-            will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
-            client = make_client(s, client_id=s.resolved_client_id(), will=will)
-            limits = ConnackLimits(client) if PahoPipeline.supported(client) else None
-            self._pipe = None
-            try:
-                async with client:
-                    self.connections += 1
-                    self.last_error = None
-                    delay = s.reconnect_min_s
-                    await self._session(client, limits)
-            except* (aiomqtt.MqttError, OSError) as group:
-                self.last_error = "; ".join(dict.fromkeys(str(e) for e in group.exceptions))
-                log.warning("mqtt connection failed or lost", attempt=self.attempts, error=self.last_error)
-                if not self._stopping.is_set():
-                    in_flight = self._pipe.unacknowledged() if self._pipe is not None else sorted(self._sending)
-                    self.delivery.connection_dropped(in_flight, self.last_error)
-            finally:
-                self._set_connected(False)
-            if self._stopping.is_set():
-                break
-            pause = random.uniform(s.reconnect_min_s, max(delay, s.reconnect_min_s))
-            delay = min(delay * 2, s.reconnect_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), pause)
+        await reconnect_forever(self.settings, self._stopping, self._connect_once, role="publisher",
+                                on_failure=self._connection_failed)  # fmt: skip
         self._flush_acks()
+
+    async def _connect_once(self, attempt: int, connected: Callable[[], None]) -> None:
+        self.attempts = attempt
+        s = self.settings
+        will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
+        client = make_client(s, client_id=s.resolved_client_id(), will=will)
+        limits = ConnackLimits(client) if PahoPipeline.supported(client) else None
+        self._pipe = None
+        try:
+            async with client:
+                self.connections += 1
+                self.last_error = None
+                connected()
+                await self._session(client, limits)
+        finally:
+            self._set_connected(False)
+
+    def _connection_failed(self, error: str) -> None:
+        self.last_error = error
+        log.warning("mqtt connection failed or lost", attempt=self.attempts, error=error)
+        if not self._stopping.is_set():
+            in_flight = self._pipe.unacknowledged() if self._pipe is not None else sorted(self._sending)
+            self.delivery.connection_dropped(in_flight, error)
 
     async def _session(self, client: aiomqtt.Client, limits: ConnackLimits | None) -> None:
         consume_disconnect_error(client)

@@ -1,17 +1,29 @@
-"""Building the aiomqtt client of the bus from :class:`~callbridge.bus.config.BusSettings`, and quieting its
-unretrieved disconnect error.
+"""Building the aiomqtt client of the bus from :class:`~callbridge.bus.config.BusSettings`, quieting its
+unretrieved disconnect error, and the reconnect loop both MQTT connections run (:func:`reconnect_forever`).
 
 Split from :mod:`callbridge.bus.publisher` (which re-exports both functions) because it is not the publisher's
 job: the command server builds its own connection with the same settings (TLS, credentials, protocol
-version, in-flight limits), and both need the same aiomqtt work-around.
+version, in-flight limits), and both need the same aiomqtt work-around and the same reconnect policy.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+
 import aiomqtt
+import structlog
 
 from callbridge.bus.config import BusSettings
 from callbridge.bus.paho_private import disconnected_future
+
+log = structlog.get_logger("callbridge.bus")
+
+#: ``connect_once(attempt, connected)``: one connection, from connect to its end; it calls ``connected()``
+#: once the broker accepted it (the back-off starts again from its minimum after a good connection).
+ConnectOnce = Callable[[int, Callable[[], None]], Awaitable[None]]
 
 
 def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
@@ -52,3 +64,39 @@ async def publish_retained_once(settings: BusSettings, *, client_id: str, topic:
     start-up, which never went online). Raises ``aiomqtt.MqttError``/``OSError``; the caller bounds it."""
     async with make_client(settings, client_id=client_id) as client:
         await client.publish(topic, payload, qos=1, retain=True)
+
+
+async def reconnect_forever(
+    settings: BusSettings,
+    stopping: asyncio.Event,
+    connect_once: ConnectOnce,
+    *,
+    role: str,
+    on_failure: Callable[[str], None],
+) -> None:
+    """Connect, run, reconnect — until ``stopping`` is set (or cancellation); never gives up.
+
+    Each attempt is logged; a failure (refused, auth, TLS, lost: ``MqttError``/``OSError``) is passed to
+    ``on_failure`` as one line and followed by a jittered exponential back-off between
+    ``reconnect_min_s`` and ``reconnect_max_s`` (cut short by ``stopping``).
+    """
+    delay = settings.reconnect_min_s
+    attempt = 0
+
+    def connected() -> None:
+        nonlocal delay
+        delay = settings.reconnect_min_s
+
+    while not stopping.is_set():
+        attempt += 1
+        log.info("mqtt connecting", attempt=attempt, host=settings.host, port=settings.port, role=role)
+        try:
+            await connect_once(attempt, connected)
+        except* (aiomqtt.MqttError, OSError) as group:
+            on_failure("; ".join(dict.fromkeys(str(e) for e in group.exceptions)))
+        if stopping.is_set():
+            break
+        pause = random.uniform(settings.reconnect_min_s, max(delay, settings.reconnect_min_s))
+        delay = min(delay * 2, settings.reconnect_max_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), pause)

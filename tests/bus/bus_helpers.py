@@ -38,7 +38,8 @@ import aiomqtt  # noqa: E402
 import orjson  # noqa: E402
 
 from callbridge.bus.config import BusSettings  # noqa: E402
-from callbridge.bus.publisher import Publisher, consume_disconnect_error  # noqa: E402
+from callbridge.bus.publisher import Publisher  # noqa: E402
+from callbridge.bus.publisher_mqtt import consume_disconnect_error  # noqa: E402
 from callbridge.testing.mosquitto import Mosquitto  # noqa: E402
 
 

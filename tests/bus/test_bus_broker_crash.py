@@ -17,7 +17,8 @@ from bus_helpers import Ping, running, settings_for
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from callbridge.bus.publisher import Publisher, consume_disconnect_error
+from callbridge.bus.publisher import Publisher
+from callbridge.bus.publisher_mqtt import consume_disconnect_error
 from callbridge.testing.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
