@@ -39,7 +39,6 @@ Size bound (``max_rows``) and its policy — nothing is dropped silently:
 from __future__ import annotations
 
 import contextlib
-import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from typing import Any, Literal, NamedTuple
 
 from callbridge.bus import deadletters
 from callbridge.bus.deadletters import DeadLetter
+from callbridge.bus.outbox_mirror import RecentRows, seq_runs
 
 Kind = Literal["event", "state", "alarm"]
 _KINDS: dict[str, Kind] = {"event": "event", "state": "state", "alarm": "alarm"}
@@ -67,10 +67,6 @@ CREATE INDEX IF NOT EXISTS outbox_rare_kinds ON outbox(kind, seq) WHERE kind <> 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-#: Rows mirrored in memory at most (about 0.5 KiB each); beyond, new rows are read back from SQLite.
-RECENT_MAX = 20_000
-
-_seq_of_row = operator.itemgetter(0)
 _INSERT = "INSERT INTO outbox(seq, topic, payload, retain, kind, coalesce_key) VALUES (?,?,?,?,?,?)"
 _INSERT_EVENTS = "INSERT INTO outbox(seq, topic, payload) VALUES (?,?,?)"  # retain 0, kind 'event' by default
 
@@ -145,19 +141,14 @@ class Outbox:
         self.dropped_state = 0
         self.dropped_events = 0
         # seqs are assigned here (AUTOINCREMENT still records the highest in sqlite_sequence), so
-        # appended rows can be mirrored in memory: the pump then reads what it publishes from
-        # ``_recent`` instead of SQLite. Invariant: every row in the table with seq > _floor is in
-        # _recent (in seq order); rows at or below the floor (found at start-up, or after the mirror
-        # was reset) are read from SQLite.
+        # appended rows can be mirrored in memory (:mod:`callbridge.bus.outbox_mirror`): the pump then
+        # reads what it publishes without a query.
         last = self._db.execute(
             "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM outbox UNION ALL "
             "SELECT seq FROM sqlite_sequence WHERE name='outbox')"
         ).fetchone()[0]
         self._last_seq: int = int(last or 0)
-        self._floor = self._last_seq
-        self._recent: dict[int, OutboxRow] = {}
-        #: No row of the mirror has a smaller seq (a hint that only moves up, see :meth:`pending`).
-        self._recent_low = self._last_seq + 1
+        self._recent = RecentRows(self._last_seq)
 
     # --- sequence numbers for envelopes -------------------------------------------------------
 
@@ -273,15 +264,10 @@ class Outbox:
         self._last_seq = new_rows[-1].seq
         self._depth = depth
         self._rearm()
-        if acked:
-            self._forget(acked)
-        if coalesced:
-            self._forget(coalesced)
+        self._recent.forget(acked)
+        self._recent.forget(coalesced)
         hit_bound = dropped["state"] + dropped["event"] + dropped["alarm"] > 0
-        if hit_bound or len(self._recent) + len(new_rows) > RECENT_MAX:
-            self._reset_mirror()  # drops are rare; the bound-policy rows are then read from SQLite
-        else:
-            self._recent.update(zip(map(_seq_of_row, new_rows), new_rows, strict=True))
+        self._recent.add(new_rows, self._last_seq, dropped=hit_bound)
         self.dropped_state += dropped["state"]
         self.dropped_events += dropped["event"] + dropped["alarm"]
         became_full = hit_bound and not self._full
@@ -301,40 +287,16 @@ class Outbox:
             return 0
         with self._batch(commit):
             deleted = self._delete_seqs(seqs)
-        self._forget(seqs)
+        self._recent.forget(seqs)
         self._depth -= deleted
         self._rearm()
         return deleted
 
     def _delete_seqs(self, seqs: Iterable[int]) -> int:
-        """Delete rows by seq inside the caller's transaction; PUBACKs mostly come in order, so
-        contiguous runs become one range delete each."""
-        unique = set(seqs)
-        if not unique:
-            return 0
-        low, high = min(unique), max(unique)
-        runs: list[tuple[int, int]] = []
-        if high - low + 1 == len(unique):
-            runs.append((low, high))  # the usual case: one gap-free run, no per-seq work
-        else:
-            for seq in sorted(unique):
-                if runs and runs[-1][1] == seq - 1:
-                    runs[-1] = (runs[-1][0], seq)
-                else:
-                    runs.append((seq, seq))
+        """Delete rows by seq inside the caller's transaction, one range delete per contiguous run."""
         before = self._db.total_changes
-        self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", runs)
+        self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", seq_runs(seqs))
         return self._db.total_changes - before
-
-    def _forget(self, seqs: Iterable[int]) -> None:
-        recent = self._recent
-        for seq in seqs:
-            recent.pop(seq, None)
-
-    def _reset_mirror(self) -> None:
-        self._floor = self._last_seq
-        self._recent_low = self._last_seq + 1
-        self._recent.clear()
 
     def _rearm(self) -> None:
         if self._full and self._depth < self.max_rows * self.rearm_ratio:
@@ -347,7 +309,7 @@ class Outbox:
         with self._batch(commit=True):
             letter = deadletters.move_from_outbox(self._db, seq, reason, at)
         if letter is not None:
-            self._forget((seq,))
+            self._recent.forget((seq,))
             self._depth -= 1
             self._rearm()
         return letter
@@ -375,35 +337,18 @@ class Outbox:
         """Rows with ``seq > after_seq`` in publishing order (oldest first), committed first."""
         self.commit()
         out: list[OutboxRow] = []
-        if after_seq < self._floor:
+        floor = self._recent.floor
+        if after_seq < floor:
             cur = self._db.execute(
                 "SELECT seq, topic, payload, retain, kind FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (after_seq, self._floor, limit),
+                (after_seq, floor, limit),
             )
             out = [
                 OutboxRow(seq, topic, bytes(payload), bool(retain), kind) for seq, topic, payload, retain, kind in cur
             ]
             if len(out) == limit:
                 return out
-        # The mirror holds what is in flight and what waits. Walk the seqs after ``after_seq`` instead
-        # of the mirror from its start: with thousands in flight, skipping them would cost more than
-        # the rows read. Gaps above ``after_seq`` are rare (coalesced state rows).
-        recent = self._recent
-        last = self._last_seq
-        low = self._recent_low
-        while low <= last and low not in recent:  # amortised: ``low`` only moves up
-            low += 1
-        self._recent_low = low
-        seq = max(after_seq + 1, low)
-        get = recent.get
-        while seq <= last:
-            row = get(seq)
-            seq += 1
-            if row is not None:
-                out.append(row)
-                if len(out) == limit:
-                    break
-        return out
+        return self._recent.read(after_seq, self._last_seq, limit, out)  # in flight and waiting
 
     @property
     def depth(self) -> int:

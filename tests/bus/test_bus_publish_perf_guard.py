@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from bus_helpers import Ping, running, settings_for, subscribed
 
+from callbridge.bus import outbox_mirror
 from callbridge.bus.fastpath import BufferedSocket, PahoPipeline, encode_publish
 from callbridge.bus.outbox import Outbox, OutgoingMessage
 from callbridge.bus.publisher import Publisher
@@ -93,9 +94,7 @@ def test_acks_ride_along_with_an_append_and_non_contiguous_acks_delete_exactly_t
 def test_rows_read_from_memory_match_the_table_through_coalescing_drops_and_resets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from callbridge.bus import outbox as outbox_module
-
-    monkeypatch.setattr(outbox_module, "RECENT_MAX", 6)  # small, so the mirror resets along the way
+    monkeypatch.setattr(outbox_mirror, "RECENT_MAX", 6)  # small, so the mirror resets along the way
     path = tmp_path / "o.db"
 
     def table(box: Outbox) -> list[tuple[int, bytes]]:
