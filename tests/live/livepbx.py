@@ -10,19 +10,25 @@ free at run time (other private instances may run on the same machine).
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baseconf import BASE_FILES
+
 REPO = Path(__file__).resolve().parents[2]
 AST = Path("/opt/ast")
-ASTERISK = AST / "sbin" / "asterisk"
+#: the binary to run (``$CALLBRIDGE_LIVE_ASTERISK`` overrides it: another build, or a test of the skip)
+ASTERISK = Path(os.environ.get("CALLBRIDGE_LIVE_ASTERISK") or AST / "sbin" / "asterisk")
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 INSTALL_SH = REPO.parent / "shared" / "asterisk" / "install.sh"
 AMI_SECRET = "live-test-secret-not-for-production"
@@ -34,12 +40,15 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_udp_port() -> int:
-    """A UDP port free now, whose TCP twin is free too (SIPp may open both)."""
-    for _ in range(50):
+def free_udp_port(span: int = 1) -> int:
+    """A UDP port free now, with the *span* - 1 ports after it, whose TCP twin is free too (SIPp may open
+    both; its media port *p* also uses *p* + 2)."""
+    for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+        if port + span > 65535 or not all(_udp_free(p) for p in range(port + 1, port + span)):
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
             try:
                 t.bind(("127.0.0.1", port))
@@ -49,10 +58,17 @@ def free_udp_port() -> int:
     raise RuntimeError("no free UDP port")
 
 
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_udp_range(size: int = 200) -> int:
     """The first port of *size* consecutive even-aligned UDP ports that are free now (RTP)."""
-    import random
-
     for _ in range(200):
         base = random.randrange(20000, 60000 - size, 2)
         socks: list[socket.socket] = []
@@ -70,180 +86,89 @@ def free_udp_range(size: int = 200) -> int:
     raise RuntimeError("no free RTP range")
 
 
-def live_unavailable() -> str:
-    """Why the live suite cannot run here ('' when it can)."""
-    if os.environ.get("CALLBRIDGE_LIVE") == "0":
-        return "CALLBRIDGE_LIVE=0 in the environment"
+class CannotRun(RuntimeError):
+    """This machine cannot execute the installed Asterisk (a build for another CPU): the suite skips."""
+
+
+def sigill_reason(binary: Path, returncode: int | None, output: str = "") -> str:
+    """Why *binary* died, when it died of an illegal instruction ('' otherwise)."""
+    if returncode not in (-signal.SIGILL, 128 + signal.SIGILL) and "Illegal instruction" not in output:
+        return ""
+    flags = Path("/proc/cpuinfo").read_text("utf-8", "replace") if Path("/proc/cpuinfo").exists() else ""
+    cpu = "this CPU has no AVX-512" if " avx512f" not in flags else "this CPU lacks an instruction it uses"
+    return (f"{binary} stops at start with SIGILL (illegal instruction) and {cpu}: the build in "
+            f"{INSTALL_SH.parent} was compiled for another CPU (menuselect BUILD_NATIVE, -march=native); "
+            "rebuild it with BUILD_NATIVE disabled (menuselect --disable BUILD_NATIVE)")
+
+
+def probe_start(binary: Path = ASTERISK, timeout: float = 60.0) -> str:
+    """Start *binary* briefly with no modules in a temporary folder: '' when it boots, else why it cannot.
+
+    ``asterisk -V`` works on any CPU; only a real start executes the code a foreign build has compiled
+    for instructions this CPU lacks, so that is what is probed.
+    """
+    with tempfile.TemporaryDirectory(prefix="cb-probe-") as tmp:
+        root = Path(tmp)
+        for sub in ("etc", "db", "spool", "run", "log"):
+            (root / sub).mkdir()
+        conf = root / "etc" / "asterisk.conf"
+        dirs = "".join(f"ast{d}dir => {root / d}\n" for d in ("etc", "db", "spool", "run", "log"))
+        conf.write_text("[directories]\n" + dirs
+                        + f"astmoddir => {AST}/lib/asterisk/modules\nastdatadir => {AST}/var/lib/asterisk\n"
+                        + f"astvarlibdir => {root}/db\n", encoding="utf-8")  # fmt: skip
+        (root / "etc" / "modules.conf").write_text("[modules]\nautoload = no\n", encoding="utf-8")
+        for name in ("logger.conf", "manager.conf", "extensions.conf"):
+            (root / "etc" / name).write_text("[general]\n", encoding="utf-8")
+        proc = subprocess.Popen([str(binary), "-C", str(conf), "-f", "-n", "-q"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+                    why = sigill_reason(binary, proc.returncode, out)
+                    return why or f"{binary} exited {proc.returncode} at start: {out[-500:]}"
+                if (root / "run" / "asterisk.ctl").exists():
+                    r = subprocess.run([str(binary), "-C", str(conf), "-rx", "core waitfullybooted"],
+                                       capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+                    if "fully booted" in r.stdout.lower():
+                        return ""
+                time.sleep(0.1)
+            return f"{binary} did not boot within {timeout:.0f} s (even with no modules)"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def _install_reason() -> str:
+    """Install Asterisk with ``../shared/asterisk/install.sh`` if it is missing; why it is not there ('' if it is)."""
     if not ASTERISK.exists() and INSTALL_SH.is_file() and os.geteuid() == 0:
         proc = subprocess.run(["bash", str(INSTALL_SH)], capture_output=True, text=True, timeout=900, check=False)
         if proc.returncode != 0:
             return f"{INSTALL_SH} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"
-    if not ASTERISK.exists():
-        if not INSTALL_SH.is_file():
-            return f"no Asterisk at {AST} and no installer at {INSTALL_SH} (the live-PBX suite needs ../shared)"
-        return f"no Asterisk at {AST}; run (as root) bash {INSTALL_SH}"
-    for tool in ("sipp", "envsubst"):
+    if ASTERISK.exists():
+        return ""
+    if not INSTALL_SH.is_file():
+        return f"no Asterisk at {AST} and no installer at {INSTALL_SH} (the live-PBX suite needs ../shared)"
+    return f"no Asterisk at {AST}; run (as root) bash {INSTALL_SH}"
+
+
+@functools.cache
+def live_unavailable() -> str:
+    """Why the live suite cannot run here ('' when it can); asked once per test session."""
+    if os.environ.get("CALLBRIDGE_LIVE") == "0":
+        return "CALLBRIDGE_LIVE=0 in the environment"
+    missing = _install_reason()
+    if missing:
+        return missing
+    for tool in ("sipp", "envsubst", "mosquitto_sub", "mosquitto_pub"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (bash {INSTALL_SH} installs SIPp; gettext-base has envsubst)"
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         return "espeak-ng and sox are needed for the prompts (bash scripts/setup installs them)"
-    return ""
+    return probe_start()
 
-
-BASE_FILES: dict[str, str] = {
-    "modules.conf": """[modules]
-autoload = yes
-noload => chan_iax2.so
-noload => chan_mgcp.so
-noload => chan_skinny.so
-noload => chan_unistim.so
-noload => pbx_dundi.so
-noload => res_phoneprov.so
-noload => res_pjsip_phoneprov_provider.so
-noload => res_hep.so
-noload => res_hep_pjsip.so
-noload => res_hep_rtcp.so
-noload => res_xmpp.so
-noload => chan_motif.so
-noload => res_snmp.so
-noload => res_config_ldap.so
-noload => res_config_pgsql.so
-noload => res_config_mysql.so
-noload => res_config_sqlite3.so
-noload => cdr_pgsql.so
-noload => cel_pgsql.so
-noload => cdr_radius.so
-noload => cel_radius.so
-noload => cdr_tds.so
-noload => cel_tds.so
-noload => res_calendar.so
-noload => res_calendar_caldav.so
-noload => res_calendar_ews.so
-noload => res_calendar_exchange.so
-noload => res_calendar_icalendar.so
-noload => app_voicemail.so
-noload => res_stir_shaken.so
-noload => res_pjsip_stir_shaken.so
-noload => res_prometheus.so
-noload => res_statsd.so
-noload => res_smdi.so
-noload => res_aeap.so
-noload => res_speech_aeap.so
-noload => res_pjsip_config_wizard.so
-noload => res_pjsip_outbound_publish.so
-noload => res_pjsip_publish_asterisk.so
-noload => chan_audiosocket.so
-noload => res_audiosocket.so
-noload => chan_websocket.so
-noload => app_audiosocket.so
-noload => res_pjsip_exten_state.so
-noload => res_pjsip_notify.so
-noload => res_resolver_unbound.so
-noload => cdr_csv.so
-noload => cdr_custom.so
-noload => cdr_manager.so
-noload => cdr_sqlite3_custom.so
-noload => cel_custom.so
-noload => cel_manager.so
-noload => cel_sqlite3_custom.so
-noload => res_http_websocket.so
-noload => res_ari.so
-""",
-    "logger.conf": """[general]
-dateformat = %F %T.%3q
-[logfiles]
-messages.log => notice,warning,error
-full.log => notice,warning,error,verbose,dtmf
-""",
-    "manager.conf": """[general]
-enabled = yes
-port = @AMI_PORT@
-bindaddr = 127.0.0.1
-displayconnects = yes
-webenabled = no
-
-#include "manager.d/*.conf"
-""",
-    "extensions.conf": """[general]
-static = yes
-writeprotect = yes
-clearglobalvars = no
-
-[globals]
-
-[default]
-exten => s,1,Hangup()
-
-#include extensions_callbridge.conf
-""",
-    "pjsip.conf": """[global]
-type = global
-user_agent = Asterisk-Live-22
-endpoint_identifier_order = ip,username,anonymous
-
-[system]
-type = system
-timer_t1 = 500
-
-#include pjsip_callbridge.conf
-""",
-    "queues.conf": """[general]
-persistentmembers = no
-shared_lastcall = no
-log_membername_as_agent = yes
-
-#include queues_callbridge.conf
-""",
-    "confbridge.conf": """[general]
-
-#include confbridge_callbridge.conf
-""",
-    "features.conf": """[general]
-
-[featuremap]
-
-[applicationmap]
-
-#include features_callbridge.conf
-""",
-    "musiconhold.conf": """[general]
-
-[default]
-mode = files
-directory = moh
-
-#include musiconhold_callbridge.conf
-""",
-    "indications.conf": """[general]
-country = cn
-
-[cn]
-description = China
-ringcadence = 1000,4000
-dial = 450
-busy = 450/350,0/350
-ring = 450/1000,0/4000
-congestion = 450/700,0/700
-callwaiting = 450/400,0/4000
-dialrecall = 450
-record = 950/400,0/10000
-info = 450/100,0/100,450/100,0/100,450/100,0/100,450/400,0/400
-stutter = 450+425
-""",
-    "rtp.conf": """[general]
-rtpstart = @RTP_START@
-rtpend = @RTP_END@
-""",
-    "res_parking.conf": "[general]\n",
-    "cdr.conf": "[general]\nenable = no\n",
-    "cel.conf": "[general]\nenable = no\n",
-    "http.conf": "[general]\nenabled = no\n",
-    "ari.conf": "[general]\nenabled = no\n",
-    "acl.conf": "",
-    "ccss.conf": "",
-    "udptl.conf": "[general]\n",
-    "stasis.conf": "",
-}
 
 INCLUDED = ("extensions_callbridge.conf", "pjsip_callbridge.conf", "queues_callbridge.conf",
             "confbridge_callbridge.conf", "features_callbridge.conf", "musiconhold_callbridge.conf",
@@ -345,7 +270,8 @@ class LivePbx:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self._exit_reason())
+                reason = self._exit_reason()
+                raise CannotRun(reason) if "SIGILL" in reason else RuntimeError(reason)
             if (self.root / "run" / "asterisk.ctl").exists():
                 r = self.cli("core waitfullybooted", timeout=timeout)
                 if "fully booted" in r.lower():
@@ -355,13 +281,8 @@ class LivePbx:
 
     def _exit_reason(self) -> str:
         code = self.proc.returncode if self.proc is not None else None
-        if code in (-signal.SIGILL, 128 + signal.SIGILL):
-            flags = Path("/proc/cpuinfo").read_text("utf-8", "replace") if Path("/proc/cpuinfo").exists() else ""
-            cpu = "this CPU has no AVX-512" if " avx512f" not in flags else "this CPU"
-            return (f"{ASTERISK} stops at start with SIGILL (illegal instruction) and {cpu}: the build in "
-                    f"{INSTALL_SH.parent} was compiled with menuselect BUILD_NATIVE (-march=native) on another CPU; "
-                    "it must be rebuilt with BUILD_NATIVE disabled (menuselect --disable BUILD_NATIVE)")
-        return f"asterisk exited {code}: {self.full_log()[-2000:]}"
+        out = (self.root / "asterisk.stdout").read_text("utf-8", "replace")
+        return sigill_reason(ASTERISK, code, out) or f"asterisk exited {code}: {out[-1000:]} {self.full_log()[-2000:]}"
 
     def cli(self, command: str, timeout: float = 20.0) -> str:
         proc = subprocess.run([str(ASTERISK), "-C", str(self.conf), "-rx", command],
@@ -389,38 +310,39 @@ class LivePbx:
 
     # --- SIPp ----------------------------------------------------------------------------------------
 
-    def sipp_uas(self, name: str, scenario: str) -> Sipp:
-        port = free_udp_port()
+    def _sipp(self, name: str, scenario: Path, extra: list[str]) -> Sipp:
+        """Start SIPp on a free port; again on another if a port was taken meanwhile (it then exits at once)."""
         msgs = self.root / f"sipp-{name}.msgs.log"
-        media = free_udp_port()
-        proc = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-             "-mp", str(media), "-nostdin", "-trace_msg", "-message_file", str(msgs),
-             "-trace_err", "-error_file", str(self.root / f"sipp-{name}.err.log"), "-max_recv_loops", "100",
-             "-aa", "-default_behaviors", "all,-bye"],
-            cwd=SIPP_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        s = Sipp(name, port, proc, msgs)
-        self.sipps.append(s)
-        return s
+        err = self.root / f"sipp-{name}.err.log"
+        for _ in range(5):
+            port, media = free_udp_port(), free_udp_port(span=4)
+            proc = subprocess.Popen(
+                ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+                 "-mp", str(media), "-nostdin", "-trace_msg", "-message_file", str(msgs),
+                 "-trace_err", "-error_file", str(err), *extra],
+                cwd=SIPP_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            # listening once the port is taken (by SIPp); an exit first means the bind failed
+            wait_for(lambda port=port, proc=proc: proc.poll() is not None or not _udp_free(port), 30,  # type: ignore[misc]
+                     interval=0.05, label=f"sipp {name} listening")  # fmt: skip
+            if proc.poll() is None:
+                s = Sipp(name, port, proc, msgs)
+                self.sipps.append(s)
+                return s
+        errors = err.read_text("utf-8", "replace")[-500:] if err.exists() else ""
+        raise RuntimeError(f"sipp {name} did not start: {errors}")
+
+    def sipp_uas(self, name: str, scenario: str) -> Sipp:
+        """A phone or trunk: answers as *scenario* says, any number of calls at once."""
+        answer = ["-max_recv_loops", "100", "-aa", "-default_behaviors", "all,-bye"]
+        return self._sipp(name, SIPP_DIR / scenario, answer)
 
     def call_in(self, name: str, caller: str, did: str) -> Sipp:
         """An inbound carrier call from *caller* to *did* (SIPp UAC that stays up until Asterisk's BYE)."""
         scenario = self.root / f"uac-{name}.xml"
         template = (SIPP_DIR / "uac_caller.xml.tmpl").read_text("utf-8")
         scenario.write_text(template.replace("@CALLER@", caller), encoding="utf-8")
-        port = free_udp_port()
-        msgs = self.root / f"sipp-{name}.msgs.log"
-        proc = subprocess.Popen(
-            ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-             "-mp", str(free_udp_port()), "-s", did, "-m", "1", "-l", "1", "-nostdin", "-trace_msg",
-             "-message_file", str(msgs), "-trace_err", "-error_file", str(self.root / f"sipp-{name}.err.log"),
-             f"127.0.0.1:{self.sip_port}"],
-            cwd=SIPP_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        s = Sipp(name, port, proc, msgs)
-        self.sipps.append(s)
-        return s
+        return self._sipp(name, scenario, ["-s", did, "-m", "1", "-l", "1", f"127.0.0.1:{self.sip_port}"])
 
 
 def wait_for(what, timeout: float = 15.0, interval: float = 0.2, label: str = ""):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ fails.
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from callbridge.domain import DomainEvent
+from tests.e2e.conftest import agent_endpoint, command, open_lab
 
 ALLOWLIST = Path(__file__).resolve().parent / "sim_differences.yaml"
 #: the fields of an event that must agree between the PBX and the simulator
@@ -64,14 +66,17 @@ def differences(live: list[tuple[Any, ...]], sim: list[tuple[Any, ...]], scenari
     b = [i for i in sim if i not in ok]
     if a == b:
         return []
-    return [f"live: {x}" for x in a if x not in b] + [f"sim:  {x}" for x in b if x not in a] or [
-        f"order differs: live {a} sim {b}"
-    ]
+    diff = difflib.ndiff([repr(x) for x in a], [repr(x) for x in b])
+    return [f"{scenario}: live (-) and simulator (+) differ:"] + [line for line in diff if line[:1] in "-+?"]
+
+
+def assert_same(live: list[tuple[Any, ...]], sim: list[tuple[Any, ...]], scenario: str) -> None:
+    """Fail with the differences, one per line, unless the simulator agrees with the PBX."""
+    found = differences(live, sim, scenario)
+    assert not found, "\n".join(found)
 
 
 async def _blind_12345_to_110(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
-    from tests.e2e.conftest import agent_endpoint, command, open_lab
-
     async with open_lab(tmp) as lab:
         chan, agent = await lab.answered_call("12345", caller=caller)
         call_id = lab.sim.channel(chan).linkedid  # type: ignore[union-attr]
@@ -84,8 +89,6 @@ async def _blind_12345_to_110(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
 
 
 async def _busy_122_backup(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
-    from tests.e2e.conftest import agent_endpoint, command, open_lab
-
     async with open_lab(tmp) as lab:
         lab.sim.set_trunk("hotline-122", "busy")
         chan, agent = await lab.answered_call("12345", caller=caller)
@@ -98,8 +101,6 @@ async def _busy_122_backup(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
 
 
 async def _attended_119_expert(tmp: Path, caller: str) -> list[tuple[Any, ...]]:
-    from tests.e2e.conftest import agent_endpoint, command, open_lab
-
     async with open_lab(tmp) as lab:
         chan, agent = await lab.answered_call("12345", caller=caller)
         call_id = lab.sim.channel(chan).linkedid  # type: ignore[union-attr]

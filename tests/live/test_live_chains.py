@@ -13,17 +13,16 @@ import re
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import wait_for
-from simtwin import differences, run_on_simulator, sequence, until
+from simtwin import assert_same, run_on_simulator, sequence, until
 
 from callbridge.dialplan.render_conf import AMI_READ, AMI_WRITE
 
 pytestmark = pytest.mark.live
 
-Q12345 = ("agent1001", "agent1002", "agent1003")
 
 
 def _from_12345(lab: Lab, caller: str = CALLER) -> tuple[object, str]:
-    lab.only_agent("q-12345", "agent1002", Q12345)
+    lab.only_agent("q-12345", "agent1002")
     return lab.call("12345", caller)
 
 
@@ -85,7 +84,7 @@ def test_primary_busy_then_the_backup_line_answers(clean: Lab) -> None:
     assert never_bye(caller)  # type: ignore[arg-type]
     live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
     sim = until(run_on_simulator("busy_122_backup", lab.root / "simtwin-busy", CALLER), "transfer.answered")
-    assert differences(live, sim, "busy_122_backup") == []
+    assert_same(live, sim, "busy_122_backup")
 
 
 def test_busy_single_line_goes_back_to_the_sending_agent(clean: Lab) -> None:
@@ -118,9 +117,8 @@ def test_qualified_unavailable_primary_fails_at_once_and_the_backup_answers(clea
 
 def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:
     lab = clean
-    lab.cli("queue pause member PJSIP/agent2191 queue q-110-expert")  # nobody answers: callers wait
-    for member in ("agent2101", "agent2102"):
-        lab.cli(f"queue pause member PJSIP/{member} queue q-110")
+    lab.pause_all("q-110-expert")  # nobody answers: callers wait
+    lab.pause_all("q-110")
     waiting = []
     try:
         for n in range(2):
@@ -143,9 +141,8 @@ def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:
         assert "13700000099" in lab.cli(f"core show channel {first.group(1)}")
     finally:
         lab.command("set_mode", {"mode": "normal", "reason": "live", "role": "supervisor"})
-        lab.cli("queue unpause member PJSIP/agent2191 queue q-110-expert")
-        for member in ("agent2101", "agent2102"):
-            lab.cli(f"queue unpause member PJSIP/{member} queue q-110")
+        lab.pause_all("q-110-expert", paused=False)
+        lab.pause_all("q-110", paused=False)
 
 
 def test_the_rendered_ami_user_has_least_privilege(lab: Lab) -> None:
@@ -163,7 +160,7 @@ def test_the_rendered_ami_user_has_least_privilege(lab: Lab) -> None:
 def test_a_nuisance_caller_is_flagged_on_the_fifth_call(clean: Lab) -> None:
     lab = clean
     number = "13911112222"
-    lab.only_agent("q-12345", "agent1002", Q12345)
+    lab.only_agent("q-12345", "agent1002")
     for n in range(5):
         _caller, call_id = lab.call("12345", number)
         if n < 4:

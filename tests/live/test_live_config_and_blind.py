@@ -12,21 +12,22 @@ import re
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import INCLUDED, wait_for
-from simtwin import differences, run_on_simulator, sequence, until
+from simtwin import assert_same, run_on_simulator, sequence, until
 
 pytestmark = pytest.mark.live
 
-Q12345 = ("agent1001", "agent1002", "agent1003")
+#: load-time lines of the stock build that concern no configuration file (none are expected today)
+STOCK_NOISE: tuple[str, ...] = ()
+
 
 
 def test_rendered_configuration_loads_without_errors_or_warnings_about_callbridge_files(lab: Lab) -> None:
     full = lab.pbx.full_log()
     assert "Asterisk Ready" in full, full[-2000:]
     log = full[: full.index("Asterisk Ready")]  # the loading; later scenarios may log their own warnings
-    ours = ("_callbridge.conf", "callbridge.conf", "cb-", "callbridge", "hotline-", "utility-", "carrier", "q-1")
     problems = [line for line in log.splitlines() if re.search(r"\] (ERROR|WARNING)\[", line)]
-    bad = [line for line in problems if any(o in line for o in ours)]
-    assert bad == [], "\n".join(bad)
+    # nothing at all may be logged against the configuration; a stock module's own notice is listed here
+    assert [line for line in problems if not any(re.search(p, line) for p in STOCK_NOISE)] == [], "\n".join(problems)
     # everything rendered is really loaded
     assert "cb-inbound" in lab.cli("dialplan show cb-inbound")
     assert "q-110-expert" in lab.cli("queue show q-110-expert")
@@ -36,7 +37,7 @@ def test_rendered_configuration_loads_without_errors_or_warnings_about_callbridg
     assert "carrier" in lab.cli("pjsip show identifies")
     assert "callbridge" in lab.cli("moh show classes")
     features = lab.cli("features show")
-    assert re.search(r"Attended Transfer\s+atxfer\s+\*2", features), features
+    assert re.search(r"Attended Transfer\s+\*2", features), features  # Default column empty, Current *2
     user = lab.cli("manager show user callbridge")
     assert "callbridge" in user and "command" not in user.split("write perm:")[-1].split("\n")[0]
     assert all((lab.pbx.etc / name).is_file() for name in INCLUDED)
@@ -54,7 +55,7 @@ def _assert_number_at_110_trunk(lab: Lab, before: int) -> None:
 
 def test_blind_transfer_by_mqtt_carries_the_number_to_110(clean: Lab) -> None:
     lab = clean
-    lab.only_agent("q-12345", "agent1002", Q12345)
+    lab.only_agent("q-12345", "agent1002")
     before = len(lab.sip_invites("ok", "110"))
     caller, call_id = lab.call("12345")
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "110",
@@ -71,13 +72,13 @@ def test_blind_transfer_by_mqtt_carries_the_number_to_110(clean: Lab) -> None:
     # the simulator held to the PBX: the same scenario there gives the same domain events
     live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
     sim = until(run_on_simulator("blind_12345_to_110_mqtt", lab.root / "simtwin", CALLER), "transfer.answered")
-    assert differences(live, sim, "blind_12345_to_110_mqtt") == []
+    assert_same(live, sim, "blind_12345_to_110_mqtt")
 
 
 def test_blind_transfer_by_rfc4733_dtmf_star1_from_the_agent(clean: Lab) -> None:
     """agent1001's phone sends RFC 4733 ``*``,``1`` after answering: the 12345 rule ``*1`` → 110."""
     lab = clean
-    lab.only_agent("q-12345", "agent1001", Q12345)
+    lab.only_agent("q-12345", "agent1001")
     before = len(lab.sip_invites("ok", "110"))
     caller, call_id = lab.call("12345")
     requested = lab.events.wait("transfer.requested", call_id=call_id)

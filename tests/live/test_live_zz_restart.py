@@ -14,7 +14,7 @@ pytestmark = pytest.mark.live
 
 
 def test_core_restart_now_mid_call_ends_the_call_and_callbridge_reconnects(lab: Lab) -> None:
-    lab.only_agent("q-12345", "agent1002", ("agent1001", "agent1002", "agent1003"))
+    lab.only_agent("q-12345", "agent1002")
     _caller, call_id = lab.call("12345", "13700000077")
     log = lab.root / "callbridge.log"
     connected_before = log.read_bytes().count(b'"ami.connected"')
