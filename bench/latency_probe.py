@@ -55,7 +55,7 @@ class InternalProbe:
     def install(self) -> None:
         from callbridge.ami.client import AmiClient
         from callbridge.ami.protocol import AmiProtocol
-        from callbridge.engine.service import EngineService
+        from callbridge.runtime.engine_service import EngineService
 
         probe = self
         data_received = AmiProtocol.data_received

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import structlog
+
+from callbridge.ami.actions import Action, Redirect, Setvar
 from callbridge.dialplan.model import NuisancePolicy
+from callbridge.engine import events as ev
+
+if TYPE_CHECKING:
+    from callbridge.calls.events import CallOffered
+    from callbridge.dialplan.plan import Dialplan
+    from callbridge.engine.effects import EffectSink
+
+log = structlog.get_logger("callbridge.engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +55,45 @@ class NuisanceWatch:
             return None
         return Verdict(count=len(window), hotlines=tuple(dict.fromkeys(h for _, h in window)))
 
+    def tracked_numbers(self) -> int:
+        """How many caller numbers have a window now (what :meth:`prune` bounds)."""
+        return len(self._calls)
+
     def prune(self, policy: NuisancePolicy | None, now: float) -> None:
         """Forget numbers whose window is empty (bounded memory)."""
         horizon = now - (policy.window if policy is not None else 0)
         for num in [n for n, w in self._calls.items() if not w or w[-1][0] <= horizon]:
             del self._calls[num]
+
+
+class NuisanceControl:
+    """Offered calls → the nuisance policy's actions (tag, announcement) and ``nuisance.flagged``."""
+
+    __slots__ = ("out", "watch")
+
+    def __init__(self, out: EffectSink) -> None:
+        self.out = out
+        self.watch = NuisanceWatch()
+
+    def offered(self, d: CallOffered, plan: Dialplan, mode: str, now: float) -> None:
+        """``d`` is a citizen's call (never a three-way leg callbridge called in: the caller filters them)."""
+        policy = plan.nuisance
+        active = plan.modes.get(mode)
+        if policy is None or (active is not None and not active.nuisance) or not d.hotline:
+            return
+        verdict = self.watch.offered(policy, d.caller_num, d.hotline, now)
+        if verdict is None:
+            return
+        actions: list[Action] = []
+        if "tag" in policy.actions:
+            actions.append(Setvar(channel=d.channel, variable="__CB_NUISANCE", value=str(verdict.count)))
+        if "announcement" in policy.actions:
+            actions.append(Redirect(channel=d.channel, context="cb-announce", exten=d.hotline))
+        notify = ("110",) if "notify_110" in policy.actions else ()
+        log.warning("nuisance.flagged", caller_num=d.caller_num, count=verdict.count, hotline=d.hotline)
+        self.out.publish(ev.NuisanceFlagged(ts=now, call_id=d.call_id, hotline=d.hotline, caller_num=d.caller_num,
+                                            count=verdict.count, window_s=float(policy.window),
+                                            action=",".join(policy.actions), hotlines_called=verdict.hotlines,
+                                            notify=notify))  # fmt: skip
+        if actions:
+            self.out.send(actions, "nuisance")

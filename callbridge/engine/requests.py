@@ -2,7 +2,7 @@
 
 One authorisation for both sources (:func:`callbridge.engine.authz.authorise`), then the transfer record
 and its start actions. The actions are built and every header rendered exactly once here and handed to
-``Engine.start`` with the transfer: the one-key path is latency-critical (DTMF arrival → first AMI action
+``TransferDesk.start`` with the transfer: the one-key path is latency-critical (DTMF arrival → first AMI action
 written, p99 < 2 ms at 5,000 calls) and building and checking the twelve actions of a blind transfer
 three times was a third of the decision.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from callbridge.ami.actions import Action
 from callbridge.dialplan.plan import Dialplan
@@ -52,7 +52,7 @@ class PreparedTransfer:
 
     @property
     def first_batch(self) -> tuple[Action, ...]:
-        """What ``Engine.start`` sends now: a three-way calls the destination in only once the room holds
+        """What ``TransferDesk.start`` sends now: a three-way calls the destination in only once the room holds
         caller and agent (the checked ``Originate`` is the last action)."""
         return self.actions[:-1] if self.transfer.mode == "threeway" else self.actions
 
@@ -69,17 +69,6 @@ def check_scope(scope: frozenset[str] | None, hotline: str | None, what: str) ->
     """The sender's key must cover the hotline the command acts for (``forbidden`` otherwise)."""
     if scope is not None and (hotline or "") not in scope:
         raise CommandError("forbidden", f"may not {what} for hotline {hotline or '(none)'}: scope {sorted(scope)}")
-
-
-def command_hotline(view: CallView, verb: str, b: Any, transfer: Transfer | None) -> str | None:
-    """The hotline a non-transfer command acts for: the transfer's sending hotline (complete, cancel,
-    leave), the call's hotline (set_priority), the hotline asked about (status)."""
-    if verb in ("complete", "cancel", "leave") and transfer is not None:
-        return transfer.from_hotline
-    if verb == "status":
-        return getattr(b, "hotline", None)
-    call = view.calls.get(getattr(b, "call_id", None) or "")
-    return call.hotline if call is not None else None
 
 
 def prepare_transfer(
@@ -159,17 +148,26 @@ def start_outcome(t: Transfer) -> tuple[str, str, str] | None:
 STEPS = {"transfer": "start", "three_way": "start", "complete": "complete", "cancel": "cancel", "leave": "leave"}
 
 
+class FollowUp(Protocol):
+    """The bus's ``FollowUp``: the requester of an accepted command is told its execution result once."""
+
+    def accept(self) -> None: ...
+
+    def executing(self, result: dict[str, Any]) -> None: ...
+
+    def failed(self, code: str, message: str, result: dict[str, Any] | None = None) -> None: ...
+
+
 class OwedOutcomes:
     """Execution results owed to the requesters of commands (the bus's ``FollowUp``: ``accept()``,
     then ``executing(result)`` or ``failed(code, message, result)``), settled from action results."""
 
     def __init__(self) -> None:
-        self._owed: dict[str, tuple[Any, str]] = {}  # batch tag → (follow-up, transfer id)
+        self._owed: dict[str, tuple[FollowUp, str]] = {}  # batch tag → (follow-up, transfer id)
 
-    def owe(self, cmd: Any, verb: str, result: Mapping[str, Any]) -> None:
+    def owe(self, follow_up: FollowUp | None, verb: str, result: Mapping[str, Any]) -> None:
         """After a command was handled: owe its execution result when the PBX decides it."""
         step = STEPS.get(verb)
-        follow_up = getattr(cmd, "follow_up", None)
         transfer_id = str(result.get("transfer_id", ""))
         if step is None or follow_up is None or not transfer_id or result.get("duplicate"):
             return  # a duplicate's requester was told by the original request

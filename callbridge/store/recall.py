@@ -35,7 +35,7 @@ from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord
 if TYPE_CHECKING:
     from callbridge.calls.tracker import CallTracker
     from callbridge.dialplan.plan import Dialplan
-    from callbridge.engine.observe import Observer
+    from callbridge.engine.core import Engine
     from callbridge.store.live import LiveBoard
     from callbridge.store.records import RecordStore
 
@@ -57,7 +57,7 @@ class Recalled:
     board_events: int = 0
 
 
-def recall(store: RecordStore, *, tracker: CallTracker, engine: Observer, plan: Dialplan,
+def recall(store: RecordStore, *, tracker: CallTracker, engine: Engine, plan: Dialplan,
            board: LiveBoard | None, now: float) -> Recalled:  # fmt: skip
     """Read the open calls, their transfers and today's events; hand them to the tracker, engine and board."""
     out = Recalled(calls=open_calls(store))

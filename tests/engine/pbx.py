@@ -7,13 +7,12 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callbridge.engine.runtime import Engine, hotline_of
-
 from callbridge.ami.decode import decode_headers
 from callbridge.ami.event_types import AmiEvent
 from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan import Dialplan, load_dialplan
 from callbridge.domain import DomainEvent
+from callbridge.engine.core import Engine, hotline_of
 from callbridge.engine.effects import ActionResult, Effect, Publish, SendActions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 import pytest
 
 from callbridge.ami.actions import Action, ConfbridgeKick, Hangup, QueueChangePriorityCaller, Setvar
+from callbridge.dialplan import parse_dialplan_text
+from callbridge.dialplan.render_asterisk import render_extensions
 from callbridge.domain import DomainEvent
 from callbridge.engine import events as ev
+from callbridge.engine.core import TransferRequest
 from callbridge.engine.effects import Effect, Publish, SendActions, StartTimer
-from callbridge.engine.runtime import TransferRequest
 from callbridge.engine.transfer import TState
 from callbridge.errors import CommandError
-from tests.engine.pbx import CALLER, Chan, Pbx
+from tests.engine.pbx import CALLER, Chan, Pbx, example_plan
 
 
 def actions_of(effects: Sequence[Effect]) -> list[Action]:
@@ -182,9 +184,6 @@ def test_the_sending_agent_still_in_the_room_at_the_deadline_is_kicked() -> None
 
 
 def test_rendered_expert_context_reports_the_target_before_queueing() -> None:
-    from callbridge.dialplan.render_asterisk import render_extensions
-    from tests.engine.pbx import example_plan
-
     text = render_extensions(example_plan())
     expert = text[text.index("[cb-expert-119]") :].split("\n\n")[0]
     target = "UserEvent(CallbridgeTarget,XferId: ${CB_XFER_ID},Hotline: 119)"
@@ -195,8 +194,6 @@ def test_rendered_expert_context_reports_the_target_before_queueing() -> None:
 
 
 def test_a_command_takes_the_matching_rule_with_the_fewest_categories() -> None:
-    from callbridge.dialplan import parse_dialplan_text
-
     plan = parse_dialplan_text(
         'categories: {police: P, fire: F, traffic: T}\n'
         'hotlines:\n  12345: {name: a, kind: service, dids: ["12345"], agent_queues: [q]}\n'

@@ -7,20 +7,22 @@ these tests pin the order of the work that makes that possible, not its timing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from callbridge.ami.actions import Originate, Redirect, Setvar
+from callbridge.ami.decode import decode_headers
+from callbridge.ami.event_types import AmiEvent
 from callbridge.domain import DomainEvent
 from callbridge.engine import transfer as tx
+from callbridge.engine.core import TransferRequest
 from callbridge.engine.effects import Log, Publish, SendActions
 from callbridge.engine.events import TransferRequested
-from callbridge.engine.runtime import TransferRequest
-from callbridge.engine.service import EngineService
 from callbridge.errors import AmiConnectionLost, CommandError, UnsafeValueError
+from callbridge.runtime.engine_service import EngineService
 from tests.engine.pbx import Chan, Pbx
 
 TIMEOUT = 5.0
@@ -28,19 +30,20 @@ DEFERRED = ("dtmf.code", "transfer.transition")
 
 
 class WriteRecordingAmi:
-    """Records each action the moment it is written (before any await), with the log lines and
-    sink batches that existed at that moment."""
+    """Records each action the moment it is written (before any await), with the log lines, sink batches
+    and calls the tracker knew at that moment."""
 
     def __init__(self, batches: list[list[DomainEvent]], fail: bool = False) -> None:
         self.logs: Sequence[Mapping[str, Any]] = []  # capture_logs() output, when a test captures
         self.batches, self.fail = batches, fail
-        self.writes: list[tuple[str, list[str], int]] = []  # (action, log events so far, sink calls so far)
+        self.calls: Callable[[], int] = lambda: 0  # how many calls the tracker knows
+        self.writes: list[tuple[str, list[str], int, int]] = []  # (action, log events, sink calls, calls)
         self.replied = asyncio.Event()
 
     async def send(self, action: Any) -> object:
         if self.fail:
             raise AmiConnectionLost(f"{action.name}: not connected")
-        self.writes.append((action.name, [e["event"] for e in self.logs], len(self.batches)))
+        self.writes.append((action.name, [e["event"] for e in self.logs], len(self.batches), self.calls()))
         await asyncio.sleep(0)
         self.replied.set()
         return object()
@@ -57,6 +60,7 @@ def one_key_setup(fail: bool = False) -> tuple[EngineService, Pbx, Chan, WriteRe
         batches.append(list(events))
 
     ami = WriteRecordingAmi(batches, fail)
+    ami.calls = lambda: len(pbx.tracker.calls)
     svc = EngineService(pbx.engine, pbx.tracker, ami, [sink], clock=lambda: pbx.now)
     return svc, pbx, agent, ami, batches
 
@@ -65,27 +69,58 @@ def press_star_one(pbx: Pbx, agent: Chan) -> None:
     pbx.press(agent, "*1")  # r-12345-120-police: blind, number-carrying transfer to 110
 
 
-async def test_the_first_action_is_written_before_run_effects_returns_and_before_logs_and_sinks() -> None:
+def star_one_then_a_new_call(agent: Chan) -> list[AmiEvent]:
+    """What one TCP read may carry: the agent's ``*1`` and, right behind it, another citizen's call."""
+    events = []
+    for digit in "*1":
+        for name in ("DTMFBegin", "DTMFEnd"):
+            events.append(decode_headers(name, {**agent.headers(), "Digit": digit, "Direction": "Received",
+                                                "DurationMs": "100"}))  # fmt: skip
+    newcomer = Chan("PJSIP/carrier-000000ff", "c255", "c255", "13900000255")
+    return [*events, decode_headers("Newchannel", newcomer.headers(state="Ring"))]
+
+
+async def test_the_first_action_is_written_before_the_next_item_and_before_logs_and_sinks() -> None:
     svc, pbx, agent, ami, batches = one_key_setup()
+    items = star_one_then_a_new_call(agent)
+
+    async def one_read() -> AsyncIterator[list[AmiEvent]]:
+        yield items
+
+    calls_before = len(pbx.tracker.calls)
     with capture_logs() as logs:
         ami.logs = logs
-        press_star_one(pbx, agent)
-        pbx.engine.out[:0] = pbx.take()  # the decision's effects, as the consumer would run them
-        svc.run_effects()
-        # no await since the decision: the batch's first step ran inside run_effects
-        assert ami.writes[:1] == [("Setvar", [], 0)]  # no log line rendered, no sink called before it
+        async with asyncio.timeout(TIMEOUT):
+            await svc.consume_batches(one_read())
+        # the read's next item (a new call) was tracked after the write; no log line rendered, no sink
+        # called before it (the flush is queued behind the batch's first step)
+        assert ami.writes[:1] == [("Setvar", [], 0, calls_before)]
+        assert len(pbx.tracker.calls) == calls_before + 1
         async with asyncio.timeout(TIMEOUT):
             await ami.replied.wait()
-            await asyncio.sleep(0)  # the flush scheduled in the decision's iteration
-        events = {e["event"]: e for e in logs if e["event"] in DEFERRED}
+            await svc.idle()
+        events = {e["event"]: e for e in reversed(logs) if e["event"] in DEFERRED}  # the first of each
         assert events["dtmf.code"]["code"] == "*1" and events["dtmf.code"]["channel"] == agent.name
         transition = events["transfer.transition"]
         assert (transition["old"], transition["new"], transition["reason"]) == ("requested", "sending", "dtmf")
         assert transition["transfer_id"] == "x1" and transition["to_hotline"] == "110"
         assert "transfer.requested" in [e.TYPE for batch in batches for e in batch]
+    assert [name for name, *_ in ami.writes] == ["Setvar"] * 11 + ["Redirect"]
+
+
+async def test_run_effects_queues_the_flush_behind_the_batches_first_step() -> None:
+    svc, pbx, agent, ami, batches = one_key_setup()
+    with capture_logs() as logs:
+        ami.logs = logs
+        press_star_one(pbx, agent)
+        pbx.engine.effects.extend(pbx.take())  # the decision's effects, as the consumer would run them
+        svc.run_effects()
+        assert ami.writes == [] and batches == []  # nothing ran yet: the caller has not yielded
+        await svc.let_batches_start()
+        assert ami.writes[:1] == [("Setvar", [], 0, 1)]
+        assert batches and "dtmf.code" in [e["event"] for e in logs]  # the flush ran right behind it
         async with asyncio.timeout(TIMEOUT):
             await svc.idle()
-    assert [name for name, *_ in ami.writes] == ["Setvar"] * 11 + ["Redirect"]
 
 
 def test_the_decision_puts_the_batch_before_its_event_and_log_lines() -> None:
@@ -108,11 +143,12 @@ def test_the_decision_puts_the_batch_before_its_event_and_log_lines() -> None:
 
 
 async def test_a_batch_that_fails_in_its_first_step_reports_after_the_decisions_events() -> None:
-    # not connected: the AMI client raises before writing anything, inside the eager first step
+    # not connected: the AMI client raises before writing anything, in the batch's first step
     svc, pbx, agent, ami, batches = one_key_setup(fail=True)
     press_star_one(pbx, agent)
-    pbx.engine.out[:0] = pbx.take()
+    pbx.engine.effects.extend(pbx.take())
     svc.run_effects()
+    await svc.let_batches_start()  # the batch's first step: AMI is down, it reports at once
     svc.flush()
     types = [e.TYPE for batch in batches for e in batch if e.TYPE.startswith("transfer.")]
     assert types[0] == "transfer.requested" and len(types) >= 2  # the outcome follows the request

@@ -5,11 +5,11 @@ from __future__ import annotations
 from callbridge.ami.actions import ConfbridgeKick, Originate, QueueWithdrawCaller, Redirect, Setvar
 from callbridge.dialplan.model import NuisancePolicy, Overflow
 from callbridge.engine import events as ev
+from callbridge.engine.core import TransferRequest
 from callbridge.engine.dtmf import DigitBuffers
 from callbridge.engine.effects import StartTimer
 from callbridge.engine.nuisance import NuisanceWatch
 from callbridge.engine.overflow import OverflowWatch, QueueStats
-from callbridge.engine.runtime import TransferRequest
 from tests.engine.pbx import CALLER, Chan, Pbx
 
 CODES = frozenset({"*1", "*3", "*45"})
@@ -85,7 +85,7 @@ def test_nuisance_memory_holds_only_recent_numbers() -> None:
     w = NuisanceWatch()
     for i in range(20_000):  # a new number every 0.1 s for 2,000 s
         assert w.offered(policy, f"1390000{i:05d}", "12345", i * 0.1) is None
-    assert len(w._calls) <= 1.25 * 60 * 10 + 1  # at most 1.25 windows' worth of numbers
+    assert w.tracked_numbers() <= 1.25 * 60 * 10 + 1  # at most 1.25 windows' worth of numbers
     # and a number calling again within its window is still counted
     for t in (2000.0, 2001.0):
         assert w.offered(policy, "13800000000", "12345", t) is None

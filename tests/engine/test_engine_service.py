@@ -10,8 +10,8 @@ import pytest
 from callbridge.ami.actions import Action, Redirect, Setvar
 from callbridge.bus.commands import VERBS, Command
 from callbridge.engine.effects import ActionResult, SendActions, StartTimer
-from callbridge.engine.service import EngineService
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiOutcomeUnknown, CommandError
+from callbridge.runtime.engine_service import EngineService
 from tests.engine.pbx import Pbx
 
 
@@ -57,9 +57,9 @@ async def test_batches_run_in_order_and_report_their_outcome(error: Exception | 
         original(r, now)
 
     pbx.engine.on_action_result = record  # type: ignore[method-assign,assignment]
-    pbx.engine.out.append(SendActions((Setvar(channel="c", variable="A", value="1"),
-                                       Redirect(channel="c", context="cb-to-110", exten="s"),
-                                       Setvar(channel="c", variable="B", value="2")), "t"))  # fmt: skip
+    pbx.engine.effects.extend([SendActions((Setvar(channel="c", variable="A", value="1"),
+                                            Redirect(channel="c", context="cb-to-110", exten="s"),
+                                            Setvar(channel="c", variable="B", value="2")), "t")])  # fmt: skip
     svc.run_effects()
     await svc.idle()
     assert [r.outcome for r in results] == [outcome]
@@ -77,7 +77,7 @@ async def test_timers_fire_into_the_engine() -> None:
         done.set()
 
     pbx.engine.on_timer = on_timer  # type: ignore[method-assign]
-    pbx.engine.out.append(StartTimer("k", 0.01))
+    pbx.engine.effects.extend([StartTimer("k", 0.01)])
     svc.run_effects()
     async with asyncio.timeout(2):
         await done.wait()

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from callbridge.engine.service import EngineService
-
 from callbridge.ami.actions import Action
 from callbridge.ami.decode import decode_headers
 from callbridge.ami.event_types import AmiEvent
 from callbridge.domain import DomainEvent
 from callbridge.engine.effects import Publish
+from callbridge.runtime.engine_service import EngineService
 from tests.engine.pbx import Chan, Pbx
 
 TIMEOUT = 5.0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from callbridge.ami.actions import Atxfer, Redirect, Setvar
+import callbridge.engine.transfers as registry
+from callbridge.ami.actions import Atxfer, Hangup, Redirect, Setvar
 from callbridge.engine import events as ev
-from callbridge.engine.runtime import TransferRequest
+from callbridge.engine.core import TransferRequest
 from callbridge.engine.transfer import IllegalTransition, TState, move
 from callbridge.errors import CommandError
 from tests.engine.pbx import CALLER, Chan, Pbx
@@ -201,9 +202,7 @@ def test_state_machine_refuses_illegal_moves() -> None:
 
 
 def test_finished_transfers_are_forgotten_beyond_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    import callbridge.engine.observe as observe
-
-    monkeypatch.setattr(observe, "KEEP_FINISHED", 2)
+    monkeypatch.setattr(registry, "KEEP_FINISHED", 2)
     pbx = Pbx()
     for seq in range(1, 4):
         caller = pbx.call(num=f"1390000000{seq}", seq=seq)
@@ -212,12 +211,10 @@ def test_finished_transfers_are_forgotten_beyond_the_bound(monkeypatch: pytest.M
                                                     idempotency_key=f"k{seq}"), pbx.now)
         pbx.hangup(caller)  # finished: caller_hangup
     assert list(pbx.engine.transfers) == ["x2", "x3"] and not pbx.engine.active()
-    assert "k1" not in pbx.engine._idempotency
+    assert pbx.engine.transfers.by_key("k1") is None and pbx.engine.transfers.by_key("k3") is pbx.engine.transfers["x3"]
 
 
 def test_the_engine_never_hangs_up_a_caller() -> None:
-    from callbridge.ami.actions import Hangup
-
     pbx = Pbx()
     caller, agent = started(pbx)
     pbx.engine.send([Hangup(channel=caller.name)], "test")

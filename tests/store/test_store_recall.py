@@ -8,7 +8,7 @@ from pathlib import Path
 
 from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan import load_dialplan
-from callbridge.engine.runtime import Engine
+from callbridge.engine.core import Engine
 from callbridge.engine.transfer import TState
 from callbridge.store.live import LiveBoard
 from callbridge.store.recall import open_calls, open_transfers, recall

@@ -5,9 +5,10 @@ hands the domain events to the sinks (bus publisher, records) and executes the e
 
 * ``SendActions`` — one task per batch, the actions sent in order, stopping at the first failure; the
   outcome goes back as an :class:`ActionResult` (``unknown`` when the connection dropped after writing:
-  never re-sent, the engine reconciles after the resync). The task starts eagerly (:func:`start_eagerly`):
-  a transfer's first AMI action is written in the loop iteration that decided it, before any log line
-  is rendered or event handed to a sink;
+  never re-sent, the engine reconciles after the resync). A transfer's first AMI action is written
+  before anything else happens: the consumer yields once after a decision that started a batch, so the
+  batch's first step runs before the next AMI item is looked at, before any log line is rendered and
+  before any event is handed to a sink (the flush is queued behind it);
 * ``Publish`` and the tracker's domain events — buffered in order and handed to every sink once per
   loop iteration (:meth:`EngineService.flush`, a ``call_soon`` callback, so after any first action):
   the outbox write is the durability point and one SQLite transaction per AMI event was 40 % of the
@@ -17,17 +18,16 @@ hands the domain events to the sinks (bus publisher, records) and executes the e
 * ``StartTimer`` / ``CancelTimer`` — ``loop.call_later`` handles.
 
 It also implements the bus's ``CommandHandler``: MQTT commands become engine calls under the same
-authorisation as DTMF keys. asyncio only; no panoramisk, no aiomqtt here.
+authorisation as DTMF keys (:mod:`callbridge.runtime.engine_commands`). asyncio only (public API);
+no panoramisk, no aiomqtt here. The engine itself (:mod:`callbridge.engine`) never awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -38,15 +38,18 @@ from callbridge.calls.tracker import CallTracker
 from callbridge.domain import DomainEvent
 from callbridge.engine import events as ev
 from callbridge.engine.authz import agent_name
+from callbridge.engine.core import Engine
 from callbridge.engine.effects import ActionResult, CancelTimer, Effect, Log, Publish, SendActions, StartTimer
-from callbridge.engine.requests import OwedOutcomes, check_scope, command_hotline
-from callbridge.engine.runtime import Engine, TransferRequest
+from callbridge.engine.requests import OwedOutcomes
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiOutcomeUnknown, CommandError, UnsafeValueError
+from callbridge.runtime.engine_commands import ReloadFn, Routes, engine_routes
+
+if TYPE_CHECKING:
+    from callbridge.bus.commands import Command
 
 log = structlog.get_logger("callbridge.engine.service")
 
 EventSink = Callable[[Sequence[DomainEvent]], object]
-ReloadFn = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 class AmiSender(Protocol):
@@ -69,7 +72,7 @@ class EngineService:
         self.ami = ami
         self.sinks = list(sinks)
         self.clock = clock
-        self.reload_fn = reload
+        self.routes: Routes = engine_routes(engine, reload)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.actions_sent = 0
@@ -78,6 +81,7 @@ class EngineService:
         self._loggers: dict[str, Any] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._owed = OwedOutcomes()  # execution results owed to the requesters of commands
+        self._started = False  # a batch was started since the consumer last yielded
 
     # --- the AMI stream -----------------------------------------------------------------------------
 
@@ -85,7 +89,9 @@ class EngineService:
         """Run until the stream ends (the AMI client was closed)."""
         try:
             async for item in stream:
-                self._consume_one(item)  # a batch it starts has written its first action on return
+                self._consume_one(item)
+                if self._started:
+                    await self.let_batches_start()
         finally:
             self.flush()  # the stream ended (stop): nothing stays in the buffer
 
@@ -97,8 +103,16 @@ class EngineService:
             async for batch in batches:
                 for item in batch:
                     consume_one(item)
+                    if self._started:
+                        await self.let_batches_start()
         finally:
             self.flush()
+
+    async def let_batches_start(self) -> None:
+        """Yield once, so the batches just started write their first action now: their first steps are
+        queued before this caller's next one (and before the flush, see :meth:`run_effects`)."""
+        self._started = False
+        await asyncio.sleep(0)
 
     def _consume_one(self, item: object) -> None:
         now = self.clock()
@@ -190,17 +204,21 @@ class EngineService:
             # The decision's events are buffered before its batches start: a batch that fails at once
             # (not connected) reports in its first step, and its events must come after these.
             self.buffer(published)
-            if self._pending_logs and self._flush_handle is None:
-                self._schedule_flush()
             for batch in batches:
                 self._start_batch(self._send_batch(batch))
+            if batches and self._flush_handle is not None:
+                # behind the batches' first steps: their first action is written before the sinks run
+                self._flush_handle.cancel()
+                self._flush_handle = None
+            if (self._pending or self._pending_logs) and self._flush_handle is None:
+                self._schedule_flush()
             effects = self.engine.drain()
 
     def _start_batch(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = start_eagerly(coro)  # its first action is written now, not in the next loop iteration
-        if not task.done():
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._started = True
 
     def _start_timer(self, key: str, seconds: float) -> None:
         old = self._timers.pop(key, None)
@@ -257,145 +275,29 @@ class EngineService:
 
     # --- commands (the bus's CommandHandler) ----------------------------------------------------------
 
-    async def handle(self, cmd: Any) -> dict[str, Any]:
-        """``cmd`` is a :class:`callbridge.bus.commands.Command` (``verb``, ``body``)."""
-        verb: str = cmd.verb
-        body: Any = cmd.body
+    async def handle(self, cmd: Command) -> dict[str, Any]:
+        """A command the bus validated (one of its command models, by verb): the engine's answer."""
+        body = cmd.body
+        call_id: str | None = getattr(body, "call_id", None)
         agent = agent_name(getattr(body, "agent", None) or "")
         try:
-            result = await self._dispatch(verb, body, getattr(cmd, "scope", None))
+            result = await self.routes.dispatch(cmd.verb, body, cmd.scope, self.clock())
         except CommandError as exc:
-            self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=getattr(body, "call_id", None),
-                                                   verb=verb, agent=agent, source="mqtt", outcome=exc.code,
-                                                   reason=str(exc)))  # fmt: skip
+            self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=call_id, verb=cmd.verb, agent=agent,
+                                                   source="mqtt", outcome=exc.code, reason=str(exc)))  # fmt: skip
             self.run_effects()
-            self.flush()  # a command's outcome is on the bus before its reply
+            await self._before_reply()
             raise
-        self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=getattr(body, "call_id", None), verb=verb,
-                                               agent=agent, source="mqtt", outcome="ok",
+        self.engine.publish(ev.CommandReceived(ts=self.clock(), call_id=call_id, verb=cmd.verb, agent=agent,
+                                               source="mqtt", outcome="ok",
                                                transfer_id=str(result.get("transfer_id", ""))))  # fmt: skip
-        self._owed.owe(cmd, verb, result)  # before run_effects: a batch may end at once (AMI down)
+        self._owed.owe(cmd.follow_up, cmd.verb, result)  # before run_effects: a batch may end at once (AMI down)
         self.run_effects()
-        self.flush()
+        await self._before_reply()
         return result
 
-    async def _dispatch(self, verb: str, b: Any, scope: frozenset[str] | None = None) -> dict[str, Any]:
-        e, now = self.engine, self.clock()
-        if scope is not None and verb not in ("transfer", "three_way"):  # transfers: checked with the grant
-            call_id = getattr(b, "call_id", None)
-            running = e.transfers.get(getattr(b, "transfer_id", None) or "") or (call_id and e.active_on_call(call_id))
-            if verb != "status" or b.hotline is not None:
-                check_scope(scope, command_hotline(self.tracker, verb, b, running or None), verb)
-        if verb in ("transfer", "three_way"):
-            if verb == "three_way" and not b.to_hotline:
-                raise CommandError("invalid", "three_way needs to_hotline")
-            # a transfer without "mode" takes the rule's (as the DTMF key does), not the schema's default
-            mode = "threeway" if verb == "three_way" else (b.mode if "mode" in b.model_fields_set else None)
-            req = TransferRequest(
-                call_id=b.call_id, agent=b.agent, to_hotline=b.to_hotline,
-                mode=mode, category=b.category, ticket=b.ticket or "",
-                summary=b.summary or "", idempotency_key=b.idempotency_key, source="command", scope=scope,
-            )  # fmt: skip
-            return e.request_transfer(req, now)
-        if verb == "complete":
-            return e.complete(b.call_id, b.agent, b.transfer_id, now)
-        if verb == "cancel":
-            return e.cancel(b.call_id, b.agent, b.transfer_id, now)
-        if verb == "leave":
-            return e.leave(b.call_id, b.agent, now)
-        if verb == "set_priority":
-            return e.set_priority(b.call_id, b.priority, now, agent=b.agent, reason=b.reason or "")
-        if verb == "set_mode":
-            return e.set_mode(b.mode, now, reason=b.reason or "command", agent=b.agent or "")
-        if verb == "reload":
-            if self.reload_fn is None:
-                raise CommandError("unsupported", "reload is not available in this process")
-            return await self.reload_fn("command")
-        if verb == "status":
-            status = e.status(call_id=b.call_id, hotline=b.hotline)
-            if scope is not None:  # a key limited to some hotlines sees their transfers only
-                status["transfers"] = [t for t in status["transfers"] if {t["from_hotline"], t["to_hotline"]} & scope]
-            return status
-        raise CommandError("unknown_verb", f"unknown verb {verb!r}")
-
-
-# --- eager batch start ------------------------------------------------------------------------------
-#
-# Every batch of AMI actions runs as a task (it awaits each reply before the next action), and a task's
-# first step normally runs in the *next* loop iteration — after the loop polled the AMI socket again and
-# framed, decoded and tracked whatever arrived meanwhile. For a one-key transfer that first step writes
-# the first AMI action, and the budget (DTMF arrival → first action written, p99 < 2 ms at 5,000 calls)
-# has no room for another iteration. On 3.12+ this is ``asyncio.Task(..., eager_start=True)``; on 3.11
-# it is done by hand: the task is created (its first scheduled step only *returns* what the eager step
-# produced) and the coroutine's first step runs now with the task as the current task, so what binds to
-# ``asyncio.current_task()`` in that step (``asyncio.timeout`` in the AMI client) binds to the new task,
-# never to the caller's.
-
-T = TypeVar("T")
-
-
-def start_eagerly(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    """Run ``coro`` up to its first suspension now; the rest runs as an ordinary task (returned)."""
-    loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 12):
-        return asyncio.Task(coro, loop=loop, eager_start=True)
-    resumed = _FirstStepDone(coro)
-    context = contextvars.copy_context()  # the task's own context, as for any task; the first step too
-    task: asyncio.Task[T] = loop.create_task(resumed, context=context)
-    outer = asyncio.current_task(loop)
-    if outer is not None:
-        asyncio.tasks._leave_task(loop, outer)
-    asyncio.tasks._enter_task(loop, task)
-    try:
-        context.run(resumed.run_first_step)
-    finally:
-        asyncio.tasks._leave_task(loop, task)
-        if outer is not None:
-            asyncio.tasks._enter_task(loop, outer)
-    return task
-
-
-class _FirstStepDone(Coroutine[Any, Any, T]):
-    """Wraps a coroutine whose first step runs outside the task: the task's first ``send`` gets that
-    step's outcome (what it awaits, its result or its exception); everything after goes to the coroutine.
-    """
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
-        self._coro = coro
-        self._first: tuple[str, Any] | None = None
-
-    def run_first_step(self) -> None:
-        try:
-            self._first = ("await", self._coro.send(None))
-        except StopIteration as stop:
-            self._first = ("return", stop.value)
-        except BaseException as exc:  # delivered by the task's first step, as asyncio does
-            self._first = ("raise", exc)
-
-    def send(self, value: Any) -> Any:
-        first, self._first = self._first, None
-        if first is None:
-            return self._coro.send(value)
-        kind, outcome = first
-        if kind == "await":
-            return outcome
-        if kind == "return":
-            raise StopIteration(outcome)
-        raise outcome
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        first, self._first = self._first, None
-        if first is not None and first[0] != "await":
-            raise typ if val is None else val  # the coroutine already finished in its first step
-        if val is None and tb is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)  # pragma: no cover  # asyncio throws the exception alone
-
-    def close(self) -> None:
-        self._first = None
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, T]:  # pragma: no cover  # only ever driven by its task
-        raise TypeError("driven by its task only")
+    async def _before_reply(self) -> None:
+        """A command's batches write their first action, then its outcome is on the bus before its reply."""
+        if self._started:
+            await self.let_batches_start()
+        self.flush()

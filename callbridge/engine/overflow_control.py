@@ -1,0 +1,84 @@
+"""Overflow to remote seats as decisions: the watch's starts and stops become actions and events (pure).
+
+:class:`~callbridge.engine.overflow.OverflowWatch` says when a rule starts or stops; this turns that into
+the ``CB_OVERFLOW_<hotline>`` global (the rendered dialplan routes new callers on it), the waiting
+callers withdrawn to the remote seats, the ``queue.overflow_*`` events, and the one-second tick while a
+rule is active (the longest wait grows without any event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+
+from callbridge.ami.actions import Action, QueueWithdrawCaller, Setvar
+from callbridge.engine import events as ev
+from callbridge.engine.overflow import OverflowDecision, OverflowWatch
+from callbridge.engine.queues import all_stats
+
+if TYPE_CHECKING:
+    from callbridge.calls.model import Queue
+    from callbridge.dialplan.plan import Dialplan
+    from callbridge.engine.effects import EffectSink
+
+log = structlog.get_logger("callbridge.engine")
+
+TICK = "overflow:tick"
+TICK_S = 1.0
+
+
+class OverflowControl:
+    """Checks the overflow rules of the current mode against the queues, writing effects to ``out``."""
+
+    __slots__ = ("_ticking", "out", "watch")
+
+    def __init__(self, out: EffectSink) -> None:
+        self.out = out
+        self.watch = OverflowWatch()
+        self._ticking = False
+
+    @property
+    def active(self) -> list[str]:
+        """The ids of the overflows in effect, sorted."""
+        return sorted(self.watch.active)
+
+    def ticked(self, plan: Dialplan, mode: str, queues: Mapping[str, Queue], now: float) -> None:
+        self._ticking = False
+        self.check(plan, mode, queues, now)
+
+    def check(self, plan: Dialplan, mode: str, queues: Mapping[str, Queue], now: float) -> None:
+        rules = plan.overflows_in(mode) if mode in plan.modes or not plan.modes else ()
+        if not rules and not self.watch.active:
+            return
+        names = {o.queue for o in rules} | {o.queue for o in self.watch.active.values()}
+        for d in self.watch.evaluate(tuple(rules), all_stats(queues, names, now)):
+            owner = plan.hotline_of_queue(d.overflow.queue)
+            self._apply(d, owner.number if owner is not None else "", now)
+        if (rules or self.watch.active) and not self._ticking:
+            # the longest wait grows without any event: look again every second while a rule is active
+            self._ticking = True
+            self.out.start_timer(TICK, TICK_S)
+
+    def _apply(self, d: OverflowDecision, hotline: str, now: float) -> None:
+        s = d.stats
+        log.info("overflow." + ("started" if d.change == "start" else "ended"), overflow=d.overflow.id,
+                 queue=d.overflow.queue, reason=d.reason, waiting=s.waiting, free_agents=s.free_agents,
+                 longest_wait_s=round(s.longest_wait_s, 1))  # fmt: skip
+        if d.change == "start":
+            actions: list[Action] = [Setvar(variable=f"CB_OVERFLOW_{hotline}", value=d.overflow.id)]
+            actions += [QueueWithdrawCaller(queue=d.overflow.queue, caller=c, withdraw_info=d.overflow.id)
+                        for c in self.watch.withdraw_candidates(d.overflow, s)]  # fmt: skip
+            self.out.send(actions, "overflow")
+            self.out.publish(ev.QueueOverflowStarted(ts=now, hotline=hotline or None, queue=d.overflow.queue,
+                                                     target=d.overflow.to_queue or d.overflow.to_trunk or "",
+                                                     reason=d.reason, waiting=s.waiting,
+                                                     longest_wait_s=round(s.longest_wait_s, 1),
+                                                     free_agents=s.free_agents))  # fmt: skip
+        else:
+            self.out.send([Setvar(variable=f"CB_OVERFLOW_{hotline}", value="")], "overflow")
+            self.out.publish(ev.QueueOverflowEnded(ts=now, hotline=hotline or None, queue=d.overflow.queue,
+                                                   reason=d.reason, waiting=s.waiting,
+                                                   longest_wait_s=round(s.longest_wait_s, 1),
+                                                   free_agents=s.free_agents))  # fmt: skip
