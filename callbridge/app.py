@@ -43,8 +43,8 @@ from callbridge.calls.tracker import CallTracker
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
-from callbridge.engine.runtime import Engine, hotline_of
-from callbridge.engine.service import EngineService, EventSink
+from callbridge.engine.core import Engine, hotline_of
+from callbridge.runtime.engine_service import EngineService, EventSink
 from callbridge.errors import CommandError, PartFailedError
 from callbridge.lifecycle import STEP_S, bounded, part_failure, say_offline, settle
 from callbridge.lifecycle import tune_gc as tune_gc  # the daemon's collector tuning (bench/ uses it too)
