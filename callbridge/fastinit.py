@@ -1,5 +1,6 @@
-"""Cheaper constructors for frozen, slotted dataclasses: the AMI events of the ingest path and the tracker's
-domain events (about one object per AMI event between them).
+"""Cheaper constructors for the tracker's frozen, slotted domain events and its mutable model (about one
+object per AMI event). The AMI events themselves are built by the C framing loop (callbridge.ami.fast) or
+with their classes' own constructors (callbridge.ami.decode).
 
 ``fast_constructor(Cls)(…)`` returns exactly the object ``Cls(…)`` would (same class, fields, equality,
 hash, pickling). Why: the ``__init__`` dataclasses generate for a frozen class sets every field through
@@ -9,10 +10,9 @@ is not frozen (so the slots are stored directly, like those of any plain slotted
 the real class with one ``__class__`` assignment, which Python allows between classes of identical layout.
 About 4x cheaper. Generated from the class's own fields, as dataclasses generates ``__init__``.
 
-``fast_constructor`` / ``positional_constructor``: only for classes without ``__post_init__`` or default
-factories (refused when built); ``quick_constructor`` serves the mutable classes of the tracker's model.
-Tests compare every constructor in use with its class (tests/calls/test_perf_tracker.py,
-tests/ami/test_perf_framing.py).
+``fast_constructor``: only for classes without ``__post_init__`` or default factories (refused when built);
+``quick_constructor`` serves the mutable classes of the tracker's model. Tests compare every constructor in
+use with its class (tests/calls/test_perf_tracker.py).
 """
 
 from __future__ import annotations
@@ -37,13 +37,6 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
             params.append(f"{f.name}=_default_{f.name}")
     # A plain function, not a class: calling a class with keywords builds a kwargs dict first.
     return cast(Callable[P, T], _generate(cast(type, cls), f"*, {', '.join(params)}", env))
-
-
-def positional_constructor(cls: type[T]) -> Callable[..., T]:
-    """The same, taking every field positionally in field order (all required): for decoders that pass
-    each field anyway, where keywords would only cost their names."""
-    names = ", ".join(f.name for f in dataclasses.fields(cast(type, cls)))
-    return cast(Callable[..., T], _generate(cls, names, _environment(cls)))
 
 
 def _environment(cls: type) -> dict[str, Any]:

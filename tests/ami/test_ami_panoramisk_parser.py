@@ -17,27 +17,17 @@ from callbridge.ami.decode import decode
 from callbridge.ami.event_types import Newchannel
 from callbridge.ami.framing import AmiMessage
 from callbridge.ami.protocol import AmiProtocol
+from tests.ami.null_transport import NullTransport
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 FRAME = "Event: Newchannel\r\nChannel: PJSIP/trunk-00000001\r\nCallerIDName: 张三\r\nUniqueid: u1\r\n\r\n".encode()
 CUT = FRAME.index("张".encode()) + 1  # inside the 3-byte sequence of 张
 
 
-class _Transport:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
 def test_panoramisk_parser_loses_a_split_utf8_character() -> None:
     dispatched: list[Any] = []
     proto = AMIProtocol()
-    proto.connection_made(_Transport())
+    proto.connection_made(NullTransport())
     # What panoramisk.Manager.connection_made sets up before data flows.
     proto.factory = SimpleNamespace(dispatch=dispatched.append, save_stream=None)
     proto.encoding = "utf8"
@@ -51,7 +41,7 @@ def test_panoramisk_parser_loses_a_split_utf8_character() -> None:
 async def test_our_protocol_keeps_it() -> None:
     events: list[AmiMessage] = []
     proto = AmiProtocol(events.append)
-    proto.connection_made(_Transport())
+    proto.connection_made(NullTransport())
     proto.data_received(BANNER + FRAME[:CUT])
     proto.data_received(FRAME[CUT:])
     assert proto.banner.result() == "Asterisk Call Manager/11.0.0"

@@ -17,18 +17,8 @@ import pytest
 from callbridge.ami.framing import AmiFramer, AmiMessage
 from callbridge.ami.protocol import AmiProtocol
 from callbridge.errors import AmiActionError, AmiOutcomeUnknown
+from tests.ami.null_transport import NullTransport
 from tests.conftest import traces_dir
-
-
-class _Transport:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 def messages(data: bytes, banner: bool) -> list[AmiMessage]:
@@ -47,7 +37,7 @@ async def test_replies_resolve_and_list_events_stay_with_their_action(traces: Pa
     for session in [s for s in re.split(rb"(?=Asterisk Call Manager/)", rx) if s]:
         live: list[AmiMessage] = []
         proto = AmiProtocol(live.append)
-        proto.connection_made(_Transport())
+        proto.connection_made(NullTransport())
         futures = {m.get("ActionID"): proto.pending.add(m.name, m.get("ActionID")) for m in sent}
         for i in range(0, len(session), 7):
             proto.data_received(session[i : i + 7])
@@ -83,7 +73,7 @@ async def test_originate_response_is_a_live_event(traces: Path) -> None:
     sent = messages((traces / "02_originate_two_local_and_bridge.tx.raw").read_bytes(), banner=False)
     live: list[AmiMessage] = []
     proto = AmiProtocol(live.append)
-    proto.connection_made(_Transport())
+    proto.connection_made(NullTransport())
     for m in sent:
         proto.pending.add(m.name, m.get("ActionID"))
     proto.data_received((traces / "02_originate_two_local_and_bridge.rx.raw").read_bytes())
