@@ -19,6 +19,8 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, BenchResult, machine_info, print_table, write_result
 
 BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak")
+#: Run only when asked for with --only (a browser is needed).
+ON_REQUEST = ("console_pop",)
 
 
 def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchResult:
@@ -36,7 +38,8 @@ def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchR
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI: under two minutes in total)")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this one (repeatable)")
+    parser.add_argument("--only", action="append", choices=(*BENCHMARKS, *ON_REQUEST),
+                        help="run only this one (repeatable)")
     parser.add_argument("--duration", type=float, default=None, help="soak duration in seconds")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON goes (bench/results)")

@@ -40,7 +40,11 @@ let lang = localStorage.getItem("cb-lang") || "zh";
 let me = null;
 let view = null;
 let stream = null;
-window.cbPopShown = {};  // transfer id → when its pop was first drawn (the benchmark and the tests read it)
+// transfer id → when the view naming it arrived, when its pop was put in the page, and the next frame after
+// that (the one that shows it): what bench/console_pop.py and the browser test read
+window.cbArrived = {};
+window.cbPopShown = {};
+window.cbPopFramed = {};
 window.cbBannerShown = {};  // transfer id → when "received from" was first drawn (the call answered)
 
 function t(key, vars) {
@@ -164,7 +168,10 @@ function renderCall() {
 }
 
 function popItem(h) {
-  if (!(h.transfer_id in window.cbPopShown)) window.cbPopShown[h.transfer_id] = Date.now();
+  if (!(h.transfer_id in window.cbPopShown)) {
+    window.cbPopShown[h.transfer_id] = Date.now();
+    requestAnimationFrame(() => { window.cbPopFramed[h.transfer_id] = Date.now(); });
+  }
   return el("li", {class: "pop", "data-transfer": h.transfer_id, "data-state": h.state},
     el("strong", {}, t("from") + " " + h.from_hotline + " · " + h.agent), " ",
     el("span", {"data-field": "caller"}, h.caller_num), el("br"),
@@ -245,7 +252,12 @@ function render(v) {
 function connect() {
   if (stream) stream.close();
   stream = new EventSource("/console/stream");
-  stream.addEventListener("view", (e) => render(JSON.parse(e.data)));
+  stream.addEventListener("view", (e) => {
+    const at = Date.now();
+    const v = JSON.parse(e.data);
+    for (const h of v.incoming) if (!(h.transfer_id in window.cbArrived)) window.cbArrived[h.transfer_id] = at;
+    render(v);
+  });
   stream.onopen = () => { $("conn").textContent = t("live"); $("conn").className = "conn up"; };
   stream.onerror = () => { $("conn").textContent = t("offline"); $("conn").className = "conn down"; };
 }
