@@ -44,11 +44,11 @@ from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.engine.core import Engine, hotline_of
-from callbridge.runtime.engine_service import EngineService, EventSink
 from callbridge.errors import CommandError, PartFailedError
 from callbridge.lifecycle import STEP_S, bounded, part_failure, say_offline, settle
 from callbridge.lifecycle import tune_gc as tune_gc  # the daemon's collector tuning (bench/ uses it too)
 from callbridge.lifecycle import use_uvloop as use_uvloop
+from callbridge.runtime.engine_service import EngineService, EventSink
 from callbridge.settings import Settings
 from callbridge.store.feedback import FeedbackDesk, Handover, handover_of
 from callbridge.store.live import LiveBoard
