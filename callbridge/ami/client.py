@@ -16,9 +16,8 @@ Decisions (see also the module docstring of :mod:`callbridge.ami.protocol`):
 * **Stream order**: per session ``AmiConnected``, ``Resynced(events)``, then live events (those that
   arrived during the resync were buffered), then ``AmiLost(reason)``. One consumer.
 
-The back-off and connection state (:class:`ReconnectPolicy`, :class:`ConnState`) are a pure state machine
-in :mod:`.client_policy`, re-exported here; this module holds what does I/O: the session loop, login,
-keepalive, action/reply correlation and the event stream.
+The back-off and connection state (:class:`ReconnectPolicy`, :class:`ConnState`: :mod:`.client_policy`) are
+pure; this module holds what does I/O: session loop, login, keepalive, action/reply correlation, the stream.
 """
 
 from __future__ import annotations
@@ -45,17 +44,8 @@ from .protocol import AmiProtocol, AmiResponse, RawReply
 from .resync import collect_resync
 from .stream import AmiConnected, AmiLost, Resynced, StreamItem
 
-__all__ = [
-    "AmiClient",
-    "AmiConnected",
-    "AmiLost",
-    "AmiResponse",
-    "ConnState",
-    "ReconnectPolicy",
-    "Resynced",
-    "StreamItem",
-    "next_action_id",
-]
+__all__ = ["AmiClient", "AmiConnected", "AmiLost", "AmiResponse", "ConnState", "ReconnectPolicy", "Resynced",
+           "StreamItem", "next_action_id"]  # fmt: skip
 
 if TYPE_CHECKING:
     from callbridge.settings import AmiSettings
@@ -180,8 +170,7 @@ class AmiClient:
                     raise self._login_error
                 if self._closing:
                     raise AmiConnectionLost("client closed")
-                changed = self._changed
-                await changed.wait()
+                await self._changed.wait()
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -393,11 +382,5 @@ class AmiClient:
 
 def _to_response(reply: RawReply) -> AmiResponse:
     msg = reply.response
-    return AmiResponse(
-        action=reply.action,
-        action_id=reply.action_id,
-        success=msg.name != "Error",
-        message=msg.get("Message"),
-        headers=msg.headers,
-        events=tuple(decode(m) for m in reply.events),
-    )
+    return AmiResponse(action=reply.action, action_id=reply.action_id, success=msg.name != "Error",
+                       message=msg.get("Message"), headers=msg.headers, events=tuple(decode(m) for m in reply.events))
