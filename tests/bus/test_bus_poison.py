@@ -12,6 +12,7 @@ import pytest
 from bus_helpers import Ping, running, settings_for, subscribed
 
 from callbridge.bus.deadletters import DeadLetterStore
+from callbridge.bus.delivery import DeliveryGuard
 from callbridge.bus.outbox import Outbox, OutgoingMessage
 from callbridge.bus.publisher import Publisher
 from callbridge.cli import main as cli_main
@@ -79,8 +80,6 @@ async def test_an_innocent_row_at_the_head_of_a_dropped_connection_is_not_dead_l
         assert pub.outbox.dead_letters == 0 and not pub.delivery.isolating  # back to full width
     # and an innocent head in flight at one drop only: one strike, then acknowledged, suspect cleared
     box = Outbox(tmp_path / "o.db")
-    from callbridge.bus.delivery import DeliveryGuard
-
     guard = DeliveryGuard(box, lambda e: None, strikes=2)
     box.append(GOOD)
     first = box.pending(limit=1)[0].seq

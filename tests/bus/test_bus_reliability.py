@@ -13,7 +13,7 @@ import orjson
 import pytest
 from bus_helpers import Collector, Ping, running, settings_for, subscribed
 
-from callbridge.bus.outbox import Outbox
+from callbridge.bus.outbox import Outbox, OutgoingMessage
 from callbridge.bus.publisher import Publisher
 from callbridge.testing.mosquitto import Mosquitto
 
@@ -40,6 +40,15 @@ def batch_of(start: int, size: int = 25) -> list[Ping]:
 
 
 @pytest.mark.slow
+async def publish_paced(pub: Publisher, desk: Collector, ids: set[str], produced: int, until: int) -> int:
+    """Batches of 25 events, the next once the desk has seen the previous one; returns the count produced."""
+    while produced < until:
+        await pub.publish_events(batch_of(produced))
+        produced += 25
+        await desk.wait_until(lambda c, n=produced: len(ids) >= n)
+    return produced
+
+
 async def test_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_call_order(tmp_path: Path) -> None:
     """2,000 events; the broker is SIGKILLed while publishes are in flight, events keep coming while it
     is down, then it restarts on the same port.
@@ -59,10 +68,7 @@ async def test_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_ca
         async with running(Publisher(settings)) as pub:
             async with subscribed(broker, "callbridge/lab/events/#", **desk) as (_, first):
                 collectors.append(first)
-                while produced < 800:
-                    await pub.publish_events(batch_of(produced))
-                    produced += 25
-                    await first.wait_until(lambda c, n=produced: len(ids) >= n)
+                produced = await publish_paced(pub, first, ids, produced, 800)
                 broker.pause()  # frozen: it reads nothing and acknowledges nothing
                 await pub.publish_events(batch_of(produced))
                 produced += 25
@@ -84,16 +90,17 @@ async def test_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_ca
                 collectors.append(second)
                 broker.set_users(users)  # SIGHUP: the publisher's next attempt succeeds
                 await second.wait_until(lambda c, n=produced: len(ids) >= n, within=30)
-                while produced < TOTAL:
-                    await pub.publish_events(batch_of(produced))
-                    produced += 25
-                    await second.wait_until(lambda c, n=produced: len(ids) >= n)
+                produced = await publish_paced(pub, second, ids, produced, TOTAL)
                 async with asyncio.timeout(10):
                     await pub.wait_drained()
             reconnections = pub.connections
-    events = dedup(collectors)
     assert in_flight_at_kill > 0 and depth_while_down >= 400 + in_flight_at_kill
     assert reconnections >= 2
+    assert_every_event_once_in_call_order(collectors)
+
+
+def assert_every_event_once_in_call_order(collectors: list[Collector]) -> None:
+    events = dedup(collectors)
     assert sorted(e["data"]["n"] for e in events) == list(range(TOTAL))  # every event, exactly once
     per_call: dict[str, list[int]] = defaultdict(list)
     for env in events:
@@ -161,8 +168,6 @@ async def test_outbox_bound_drops_oldest_state_then_events_and_raises_an_alarm(
 
 def test_outbox_rows_are_written_before_publishing_and_deleted_only_by_ack(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite3", max_rows=100) as box:
-        from callbridge.bus.outbox import OutgoingMessage
-
         box.append([OutgoingMessage("t/a", b"1"), OutgoingMessage("t/b", b"2"), OutgoingMessage("t/c", b"3")])
         rows = box.pending()
         assert [r.payload for r in rows] == [b"1", b"2", b"3"]
