@@ -150,11 +150,7 @@ class Console:
 
     def _key_refusal(self, key: str | None, secret: str, desk: Desk) -> Response | None:
         if key is None:
-            if self.processor.keys or self.processor.secret is not None or self.processor.require_signature:
-                return Response.error(401, "sign in with your command key")
-            if self.lab_token is not None and not hmac.compare_digest(secret.encode(), self.lab_token.encode()):
-                return Response.error(401, "wrong token")
-            return None
+            return self._lab_refusal(secret)
         entry = self.processor.keys.get(key)
         principal = entry.principal() if entry is not None else None
         if principal is None:  # the signed status below says bad_signature
@@ -165,6 +161,14 @@ class Console:
         why = refusal(principal, "transfer", desk.role, desk.agent)
         if why is not None:
             return Response.json({"ok": False, "error": {"code": "forbidden", "message": why}}, 403)
+        return None
+
+    def _lab_refusal(self, secret: str) -> Response | None:
+        """Without a key: only where no command key is configured and unsigned commands are allowed."""
+        if self.processor.keys or self.processor.secret is not None or self.processor.require_signature:
+            return Response.error(401, "sign in with your command key")
+        if self.lab_token is not None and not hmac.compare_digest(secret.encode(), self.lab_token.encode()):
+            return Response.error(401, "wrong token")
         return None
 
     def me(self, session: Session) -> dict[str, Any]:

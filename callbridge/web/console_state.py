@@ -188,6 +188,12 @@ class ConsoleState:
             self.nuisance[num] = {"caller_num": num, "count": d.get("count", 0), "ts": e.ts,
                                   "hotlines": list(d.get("hotlines_called") or ())}  # fmt: skip
 
+    def on_command(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        """An attended transfer the agent completed is over for the sender's desk (the PBX tells no event)."""
+        h = self.handovers.get(str(d.get("transfer_id") or ""))
+        if h is not None and d.get("verb") == "complete" and d.get("outcome") == "ok":
+            h.state = "completed"
+
     def on_mode(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
         self.mode = str(d.get("mode") or self.mode)
 
@@ -205,16 +211,23 @@ class ConsoleState:
         rung = [c for c in self.calls.values() if agent in c.ringing]
         return max(rung, key=lambda c: c.ringing[agent]) if rung else None
 
+    def outgoing(self, agent: str) -> HandoverView | None:
+        """The desk's own hand-over still under way: pending, or (attended, three-way) answered and not done."""
+        mine = [h for h in self.handovers.values() if h.agent == agent and h.call_id in self.calls
+                and (h.state in PENDING or (h.state == "answered" and h.mode in ("attended", "threeway")))]  # fmt: skip
+        return max(mine, key=lambda h: h.requested_ts) if mine else None
+
     def view(self, desk: Desk, now: float) -> dict[str, Any]:
-        call = self.current_call(desk.agent)
+        sending = self.outgoing(desk.agent)
+        call = self.current_call(desk.agent) or (self.calls.get(sending.call_id) if sending is not None else None)
         out: dict[str, Any] = {"mode": self.mode, "call": None, "received_from": None, "outgoing": None}
         if call is not None:
-            out["call"] = self._call_dict(call, desk, now)
+            out["call"] = self._call_dict(call, desk, now, sending)
             h = self.handovers.get(call.transfer_id)
             if h is not None and h.to_hotline == desk.hotline:
                 out["received_from"] = h.as_dict()
-            elif h is not None and h.agent == desk.agent and h.state in (*PENDING, "answered"):
-                out["outgoing"] = h.as_dict()
+        if sending is not None:
+            out["outgoing"] = sending.as_dict()
         mine = list(self.handovers.values())
         out["incoming"] = [h.as_dict() for h in mine if h.to_hotline == desk.hotline and h.state in PENDING]
         out["received"] = [h.as_dict() for h in mine if h.to_hotline == desk.hotline
@@ -225,12 +238,16 @@ class ConsoleState:
             out["nuisance"] = sorted(self.nuisance.values(), key=lambda n: -float(n["ts"]))
         return out
 
-    def _call_dict(self, call: CallView, desk: Desk, now: float) -> dict[str, Any]:
+    def _call_dict(self, call: CallView, desk: Desk, now: float, sending: HandoverView | None) -> dict[str, Any]:
         h = self.handovers.get(call.transfer_id)
+        state = "ringing"
+        if sending is not None and sending.call_id == call.call_id:
+            state = "transferring"
+        elif call.agent == desk.agent:
+            state = "talking"
         return {
             "call_id": call.call_id, "hotline": call.hotline, "caller_num": call.caller_num,
-            "caller_name": call.caller_name, "wait_s": round(call.wait_s(now), 1),
-            "state": "talking" if call.agent == desk.agent else "ringing",
+            "caller_name": call.caller_name, "wait_s": round(call.wait_s(now), 1), "state": state,
             "category": h.category if h is not None else "", "nuisance": call.caller_num in self.nuisance,
             "priority": call.priority,
         }  # fmt: skip
@@ -256,5 +273,5 @@ _HANDLERS = {
     "queue.priority_set": ConsoleState.on_priority, "call.ringing": ConsoleState.on_ringing,
     "call.answered": ConsoleState.on_answered, "call.ended": ConsoleState.on_ended,
     "handover.feedback": ConsoleState.on_feedback, "nuisance.flagged": ConsoleState.on_nuisance,
-    "mode.switched": ConsoleState.on_mode,
+    "mode.switched": ConsoleState.on_mode, "command.received": ConsoleState.on_command,
 }  # fmt: skip

@@ -3,7 +3,8 @@ plus a command-key file (secrets generated per run) for a 12345 desk, a 110 desk
 
 110 is served by this PBX's own agents (no trunk to a remote 110 centre) and its queue has one phone (agent2101,
 answering after 1.5 s: time for the screen pop to be seen first);
-the 110 expert seat (agent2191) is the supervisor's endpoint, a member of a 110 queue.
+the 110 expert seat (agent2191) is the supervisor's endpoint, a member of a 110 queue; in the 12345 → 120
+three-way hand-over the agent stays until it leaves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ class ConsoleLab:
     desks: dict[str, DeskKey]
     #: (wall-clock arrival, event) of every event the daemon emitted
     arrivals: list[tuple[float, Any]]
+    #: the callers' channels placed by :func:`answered_call`, in order
+    callers: list[str] = field(default_factory=list)
 
     @property
     def app(self) -> App:
@@ -88,6 +91,11 @@ async def console_lab(tmp_path: Path) -> AsyncIterator[ConsoleLab]:
     # 110 served by this PBX's own agents (its queue), not by the trunk to a remote 110 centre
     text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("outbound_trunk: t-110 "))
     q110.write_text(text + "\n", encoding="utf-8")
+    # the 12345 agent stays in the three-way room with 120 until it presses "leave"
+    d12345 = dialplans / "12345.yaml"
+    text = d12345.read_text(encoding="utf-8")
+    assert text.count("agent_leaves: true ") == 1
+    d12345.write_text(text.replace("agent_leaves: true ", "agent_leaves: false"), encoding="utf-8")
     plan = load_dialplan(dialplans)
     extensions = tmp_path / "extensions.conf"
     extensions.write_text(render_extensions(plan) + "\n" + sim_phone_context(), encoding="utf-8")
@@ -137,6 +145,7 @@ async def console_lab(tmp_path: Path) -> AsyncIterator[ConsoleLab]:
 async def answered_call(cl: ConsoleLab, did: str, caller: str, name: str) -> str:
     """Place a call with a caller name and wait until an agent talks with it: the agent's endpoint."""
     chan = cl.lab.sim.place_call(caller, did, name)
+    cl.callers.append(chan.name)
 
     def agent() -> str | None:
         peers = [p for p in cl.lab.sim.bridged_with(chan.name) if p.startswith("PJSIP/agent")]

@@ -89,3 +89,56 @@ async def test_hand_over_pop_first_feedback_back_to_the_sender(tmp_path: Path) -
         assert reply["error"]["code"] == "unknown_handover", reply
         await lab.until(lambda: len(feedback_of(lab.app.records.backend, xfer)) == 1, label="recorded")
         assert feedback_of(lab.app.records.backend, xfer)[0]["agent"] == "agent2101"
+
+
+async def test_attended_complete_and_cancel_and_three_way_leave_from_the_console(tmp_path: Path) -> None:
+    async with console_lab(tmp_path) as cl:
+        lab = cl.lab
+        desk_agent: list[str] = []
+
+        async def desk_with_call(caller: str) -> tuple[ConsoleClient, str]:
+            agent = await answered_call(cl, "12345", caller, "")
+            desk = ConsoleClient(cl.base)
+            assert (await desk.login(cl.desks["12345"].login(agent)))[0] == 200
+            desk_agent[:] = [agent]
+            view = await view_until(desk, lambda v: v["call"] and v["call"]["state"] == "talking", "talking")
+            return desk, view["call"]["call_id"]
+
+        # attended to the 119 expert seats: consult (the caller held), then complete
+        desk, call_id = await desk_with_call("13700000031")
+        status, reply = await desk.act("transfer", {"call_id": call_id, "to_hotline": "119", "mode": "attended",
+                                                    "category": "fire", "ticket": "F-1"})  # fmt: skip
+        assert status == 200, reply
+        xfer = reply["result"]["transfer_id"]
+        consulting = await view_until(desk, lambda v: v["outgoing"] and v["outgoing"]["state"] == "answered",
+                                      "the expert answers the consultation")  # fmt: skip
+        assert (consulting["outgoing"]["mode"], consulting["outgoing"]["transfer_id"]) == ("attended", xfer)
+        status, reply = await desk.act("complete", {"call_id": call_id, "transfer_id": xfer})
+        assert status == 200 and reply["ok"], reply
+        done = await view_until(desk, lambda v: v["outgoing"] is None, "the hand-over is done for the sender")
+        assert done["sent"][-1]["state"] == "completed" and done["call"] is None
+        await lab.until(lambda: not [c for c in lab.sim.channels() if c.startswith(f"PJSIP/{desk_agent[0]}-")],
+                        label="the sending agent is off the call")  # fmt: skip
+
+        # attended again, this time cancelled: the caller comes back to the agent
+        lab.sim.caller_hangup(cl.callers[-1])  # the expert seat is free again
+        desk, call_id = await desk_with_call("13700000032")
+        status, reply = await desk.act("transfer", {"call_id": call_id, "to_hotline": "119", "mode": "attended",
+                                                    "category": "fire"})  # fmt: skip
+        xfer = reply["result"]["transfer_id"]
+        await view_until(desk, lambda v: v["outgoing"] and v["outgoing"]["state"] == "answered", "consulting")
+        status, reply = await desk.act("cancel", {"call_id": call_id, "transfer_id": xfer})
+        assert status == 200 and reply["ok"], reply
+        await lab.event("transfer.returned", transfer_id=xfer)
+
+        # three-way to 120: caller, agent and 120 in a room; the agent leaves
+        desk, call_id = await desk_with_call("13700000033")
+        status, reply = await desk.act("three_way", {"call_id": call_id, "to_hotline": "120", "category": "medical",
+                                                     "summary": "车祸伤员"})  # fmt: skip
+        assert status == 200, reply
+        xfer = reply["result"]["transfer_id"]
+        joined = await view_until(desk, lambda v: v["outgoing"] and v["outgoing"]["state"] == "answered", "120 in")
+        assert joined["outgoing"]["mode"] == "threeway"
+        status, reply = await desk.act("leave", {"call_id": call_id})
+        assert status == 200 and reply["ok"], reply
+        await lab.event("threeway.agent_left", transfer_id=xfer)
