@@ -49,6 +49,7 @@ BASE: dict[str, dict[str, Any]] = {
     "set_mode": {"mode": "normal", "role": "supervisor"},
     "reload": {"role": "supervisor"},
     "status": {},
+    "handover_feedback": {"transfer_id": "fuzz.1", "agent": "agent1001", "outcome": "accepted"},
 }  # fmt: skip
 
 
