@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import RESULTS_DIR, BenchResult, machine_info, print_table, write_result
 
-BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak")
+BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak", "scaling")
 #: Run only when asked for with --only (a browser is needed).
 ON_REQUEST = ("console_pop",)
 

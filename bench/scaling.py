@@ -1,0 +1,121 @@
+"""Benchmark 7 — scaling: ingest and end-to-end rates at 1k / 10k / 100k concurrent calls, CPU per 1,000 events.
+
+For each size N the synthetic stream (:mod:`bench.amistream`) is cut from a generator that keeps N calls
+in progress at every moment (a new call starts whenever one ends), so the tracker holds about N calls
+(2 channels and a bridge each, queue state) from early in the run to its end. Then, in the same
+invocation, as in benchmarks 1 and 2 (every client under the daemon's collector tuning):
+
+* ingest: callbridge (``AmiClient`` → ``batches()`` → tracker) against the bare split-and-dict parser,
+  one untimed warm-up round, then ``rounds`` timed rounds of both, interleaved; the medians;
+* end to end: the daemon (``App``, durable outbox, QoS 1) against ``mosquitto_pub -l -q 1`` with the same
+  count and size, both counted by the C subscriber ``mosquitto_sub -q 1``;
+* CPU per 1,000 AMI events: this process's CPU time (``time.process_time``: the servers, the broker and
+  the subscriber are other processes) over the callbridge run, per 1,000 events.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import amistream
+from bench.common import BenchResult, keep_apart, median, production_logging, python_subprocess, run_async
+from bench.ingest import CLIENTS, daemon_gc
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+def steady_stream(calls: int, events: int) -> tuple[Path, int]:
+    """``events`` events of ``calls`` simultaneous calls (replaced as they end), the end call, ``BenchEnd``."""
+    cache = Path(tempfile.gettempdir()) / "callbridge-bench"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"steady-v{amistream.STREAM_VERSION}-{calls}-{events}.raw"
+    count_path = path.with_suffix(".count")
+    if path.exists() and count_path.exists():
+        return path, int(count_path.read_text())
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        out.write(amistream.BANNER)
+        source = itertools.islice(amistream.generate(10**12, concurrency=calls), events)
+        while chunk := list(itertools.islice(source, 4096)):
+            out.write(b"".join(chunk))
+        out.write(b"".join([*amistream.end_call(), amistream.END_EVENT]))
+    tmp.replace(path)
+    count_path.write_text(str(events + 3))
+    return path, events + 3
+
+
+def ingest_at(path: Path, expected: int, rounds: int, loop: str) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {"callbridge": [], "bare": []}
+    cpu: list[float] = []
+    with python_subprocess("bench.ami_server", str(path)) as (_, port_line):
+        for round_no in range(rounds + 1):  # round 0: untimed warm-up
+            for name in rates:
+                gc.collect()
+                with daemon_gc():
+                    cpu0 = time.process_time()
+                    count, seconds = run_async(CLIENTS[name](int(port_line)), loop)
+                    used = time.process_time() - cpu0
+                if count != expected:
+                    raise RuntimeError(f"{name} counted {count} events, expected {expected}")
+                if round_no:
+                    rates[name].append(count / seconds)
+                    if name == "callbridge":
+                        cpu.append(used * 1e6 / count)  # ms of CPU per 1,000 events
+    cb, bare = median(rates["callbridge"]), median(rates["bare"])
+    return {"callbridge_events_per_s": cb, "bare_events_per_s": bare, "vs_bare": cb / bare,
+            "callbridge_cpu_ms_per_1000_events": median(cpu), "rounds": rates}  # fmt: skip
+
+
+def e2e_at(path: Path, ami_events: int, loop: str, tmp: Path, broker_port: int) -> dict[str, Any]:
+    from bench.e2e_mqtt import run_callbridge, run_mosquitto_pub
+
+    work = tmp / path.stem
+    work.mkdir()
+    with python_subprocess("bench.ami_server", str(path)) as (_, port_line):
+        gc.collect()
+        with daemon_gc():
+            cpu0 = time.process_time()
+            ours = run_async(run_callbridge(int(port_line), broker_port, work, ami_events), loop)
+            used = time.process_time() - cpu0
+    if ours.received < ours.messages:
+        raise RuntimeError(f"lost MQTT messages: {ours.messages - ours.received} of {ours.messages}")
+    base = run_mosquitto_pub(broker_port, ours.messages, round(ours.avg_bytes), work)
+    return {"messages": ours.messages, "callbridge_messages_per_s": ours.messages_per_s,
+            "callbridge_ami_events_per_s": ours.ami_events_per_s,
+            "mosquitto_pub_messages_per_s": base["messages_per_s"],
+            "vs_mosquitto_pub": ours.messages_per_s / base["messages_per_s"],
+            "callbridge_cpu_ms_per_1000_ami_events": used * 1e6 / ami_events, "lost": 0}  # fmt: skip
+
+
+def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
+    from callbridge.testing.mosquitto import Mosquitto
+
+    production_logging()
+    sizes = SIZES[:2] if quick else SIZES
+    ingest_events, e2e_events, rounds = (20_000, 10_000, 1) if quick else (400_000, 200_000, 3)
+    result = BenchResult(name="scaling", params={"sizes": list(sizes), "ingest_events": ingest_events,
+                                                 "e2e_ami_events": e2e_events, "rounds": rounds, "loop": loop,
+                                                 "gc": "daemon tune_gc for every client",
+                                                 "counter": "mosquitto_sub -q 1 (C)"})  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="cb-bench-scaling-") as tmp, Mosquitto(Path(tmp) / "broker") as broker:
+        if broker.pid is not None:
+            result.notes.append(keep_apart(broker.pid))
+        for calls in sizes:
+            ingest = ingest_at(*steady_stream(calls, ingest_events), rounds, loop)
+            e2e = e2e_at(*steady_stream(calls, e2e_events), loop, Path(tmp), broker.port)
+            result.results[f"calls_{calls}"] = {"ingest": ingest, "e2e": e2e}
+            result.ratios[f"ingest_vs_bare_{calls}"] = ingest["vs_bare"]
+            result.ratios[f"e2e_vs_mosquitto_pub_{calls}"] = e2e["vs_mosquitto_pub"]
+    result.targets = {"ingest_vs_bare_1000": ">= 1.1", "ingest_vs_bare_100000": ">= 0.95"}
+    small, large = result.ratios["ingest_vs_bare_1000"], result.ratios.get(f"ingest_vs_bare_{sizes[-1]}", 0.0)
+    result.met = small >= 1.1 and (quick or large >= 0.95)
+    result.notes.append(
+        "N calls are in progress at every moment of each stream (a new call starts when one ends); "
+        "CPU per 1,000 events is this process's CPU time over the callbridge run"
+    )
+    return result
