@@ -59,6 +59,7 @@ class Observer:
         self._handlers: dict[type[ami.AmiEvent], Callable[[Any, float], None]] = {
             ami.UserEvent: self._user_event,
             ami.DialBegin: self._dial_begin,
+            ami.DialState: self._dial_state,
             ami.DialEnd: self._dial_end,
             ami.AgentCalled: self._agent_called,
             ami.AgentConnect: self._agent_connect,
@@ -101,6 +102,11 @@ class Observer:
             status = fields.get("Status", "").upper()
             if status and status != "ANSWER":
                 reason = tx.QUEUE_FAILURES.get(status) or tx.dial_failure_reason(status)
+                if reason == "noanswer" and t.rang is False:
+                    # Asterisk reports SIP timer B (no reply at all: 408, cause 18) as NOANSWER too; a leg seen
+                    # dialled that never rang had nobody to ring: the line is unreachable (live PBX, issue 15).
+                    # Not known (dialled before a restart): NOANSWER stays no answer.
+                    reason = "unreachable"
                 line_no = int(fields.get("Line", "1") or 1)
                 self.steps.line_failed(t, line_no, reason, now)
         elif name == "CallbridgeExpert":
@@ -115,7 +121,13 @@ class Observer:
             return
         if e.snap.channel not in (t.caller_channel, t.route_channel):
             return
+        t.rang = False  # a new line is dialled: DialState says whether it rings
         self.steps.ringing(t, _line_of(t, e.dial_string), e.dest, now)
+
+    def _dial_state(self, e: ami.DialState, now: float) -> None:
+        t = self.transfers.by_channel(e.snap.channel) if e.snap is not None else None
+        if t is not None and e.dest.channel == t.dest_channel and e.dial_status in ("RINGING", "PROGRESS"):
+            t.rang = True
 
     def _dial_end(self, e: ami.DialEnd, now: float) -> None:
         t = self.transfers.by_channel(e.snap.channel) if e.snap is not None else None

@@ -118,6 +118,7 @@ class Transfer:
     originate_index: int = 0  # three-way: which line the current Originate dials
     leg_causes: dict[int, int] = field(default_factory=dict)  # three-way: Hangup cause of each failed leg
     pending_leg: int | None = None  # three-way: leg whose Originate failed without reason, Hangup awaited
+    rang: bool | None = None  # the current line's leg rang (DialState); False: seen dialled, never rang; None: unseen
     agent_left: bool = False
     caller_gone: bool = False
     dest_gone: bool = False

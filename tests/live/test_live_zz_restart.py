@@ -1,4 +1,5 @@
-"""Live PBX: ``core restart now`` in the middle of a call (runs last: it restarts the session's Asterisk).
+"""Live PBX: restarts. ``callbridge run`` restarted while a transfer rings (issue 15, point 3), then
+``core restart now`` in the middle of a call (runs last: it restarts the session's Asterisk).
 
 Asterisk hangs every channel up (SoftHangupRequest Cause 4), says ``Shutdown Restart: True``, closes AMI
 and boots again with the same rendered configuration; callbridge ends the call, reconnects and resyncs.
@@ -6,11 +7,52 @@ and boots again with the same rendered configuration; callbridge ends the call, 
 
 from __future__ import annotations
 
+import signal
+import sqlite3
+
 import pytest
-from conftest import Lab
+from conftest import CALLER, Lab, never_bye
 from livepbx import wait_for
 
 pytestmark = pytest.mark.live
+
+
+def _rows(lab: Lab, sql: str, *args: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(lab.root / "records.sqlite3") as db:
+        return list(db.execute(sql, args))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_callbridge_restarted_while_a_transfer_rings_keeps_the_transfer(clean: Lab, sig: signal.Signals) -> None:
+    """120 → 119 (blind): hotline-119 rings for ever; callbridge stops while it rings and starts again.
+    The new run knows the call and the transfer: no second call.offered, the backup line and the answer
+    are reported for the same transfer id, and the records hold one row per call and hotline."""
+    lab = clean
+    caller, call_id = lab.call("120")
+    reply = lab.command("transfer", {"call_id": call_id, "agent": lab.answered_by, "to_hotline": "119",
+                                     "mode": "blind", "category": "fire"})  # fmt: skip
+    assert reply["ok"], reply
+    tid = reply["result"]["transfer_id"]
+    assert lab.events.wait("transfer.ringing", transfer_id=tid)["data"]["line"] == "PJSIP/119@hotline-119"
+    lab.stop_callbridge(sig)
+    lab.start_callbridge()
+    backup = lab.events.wait("transfer.backup_line", transfer_id=tid, timeout=60)["data"]
+    assert backup["failed_line"] == "PJSIP/119@hotline-119"
+    answered = lab.events.wait("transfer.answered", transfer_id=tid)["data"]
+    assert (answered["line"], answered["from_hotline"], answered["caller_num"]) == (
+        "PJSIP/119@hotline-119-backup", "120", CALLER)
+    assert len(lab.events.of("call.offered", call_id=call_id)) == 1
+    unattributed = [e["type"] for e in lab.events.of_call(call_id) if e["data"].get("hotline") in (None, "", "_")
+                    and not e["type"].endswith(".command.received")]  # a command names no hotline of its own
+    assert not unattributed, unattributed
+    assert never_bye(caller)
+    lab.hang_up_everything()
+    lab.events.wait("call.ended", call_id=call_id)
+    rows = wait_for(lambda: [r for r in _rows(lab, "SELECT hotline, outcome FROM calls WHERE call_id = ?", call_id)
+                             if r[1]], 30, label="records written")  # fmt: skip
+    hotlines = [r[0] for r in rows]
+    assert len(hotlines) == len(set(hotlines)) and set(hotlines) <= {"120", "119"} and "120" in hotlines, rows
+    assert len(_rows(lab, "SELECT 1 FROM transfers WHERE transfer_id = ?", tid)) == 1
 
 
 def test_core_restart_now_mid_call_ends_the_call_and_callbridge_reconnects(lab: Lab) -> None:
