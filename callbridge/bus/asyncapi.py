@@ -71,23 +71,19 @@ def _sample(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
     """A value that satisfies ``schema`` (enough for examples: first choice of every alternative)."""
     if "$ref" in schema:
         return _sample(schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas)
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
+    for key in ("const", "enum", "default"):
+        if key in schema:
+            return schema[key][0] if key == "enum" else schema[key]
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
             return _sample(options[0], schemas)
     kind = schema.get("type")
-    samples: dict[str, Any] = {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "null": None}
-    if kind == "array":
-        return []
     if kind == "object":
         props = schema.get("properties", {})
         return {name: _sample(props[name], schemas) for name in schema.get("required", [])}
+    samples: dict[str, Any] = {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "null": None,
+                               "array": []}  # fmt: skip
     return samples.get(str(kind), "example")
 
 
