@@ -74,6 +74,14 @@ def bridge_block(bid: str, count: int) -> str:
     )
 
 
+def keys(ch: Channel, digits: str) -> Iterator[bytes]:
+    """DTMF received on ``ch``: Begin/End per digit, as Asterisk 22 writes them."""
+    for digit in digits:
+        dtmf = "Digit: " + digit + "\r\nDirection: Received\r\n"
+        yield event("DTMFBegin", "dtmf", snapshot(ch) + dtmf)
+        yield event("DTMFEnd", "dtmf", snapshot(ch) + dtmf + "DurationMs: 120\r\n")
+
+
 def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     """One inbound hotline call: trunk → queue → agent answers → talk (maybe DTMF) → both hang up."""
     hotline = HOTLINES[n % len(HOTLINES)]
@@ -123,10 +131,7 @@ def queue_call(n: int, rng: random.Random, epoch: int) -> Iterator[bytes]:
     for var, who in (("BRIDGEPEER", agent.name), ("BRIDGEPVTCALLID", "")):
         yield event("VarSet", "dialplan", snapshot(caller) + f"Variable: {var}\r\nValue: {who}\r\n")
     if n % 4 == 0:  # a quarter of the agents press keys (not a one-key code: no transfer starts)
-        for digit in "58":
-            dtmf = "Digit: " + digit + "\r\nDirection: Received\r\n"
-            yield event("DTMFBegin", "dtmf", snapshot(agent) + dtmf)
-            yield event("DTMFEnd", "dtmf", snapshot(agent) + dtmf + "DurationMs: 120\r\n")
+        yield from keys(agent, "58")
     yield event("HangupRequest", "call", snapshot(agent) + "Cause: 16\r\n")
     yield event("BridgeLeave", "call", bridge_block(bid, 1) + snapshot(agent))
     yield event("BridgeLeave", "call", bridge_block(bid, 0) + snapshot(caller))
