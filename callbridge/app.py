@@ -337,7 +337,9 @@ class App:
         bus = None if self.publisher is None else bool(self.publisher.connected)
         delivery = None if self.publisher is None else self.publisher.delivery_state()
         ready = ami_ok and not (delivery and delivery["stalled"])
-        return {"ready": ready, "ami": ami_ok, "mqtt": bus, "delivery": delivery, "mode": self.engine.mode}
+        intake = None if self.ami is None else self.ami.intake.stats()  # back-pressure on the AMI socket
+        return {"ready": ready, "ami": ami_ok, "mqtt": bus, "delivery": delivery, "mode": self.engine.mode,
+                "ami_intake": intake}
 
     # --- hot reload ---------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import structlog
 
 from callbridge.errors import PartFailedError
+from callbridge.heap import start_heap_relief
 
 log = structlog.get_logger("callbridge.app")
 
@@ -95,6 +97,7 @@ def run_daemon(main: Coroutine[Any, Any, None]) -> bool:
     the caller then exits without joining them (``os._exit``)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    start_heap_relief(loop)  # RSS given back after a flood (callbridge/heap.py); ended with the leftovers
     try:
         loop.run_until_complete(main)
     finally:
@@ -151,7 +154,7 @@ def tune_gc() -> None:
 def use_uvloop() -> bool:
     """Install uvloop's event loop policy when it is installed (faster I/O); report whether it was."""
     try:
-        import uvloop
+        uvloop = importlib.import_module("uvloop")  # optional: only when installed, only for the daemon
     except ImportError:
         return False
     uvloop.install()

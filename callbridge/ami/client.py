@@ -40,6 +40,7 @@ from .client_policy import ConnState, ReconnectPolicy
 from .decode import decode
 from .event_types import AmiEvent
 from .framing import AmiMessage
+from .intake import CHUNK, IngestGate
 from .protocol import AmiProtocol, AmiResponse, RawReply
 from .resync import collect_resync
 from .stream import AmiConnected, AmiLost, Resynced, StreamItem
@@ -98,6 +99,8 @@ class AmiClient:
         self._items: deque[StreamItem | None] = deque()  # None: closed
         self._waiter: asyncio.Future[None] | None = None
         self._resync_buffer: list[AmiEvent] | None = None
+        #: Bounds what waits in ``_items`` (pauses reading the socket) and counts it (see .intake).
+        self.intake = IngestGate()
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._login_error: AmiLoginError | None = None
@@ -215,17 +218,20 @@ class AmiClient:
                     raise
 
     async def batches(self) -> AsyncGenerator[list[StreamItem], None]:
-        """The stream's items in order, as lists of every item already read: the consumer resumes once per
-        TCP read instead of once per event (the daemon's path; single consumer)."""
+        """The stream's items in order, as lists of the items already read (up to ``intake.CHUNK`` at a time):
+        the consumer resumes once per list instead of once per event (the daemon's path; single consumer).
+        Between two lists the event loop gets a turn once ``intake.SLICE_S`` of consuming is spent."""
         items = self._items
         while True:
-            while not items:
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await waiter
-                finally:
-                    if self._waiter is waiter:
-                        self._waiter = None
+            if not items:
+                while not items:
+                    waiter = self._waiter = asyncio.get_running_loop().create_future()
+                    try:
+                        await waiter
+                    finally:
+                        if self._waiter is waiter:
+                            self._waiter = None
+                self.intake.begin_slice()
             if items[-1] is None:  # closed: None is the last item ever added (close() adds it last)
                 batch = [item for item in items if item is not None]
                 items.clear()
@@ -233,12 +239,20 @@ class AmiClient:
                 if batch:
                     yield batch
                 return
-            batch = list(items)  # type: ignore[arg-type]  # no None in it (checked above)
-            items.clear()
+            if len(items) <= CHUNK:
+                batch = list(items)  # type: ignore[arg-type]  # no None in it (checked above)
+                items.clear()
+            else:
+                batch = [items.popleft() for _ in range(CHUNK)]  # type: ignore[misc]  # None is only last
+            self.intake.drained(len(items))
             yield batch
+            if items and self.intake.slice_spent():
+                await asyncio.sleep(0)  # the loop runs (HTTP, the MQTT pump, the flush) before the next slice
+                self.intake.begin_slice()
 
     def _emit(self, item: StreamItem | None) -> None:
         self._items.append(item)
+        self.intake.filled(len(self._items))
         self._wake()
 
     def _wake(self) -> None:
@@ -260,6 +274,7 @@ class AmiClient:
             self._resync_buffer.extend(events)
         else:
             self._items.extend(events)
+            self.intake.filled(len(self._items))
             self._wake()
 
     def _on_event(self, msg: AmiMessage) -> None:
@@ -313,6 +328,7 @@ class AmiClient:
                 lambda: AmiProtocol(self._on_event, peer=peer, on_events=self._on_events), self.host, self.port
             )
         assert isinstance(proto, AmiProtocol)
+        self.intake.attach(proto.pause_reading, proto.resume_reading)
         announced = False
         reason = "closed"
         # Events of the new session (FullyBooted arrives with the login reply) wait until the
@@ -349,6 +365,7 @@ class AmiClient:
                 self._emit(AmiLost(reason))
             self._resync_buffer = None
             self._proto = None
+            self.intake.detach()
             proto.close()
 
     async def _login(self, proto: AmiProtocol) -> None:
@@ -372,9 +389,12 @@ class AmiClient:
             done, _ = await asyncio.wait({proto.closed}, timeout=self.ping_interval)
             if done:
                 return proto.closed.result()
+            arrivals = self.intake.arrivals
             try:
                 await self._request(proto, Ping(), self.ping_timeout)
             except AmiOutcomeUnknown:
+                if not proto.closed.done() and self.intake.carrying(arrivals):
+                    continue  # its reply waits behind a flood we are still reading: the path is alive
                 reason = proto.closed.result() if proto.closed.done() else "keepalive timeout"
                 proto.abort(reason)
                 return reason

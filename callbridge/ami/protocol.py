@@ -219,6 +219,15 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
     def is_open(self) -> bool:
         return self._transport is not None and not self.closed.done()
 
+    def pause_reading(self) -> None:
+        """Stop reading the socket (back-pressure: see :mod:`callbridge.ami.intake`); writes go on."""
+        if self.is_open and self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.is_open and self._transport is not None:
+            self._transport.resume_reading()
+
     def send_action(self, action: Action, action_id: str) -> asyncio.Future[RawReply]:
         """Write one action; the future resolves with its reply (or AmiActionError/OutcomeUnknown).
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
+
+from callbridge.web.probes import ProbeFront
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +124,13 @@ class HttpServer:
     """Accept connections and hand each request to ``handler``; track connections so stop() ends them."""
 
     def __init__(
-        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, post_prefix: str | None = None
+        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, post_prefix: str | None = None,
+        *, threaded_probes: bool = False,
     ) -> None:
         self.handler = handler
+        #: /healthz and /readyz answered on the accepting thread (callbridge/web/probes.py), the rest here
+        self.threaded_probes = threaded_probes
+        self.front: ProbeFront | None = None
         #: paths starting with this accept POST (the console's actions); everything else is GET only
         self.post_prefix = post_prefix
         self.host = host
@@ -132,10 +139,39 @@ class HttpServer:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        if self.threaded_probes:
+            loop = asyncio.get_running_loop()
+            self.front = ProbeFront(self.host, self.port, lambda sock: self._hand_over(loop, sock))
+            self.port = self.front.port
+            self.front.start()
+            return
         self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEAD)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        """From the probe thread: a connection for the loop to serve."""
+        try:
+            loop.call_soon_threadsafe(self._adopt, sock)
+        except RuntimeError:  # the loop is closed: nobody will serve it
+            sock.close()
+
+    def _adopt(self, sock: socket.socket) -> None:
+        task = asyncio.ensure_future(self._serve_socket(sock))
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve_socket(self, sock: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_HEAD)
+        except OSError:
+            sock.close()
+            return
+        await self._serve(reader, writer)
+
     async def stop(self) -> None:
+        if self.front is not None:
+            front, self.front = self.front, None
+            await asyncio.to_thread(front.stop)
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):

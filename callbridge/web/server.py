@@ -17,6 +17,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Future
 from importlib import resources
 from typing import Any
 
@@ -33,6 +34,7 @@ from callbridge.web.console import PREFIX as CONSOLE_PREFIX
 from callbridge.web.console import Console
 from callbridge.web.http import HttpServer, Request, Response
 from callbridge.web.metrics import build_registry
+from callbridge.web.probes import REFRESH_S as PROBE_REFRESH_S
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,9 @@ class WebServer:
         self.tick_s = tick_s
         self.clock = clock
         self.registry = build_registry(board, writer, clock)
-        self._http = HttpServer(self._route, host, port, post_prefix=CONSOLE_PREFIX + "/" if console else None)
+        self._http = HttpServer(self._route, host, port, post_prefix=CONSOLE_PREFIX + "/" if console else None,
+                                threaded_probes=True)  # fmt: skip
+        self._probe_refresh: asyncio.Task[None] | None = None
         self._listeners: set[asyncio.Event] = set()  # one per open SSE stream
         if self.token is None:
             log.warning("web: no token configured — the wallboard and API are open to anyone who can connect")
@@ -99,10 +103,45 @@ class WebServer:
 
     async def start(self) -> None:
         await self._http.start()
+        if self._http.front is not None:
+            self._http.front.ask = self._ask_ready(asyncio.get_running_loop())
+            self._publish_probes()
+            self._probe_refresh = asyncio.ensure_future(self._refresh_probes())
         log.info("web: listening on %s", self.url)
 
     async def stop(self) -> None:
+        if self._probe_refresh is not None:
+            self._probe_refresh.cancel()
+            self._probe_refresh = None
         await self._http.stop()
+
+    def _publish_probes(self) -> None:
+        """The /readyz answer of now, for the probe thread (callbridge/web/probes.py)."""
+        front = self._http.front
+        if front is not None:
+            resp = self._ready()
+            front.publish(resp.status, resp.body)
+
+    def _ask_ready(self, loop: asyncio.AbstractEventLoop) -> Callable[[], Future[tuple[int, bytes]]]:
+        """For the probe thread: the loop's /readyz answer of now, as a future it may stop waiting for."""
+
+        def ask() -> Future[tuple[int, bytes]]:
+            future: Future[tuple[int, bytes]] = Future()
+
+            def answer() -> None:
+                if future.set_running_or_notify_cancel():
+                    resp = self._ready()
+                    future.set_result((resp.status, resp.body))
+
+            loop.call_soon_threadsafe(answer)
+            return future
+
+        return ask
+
+    async def _refresh_probes(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_REFRESH_S)
+            self._publish_probes()
 
     async def serve(self) -> None:
         """Run until cancelled (for the app's TaskGroup)."""
