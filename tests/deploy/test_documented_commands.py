@@ -39,8 +39,8 @@ README = REPO / "README.md"
 DOCS = sorted((REPO / "docs").glob("*.md"))
 
 #: what the table's placeholders stand for when a form is run or parsed
-PLACEHOLDERS = {"PATH": "dialplans/", "DIR": "{tmp}/asterisk", "URL": "mqtt://127.0.0.1:1883", "TRACE…": "{traces}", "HOURS": "24",
-                "--period …": f"--period {PERIOD}"}
+PLACEHOLDERS = {"PATH": "dialplans/", "DIR": "{tmp}/asterisk", "URL": "mqtt://127.0.0.1:1883", "TRACE…": "{traces}",
+                "HOURS": "24", "--period …": f"--period {PERIOD}"}
 
 
 def table_commands() -> list[str]:
