@@ -19,8 +19,8 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, BenchResult, machine_info, print_table, write_result
 
 BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak", "scaling")
-#: Run only when asked for with --only (console_pop: a browser is needed; overload: minutes of floods).
-ON_REQUEST = ("console_pop", "overload")
+#: Run only when asked for with --only (console_pop: a browser is needed; overload, faults: minutes each).
+ON_REQUEST = ("console_pop", "overload", "faults")
 
 
 def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchResult:

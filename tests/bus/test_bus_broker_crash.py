@@ -2,96 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-import orjson
 import pytest
 from bus_helpers import Ping, running, settings_for
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from callbridge.bus.publisher import Publisher
-from callbridge.bus.publisher_mqtt import consume_disconnect_error
-from callbridge.testing.mosquitto import Mosquitto
+from callbridge.testing.broker_outage import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
 
 pytestmark = pytest.mark.mosquitto
 
 OUTAGE_S = 60.0  # issue 17.7: the broker stays dead this long
 CALLS = 20
-EVENTS = "callbridge/lab/events/#"
-USERS = {"pub": "pub-pass", "desk": "desk-pass"}
-
-
-def persistent_broker(workdir: Path) -> Mosquitto:
-    """mosquitto with its on-disk store written after every change.
-
-    Without ``autosave_on_changes`` mosquitto writes its database only every 30 minutes and at a graceful
-    stop, so a SIGKILL would take every queued message with it: that is the broker's own durability
-    setting, which a deployment that promises "nothing lost" must turn on.
-    """
-    store = workdir / "store"
-    store.mkdir(parents=True)
-    extra = "\n".join(
-        ["persistence true", f"persistence_location {store}/", "autosave_interval 1", "autosave_on_changes true"]
-    )
-    return Mosquitto(workdir, users=USERS, extra_config=extra)
-
-
-class DeskLog:
-    """Every envelope the desk received, across its sessions (copies included)."""
-
-    def __init__(self) -> None:
-        self.copies: list[dict[str, Any]] = []
-        self.changed = asyncio.Event()
-
-    def distinct(self) -> int:
-        return len({c["id"] for c in self.copies})
-
-    async def wait_for(self, count: int, within: float) -> None:
-        async with asyncio.timeout(within):
-            while self.distinct() < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-
-@contextlib.asynccontextmanager
-async def desk_session(broker: Mosquitto, desk: DeskLog, *, subscribe: bool) -> AsyncIterator[None]:
-    """The desk's MQTT 5 session (fixed client id, clean_start false, 1 h session expiry). Without
-    ``subscribe`` it receives only if the broker kept the session and its subscription."""
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    client = aiomqtt.Client(
-        broker.host, broker.port, username="desk", password=USERS["desk"], identifier="desk-1",
-        protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, timeout=10,
-    )  # fmt: skip
-    async with contextlib.AsyncExitStack() as stack:
-        async with asyncio.timeout(10):
-            await stack.enter_async_context(client)
-        consume_disconnect_error(client)
-        if subscribe:
-            await client.subscribe(EVENTS, qos=1)
-
-        async def pump() -> None:
-            async for message in client.messages:
-                payload = message.payload
-                assert isinstance(payload, bytes)
-                desk.copies.append(orjson.loads(payload))
-                desk.changed.set()
-
-        task = asyncio.create_task(pump())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def batch(start: int, size: int) -> list[Ping]:
@@ -117,48 +42,13 @@ async def test_broker_kill9_for_60s_with_the_persistent_subscriber_offline_loses
     desk = DeskLog()
     with persistent_broker(tmp_path / "broker") as broker:
         settings = settings_for(broker, tmp_path, username="pub", password=USERS["pub"])
-        produced = 0
         async with running(Publisher(settings)) as pub:
-            async with desk_session(broker, desk, subscribe=True):
-                await pub.publish_events(batch(produced, 200))
-                produced += 200
-                await desk.wait_for(200, within=10)
-            live = desk.distinct()  # the desk disconnected; its session and subscription stay on the broker
-
-            for _ in range(10):  # the desk is offline: the broker queues these for its session
-                await pub.publish_events(batch(produced, 40))
-                produced += 40
-            async with asyncio.timeout(10):
-                await pub.wait_drained()
-            await asyncio.sleep(1.5)  # autosave_on_changes writes at the next pass of its loop
-            broker.pause()
-            in_flight = set(range(produced, produced + 50))
-            await pub.publish_events(batch(produced, 50))
-            produced += 50
-            await asyncio.sleep(0.1)  # the pump writes them into the frozen broker's socket
-            in_flight_at_kill = pub.outbox_depth
-            broker.stop(kill=True)
-
-            killed_at = time.monotonic()
-            while time.monotonic() - killed_at < OUTAGE_S:  # broker and desk both gone: events keep coming
-                await pub.publish_events(batch(produced, 10))
-                produced += 10
-                await asyncio.sleep(0.5)
-            depth_while_down = pub.outbox_depth
-
-            broker.start()  # same port, same store
-            async with asyncio.timeout(30):
-                await pub.wait_drained()
-            reconnections = pub.connections
-
-        async with desk_session(broker, desk, subscribe=False):  # no new SUBSCRIBE: the old session's
-            with contextlib.suppress(TimeoutError):  # a loss is reported below, with what was lost
-                await desk.wait_for(produced, within=30)
-            await asyncio.sleep(0.5)  # any late duplicate arrives too
-
-    figures = {"produced": produced, "live": live, "in_flight_at_kill": in_flight_at_kill,
-               "outbox_while_down": depth_while_down}  # fmt: skip
-    assert in_flight_at_kill >= 50 and depth_while_down >= in_flight_at_kill + 10 * int(OUTAGE_S / 0.6)
+            figures = await kill9_outage(broker, pub, desk, batch, outage_s=OUTAGE_S)
+        await desk_returns(broker, desk, figures["produced"])
+    produced, live, in_flight = figures.pop("produced"), figures["live"], figures.pop("in_flight")
+    reconnections = figures.pop("reconnections")
+    assert figures["in_flight_at_kill"] >= 50
+    assert figures["outbox_while_down"] >= figures["in_flight_at_kill"] + 10 * int(OUTAGE_S / 0.6)
     assert reconnections >= 2
     assert_every_event_once_per_id_in_call_order(desk.copies, produced, live, in_flight, figures)
 
