@@ -50,6 +50,10 @@ class Reconciler:
             and self.view.channel(t.agent_channel) is not None
             and t.mode != "attended"
         )
+        if not moved and t.mode == "attended":  # an Atxfer whose reply was lost: is its consultation up?
+            leg = self.consultation_leg(t)
+            if leg is not None:
+                t.route_channel, moved = leg, True
         if not moved:
             self.steps.fail(t, "ami_outcome_unknown", now)
             return
@@ -58,6 +62,16 @@ class Reconciler:
             self.steps.room_ready(t, now)
         else:
             self.catch_up(t, now)
+
+    def consultation_leg(self, t: Transfer) -> str | None:
+        """The channel of the transfer's call (same linkedid) that runs the target context (the Atxfer's
+        consultation leg, as ``CallbridgeTarget`` would have named it), or None."""
+        call = self.view.calls.get(t.call_id)
+        for uid in sorted(call.channels) if call is not None else ():
+            ch = self.view.channel(uid)
+            if ch is not None and ch.name != t.caller_channel and ch.context.startswith(("cb-to-", "cb-expert-")):
+                return ch.name
+        return None
 
     def catch_up(self, t: Transfer, now: float) -> None:
         """Events missed while disconnected: read where the caller is now from the resynced picture."""

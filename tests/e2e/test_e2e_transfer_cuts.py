@@ -12,8 +12,17 @@ from __future__ import annotations
 
 import pytest
 
-from callbridge.testing.lab import Lab
-from callbridge.testing.transfer_cuts import KINDS, run_cuts
+from callbridge.testing.lab import Lab, agent_endpoint, command
+from callbridge.testing.transfer_cuts import (
+    KINDS,
+    CutTrap,
+    consultation_alive,
+    cut,
+    end_call,
+    run_cuts,
+    settled,
+    transfer_of,
+)
 
 CUTS = 6  # per kind and run (the issue's probe: 100; see the module doc)
 
@@ -26,3 +35,23 @@ async def test_every_transfer_kind_under_ami_cuts(lab: Lab, kind: str) -> None:
     assert sum(outcomes.values()) == CUTS
     print(kind, "cuts:", CUTS, "outcomes:", dict(outcomes), "actions executed:", sum(trap.seen.values()),
           "executed twice:", len(trap.twice()))
+
+
+async def test_an_atxfer_whose_reply_was_lost_resumes_its_live_consultation(lab: Lab) -> None:
+    """The connection drops right after the PBX ran the Atxfer (its reply lost): the resync finds the
+    consultation leg in the target context and the transfer goes on consulting, instead of failing with
+    ``ami_outcome_unknown`` while the consultation is live (issue 17, seen in 33 of 100 cut runs)."""
+    trap = CutTrap(lab.sim)
+    service = lab.app.service
+    assert service is not None
+    for n in range(3):
+        caller, agent = await lab.answered_call("12345", caller=f"137000005{n:02d}")
+        call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+        who = {"call_id": call_id, "agent": agent_endpoint(agent)}
+        await cut(lab, trap, "atxfer", "after", 0.0, lambda who=who: service.handle(
+            command("transfer", **who, to_hotline="119", mode="attended", category="fire")))  # fmt: skip
+        t = transfer_of(lab, call_id)
+        assert await settled(lab, t, "attended") in ("consulting", "ringing", "answered"), t.history
+        assert consultation_alive(lab, t) and t.route_channel, t.history
+        await end_call(lab, caller, t)
+    assert not trap.twice(), trap.twice()
