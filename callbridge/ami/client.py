@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
-import secrets
 from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,26 +38,17 @@ from .decode import decode
 from .event_types import AmiEvent
 from .framing import AmiMessage
 from .intake import CHUNK, IngestGate
-from .protocol import AmiProtocol, AmiResponse, RawReply
+from .protocol import AmiProtocol, AmiResponse, RawReply, next_action_id
 from .resync import collect_resync
 from .stream import AmiConnected, AmiLost, Resynced, StreamItem
 
 __all__ = ["AmiClient", "AmiConnected", "AmiLost", "AmiResponse", "ConnState", "ReconnectPolicy", "Resynced",
-           "StreamItem", "next_action_id"]  # fmt: skip
+           "StreamItem"]  # fmt: skip
 
 if TYPE_CHECKING:
     from callbridge.settings import AmiSettings
 
 log = structlog.get_logger(__name__)
-
-# ActionIDs are unique per process: a random per-process prefix plus one shared counter.
-_ACTION_PREFIX = f"cb-{os.getpid()}-{secrets.token_hex(3)}-"
-_ACTION_COUNTER = itertools.count(1)
-
-
-def next_action_id() -> str:
-    return f"{_ACTION_PREFIX}{next(_ACTION_COUNTER)}"
-
 
 # --- the client ---------------------------------------------------------------------------------
 
@@ -378,6 +366,10 @@ class AmiClient:
                 login = Login(username=self._username, secret=self._secret, events=self._events)
             await self._request(proto, login, self.login_timeout)
         except AmiActionError as exc:
+            if "shutting down" in exc.reason.lower():
+                # Asterisk refuses every action while it stops or restarts, Login included: not our
+                # credentials, so the normal reconnect backoff (live PBX, core restart now)
+                raise
             raise AmiLoginError(f"{self._username}@{self.host}:{self.port}: {exc.reason}") from None
 
     async def _keepalive(self, proto: AmiProtocol) -> str:

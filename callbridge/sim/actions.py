@@ -7,6 +7,7 @@ the recorded Asterisk 22 traces; the server writes the reply before the events t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -107,6 +108,10 @@ def originate(sim: Simulator, msg: AmiMessage) -> Reply | Deferred:
     return deferred
 
 
+#: how long Asterisk takes to move a redirected channel (async goto out of its bridge), seen on the live PBX
+REDIRECT_DELAY_S = 0.05
+
+
 def _channel(sim: Simulator, msg: AmiMessage, header: str = "Channel") -> Channel | None:
     return sim.world.find(msg.get(header))
 
@@ -130,7 +135,13 @@ def redirect(sim: Simulator, msg: AmiMessage) -> Reply:
         world.dissolve(chan.bridge)  # type: ignore[arg-type]
     for c, ctx, ex, pr in moves:
         pbx.detach(c)
-        pbx.goto(c, ctx or c.context, ex or c.exten, int(pr) if pr.isdigit() else 1)
+        pbx.goto(c, ctx or c.context, ex or c.exten, int(pr) if pr.isdigit() else 1, run=False)
+        # Asterisk answers at once and moves the channel asynchronously (it leaves its bridge thread, then
+        # its PBX restarts at the new place): what the caller does there comes after the reply and after
+        # the actions the client sends right after it (live PBX: a three-way leg's Originate goes out
+        # before the caller's ConfbridgeJoin).
+        gen = c.run_gen
+        world.sched.call_later(REDIRECT_DELAY_S, functools.partial(pbx.execute, c, gen))
     return success("Dual Redirect successful" if extra is not None else "Redirect successful")
 
 

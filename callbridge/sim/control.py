@@ -119,6 +119,8 @@ def emit_malformed(sim: Simulator) -> None:
 def restart(sim: Simulator, shutdown_delay: float = 1.1, boot_time: float = 1.5) -> None:
     """``core restart now``: SoftHangupRequest cause 4 on every channel, Shutdown, fresh state (trace 20)."""
     world = sim.world
+    if sim.server is not None:
+        sim.server.shutting_down = True
     for chan in list(world.channels.values()):
         world.chan_event("SoftHangupRequest", chan, [("Cause", "4")])
     # Channels running an application end first (cause unknown); bridged ones follow their peers.
@@ -134,6 +136,7 @@ def restart(sim: Simulator, shutdown_delay: float = 1.1, boot_time: float = 1.5)
         server = sim.server
         if server is not None:
             server.booted = False
+            server.shutting_down = False
         sim.rebuild()
         if server is not None:
             sim.sched.call_later(boot_time, server.boot_finished)

@@ -88,6 +88,7 @@ class AmiServer:
         self.stalled: asyncio.Event = asyncio.Event()
         self.stalled.set()  # set = not stalled
         self.booted = True
+        self.shutting_down = False  # between core restart/stop and Shutdown: every action refused
 
     async def start(self, host: str, port: int) -> int:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -189,6 +190,11 @@ class AmiServer:
         key = action.lower()
         if not action:
             self._reply(session, action_id, _err("Missing action in request"))
+            return
+        if self.shutting_down:
+            # Asterisk refuses every action, Login included, between "core restart now" and its Shutdown
+            # event (live PBX: "Ping failed: Asterisk is shutting down", then the same for a new Login)
+            self._reply(session, action_id, _err("Asterisk is shutting down"))
             return
         if key == "login":
             await self._login(session, msg)

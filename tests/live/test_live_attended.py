@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from conftest import CALLER, Lab, never_bye
 from livepbx import wait_for
-from simtwin import assert_same, run_on_simulator, sequence, until
+from simtwin import hold_to_simulator
 
 pytestmark = pytest.mark.live
 
@@ -40,9 +40,7 @@ def test_attended_transfer_completed_into_the_expert_queue(clean: Lab) -> None:
     assert "PJSIP/agent2291-" in channels and "PJSIP/carrier-" in channels, channels
     assert never_bye(caller)  # type: ignore[arg-type]
     assert not lab.events.of("transfer.failed", transfer_id=tid)
-    live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
-    sim = until(run_on_simulator("attended_119_expert", lab.root / "simtwin-attended", CALLER), "transfer.answered")
-    assert_same(live, sim, "attended_119_expert")
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "attended_119_expert", lab.root, CALLER)
 
 
 def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(clean: Lab) -> None:

@@ -13,7 +13,7 @@ import re
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import wait_for
-from simtwin import assert_same, run_on_simulator, sequence, until
+from simtwin import hold_to_simulator
 
 from callbridge.dialplan.render_conf import AMI_READ, AMI_WRITE
 
@@ -47,6 +47,7 @@ def test_threeway_hand_over_to_120_with_the_agent_leaving(clean: Lab) -> None:
     assert "carrier" in members and "agent1002" not in members, members
     assert room in lab.cli("confbridge list")
     assert never_bye(caller)  # type: ignore[arg-type]
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "threeway_120_agent_leaves", lab.root, CALLER)
 
 
 def test_threeway_from_119_with_the_agent_staying(clean: Lab) -> None:
@@ -82,9 +83,7 @@ def test_primary_busy_then_the_backup_line_answers(clean: Lab) -> None:
     _number_at(lab, "ok", "122", ok_before)
     assert "PJSIP/hotline-122-backup-" in lab.cli("core show channels concise")
     assert never_bye(caller)  # type: ignore[arg-type]
-    live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
-    sim = until(run_on_simulator("busy_122_backup", lab.root / "simtwin-busy", CALLER), "transfer.answered")
-    assert_same(live, sim, "busy_122_backup")
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "busy_122_backup", lab.root, CALLER)
 
 
 def test_busy_single_line_goes_back_to_the_sending_agent(clean: Lab) -> None:
@@ -99,6 +98,7 @@ def test_busy_single_line_goes_back_to_the_sending_agent(clean: Lab) -> None:
     assert not lab.events.of("transfer.backup_line", transfer_id=tid)
     lab.wait_cli("core show channels concise", "PJSIP/agent1002-")  # cb-back rang the agent again
     assert never_bye(caller)  # type: ignore[arg-type]
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "busy_water_back_to_agent", lab.root, CALLER)
 
 
 def test_qualified_unavailable_primary_fails_at_once_and_the_backup_answers(clean: Lab) -> None:
@@ -113,6 +113,7 @@ def test_qualified_unavailable_primary_fails_at_once_and_the_backup_answers(clea
     assert backup["reason"] == "unreachable"
     assert lab.events.wait("transfer.answered", transfer_id=tid)["data"]["line"] == "PJSIP/95598@utility-power-backup"
     assert never_bye(caller)  # type: ignore[arg-type]
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "qualified_power_backup", lab.root, CALLER)
 
 
 def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:

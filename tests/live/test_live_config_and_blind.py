@@ -12,7 +12,7 @@ import re
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import INCLUDED, wait_for
-from simtwin import assert_same, run_on_simulator, sequence, until
+from simtwin import hold_to_simulator
 
 pytestmark = pytest.mark.live
 
@@ -70,9 +70,7 @@ def test_blind_transfer_by_mqtt_carries_the_number_to_110(clean: Lab) -> None:
     assert "PJSIP/hotline-110-" in channels, channels
     assert never_bye(caller)
     # the simulator held to the PBX: the same scenario there gives the same domain events
-    live = until(sequence(lab.events.of_call(call_id), call_id), "transfer.answered")
-    sim = until(run_on_simulator("blind_12345_to_110_mqtt", lab.root / "simtwin", CALLER), "transfer.answered")
-    assert_same(live, sim, "blind_12345_to_110_mqtt")
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "blind_12345_to_110_mqtt", lab.root, CALLER)
 
 
 def test_blind_transfer_by_rfc4733_dtmf_star1_from_the_agent(clean: Lab) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import CALLER, Lab, header, never_bye
 from livepbx import wait_for
+from simtwin import hold_to_simulator
 
 pytestmark = pytest.mark.live
 
@@ -102,6 +103,7 @@ def test_unreachable_single_utility_line_goes_back_to_the_sending_agent(clean: L
         lab.wait_cli("core show channels concise", "PJSIP/agent1002-")  # cb-back rang the agent again
         assert never_bye(caller)
         lab.hang_up_everything()
+    hold_to_simulator(lab.events.of_call(call_id), call_id, "unreachable_heating_back_to_agent", lab.root, CALLER)
 
 
 def test_busy_gas_line_in_a_threeway_hand_over_goes_back_to_the_agent(clean: Lab) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simtwin import differences, run_on_simulator, sequence, until
+from ruamel.yaml import YAML
+from simtwin import ALLOWLIST, SCENARIOS, differences, run_on_simulator, sequence, until
 
 
 def test_the_simulator_twin_of_the_blind_scenario_gives_a_comparable_sequence(tmp_path: Path) -> None:
@@ -41,3 +42,10 @@ def test_the_simulator_twin_of_the_attended_expert_consultation(tmp_path: Path) 
     ringing = next(i for i in seq if i[0] == "transfer.ringing")
     assert ringing[3] == "119" and ringing[4] == "attended" and ringing[8] == "q-119-expert"
     assert not [i for i in seq if i[0] == "transfer.failed"]
+
+
+def test_every_compared_scenario_has_its_allowlist_entry_and_no_entry_is_stale() -> None:
+    doc = YAML(typ="safe").load(ALLOWLIST.read_text("utf-8"))
+    assert set(doc) - {"all"} == set(SCENARIOS)
+    for entries in doc.values():
+        assert all(set(e) == {"item", "reason"} and e["reason"].strip() for e in entries or []), entries

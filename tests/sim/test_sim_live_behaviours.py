@@ -7,8 +7,13 @@ DIALSTATUS ``NOANSWER``, the same word as a trunk that rang until the timeout. T
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from callbridge.ami.client import AmiClient, AmiConnected, ReconnectPolicy
+from callbridge.ami.client_policy import ConnState
+from callbridge.sim.server import AmiUser
+from callbridge.sim.simulator import Simulator
 from tests.e2e.conftest import agent_endpoint, command, open_lab
 
 
@@ -29,3 +34,25 @@ async def test_a_line_that_never_rings_before_timer_b_is_unreachable_not_no_answ
     reason, line = await _transfer_to_heating(tmp_path, "unreachable", timer_b=0.4)
     assert (reason, line) == ("unreachable", "PJSIP/96069@utility-heating")
     # a line that rang and was not answered stays "noanswer": tests/e2e/test_e2e_transfers.py
+
+
+async def test_a_login_refused_while_asterisk_restarts_is_retried_at_once_not_as_bad_credentials() -> None:
+    """Between ``core restart now`` and its Shutdown event Asterisk answers every action, Login included,
+    "Asterisk is shutting down" (live PBX). callbridge took that for refused credentials and waited the
+    login pause (a minute); it is a connection that failed: the normal backoff, then the rebooted PBX."""
+    sim = Simulator(users=[AmiUser("callbridge", "pw")], login_fail_delay=0.05)
+    port = await sim.start()
+    try:
+        policy = ReconnectPolicy(initial=0.05, maximum=0.2, login_retry=60.0)
+        client = AmiClient("127.0.0.1", port, "callbridge", "pw", auth="md5", policy=policy,
+                           ping_interval=0.2, ping_timeout=0.5)  # fmt: skip
+        async with asyncio.timeout(30), client:
+            stream = client.stream().__aiter__()
+            assert isinstance(await anext(stream), AmiConnected)
+            sim.restart(shutdown_delay=1.5, boot_time=0.3)  # the ping and any new Login meet "shutting down"
+            async for item in stream:
+                if isinstance(item, AmiConnected):
+                    break  # logged in again to the rebooted PBX, well within the minute's login pause
+            assert policy.state is not ConnState.LOGIN_FAILED
+    finally:
+        await sim.stop()
