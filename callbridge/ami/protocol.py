@@ -16,6 +16,9 @@ for every (re)connect, so nothing pending can leak into the next session.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -30,6 +33,15 @@ from .event_types import AmiEvent
 from .framing import AmiFramer, AmiMessage, Banner, MalformedFrame, encode_message
 
 log = structlog.get_logger(__name__)
+
+# ActionIDs are unique per process: a random per-process prefix plus one shared counter.
+_ACTION_PREFIX = f"cb-{os.getpid()}-{secrets.token_hex(3)}-"
+_ACTION_COUNTER = itertools.count(1)
+
+
+def next_action_id() -> str:
+    """A new ActionID (what :class:`PendingActions` correlates replies by)."""
+    return f"{_ACTION_PREFIX}{next(_ACTION_COUNTER)}"
 
 
 @dataclass(frozen=True, slots=True)
