@@ -366,6 +366,10 @@ class AmiClient:
                 login = Login(username=self._username, secret=self._secret, events=self._events)
             await self._request(proto, login, self.login_timeout)
         except AmiActionError as exc:
+            if "shutting down" in exc.reason.lower():
+                # Asterisk refuses every action while it stops or restarts, Login included: not our
+                # credentials, so the normal reconnect backoff (live PBX, core restart now)
+                raise
             raise AmiLoginError(f"{self._username}@{self.host}:{self.port}: {exc.reason}") from None
 
     async def _keepalive(self, proto: AmiProtocol) -> str:
