@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -148,12 +148,20 @@ def generate(events: int, *, seed: int = 8, concurrency: int = 400) -> Iterator[
     """``events`` AMI events (whole calls, so the count is rounded up to the end of the last call)."""
     rng = random.Random(seed)
     epoch = 1795917000
+    return interleave(lambda n: queue_call(n, rng, epoch), events, rng, concurrency)
+
+
+def interleave(
+    start_call: Callable[[int], Iterator[bytes]], events: int, rng: random.Random, concurrency: int
+) -> Iterator[bytes]:
+    """Calls ``start_call(0)``, ``start_call(1)`` … kept ``concurrency`` at a time, their events taken
+    from a random one each step, until ``events`` are out and every started call has ended."""
     active: list[Iterator[bytes]] = []
     started = 0
     emitted = 0
     while emitted < events or active:
         while emitted < events and len(active) < concurrency:
-            active.append(queue_call(started, rng, epoch))
+            active.append(start_call(started))
             started += 1
         idx = rng.randrange(len(active))
         item = next(active[idx], None)
@@ -167,9 +175,16 @@ def generate(events: int, *, seed: int = 8, concurrency: int = 400) -> Iterator[
 
 def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[Path, int]:
     """The cached stream on disk (banner, events, a final ``BenchEnd``) and its exact event count."""
+    name = f"ami-v{STREAM_VERSION}-{events}-{seed}-{concurrency}"
+    return cached_stream(name, lambda: generate(events, seed=seed, concurrency=concurrency))
+
+
+def cached_stream(name: str, items: Callable[[], Iterable[bytes]]) -> tuple[Path, int]:
+    """``$TMPDIR/callbridge-bench/NAME.raw``: banner, ``items()``, the end call, ``BenchEnd``; and its event
+    count. Written once (building a large stream in Python takes seconds no measurement should pay)."""
     cache = Path(tempfile.gettempdir()) / "callbridge-bench"
     cache.mkdir(exist_ok=True)
-    path = cache / f"ami-v{STREAM_VERSION}-{events}-{seed}-{concurrency}.raw"
+    path = cache / f"{name}.raw"
     count_path = path.with_suffix(".count")
     if path.exists() and count_path.exists():
         return path, int(count_path.read_text())
@@ -178,19 +193,17 @@ def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[
     with tmp.open("wb") as out:
         out.write(BANNER)
         chunk: list[bytes] = []
-        for item in generate(events, seed=seed, concurrency=concurrency):
+        for item in items():
             chunk.append(item)
             count += 1
             if len(chunk) >= 4096:
                 out.write(b"".join(chunk))
                 chunk.clear()
-        chunk += end_call()
-        count += 2
-        chunk.append(END_EVENT)
+        chunk += [*end_call(), END_EVENT]
         out.write(b"".join(chunk))
     tmp.replace(path)
-    count_path.write_text(str(count + 1))
-    return path, count + 1
+    count_path.write_text(str(count + 3))
+    return path, count + 3
 
 
 def end_call() -> list[bytes]:

@@ -33,22 +33,10 @@ SIZES = (1_000, 10_000, 100_000)
 
 def steady_stream(calls: int, events: int) -> tuple[Path, int]:
     """``events`` events of ``calls`` simultaneous calls (replaced as they end), the end call, ``BenchEnd``."""
-    cache = Path(tempfile.gettempdir()) / "callbridge-bench"
-    cache.mkdir(exist_ok=True)
-    path = cache / f"steady-v{amistream.STREAM_VERSION}-{calls}-{events}.raw"
-    count_path = path.with_suffix(".count")
-    if path.exists() and count_path.exists():
-        return path, int(count_path.read_text())
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as out:
-        out.write(amistream.BANNER)
-        source = itertools.islice(amistream.generate(10**12, concurrency=calls), events)
-        while chunk := list(itertools.islice(source, 4096)):
-            out.write(b"".join(chunk))
-        out.write(b"".join([*amistream.end_call(), amistream.END_EVENT]))
-    tmp.replace(path)
-    count_path.write_text(str(events + 3))
-    return path, events + 3
+    name = f"steady-v{amistream.STREAM_VERSION}-{calls}-{events}"
+    return amistream.cached_stream(
+        name, lambda: itertools.islice(amistream.generate(10**12, concurrency=calls), events)
+    )
 
 
 def ingest_at(path: Path, expected: int, rounds: int, loop: str) -> dict[str, Any]:

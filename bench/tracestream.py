@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import random
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 
-from bench.amistream import BANNER, END_EVENT, end_call
+from bench.amistream import cached_stream, interleave
 
 TRACES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "asterisk-22"
 STREAM_VERSION = 2  # bump when the shape changes so cached files are rebuilt
@@ -89,45 +88,10 @@ def generate(events: int, *, seed: int = 8, concurrency: int = 100) -> Iterator[
     """About ``events`` AMI events: whole trace copies (trace ``k % traces`` for copy ``k``), interleaved."""
     rng = random.Random(seed)
     renamers = [_renamer(t) for t in templates()]
-    active: list[Iterator[bytes]] = []
-    started = emitted = 0
-    while emitted < events or active:
-        while emitted < events and len(active) < concurrency:
-            active.append(iter(renamers[started % len(renamers)](started)))
-            started += 1
-        idx = rng.randrange(len(active))
-        item = next(active[idx], None)
-        if item is None:
-            active[idx] = active[-1]
-            active.pop()
-            continue
-        emitted += 1
-        yield item
+    return interleave(lambda k: iter(renamers[k % len(renamers)](k)), events, rng, concurrency)
 
 
 def stream_file(events: int, *, seed: int = 8, concurrency: int = 100) -> tuple[Path, int]:
     """The cached trace-built stream (banner, events, the end call, ``BenchEnd``) and its event count."""
-    cache_dir = Path(tempfile.gettempdir()) / "callbridge-bench"
-    cache_dir.mkdir(exist_ok=True)
-    path = cache_dir / f"traces-v{STREAM_VERSION}-{events}-{seed}-{concurrency}.raw"
-    count_path = path.with_suffix(".count")
-    if path.exists() and count_path.exists():
-        return path, int(count_path.read_text())
-    tmp = path.with_suffix(".tmp")
-    count = 0
-    with tmp.open("wb") as out:
-        out.write(BANNER)
-        chunk: list[bytes] = []
-        for item in generate(events, seed=seed, concurrency=concurrency):
-            chunk.append(item)
-            count += 1
-            if len(chunk) >= 4096:
-                out.write(b"".join(chunk))
-                chunk.clear()
-        tail = end_call()
-        chunk += [*tail, END_EVENT]
-        count += len(tail) + 1
-        out.write(b"".join(chunk))
-    tmp.replace(path)
-    count_path.write_text(str(count))
-    return path, count
+    name = f"traces-v{STREAM_VERSION}-{events}-{seed}-{concurrency}"
+    return cached_stream(name, lambda: generate(events, seed=seed, concurrency=concurrency))
