@@ -209,36 +209,45 @@ def _apply_env(doc: Document, env: Mapping[str, str]) -> list[Problem]:
     for name, value in sorted(env.items()):
         if not name.startswith(ENV_PREFIX):
             continue
-        path: PathKey | None = None
-        if name in _TOP_LEVEL_ENV:
-            path = (_TOP_LEVEL_ENV[name],)
-        elif "__" in name:
-            section, _, key = name[len(ENV_PREFIX) :].partition("__")
-            path = (section.lower(), key.lower())
-            if path in SECRETS:
-                problems.append(Problem(f"env {name}", 0, 0, ".".join(path), f"use env {SECRETS[path][0]}"))
-                continue
-        else:
-            for (section, key), (env_name, file_key) in SECRETS.items():
-                if name == env_name:
-                    path = (section, key)
-                elif name == env_name + "_FILE":
-                    path = (section, file_key)
-        if path is None:
-            continue  # other CALLBRIDGE_* variables (e.g. CALLBRIDGE_TRACES) belong to other tools
-        target: Any = doc.data
-        for part in path[:-1]:
-            existing = target.get(part)
-            if existing is None:
-                existing = target[part] = {}
-            if not isinstance(existing, dict):
-                problems.append(Problem(f"env {name}", 0, 0, ".".join(map(str, path)), f"{part} is not a section"))
-                break
-            target = existing
-        else:
-            target[path[-1]] = value
-            doc.positions[path] = Pos(f"env {name}", 0, 0, 0, 0)
+        path = _env_path(name)
+        if isinstance(path, Problem):
+            problems.append(path)
+        elif path is not None:  # None: other CALLBRIDGE_* variables (e.g. CALLBRIDGE_TRACES) are other tools'
+            problems.extend(_set_from_env(doc, name, path, value))
     return problems
+
+
+def _env_path(name: str) -> PathKey | Problem | None:
+    """Where ``CALLBRIDGE_…`` variable ``name`` writes in the document (a problem for a secret given inline)."""
+    if name in _TOP_LEVEL_ENV:
+        return (_TOP_LEVEL_ENV[name],)
+    if "__" in name:
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        path = (section.lower(), key.lower())
+        if path in SECRETS:
+            return Problem(f"env {name}", 0, 0, ".".join(path), f"use env {SECRETS[path][0]}")
+        return path
+    found: PathKey | None = None
+    for (section, key), (env_name, file_key) in SECRETS.items():
+        if name == env_name:
+            found = (section, key)
+        elif name == env_name + "_FILE":
+            found = (section, file_key)
+    return found
+
+
+def _set_from_env(doc: Document, name: str, path: PathKey, value: str) -> list[Problem]:
+    target: Any = doc.data
+    for part in path[:-1]:
+        existing = target.get(part)
+        if existing is None:
+            existing = target[part] = {}
+        if not isinstance(existing, dict):
+            return [Problem(f"env {name}", 0, 0, ".".join(map(str, path)), f"{part} is not a section")]
+        target = existing
+    target[path[-1]] = value
+    doc.positions[path] = Pos(f"env {name}", 0, 0, 0, 0)
+    return []
 
 
 def _resolve_secret_files(settings: Settings, doc: Document) -> Settings:

@@ -14,6 +14,8 @@ import logging
 import socket
 from typing import Any
 
+from amqtt.broker import Broker
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -35,8 +37,6 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        from amqtt.broker import Broker
-
         # amqtt logs every connection at INFO; the demo narrates on its own.
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         config: dict[str, Any] = {

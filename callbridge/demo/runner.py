@@ -27,12 +27,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from callbridge.demo.lab import DemoLab
+from callbridge.demo.lab import DemoLab, default_dialplans
 from callbridge.demo.records import records_summary, records_tables
 from callbridge.demo.script import SCENES, Scene
 from callbridge.demo.stage import Stage, StepOutcome, who
 from callbridge.demo.view import DemoView, summarise
 from callbridge.demo.watch import EventLog, SeenEvent
+from callbridge.log import configure_logging
 from callbridge.store.kpi import answer_rate
 from callbridge.store.offers import offers_of
 from callbridge.store.record import EventRecord
@@ -238,9 +239,6 @@ async def play(scene: Scene, stage: Stage, limit: float) -> StepOutcome:
 
 
 async def run_demo(options: DemoOptions, console: Console) -> int:
-    from callbridge.demo.lab import default_dialplans
-    from callbridge.log import configure_logging
-
     started = time.monotonic()
     source = options.dialplans or default_dialplans()
     if not any(source.glob("*.yaml")):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from callbridge.demo.stage import Stage, endpoint, who
 from callbridge.demo.watch import SeenEvent
 from callbridge.errors import CommandError
+from callbridge.sim.channels import Channel
 
 #: The citizens of the day (tests check the events a subscriber saw against them).
 CALLERS: dict[str, str] = {
@@ -54,6 +55,23 @@ def _line(failed: object) -> str:
     """``PJSIP/110@hotline-110`` → ``the 110 primary line`` (the trunk endpoint after the ``@``)."""
     endpoint_name = str(failed).rsplit("@", 1)[-1]
     return who(f"PJSIP/{endpoint_name}")
+
+
+async def _past_the_110_primary(stage: Stage, caller: str, name: str, since: int) -> tuple[Channel, str] | None:
+    """A 12345 call answered, its agent presses *1 with the 110 primary down: the backup line is tried.
+
+    Both the backup scene and the back-to-the-agent scene open this way; ``None`` when no agent answered.
+    """
+    answered = await stage.answered_call(caller, "12345", name)
+    if answered is None:
+        return None
+    _chan, agent = answered
+    stage.sim.agent_press(endpoint(agent), "*1")
+    await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
+                             lambda e: e.data.get("caller_num") == caller, since=since,
+                             show=lambda e: f"{_line(e.data.get('failed_line'))}: {e.data.get('reason')}",
+                             internals=lambda e: f"failed_line={e.data.get('failed_line')}")  # fmt: skip
+    return answered
 
 
 async def police_transfer(stage: Stage) -> None:
@@ -192,15 +210,10 @@ async def backup_trunk(stage: Stage) -> None:
     since = stage.log.mark
     stage.sim.set_trunk("hotline-110", "down")
     try:
-        answered = await stage.answered_call(caller, "12345", "Citizen Sun")
+        answered = await _past_the_110_primary(stage, caller, "Citizen Sun", since)
         if answered is None:
             return
-        chan, agent = answered
-        stage.sim.agent_press(endpoint(agent), "*1")
-        await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
-                                 lambda e: e.data.get("caller_num") == caller, since=since,
-                                 show=lambda e: f"{_line(e.data.get('failed_line'))}: {e.data.get('reason')}",
-                                 internals=lambda e: f"failed_line={e.data.get('failed_line')}")
+        chan, _agent = answered
         await stage.expect_event("110 answered on the backup line", "transfer.answered",
                                  lambda e: e.on_hotline("110") and e.data.get("caller_num") == caller, since=since)
         leg = await stage.until(lambda: stage.peers_matching(chan.name, "hotline-110-backup"))
@@ -337,15 +350,10 @@ async def back_to_the_agent(stage: Stage) -> None:
     stage.sim.set_trunk("hotline-110", "down")
     stage.sim.set_trunk("hotline-110-backup", "down")
     try:
-        answered = await stage.answered_call(caller, "12345", "Citizen Wu")
+        answered = await _past_the_110_primary(stage, caller, "Citizen Wu", since)
         if answered is None:
             return
         chan, agent = answered
-        stage.sim.agent_press(endpoint(agent), "*1")
-        await stage.expect_event("primary failed, backup line tried", "transfer.backup_line",
-                                 lambda e: e.data.get("caller_num") == caller, since=since,
-                                 show=lambda e: f"{_line(e.data.get('failed_line'))}: {e.data.get('reason')}",
-                                 internals=lambda e: f"failed_line={e.data.get('failed_line')}")  # fmt: skip
         await stage.expect_event("back to the sending agent", "transfer.returned",
                                  lambda e: e.data.get("caller_num") == caller, since=since,
                                  show=lambda e: f"no 110 line answered ({e.data.get('reason')}): back to "

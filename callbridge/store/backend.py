@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from callbridge.errors import ConfigError, Problem
+
 Row = dict[str, Any]
 Params = Sequence[Any]
 
@@ -106,11 +108,10 @@ class PostgresBackend:
 
     def __init__(self, dsn: str) -> None:
         try:
+            # the optional extra callbridge[postgres], imported only for a postgres DSN
             import psycopg
             from psycopg.rows import dict_row
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            from callbridge.errors import ConfigError, Problem
-
             raise ConfigError(
                 [Problem("settings", 0, 0, "store.dsn", "PostgreSQL needs psycopg: pip install 'callbridge[postgres]'")]
             ) from exc

@@ -31,7 +31,7 @@ ends; ``keep`` collects every presentation instead (what a period's KPIs need).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +72,9 @@ class Offer:
                        outcome=self.outcome, caller_num=self.caller_num)  # fmt: skip
 
 
+_Transition = Callable[[EventRecord, str], list[tuple[Change, Offer]]]
+
+
 def _remember(ids: dict[str, None], key: str) -> None:
     ids[key] = None
     if len(ids) > REMEMBERED:
@@ -89,6 +92,11 @@ class OfferBook:
     _by_transfer: dict[str, Offer] = field(default_factory=dict)  # transfer_id → its offer to the receiver
     _legs: dict[str, None] = field(default_factory=dict)  # three-way legs' call ids (an ordered set)
     _ended: dict[str, None] = field(default_factory=dict)  # call ids whose end was seen
+    #: the transition of each event type of a followed call (transfer.* apart: one family)
+    _on_call: dict[str, _Transition] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._on_call = {"call.offered": self._offered, "call.answered": self._answered, "call.ended": self._ended_call}
 
     @property
     def tracked_calls(self) -> int:
@@ -106,23 +114,14 @@ class OfferBook:
         if t == "threeway.leg_called":
             if leg := rec.text("leg_call_id"):
                 _remember(self._legs, leg)
-            return []
-        if t == "pbx.restarted":  # every call is gone; what was open stays in progress
+        elif t == "pbx.restarted":  # every call is gone; what was open stays in progress
             self._by_call.clear()
             self._by_transfer.clear()
-            return []
-        if not call_id or call_id in self._legs or call_id in self._ended:
+        elif not call_id or call_id in self._legs or call_id in self._ended:
             if t == "call.ended" and call_id:
                 self._legs.pop(call_id, None)
-            return []
-        if t == "call.offered":
-            return self._offered(rec, call_id)
-        if t == "call.answered":
-            return self._answered(rec, call_id)
-        if t == "call.ended":
-            return self._ended_call(rec, call_id)
-        if t.startswith("transfer."):
-            return self._transfer(rec, call_id)
+        elif handler := self._on_call.get(t) or (self._transfer if t.startswith("transfer.") else None):
+            return handler(rec, call_id)
         return []
 
     # --- transitions ---------------------------------------------------------------------------------------
@@ -189,20 +188,23 @@ class OfferBook:
             return []
         offer = self._by_transfer.get(xfer)
         if outcome in ("ringing", "answered") and offer is None:
-            # rang there (or, with no ringing reported, answered there): offered to the receiving hotline
-            to = rec.text("to_hotline")
-            if not to or to in self._by_call.get(call_id, {}):
-                return []
-            offer = Offer(call_id, to, rec.ts, caller_of(rec), xfer, by_transfer=True)
-            made = self._add(offer, call_id)
-            return [*made, self._answer(offer, rec.ts, None)] if outcome == "answered" else made
+            return self._offered_by_transfer(rec, call_id, xfer, answered=outcome == "answered")
         if offer is None or offer.outcome is not None:
             return []
         if outcome == "answered":
             return [self._answer(offer, rec.ts, None)]
-        if outcome in _LOST_TRANSFER:
-            return [self._abandon(offer, rec.ts)]
-        return []
+        return [self._abandon(offer, rec.ts)] if outcome in _LOST_TRANSFER else []
+
+    def _offered_by_transfer(
+        self, rec: EventRecord, call_id: str, xfer: str, *, answered: bool
+    ) -> list[tuple[Change, Offer]]:
+        """Rang there (or, with no ringing reported, answered there): offered to the receiving hotline."""
+        to = rec.text("to_hotline")
+        if not to or to in self._by_call.get(call_id, {}):
+            return []
+        offer = Offer(call_id, to, rec.ts, caller_of(rec), xfer, by_transfer=True)
+        made = self._add(offer, call_id)
+        return [*made, self._answer(offer, rec.ts, None)] if answered else made
 
 
 def offers_of(events: Iterable[EventRecord], legs: Iterable[str] = ()) -> list[Offer]:

@@ -28,6 +28,7 @@ import orjson
 import structlog
 
 from callbridge.calls.model import KnownCall
+from callbridge.engine import conference as conf
 from callbridge.engine import transfer as tx
 from callbridge.engine.transfer import Transfer
 from callbridge.store.record import FINAL_TRANSFER_OUTCOMES, EventRecord
@@ -205,8 +206,6 @@ def _rebuilt(xfer: str, recs: list[EventRecord], caller_channel: str, plan: Dial
         log.warning("records.transfer_not_restored", transfer_id=xfer, reason="three-way not answered yet")
         return None
     if mode == "threeway":
-        from callbridge.engine import conference as conf
-
         t.room = conf.room_name(t.id)
     return t
 

@@ -7,6 +7,8 @@ through :class:`~callbridge.store.writer.RecordWriter` or ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -326,9 +328,6 @@ def open_record_store(path: str | Path | None = None, dsn: str | None = None) ->
 
 def rows_to_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
     """CSV text (header + rows) — what the CLI and ``?format=csv`` return."""
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()

@@ -232,67 +232,83 @@ class FakeAmi:
         return True
 
     def _builtin(self, msg: AmiMessage, aid: str) -> list[Headers]:
-        name = msg.name.lower()
-        if name == "coreshowchannels":
-            return _list(aid, "Channels will follow", "CoreShowChannel", self.channels, "CoreShowChannelsComplete")
-        if name == "bridgelist":
-            items = [
-                [
-                    ("BridgeUniqueid", b),
-                    ("BridgeType", "basic"),
-                    ("BridgeTechnology", "simple_bridge"),
-                    ("BridgeNumChannels", str(len(chans))),
-                ]
-                for b, chans in self.bridges.items()
+        """The built-in answer to an action no responder took (a plain success for one it does not know)."""
+        listing = {
+            "coreshowchannels": self._core_show_channels,
+            "bridgelist": self._bridge_list,
+            "bridgeinfo": self._bridge_info,
+            "queuestatus": self._queue_status,
+            "confbridgelistrooms": self._confbridge_list_rooms,
+            "confbridgelist": self._confbridge_list,
+        }.get(msg.name.lower())
+        if listing is None:
+            return [[("Response", "Success"), ("ActionID", aid), ("Message", f"{msg.name} done")]]
+        return listing(msg, aid)
+
+    def _core_show_channels(self, _msg: AmiMessage, aid: str) -> list[Headers]:
+        return _list(aid, "Channels will follow", "CoreShowChannel", self.channels, "CoreShowChannelsComplete")
+
+    def _bridge_list(self, _msg: AmiMessage, aid: str) -> list[Headers]:
+        items = [
+            [
+                ("BridgeUniqueid", b),
+                ("BridgeType", "basic"),
+                ("BridgeTechnology", "simple_bridge"),
+                ("BridgeNumChannels", str(len(chans))),
             ]
-            return _list(aid, "Bridge listing will follow", "BridgeListItem", items, "BridgeListComplete")
-        if name == "bridgeinfo":
-            bridge = msg.get("BridgeUniqueid")
-            if bridge not in self.bridges:
-                return [_error(aid, f"Bridge {bridge} not found")]
-            frames = _list(
-                aid,
-                "Bridge channel listing will follow",
-                "BridgeInfoChannel",
-                self.bridges[bridge],
-                "BridgeInfoComplete",
-            )
-            frames[-1] = [*frames[-1], ("BridgeUniqueid", bridge), ("BridgeType", "basic")]
-            return frames
-        if name == "queuestatus":
-            events = [[*ev[:1], ("ActionID", aid), *ev[1:]] for ev in self.queue_events]
-            return [
-                [
-                    ("Response", "Success"),
-                    ("ActionID", aid),
-                    ("EventList", "start"),
-                    ("Message", "Queue status will follow"),
-                ],
-                *events,
-                [
-                    ("Event", "QueueStatusComplete"),
-                    ("ActionID", aid),
-                    ("EventList", "Complete"),
-                    ("ListItems", str(len(events))),
-                ],
-            ]
-        if name == "confbridgelistrooms":
-            if not self.conferences:
-                return [_error(aid, "No active conferences.")]
-            rooms = [
-                [("Conference", room), ("Parties", str(len(p))), ("Marked", "0"), ("Locked", "No"), ("Muted", "No")]
-                for room, p in self.conferences.items()
-            ]
-            return _list(
-                aid, "Confbridge conferences will follow", "ConfbridgeListRooms", rooms, "ConfbridgeListRoomsComplete"
-            )
-        if name == "confbridgelist":
-            room = msg.get("Conference")
-            if room not in self.conferences:
-                return [_error(aid, "No Conference by that name found.")]
-            parties = [[("Conference", room), *p] for p in self.conferences[room]]
-            return _list(aid, "Confbridge user list will follow", "ConfbridgeList", parties, "ConfbridgeListComplete")
-        return [[("Response", "Success"), ("ActionID", aid), ("Message", f"{msg.name} done")]]
+            for b, chans in self.bridges.items()
+        ]
+        return _list(aid, "Bridge listing will follow", "BridgeListItem", items, "BridgeListComplete")
+
+    def _bridge_info(self, msg: AmiMessage, aid: str) -> list[Headers]:
+        bridge = msg.get("BridgeUniqueid")
+        if bridge not in self.bridges:
+            return [_error(aid, f"Bridge {bridge} not found")]
+        frames = _list(
+            aid,
+            "Bridge channel listing will follow",
+            "BridgeInfoChannel",
+            self.bridges[bridge],
+            "BridgeInfoComplete",
+        )
+        frames[-1] = [*frames[-1], ("BridgeUniqueid", bridge), ("BridgeType", "basic")]
+        return frames
+
+    def _queue_status(self, _msg: AmiMessage, aid: str) -> list[Headers]:
+        events = [[*ev[:1], ("ActionID", aid), *ev[1:]] for ev in self.queue_events]
+        return [
+            [
+                ("Response", "Success"),
+                ("ActionID", aid),
+                ("EventList", "start"),
+                ("Message", "Queue status will follow"),
+            ],
+            *events,
+            [
+                ("Event", "QueueStatusComplete"),
+                ("ActionID", aid),
+                ("EventList", "Complete"),
+                ("ListItems", str(len(events))),
+            ],
+        ]
+
+    def _confbridge_list_rooms(self, _msg: AmiMessage, aid: str) -> list[Headers]:
+        if not self.conferences:
+            return [_error(aid, "No active conferences.")]
+        rooms = [
+            [("Conference", room), ("Parties", str(len(p))), ("Marked", "0"), ("Locked", "No"), ("Muted", "No")]
+            for room, p in self.conferences.items()
+        ]
+        return _list(
+            aid, "Confbridge conferences will follow", "ConfbridgeListRooms", rooms, "ConfbridgeListRoomsComplete"
+        )
+
+    def _confbridge_list(self, msg: AmiMessage, aid: str) -> list[Headers]:
+        room = msg.get("Conference")
+        if room not in self.conferences:
+            return [_error(aid, "No Conference by that name found.")]
+        parties = [[("Conference", room), *p] for p in self.conferences[room]]
+        return _list(aid, "Confbridge user list will follow", "ConfbridgeList", parties, "ConfbridgeListComplete")
 
     async def _send(self, session: _Session, frames: list[Headers]) -> None:
         if self.stalled or not frames:
