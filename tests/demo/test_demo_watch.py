@@ -10,8 +10,9 @@ from rich.console import Console
 
 from callbridge.demo.lab import DEMO_EDITS, copy_dialplans, default_dialplans, parse_broker, transfers_in_progress
 from callbridge.demo.records import records_summary, records_tables
-from callbridge.demo.runner import summary_of
-from callbridge.demo.stage import Check, StepOutcome
+from callbridge.demo.runner import rate_notes, summary_of
+from callbridge.demo.stage import Check, StepOutcome, who
+from callbridge.demo.view import summarise
 from callbridge.demo.watch import EventLog
 from callbridge.dialplan import load_dialplan
 from callbridge.store.kpi import CallRow, PeriodRecords, TransferRow, answer_rate, compute
@@ -132,8 +133,6 @@ def test_records_summary_reports_the_kpis_of_the_store_rows() -> None:
 
 
 def test_parties_are_named_as_an_operator_names_them() -> None:
-    from callbridge.demo.stage import who
-
     assert who("PJSIP/agent1001-0000000a") == "agent 1001"
     assert who("PJSIP/hotline-110-backup-0000000d") == "the 110 backup line"
     assert who("PJSIP/hotline-120-00000005") == "the 120 primary line"
@@ -142,8 +141,6 @@ def test_parties_are_named_as_an_operator_names_them() -> None:
 
 
 def test_event_summaries_leave_dial_strings_and_paths_to_verbose() -> None:
-    from callbridge.demo.view import summarise
-
     log = EventLog()
     ev = log.add("callbridge/demo/events/12345/transfer/backup_line", envelope(
         "e1", "transfer.backup_line", "c1", caller_num="13900000000", line="PJSIP/110@hotline-110-backup",
@@ -156,8 +153,6 @@ def test_event_summaries_leave_dial_strings_and_paths_to_verbose() -> None:
 
 
 def test_every_hotline_below_its_target_gets_a_word_on_why() -> None:
-    from callbridge.demo.runner import rate_notes
-
     def kpi(answered: int, abandoned: int, target: float) -> dict[str, Any]:
         finished = answered + abandoned
         rate = answer_rate(answered, abandoned) if finished else None

@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,35 +101,49 @@ def final_stage(text: str | None = None) -> Image:
     last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
     image = Image()
     for word, args in steps[last_from + 1 :]:
-        if word == "ENV":
-            for item in shlex.split(args):
-                key, sep, value = item.partition("=")
-                assert sep, f"ENV {args}: use the KEY=value form"
-                image.env[key] = value
-        elif word == "RUN":
-            _run(image, args)
-        elif word == "COPY":
-            _copy(image, args)
-        elif word == "USER":
-            image.user = args
-        elif word == "WORKDIR":
-            image.workdir = args
-        elif word == "VOLUME":
-            image.volumes += _exec_form(args) if args.startswith("[") else args.split()
-        elif word == "EXPOSE":
-            image.expose += [int(p.split("/")[0]) for p in args.split()]
-        elif word == "ENTRYPOINT":
-            image.entrypoint = _exec_form(args)
-            image.cmd = []  # docker resets CMD when ENTRYPOINT is set after it
-        elif word == "CMD":
-            image.cmd = _exec_form(args)
-        elif word == "HEALTHCHECK":
-            m = re.search(r"\bCMD\s+(.*)$", args)
-            assert m, f"HEALTHCHECK {args}: expected a CMD"
-            image.healthcheck = m.group(1)
-        else:
+        step = _STEPS.get(word)
+        if step is None:
             raise UnknownInstruction(f"Dockerfile: {word} {args}")
+        step(image, args)
     return image
+
+
+def _env(image: Image, args: str) -> None:
+    for item in shlex.split(args):
+        key, sep, value = item.partition("=")
+        assert sep, f"ENV {args}: use the KEY=value form"
+        image.env[key] = value
+
+
+def _user(image: Image, args: str) -> None:
+    image.user = args
+
+
+def _workdir(image: Image, args: str) -> None:
+    image.workdir = args
+
+
+def _volume(image: Image, args: str) -> None:
+    image.volumes += _exec_form(args) if args.startswith("[") else args.split()
+
+
+def _expose(image: Image, args: str) -> None:
+    image.expose += [int(p.split("/")[0]) for p in args.split()]
+
+
+def _entrypoint(image: Image, args: str) -> None:
+    image.entrypoint = _exec_form(args)
+    image.cmd = []  # docker resets CMD when ENTRYPOINT is set after it
+
+
+def _cmd(image: Image, args: str) -> None:
+    image.cmd = _exec_form(args)
+
+
+def _healthcheck(image: Image, args: str) -> None:
+    m = re.search(r"\bCMD\s+(.*)$", args)
+    assert m, f"HEALTHCHECK {args}: expected a CMD"
+    image.healthcheck = m.group(1)
 
 
 def _run(image: Image, args: str) -> None:
@@ -154,3 +169,18 @@ def _copy(image: Image, args: str) -> None:
     for src in sources:
         assert (REPO / src).exists(), f"Dockerfile: COPY {src}: not in the repository"
         image.copies.append((src, dest))
+
+
+#: what each instruction of the final stage does to the image (any other instruction is refused)
+_STEPS: dict[str, Callable[[Image, str], None]] = {
+    "ENV": _env,
+    "RUN": _run,
+    "COPY": _copy,
+    "USER": _user,
+    "WORKDIR": _workdir,
+    "VOLUME": _volume,
+    "EXPOSE": _expose,
+    "ENTRYPOINT": _entrypoint,
+    "CMD": _cmd,
+    "HEALTHCHECK": _healthcheck,
+}

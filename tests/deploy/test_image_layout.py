@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto, free_port
-from tests.deploy.dockerfile import REPO, final_stage, inside, map_paths
+from tests.deploy.dockerfile import REPO, UnknownInstruction, final_stage, inside, map_paths
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(90)]
 
@@ -44,8 +44,6 @@ def test_image_state_lives_in_its_volume_and_the_command_reads_the_copied_settin
 
 
 def test_dockerfile_reader_refuses_what_it_does_not_model() -> None:
-    from tests.deploy.dockerfile import UnknownInstruction
-
     with pytest.raises(UnknownInstruction, match="ADD"):
         final_stage("FROM a AS b\nFROM c\nADD x /y\n")
     with pytest.raises(UnknownInstruction, match="RUN"):

@@ -25,6 +25,7 @@ from callbridge.dialplan.model import (
     TransferRule,
     Trunk,
 )
+from callbridge.errors import ConfigError
 
 CODES = ["*1", "*3", "*4", "*5", "*6", "#3", "#4", "*70", "*81"]
 CATEGORIES = ["police", "non_police", "emergency", "fire", "medical", "water"]
@@ -205,8 +206,6 @@ junk = st.recursive(
 @settings(max_examples=150, deadline=None)
 @given(st.dictionaries(st.sampled_from(SECTION_KEYS), junk, max_size=5))
 def test_any_yaml_gives_a_plan_or_located_problems_never_a_crash(data: dict[str, Any]) -> None:
-    from callbridge.errors import ConfigError
-
     text = _dump(data)
     try:
         parse_dialplan_text(text, "fuzz.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from callbridge.cli import main as cli_main
 from callbridge.dialplan import Dialplan, load_dialplan, parse_dialplan_text
+from callbridge.dialplan.render_asterisk import render_extensions
 from callbridge.dialplan.render_conf import AMI_READ, AMI_WRITE, render_all
 from callbridge.dialplan.render_site import endpoint_of
 from callbridge.dialplan.site import Site, load_site, parse_site_text
@@ -45,8 +47,6 @@ def files(city: Dialplan, site: Site) -> dict[str, str]:
 #: the simulator's extensions.conf (no site), as the e2e tests load it
 @pytest.fixture(scope="module")
 def sim_ext(city: Dialplan) -> str:
-    from callbridge.dialplan.render_asterisk import render_extensions
-
     return render_extensions(city)
 
 
@@ -64,8 +64,6 @@ def test_extensions_has_every_context_of_the_contract(files: dict[str, str]) -> 
 
 
 def test_extensions_uses_only_the_documented_applications(files: dict[str, str]) -> None:
-    import re
-
     ext = files["extensions_callbridge.conf"]
     apps = set(re.findall(r"^(?:exten => [^,]+,1|\s*same => n(?:\([a-z0-9]+\))?),([A-Za-z]+)\(", ext, re.M))
     assert apps and apps <= ALLOWED_APPS, apps - ALLOWED_APPS

@@ -6,13 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
+import callbridge.app_reload as app_module  # the reload's loader
 from callbridge.ami.client import ConnState
 from callbridge.app import App
-from callbridge.errors import ConfigError
+from callbridge.errors import ConfigError, PartFailedError
 from callbridge.settings import Settings
 from callbridge.sim.simulator import Simulator
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
 from tests.e2e.conftest import SECRET, open_lab
 
 pytestmark = pytest.mark.timeout(30)
@@ -82,9 +85,6 @@ async def test_a_part_that_fails_while_running_ends_the_run_and_says_offline(
 ) -> None:
     """Nobody calls stop: the failing part itself ends the run, every other part is stopped (the bus says
     offline), and the failure names the part."""
-    from callbridge.errors import PartFailedError
-    from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
-
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
     sim, dialplans = sim_port
@@ -107,7 +107,6 @@ async def test_a_part_that_fails_while_running_ends_the_run_and_says_offline(
             await asyncio.wait_for(run, 15)
         assert failed.value.part == "dialplan watcher" and "crashed" in failed.value.cause
         assert app.ami is not None and app.ami.state is ConnState.CLOSED
-        import aiomqtt
 
         async with aiomqtt.Client(broker.host, broker.port, identifier="lifecycle-status") as client:
             await client.subscribe("callbridge/lifecycle/status", qos=1)
@@ -120,8 +119,6 @@ async def test_a_reload_that_crashes_keeps_the_daemon_running(sim_port: tuple[Si
                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """A bug while loading a changed dialplan (not a located problem) is logged; the watcher keeps going, the
     running plan stays, and the daemon still stops when asked."""
-    import callbridge.app_reload as app_module  # the reload's loader
-
     sim, dialplans = sim_port
     app = App(settings_for(sim.port), ami_secret=SECRET, dialplan_path=dialplans, enable_bus=False,
               watch_interval=0.05)  # fmt: skip

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import AsyncIterator
 
 import pytest
 
+from callbridge.ami.framing import AmiMessage
+from callbridge.sim.actions import originate, redirect
 from callbridge.sim.config import SimConfig, lab_config
+from callbridge.sim.queues import Member
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 from callbridge.sim.world import Event
@@ -70,8 +74,6 @@ def _config(**extra: object) -> SimConfig:
 
 @pytest.fixture
 async def sim(tmp_path: object) -> AsyncIterator[Simulator]:
-    import pathlib
-
     path = pathlib.Path(str(tmp_path)) / "extensions.conf"
     path.write_text(RENDERED, encoding="utf-8")
     simulator = Simulator(_config(dialplan=str(path)), users=[AmiUser("t", "t")], manual_clock=True)
@@ -145,8 +147,6 @@ async def test_redirect_carries_the_callers_number_to_the_trunk(sim: Simulator) 
     rec = Recorder(sim)
     caller, agent = await _caller_with_agent(sim)
     _set_handover(sim, caller)
-    from callbridge.ami.framing import AmiMessage
-    from callbridge.sim.actions import redirect
 
     reply = redirect(sim, AmiMessage((("Action", "Redirect"), ("Channel", caller), ("Context", "cb-to-110"),
                                       ("Exten", "s"), ("Priority", "1"))))
@@ -208,8 +208,6 @@ async def test_agent_keys_are_dtmf_events_and_relayed(sim: Simulator) -> None:
 async def test_three_way_conference_then_agent_leaves(sim: Simulator) -> None:
     rec = Recorder(sim)
     caller, agent = await _caller_with_agent(sim)
-    from callbridge.ami.framing import AmiMessage
-    from callbridge.sim.actions import originate, redirect
 
     redirect(sim, AmiMessage((("Channel", caller), ("Context", "cb-conf"), ("Exten", "777"),
                               ("ExtraChannel", agent), ("ExtraContext", "cb-conf"), ("ExtraExten", "777"))))
@@ -227,8 +225,6 @@ async def test_three_way_conference_then_agent_leaves(sim: Simulator) -> None:
 
 async def test_originate_to_unknown_endpoint_fails_at_once(sim: Simulator) -> None:
     rec = Recorder(sim)
-    from callbridge.ami.framing import AmiMessage
-    from callbridge.sim.actions import originate
 
     originate(sim, AmiMessage((("ActionID", "a1"), ("Channel", "PJSIP/1@nowhere"), ("Context", "cb-hold"),
                                ("Exten", "s"), ("Async", "true"), ("ChannelId", "want-id"))))
@@ -245,9 +241,6 @@ async def test_queue_answer_brings_an_originated_local_half_up(sim: Simulator) -
     A three-way into a hotline served by a local queue depends on it: the originated ``Local/…;1`` only
     enters the conference room once the queue member has answered its ``;2`` half.
     """
-    from callbridge.ami.framing import AmiMessage
-    from callbridge.sim.queues import Member
-
     rec = Recorder(sim)
     sim.handlers["originate"](sim, AmiMessage((
         ("Action", "Originate"), ("Channel", "Local/s@cb-to-12345"), ("Context", "cb-conf"), ("Exten", "4242"),
@@ -269,8 +262,6 @@ async def test_queue_answer_brings_an_originated_local_half_up(sim: Simulator) -
 
 async def test_atxfer_consultation_leg_inherits_the_transferers_handover_variables(sim: Simulator) -> None:
     """As Asterisk's dial_transfer: the transferer's ``__`` variables reach the Local pair it dials."""
-    from callbridge.ami.framing import AmiMessage
-
     rec = Recorder(sim)
     caller, agent = await _caller_with_agent(sim)
     sim.pbx.assign(sim.channel(agent), "__CB_XFER_ID", "x-9")  # type: ignore[arg-type]
@@ -289,8 +280,6 @@ async def test_atxfer_consultation_leg_inherits_the_transferers_handover_variabl
 async def test_atxfer_to_exten_s_dials_nothing_and_gives_up_like_asterisk(sim: Simulator) -> None:
     """Asterisk dials Atxfer's Exten as DTMF: ``s`` is no digit, the feature collects no target, waits
     transferdigittimeout and takes the agent off hold; the AMI reply was a success all the same."""
-    from callbridge.ami.framing import AmiMessage
-
     rec = Recorder(sim)
     caller, agent = await _caller_with_agent(sim)
     reply = sim.handlers["atxfer"](sim, AmiMessage((("Action", "Atxfer"), ("Channel", agent),

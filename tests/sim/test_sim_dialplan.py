@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from callbridge.dialplan import load_dialplan
+from callbridge.dialplan.render_asterisk import render_extensions
+from callbridge.sim.clock import Scheduler
 from callbridge.sim.config import LAB_DIALPLAN
 from callbridge.sim.dialplan import evaluate, expand, parse_extensions, parse_gotoif, pattern_regex, split_args
+from callbridge.sim.endpoints import Endpoints
+from callbridge.sim.pbx import APPS, Pbx
+from callbridge.sim.world import World
 from tests.conftest import LAB as LAB_DIR
+from tests.conftest import REPO
 
 LAB = LAB_DIR / "etc" / "extensions.conf"
 
@@ -99,11 +106,6 @@ def test_labels_and_same_lines() -> None:
 
 
 def test_rendered_dialplan_uses_only_simulated_applications() -> None:
-    from callbridge.dialplan import load_dialplan
-    from callbridge.dialplan.render_asterisk import render_extensions
-    from callbridge.sim.pbx import APPS
-    from tests.conftest import REPO
-
     plan = parse_extensions(render_extensions(load_dialplan(REPO / "dialplans")))
     assert {"cb-inbound", "cb-back", "cb-conf", "cb-hold"} <= set(plan.contexts)
     apps = {s.app.lower() for c in plan.contexts.values() for e in c.extensions for s in e.steps.values()}
@@ -119,11 +121,6 @@ def test_rendered_dialplan_uses_only_simulated_applications() -> None:
 
 
 def test_unknown_application_hangs_up_like_asterisk() -> None:
-    from callbridge.sim.clock import Scheduler
-    from callbridge.sim.endpoints import Endpoints
-    from callbridge.sim.pbx import Pbx
-    from callbridge.sim.world import World
-
     world = World(Scheduler(), 1)
     events: list[str] = []
     world.subscribe(lambda e: events.append(e[0]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -187,8 +188,6 @@ def test_a_reused_room_is_two_conferences(store: RecordStore) -> None:
 
 @pytest.mark.postgres
 def test_daemons_starting_together_migrate_once(pg_dsn: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: RecordStore.postgres(pg_dsn), range(4)))
     assert all(s.schema_versions() == ALL_VERSIONS for s in stores)

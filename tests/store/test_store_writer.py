@@ -11,8 +11,10 @@ from records_scenario import T0, morning
 
 from callbridge.domain import DomainEvent
 from callbridge.store.events import RecordsBacklog
+from callbridge.store.live import LiveBoard
 from callbridge.store.projection import EventRecord
 from callbridge.store.records import RecordStore
+from callbridge.store.sink import RecordsSink
 from callbridge.store.writer import RecordWriter
 
 
@@ -88,9 +90,6 @@ async def test_a_refused_event_is_isolated(tmp_path: Path) -> None:
 
 
 async def test_records_sink_records_feeds_the_board_and_publishes_alarms(tmp_path: Path) -> None:
-    from callbridge.store.live import LiveBoard
-    from callbridge.store.sink import RecordsSink
-
     store = GatedStore(tmp_path / "r.db")
     published: list[DomainEvent] = []
     changes: list[int] = []
