@@ -13,6 +13,7 @@ this CPU cannot execute, ``CALLBRIDGE_LIVE=0``) every live test is skipped with 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -35,10 +36,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    """Each scenario starts and ends with no channel on the PBX."""
-    yield lab
-    lab.hang_up_everything()
+def clean(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Each scenario starts and ends with no channel on the PBX; with ``$CALLBRIDGE_LIVE_RECORD`` set, its
+    span of callbridge's AMI session is saved there as ``live_<test name>`` (unless it saved its own)."""
+    name = "live_" + re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name.removeprefix("test_")).strip("_")
+    doc = " ".join((request.node.function.__doc__ or "").split())[:300]
+    with lab.recording(name, f"{request.node.nodeid}: {doc}", unless_saved_inside=True):
+        yield lab
+        lab.hang_up_everything()
 
 
 def header(message: str, name: str) -> str:

@@ -134,6 +134,7 @@ class Lab:
     run: subprocess.Popen[bytes] | None = None
     calls: int = 0
     answered_by: str = ""  # endpoint of the agent who answered the last call (call.answered)
+    saved: int = 0  # recordings saved so far
 
     # --- callbridge ---------------------------------------------------------------------------------
 
@@ -242,18 +243,20 @@ class Lab:
     # --- recordings ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def recording(self, name: str, note: str) -> Iterator[None]:
+    def recording(self, name: str, note: str, unless_saved_inside: bool = False) -> Iterator[None]:
         """Save this span of callbridge's AMI session (and Asterisk's log of it) when
-        ``$CALLBRIDGE_LIVE_RECORD`` names a folder (``tests/fixtures/asterisk-22-live`` to refresh them)."""
+        ``$CALLBRIDGE_LIVE_RECORD`` names a folder (``tests/fixtures/asterisk-22-live`` to refresh them).
+        *unless_saved_inside*: not when a recording inside this span was saved (a scenario's own)."""
         out = os.environ.get("CALLBRIDGE_LIVE_RECORD", "")
-        start, log_start = self.recorder.mark(), len(self.pbx.full_log())
+        start, log_start, saved = self.recorder.mark(), len(self.pbx.full_log()), self.saved
         yield
-        if out:
+        if out and not (unless_saved_inside and self.saved > saved):
             # the last events (hang-ups) trail the scenario: wait until the PBX is empty and quiet
             wait_for(lambda: "0 active channels" in self.cli("core show channels count"), 30, label="calls ended")
             time.sleep(1.0)  # not an assertion: lets the last Hangup events reach the recorder
             self.recorder.write(Path(out), name, start, note)
             (Path(out) / f"{name}.asterisk-full.log").write_text(self.pbx.full_log()[log_start:], encoding="utf-8")
+            self.saved += 1
 
 
 def _settings(root: Path, site_id: str, ami_port: int, broker: Mosquitto, dialplans: Path) -> Path:
