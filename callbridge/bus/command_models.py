@@ -11,7 +11,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from callbridge.bus import idents
-from callbridge.bus.idents import AgentId, CallId, CategoryId, HotlineId, KeyId, NameId, Reason, ReplyTo, Text, TicketId
+from callbridge.bus.idents import (
+    AgentId,
+    CallerNum,
+    CallId,
+    CategoryId,
+    HotlineId,
+    KeyId,
+    NameId,
+    Reason,
+    ReplyTo,
+    Text,
+    TicketId,
+)
 from callbridge.bus.principals import Role
 
 # Every identifier has its safe alphabet (callbridge.bus.idents, documented in docs/mqtt.md): they may reach
@@ -144,6 +156,16 @@ class HandoverFeedbackCommand(CommandBody):
     ticket: TicketId | None = None
 
 
+class NuisanceReleaseCommand(CommandBody):
+    """Release a caller number flagged as a nuisance: its calls are counted afresh (nothing tagged or
+    announced until it passes the threshold again). Role supervisor or ops, site-wide scope (the window
+    counts calls to every hotline). Publishes ``nuisance.released``."""
+
+    caller_num: CallerNum
+    agent: AgentId | None = None
+    reason: Reason | None = None
+
+
 VERBS: dict[str, type[CommandBody]] = {
     "transfer": TransferCommand,
     "complete": CompleteCommand,
@@ -155,4 +177,5 @@ VERBS: dict[str, type[CommandBody]] = {
     "reload": ReloadCommand,
     "status": StatusCommand,
     "handover_feedback": HandoverFeedbackCommand,
+    "nuisance_release": NuisanceReleaseCommand,
 }

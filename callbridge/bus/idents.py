@@ -32,6 +32,8 @@ NAME = NAME_PATTERN
 CATEGORY = CATEGORY_PATTERN
 #: A ticket id of the call-center software (``JD-2026-0001``, ``WO:2026/17``).
 TICKET = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
+#: A caller's number in its normal form (``13800138000``, ``01012345678``, ``0014155550100``: digits only).
+CALLER_NUM = r"^[0-9]{3,32}$"
 #: Transfer ids (callbridge's 12 hex digits), idempotency keys, hand-over keys, correlation ids.
 KEY = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 #: ``reply_to`` (it becomes the last level of ``<p>/reply/<reply_to>``).
@@ -57,6 +59,7 @@ AgentId = Annotated[str, Field(pattern=AGENT)]
 NameId = Annotated[str, Field(pattern=NAME)]
 CategoryId = Annotated[str, Field(pattern=CATEGORY)]
 TicketId = Annotated[str, Field(pattern=TICKET)]
+CallerNum = Annotated[str, Field(pattern=CALLER_NUM)]
 KeyId = Annotated[str, Field(pattern=KEY)]
 ReplyTo = Annotated[str, Field(pattern=REPLY_TO)]
 #: Free text of a summary (Chinese and every script welcome).

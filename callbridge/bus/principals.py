@@ -1,10 +1,11 @@
 """Who may send which command: roles, per-hotline scope and command keys (pure).
 
 Every command carries a ``role`` (``agent`` when absent). What a role may do (:data:`VERB_ROLES`):
-``set_mode`` and ``reload`` need ``supervisor`` or ``ops`` *and* a site-wide scope (a mode applies to
-every hotline); call commands (``transfer``, ``three_way``, ``complete``, ``cancel``, ``leave``,
-``set_priority``, ``handover_feedback``) need ``agent`` or ``supervisor`` and the hotline the command acts
-for in the sender's scope (checked by the engine, which knows the call — and for ``handover_feedback`` by
+``set_mode``, ``reload`` and ``nuisance_release`` need ``supervisor`` or ``ops`` *and* a site-wide scope
+(a mode applies to every hotline, the nuisance window counts calls to all of them); call commands
+(``transfer``, ``three_way``, ``complete``, ``cancel``, ``leave``, ``set_priority``,
+``handover_feedback``) need ``agent`` or ``supervisor`` and the hotline the command acts for in the
+sender's scope (checked by the engine, which knows the call — and for ``handover_feedback`` by
 :class:`~callbridge.store.feedback.FeedbackDesk`: the receiving hotline); ``status`` is open to every role.
 
 A signed command names its key (MQTT 5 user property ``key``, or a ``key`` field of the body) and the
@@ -45,10 +46,10 @@ _CALL: tuple[Role, ...] = ("agent", "supervisor")
 VERB_ROLES: dict[str, tuple[Role, ...]] = {
     "transfer": _CALL, "three_way": _CALL, "complete": _CALL, "cancel": _CALL, "leave": _CALL,
     "set_priority": _CALL, "set_mode": ("supervisor", "ops"), "reload": ("supervisor", "ops"), "status": ROLES,
-    "handover_feedback": _CALL,
+    "handover_feedback": _CALL, "nuisance_release": ("supervisor", "ops"),
 }  # fmt: skip
 #: Verbs that act on the whole site: the sender's scope must be every hotline.
-SITE_WIDE = frozenset({"set_mode", "reload"})
+SITE_WIDE = frozenset({"set_mode", "reload", "nuisance_release"})
 
 
 @dataclass(frozen=True, slots=True)

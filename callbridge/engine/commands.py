@@ -92,6 +92,17 @@ class ModeBody(Protocol):
     def reason(self) -> str | None: ...
 
 
+class NuisanceBody(Protocol):
+    @property
+    def caller_num(self) -> str: ...
+
+    @property
+    def agent(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
 class StatusBody(Protocol):
     @property
     def call_id(self) -> str | None: ...
@@ -145,6 +156,11 @@ class EngineCommands:
     def set_mode(self, b: ModeBody, scope: Scope, now: float) -> Result:
         check_scope(scope, None, "set_mode")  # site-wide
         return self.engine.set_mode(b.mode, now, reason=b.reason or "command", agent=b.agent or "")
+
+    def nuisance_release(self, b: NuisanceBody, scope: Scope, now: float) -> Result:
+        check_scope(scope, None, "nuisance_release")  # site-wide: the window counts every hotline
+        agent = (b.agent or "").split("/", 1)[-1]
+        return dict(self.engine.nuisance.release(b.caller_num, now, agent=agent, reason=b.reason or ""))
 
     def status(self, b: StatusBody, scope: Scope, now: float) -> Result:
         if b.hotline is not None:

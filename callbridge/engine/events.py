@@ -188,6 +188,16 @@ class NuisanceFlagged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NuisanceReleased(DomainEvent):
+    TYPE = "nuisance.released"
+    DOC = "A supervisor released a flagged caller number: its calls are counted afresh."
+    caller_num: str = ""
+    forgotten_calls: int = 0  # calls of the window that no longer count
+    agent: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DialplanReloaded(DomainEvent):
     TYPE = "dialplan.reloaded"
     DOC = "A new dialplan was validated and swapped in (calls in progress keep their rules)."

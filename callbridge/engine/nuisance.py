@@ -55,6 +55,11 @@ class NuisanceWatch:
             return None
         return Verdict(count=len(window), hotlines=tuple(dict.fromkeys(h for _, h in window)))
 
+    def release(self, caller_num: str) -> int:
+        """Forget the number's window (a supervisor released it); how many calls it held."""
+        window = self._calls.pop(caller_num, None)
+        return len(window) if window is not None else 0
+
     def tracked_numbers(self) -> int:
         """How many caller numbers have a window now (what :meth:`prune` bounds)."""
         return len(self._calls)
@@ -74,6 +79,14 @@ class NuisanceControl:
     def __init__(self, out: EffectSink) -> None:
         self.out = out
         self.watch = NuisanceWatch()
+
+    def release(self, caller_num: str, now: float, *, agent: str = "", reason: str = "") -> dict[str, object]:
+        """A supervisor's release: the number starts from zero; ``nuisance.released`` says so."""
+        forgotten = self.watch.release(caller_num)
+        log.info("nuisance.released", caller_num=caller_num, forgotten_calls=forgotten, agent=agent)
+        self.out.publish(ev.NuisanceReleased(ts=now, caller_num=caller_num, forgotten_calls=forgotten, agent=agent,
+                                             reason=reason))  # fmt: skip
+        return {"caller_num": caller_num, "forgotten_calls": forgotten}
 
     def offered(self, d: CallOffered, plan: Dialplan, mode: str, now: float) -> None:
         """``d`` is a citizen's call (never a three-way leg callbridge called in: the caller filters them)."""

@@ -20,6 +20,7 @@ from callbridge.bus.command_models import (
     CommandBody,
     CompleteCommand,
     LeaveCommand,
+    NuisanceReleaseCommand,
     ReloadCommand,
     SetModeCommand,
     SetPriorityCommand,
@@ -80,6 +81,7 @@ def engine_routes(engine: Engine, reload: ReloadFn | None = None) -> Routes:
         "set_priority": Route(SetPriorityCommand, cmds.set_priority),
         "set_mode": Route(SetModeCommand, cmds.set_mode),
         "status": Route(StatusCommand, cmds.status),
+        "nuisance_release": Route(NuisanceReleaseCommand, cmds.nuisance_release),
         "reload": Route(ReloadCommand, Reloader(reload)),
     })  # fmt: skip
 

@@ -194,6 +194,9 @@ class ConsoleState:
         if h is not None and d.get("verb") == "complete" and d.get("outcome") == "ok":
             h.state = "completed"
 
+    def on_released(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        self.nuisance.pop(str(d.get("caller_num") or ""), None)
+
     def on_mode(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
         self.mode = str(d.get("mode") or self.mode)
 
@@ -273,5 +276,6 @@ _HANDLERS = {
     "queue.priority_set": ConsoleState.on_priority, "call.ringing": ConsoleState.on_ringing,
     "call.answered": ConsoleState.on_answered, "call.ended": ConsoleState.on_ended,
     "handover.feedback": ConsoleState.on_feedback, "nuisance.flagged": ConsoleState.on_nuisance,
+    "nuisance.released": ConsoleState.on_released,
     "mode.switched": ConsoleState.on_mode, "command.received": ConsoleState.on_command,
 }  # fmt: skip

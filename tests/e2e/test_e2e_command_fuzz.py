@@ -32,7 +32,8 @@ pytestmark = pytest.mark.mosquitto
 FIELD_PATTERNS = {
     "call_id": idents.CALL_ID, "agent": idents.AGENT, "to_hotline": idents.HOTLINE, "hotline": idents.HOTLINE,
     "category": idents.CATEGORY, "ticket": idents.TICKET, "transfer_id": idents.KEY, "idempotency_key": idents.KEY,
-    "handover.key": idents.KEY, "key": idents.KEY, "reply_to": idents.REPLY_TO, "sig": r"^[0-9A-Fa-f]{64}$",
+    "handover.key": idents.KEY, "key": idents.KEY, "caller_num": idents.CALLER_NUM,
+    "reply_to": idents.REPLY_TO, "sig": r"^[0-9A-Fa-f]{64}$",
     "mode@set_mode": idents.NAME, "summary": idents.TEXT_PATTERN, "reason": idents.TEXT_PATTERN,
     "correlation_id": idents.TEXT_PATTERN, "handover.value": idents.TEXT_PATTERN,
 }  # fmt: skip
@@ -50,6 +51,7 @@ BASE: dict[str, dict[str, Any]] = {
     "reload": {"role": "supervisor"},
     "status": {},
     "handover_feedback": {"transfer_id": "fuzz.1", "agent": "agent1001", "outcome": "accepted"},
+    "nuisance_release": {"caller_num": "13912345678", "role": "supervisor"},
 }  # fmt: skip
 
 

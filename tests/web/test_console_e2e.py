@@ -142,3 +142,35 @@ async def test_attended_complete_and_cancel_and_three_way_leave_from_the_console
         status, reply = await desk.act("leave", {"call_id": call_id})
         assert status == 200 and reply["ok"], reply
         await lab.event("threeway.agent_left", transfer_id=xfer)
+
+
+async def test_a_supervisor_releases_a_nuisance_number(tmp_path: Path) -> None:
+    async with console_lab(tmp_path) as cl:
+        lab = cl.lab
+        sup = ConsoleClient(cl.base)
+        assert (await sup.login(cl.desks["sup"].login()))[0] == 200
+        number = "13912340099"
+        for _ in range(5):  # the dialplan's threshold: 5 calls to 12345 within 10 minutes
+            lab.sim.place_call(number, "12345", hangup_after=0.5)
+            await asyncio.sleep(0.15)
+        flagged = await view_until(sup, lambda v: v["nuisance"], "flagged on the supervisor's desk")
+        assert [n["caller_num"] for n in flagged["nuisance"]] == [number]
+
+        agent_desk = ConsoleClient(cl.base)
+        assert (await agent_desk.login(cl.desks["110"].login()))[0] == 200
+        status, reply = await agent_desk.act("nuisance_release", {"caller_num": number})
+        assert status == 403 and reply["error"]["code"] == "forbidden", reply  # supervisors only
+        status, reply = await sup.act("nuisance_release", {"caller_num": "139 1234"})
+        assert status == 400 and reply["error"]["code"] == "invalid", reply
+
+        status, reply = await sup.act("nuisance_release", {"caller_num": number, "reason": "known elderly caller"})
+        assert status == 200 and reply["result"]["forgotten_calls"] == 5, reply
+        released = await lab.event("nuisance.released", caller_num=number)
+        assert released.data()["agent"] == cl.desks["sup"].agent
+        await view_until(sup, lambda v: v["nuisance"] == [], "released on the desk")
+        before = len(lab.of_type("nuisance.flagged"))
+        lab.sim.place_call(number, "12345", hangup_after=0.5)  # counted afresh: one call, no flag
+        offered = [e for e in lab.of_type("call.offered") if getattr(e, "caller_num", "") == number]
+        await lab.until(lambda: len([e for e in lab.of_type("call.offered")
+                                     if getattr(e, "caller_num", "") == number]) == len(offered) + 1, label="6th call")
+        assert len(lab.of_type("nuisance.flagged")) == before  # judged at the offer, in the same batch

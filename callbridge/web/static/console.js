@@ -16,7 +16,8 @@ const L = {
     accepted: "已受理", dispatched: "已派警/派单", resolved: "已办结", returned: "退回", none: "待反馈",
     return_reason: "退回原因", switch_mode: "切换到模式 {mode}?", raise_priority: "提高优先级",
     requested: "请求中", answered: "已接听", completed: "已转接", failed: "失败", refused: "被拒",
-    backup_line: "备用线路", agent_left: "已交接", mode_label: "模式", priority: "优先级",
+    backup_line: "备用线路", agent_left: "已交接", mode_label: "模式", priority: "优先级", release: "解除",
+    release_ask: "解除 {num} 的骚扰标记 (重新计数)?",
   },
   en: {
     title: "Agent console", logout: "Sign out", signin: "Sign in", key: "Key id", secret: "Secret / token", agent: "Agent",
@@ -32,7 +33,7 @@ const L = {
     none: "awaiting feedback", return_reason: "reason for returning", switch_mode: "Switch to mode {mode}?",
     raise_priority: "Raise priority", requested: "requested", answered: "answered", completed: "transferred",
     failed: "failed", refused: "refused", backup_line: "backup line", agent_left: "handed over", mode_label: "mode",
-    priority: "priority",
+    priority: "priority", release: "release", release_ask: "Release {num} (count its calls afresh)?",
   },
 };
 const FEEDBACK = ["accepted", "dispatched", "resolved", "returned"];
@@ -235,7 +236,10 @@ function renderSupervisor() {
     const head = el("tr", {}, ...["caller", "wait", "priority", "raise"].map((k) => el("th", {}, t(k))));
     qs.append(el("table", {"data-queue": queue}, el("caption", {}, queue), head, ...rows));
   }
-  $("nuisance-list").replaceChildren(...(view.nuisance || []).map((n) => el("li", {"data-caller": n.caller_num}, n.caller_num + " ×" + n.count)));
+  $("nuisance-list").replaceChildren(...(view.nuisance || []).map((n) => el("li", {"data-caller": n.caller_num},
+    n.caller_num + " ×" + n.count + " ", el("button", {type: "button", class: "small", "data-release": n.caller_num, on: {click: async () => {
+      if (await ask(t("release_ask", {num: n.caller_num}))) await act("nuisance_release", {caller_num: n.caller_num, reason: "supervisor"});
+    }}}, t("release")))));
 }
 
 function render(v) {
