@@ -16,25 +16,21 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
-from tests.e2e.conftest import Lab, agent_endpoint, open_lab
+from callbridge.testing.mosquitto import Mosquitto
+from tests.e2e.conftest import Lab, agent_endpoint
+from tests.e2e.mqtt_lab import mqtt_lab_on_mosquitto
 
 pytestmark = pytest.mark.mosquitto
 
 
 @pytest.fixture
 async def mqtt_lab(tmp_path: Path) -> Any:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
-    with Mosquitto(tmp_path / "broker") as broker:
-        mqtt = {"host": broker.host, "port": broker.port, "site": "lab", "outbox_path": str(tmp_path / "outbox.db"),
-                "reconnect_min_s": 0.05, "reconnect_max_s": 0.5}  # fmt: skip
-        async with open_lab(tmp_path, mqtt) as lab:
-            assert lab.app.publisher is not None and lab.app.command_server is not None
-            async with asyncio.timeout(10):
-                await lab.app.publisher.wait_connected()
-                await lab.app.command_server.wait_subscribed()
-            yield lab, broker
+    async with mqtt_lab_on_mosquitto(tmp_path) as (lab, broker):
+        assert lab.app.publisher is not None and lab.app.command_server is not None
+        async with asyncio.timeout(10):
+            await lab.app.publisher.wait_connected()
+            await lab.app.command_server.wait_subscribed()
+        yield lab, broker
 
 
 @contextlib.asynccontextmanager
