@@ -12,6 +12,7 @@ Only the live-PBX suite (``tests/live/``) may use the lab's Asterisk there.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -43,7 +44,8 @@ def is_live(test_path: Path) -> bool:
 def _called_from_live() -> bool:
     """Whether live-suite code is on the stack (its session fixtures may be torn down after another test)."""
     live = str(LIVE) + os.sep
-    frame = sys._getframe(1)
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None  # start at the caller
     while frame is not None:
         if frame.f_code.co_filename.startswith(live):
             return True
