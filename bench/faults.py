@@ -2,7 +2,7 @@
 offline; AMI cuts during each transfer kind. Counts, not rates: produced, delivered, duplicated, lost,
 executed twice, how each cut transfer settled, and the RSS before and after.
 
-The scenarios are the tests' own (``callbridge/testing/broker_outage.py`` for
+The scenarios are the tests' own (``callbridge/bus/outage_drill.py`` for
 ``tests/bus/test_bus_broker_crash.py``, ``callbridge/testing/transfer_cuts.py`` on the lab of
 ``callbridge/testing/lab.py`` for ``tests/e2e/test_e2e_transfer_cuts.py``), run longer here: a 60 s outage
 and 100 cuts of each transfer kind (the issue's figures; ``--quick``: 5 s and 3 cuts). Real parts: mosquitto
@@ -23,7 +23,7 @@ from bench.common import BenchResult, production_logging, rss_bytes, run_async
 from callbridge.bus.config import BusSettings
 from callbridge.bus.publisher import Publisher
 from callbridge.domain import DomainEvent
-from callbridge.testing.broker_outage import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
+from callbridge.bus.outage_drill import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
 from callbridge.testing.lab import open_lab
 from callbridge.testing.transfer_cuts import KINDS, run_cuts
 

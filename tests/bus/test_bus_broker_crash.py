@@ -11,7 +11,7 @@ import pytest
 from bus_helpers import Ping, running, settings_for
 
 from callbridge.bus.publisher import Publisher
-from callbridge.testing.broker_outage import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
+from callbridge.bus.outage_drill import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
 
 pytestmark = pytest.mark.mosquitto
 

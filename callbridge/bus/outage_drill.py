@@ -1,6 +1,9 @@
 """The broker killed with ``kill -9`` while events flow and a persistent-session QoS 1 subscriber is offline
 too (issue 17.7): the scenario of ``tests/bus/test_bus_broker_crash.py`` and of the fault benchmark
 (``bench/faults.py``). :func:`kill9_outage` runs it and returns its figures; the caller judges them.
+
+It lives in bus/ because its desk is an MQTT client (aiomqtt, paho properties), and bus/ is the one
+adapter that may import them (tests/test_boundaries.py).
 """
 
 from __future__ import annotations
