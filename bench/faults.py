@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 from bench.common import BenchResult, production_logging, rss_bytes, run_async
 from callbridge.bus.config import BusSettings
+from callbridge.bus.outage_drill import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
 from callbridge.bus.publisher import Publisher
 from callbridge.domain import DomainEvent
-from callbridge.bus.outage_drill import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
 from callbridge.testing.lab import open_lab
 from callbridge.testing.transfer_cuts import KINDS, run_cuts
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from bus_helpers import Ping, running, settings_for
 
-from callbridge.bus.publisher import Publisher
 from callbridge.bus.outage_drill import USERS, DeskLog, desk_returns, kill9_outage, persistent_broker
+from callbridge.bus.publisher import Publisher
 
 pytestmark = pytest.mark.mosquitto
 
