@@ -128,6 +128,9 @@ class NumberCarrying(_Model):
     present_caller_id: bool = Field(default=True, description="set CALLERID(num) of the outbound leg")
     p_asserted_identity: bool = Field(default=True, description="send P-Asserted-Identity (send_pai=yes)")
     verify: bool = Field(default=False, description="check the far end saw the caller's number")
+    handover_header: bool = Field(
+        default=False, description="inter-centre trunk: the hand-over id in X-Callbridge-Handover (both ways)"
+    )
 
 
 class Trunk(_Model):

@@ -21,6 +21,7 @@ CB_BACKUP (``0`` = primary line only).
 
 from __future__ import annotations
 
+from callbridge.centres import header as handover_header
 from callbridge.dialplan.model import Hotline
 from callbridge.dialplan.plan import Dialplan
 
@@ -119,6 +120,7 @@ def render_inbound(plan: Dialplan) -> str:
                 did,
                 f"NoOp(callbridge inbound {h.number} from ${{CALLERID(num)}})",
                 _n(f"Set(__CB_HOTLINE={h.number})"),
+                *([handover_header.inbound_step()] if handover_header.reads_header(plan, h.inbound_trunks) else []),
                 _n("Answer()"),
                 _n(f"GotoIf({_is_equal(var, '')}?queue:overflow)"),
                 _n(f"Goto(cb-overflow,${{{var}}},1)", "overflow"),
@@ -155,7 +157,7 @@ def render_transfer_targets(plan: Dialplan) -> str:
             for i, line in enumerate(trunk.lines, start=1):
                 label = "lines" if i == 1 else f"line{i}"
                 steps += [
-                    _n(f"Dial({line},${{CB_TIMEOUT}})", label),
+                    _n(f"Dial({line},${{CB_TIMEOUT}}{handover_header.dial_options(trunk)})", label),
                     _n(f"GotoIf({_is_equal('DIALSTATUS', 'ANSWER')}?done)"),
                     _n(f"UserEvent(CallbridgeLine,XferId: ${{CB_XFER_ID}},Line: {i},Status: ${{DIALSTATUS}})"),
                 ]
@@ -271,6 +273,8 @@ def render_extensions(
         render_overflow(plan),
         render_misc(plan),
     ]
+    if predial := handover_header.render_predial(plan):  # inter-centre trunks: the hand-over id header
+        parts.append(predial)
     if site_contexts:
         parts.append(site_contexts)
     return "\n".join(parts)

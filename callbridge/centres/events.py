@@ -1,0 +1,56 @@
+"""Domain events of the receiving centre (published under the receiving hotline and the sending one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from callbridge.domain import DomainEvent
+
+Match = Literal["header", "caller_number"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RemoteHandoverEvent(DomainEvent):
+    """A hand-over of another centre as the receiving centre's daemon knows it (no TYPE: a base)."""
+
+    transfer_id: str = ""
+    from_hotline: str = ""
+    to_hotline: str = ""
+    caller_num: str = ""
+    sender: str = ""  # the sending agent at the other centre
+    category: str = ""
+    ticket: str = ""
+    summary: str = ""
+    centre: str = ""  # the other centre's site id
+
+    def also_hotlines(self) -> tuple[str, ...]:
+        if self.from_hotline and self.from_hotline != self.hotline:
+            return (self.from_hotline,)
+        return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverBound(_RemoteHandoverEvent):
+    TYPE: ClassVar[str] = "handover.bound"
+    DOC: ClassVar[str] = (
+        "An inbound call of this centre is bound to the hand-over another centre published: by the "
+        "X-Callbridge-Handover SIP header (match=header) or, without it, by caller number and time window "
+        "(match=caller_number); call_id is this centre's call."
+    )
+
+    match: str = ""  # header | caller_number
+    channel: str = ""  # the inbound leg
+    remote_call_id: str = ""  # the call id at the sending centre
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverFailed(_RemoteHandoverEvent):
+    TYPE: ClassVar[str] = "handover.failed"
+    DOC: ClassVar[str] = (
+        "A hand-over another centre announced to this one failed there (this centre unreachable, no answer): "
+        "the sending centre's failure chain applies; this centre marks the pending hand-over failed."
+    )
+
+    reason: str = ""
+    outcome: str = ""  # failed | returned (the sending centre's transfer outcome)
