@@ -30,6 +30,7 @@ EVENT_MODULES = (
     "callbridge.bus.events",
     "callbridge.store.events",
     "callbridge.store.feedback",
+    "callbridge.centres.events",
 )
 REF = "#/components/schemas/{model}"
 EXAMPLE_TS = 1_790_000_000.0
