@@ -55,6 +55,41 @@ def test_callbridge_restarted_while_a_transfer_rings_keeps_the_transfer(clean: L
     assert len(_rows(lab, "SELECT 1 FROM transfers WHERE transfer_id = ?", tid)) == 1
 
 
+def test_callbridge_restarted_after_the_transfer_was_answered_keeps_call_and_transfer(clean: Lab) -> None:
+    """122 → 110 (blind): hotline-110 answers; callbridge stops (SIGTERM) and starts again while the caller
+    talks to 110. The new run knows the call's hotline, agent and transfer from the PBX; call.offered is not
+    published again; at the end call.ended says answered, the transfer is completed once, one record row."""
+    lab = clean
+    caller, call_id = lab.call("122")
+    agent = lab.answered_by
+    reply = lab.command("transfer", {"call_id": call_id, "agent": agent, "to_hotline": "110", "category": "police"})
+    assert reply["ok"], reply
+    tid = reply["result"]["transfer_id"]
+    assert lab.events.wait("transfer.answered", transfer_id=tid)["data"]["line"] == "PJSIP/110@hotline-110"
+    lab.wait_cli("core show channels concise", "PJSIP/hotline-110-")
+    lab.stop_callbridge(signal.SIGTERM)
+    lab.start_callbridge()
+    status = wait_for(lambda: (r := lab.command("status", {"call_id": call_id, "role": "supervisor"}))["ok"]
+                      and r["result"].get("call") and r["result"]["transfers"] and r["result"], 30,
+                      label="status after the restart")  # fmt: skip
+    call = status["call"]
+    assert (call["hotline"], call["agent"], call["answered"]) == ("122", agent, True), call
+    assert [t["transfer_id"] for t in status["transfers"]] == [tid], status["transfers"]
+    assert "PJSIP/hotline-110-" in lab.cli("core show channels concise")  # the restart hung nothing up
+    assert never_bye(caller)
+    lab.hang_up_everything()
+    ended = lab.events.wait("call.ended", call_id=call_id)["data"]
+    assert ended["answered"] is True, ended
+    wait_for(lambda: lab.events.of("transfer.completed", transfer_id=tid), 30, label="transfer.completed")
+    assert len(lab.events.of("call.offered", call_id=call_id)) == 1
+    assert len(lab.events.of("transfer.completed", transfer_id=tid)) == 1
+    rows = wait_for(lambda: [r for r in _rows(lab, "SELECT hotline, outcome FROM calls WHERE call_id = ?", call_id)
+                             if r[1]], 30, label="records written")  # fmt: skip
+    hotlines = [r[0] for r in rows]
+    assert len(hotlines) == len(set(hotlines)) and "122" in hotlines, rows
+    assert len(_rows(lab, "SELECT 1 FROM transfers WHERE transfer_id = ?", tid)) == 1
+
+
 def test_core_restart_now_mid_call_ends_the_call_and_callbridge_reconnects(lab: Lab) -> None:
     lab.only_agent("q-12345", "agent1002")
     _caller, call_id = lab.call("12345", "13700000077")
