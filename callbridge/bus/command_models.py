@@ -166,6 +166,17 @@ class NuisanceReleaseCommand(CommandBody):
     reason: Reason | None = None
 
 
+class OverflowNowCommand(CommandBody):
+    """Send a queue's waiting callers to the remote seats now, whatever the thresholds: the queue's overflow
+    rule (the current mode's, else the dialplan's) starts with reason ``manual`` and every waiting caller is
+    withdrawn to its target; it ends as usual once the queue has recovered. Role supervisor or ops, the
+    queue's hotline in scope. Publishes ``queue.overflow_started`` (when not already in effect)."""
+
+    queue: NameId
+    agent: AgentId | None = None
+    reason: Reason | None = None
+
+
 VERBS: dict[str, type[CommandBody]] = {
     "transfer": TransferCommand,
     "complete": CompleteCommand,
@@ -178,4 +189,5 @@ VERBS: dict[str, type[CommandBody]] = {
     "status": StatusCommand,
     "handover_feedback": HandoverFeedbackCommand,
     "nuisance_release": NuisanceReleaseCommand,
+    "overflow_now": OverflowNowCommand,
 }

@@ -2,7 +2,8 @@
 
 Every command carries a ``role`` (``agent`` when absent). What a role may do (:data:`VERB_ROLES`):
 ``set_mode``, ``reload`` and ``nuisance_release`` need ``supervisor`` or ``ops`` *and* a site-wide scope
-(a mode applies to every hotline, the nuisance window counts calls to all of them); call commands
+(a mode applies to every hotline, the nuisance window counts calls to all of them); ``overflow_now``
+needs ``supervisor`` or ``ops`` and the queue's hotline in scope; call commands
 (``transfer``, ``three_way``, ``complete``, ``cancel``, ``leave``, ``set_priority``,
 ``handover_feedback``) need ``agent`` or ``supervisor`` and the hotline the command acts for in the
 sender's scope (checked by the engine, which knows the call — and for ``handover_feedback`` by
@@ -47,6 +48,7 @@ VERB_ROLES: dict[str, tuple[Role, ...]] = {
     "transfer": _CALL, "three_way": _CALL, "complete": _CALL, "cancel": _CALL, "leave": _CALL,
     "set_priority": _CALL, "set_mode": ("supervisor", "ops"), "reload": ("supervisor", "ops"), "status": ROLES,
     "handover_feedback": _CALL, "nuisance_release": ("supervisor", "ops"),
+    "overflow_now": ("supervisor", "ops"),
 }  # fmt: skip
 #: Verbs that act on the whole site: the sender's scope must be every hotline.
 SITE_WIDE = frozenset({"set_mode", "reload", "nuisance_release"})

@@ -103,6 +103,14 @@ class NuisanceBody(Protocol):
     def reason(self) -> str | None: ...
 
 
+class OverflowBody(Protocol):
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def agent(self) -> str | None: ...
+
+
 class StatusBody(Protocol):
     @property
     def call_id(self) -> str | None: ...
@@ -161,6 +169,13 @@ class EngineCommands:
         check_scope(scope, None, "nuisance_release")  # site-wide: the window counts every hotline
         agent = (b.agent or "").split("/", 1)[-1]
         return dict(self.engine.nuisance.release(b.caller_num, now, agent=agent, reason=b.reason or ""))
+
+    def overflow_now(self, b: OverflowBody, scope: Scope, now: float) -> Result:
+        owner = self.engine.plan.hotline_of_queue(b.queue)
+        if owner is None:
+            raise CommandError("unknown_queue", f"no queue {b.queue!r} in the dialplan")
+        check_scope(scope, owner.number, "overflow_now")  # the queue's hotline
+        return self.engine.overflow_now(b.queue, now, agent=(b.agent or "").split("/", 1)[-1])
 
     def status(self, b: StatusBody, scope: Scope, now: float) -> Result:
         if b.hotline is not None:

@@ -181,6 +181,10 @@ class Engine:
         queues: Mapping[str, Queue] = getattr(self.view, "queues", {})  # a view without queues has none
         return queues
 
+    def overflow_now(self, queue: str, now: float, *, agent: str = "") -> dict[str, Any]:
+        """A supervisor sends ``queue``'s waiting callers to the remote seats now (see OverflowControl)."""
+        return dict(self.overflow.send_now(self.plan, self.mode, self._queues(), queue, now, agent=agent))
+
     def _check_overflow(self, now: float) -> None:
         self.overflow.check(self.plan, self.mode, self._queues(), now)
 

@@ -21,6 +21,7 @@ from callbridge.bus.command_models import (
     CompleteCommand,
     LeaveCommand,
     NuisanceReleaseCommand,
+    OverflowNowCommand,
     ReloadCommand,
     SetModeCommand,
     SetPriorityCommand,
@@ -82,6 +83,7 @@ def engine_routes(engine: Engine, reload: ReloadFn | None = None) -> Routes:
         "set_mode": Route(SetModeCommand, cmds.set_mode),
         "status": Route(StatusCommand, cmds.status),
         "nuisance_release": Route(NuisanceReleaseCommand, cmds.nuisance_release),
+        "overflow_now": Route(OverflowNowCommand, cmds.overflow_now),
         "reload": Route(ReloadCommand, Reloader(reload)),
     })  # fmt: skip
 

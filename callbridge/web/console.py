@@ -44,7 +44,7 @@ PREFIX = "/console"
 COOKIE = "cb_console"
 #: Verbs a console may send (status is what sign-in uses).
 CONSOLE_VERBS = frozenset({"transfer", "three_way", "complete", "cancel", "leave", "set_priority", "set_mode",
-                           "handover_feedback", "nuisance_release", "status"})  # fmt: skip
+                           "handover_feedback", "nuisance_release", "overflow_now", "status"})  # fmt: skip
 #: Fields the session decides; a page's value for them is ignored.
 SESSION_FIELDS = ("role", "agent", "key", "sig", "reply_to", "correlation_id")
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}

@@ -34,7 +34,7 @@ FIELD_PATTERNS = {
     "category": idents.CATEGORY, "ticket": idents.TICKET, "transfer_id": idents.KEY, "idempotency_key": idents.KEY,
     "handover.key": idents.KEY, "key": idents.KEY, "caller_num": idents.CALLER_NUM,
     "reply_to": idents.REPLY_TO, "sig": r"^[0-9A-Fa-f]{64}$",
-    "mode@set_mode": idents.NAME, "summary": idents.TEXT_PATTERN, "reason": idents.TEXT_PATTERN,
+    "mode@set_mode": idents.NAME, "queue": idents.NAME, "summary": idents.TEXT_PATTERN, "reason": idents.TEXT_PATTERN,
     "correlation_id": idents.TEXT_PATTERN, "handover.value": idents.TEXT_PATTERN,
 }  # fmt: skip
 MAX_LENGTH = {"summary": 4000, "reason": 500, "correlation_id": 256, "handover.value": 1000}
@@ -52,6 +52,7 @@ BASE: dict[str, dict[str, Any]] = {
     "status": {},
     "handover_feedback": {"transfer_id": "fuzz.1", "agent": "agent1001", "outcome": "accepted"},
     "nuisance_release": {"caller_num": "13912345678", "role": "supervisor"},
+    "overflow_now": {"queue": "q-12345", "role": "supervisor"},
 }  # fmt: skip
 
 

@@ -174,3 +174,38 @@ async def test_a_supervisor_releases_a_nuisance_number(tmp_path: Path) -> None:
         await lab.until(lambda: len([e for e in lab.of_type("call.offered")
                                      if getattr(e, "caller_num", "") == number]) == len(offered) + 1, label="6th call")
         assert len(lab.of_type("nuisance.flagged")) == before  # judged at the offer, in the same batch
+
+
+async def test_a_supervisor_sends_a_queues_waiting_callers_to_the_remote_seats(tmp_path: Path) -> None:
+    async with console_lab(tmp_path) as cl:
+        lab = cl.lab
+        for agent in ("agent1001", "agent1002", "agent1003"):
+            lab.sim.set_agent(agent, "noanswer")
+        callers = [lab.sim.place_call(f"1350000001{n}", "12345").name for n in range(2)]
+        await lab.until(lambda: len(lab.sim.queue_order("q-12345")) == 2, label="two callers waiting")
+        assert not lab.of_type("queue.overflow_started")  # below every threshold: nothing overflows by itself
+
+        agent_desk = ConsoleClient(cl.base)
+        assert (await agent_desk.login(cl.desks["12345"].login("agent1001")))[0] == 200
+        status, reply = await agent_desk.act("overflow_now", {"queue": "q-12345"})
+        assert status == 403 and reply["error"]["code"] == "forbidden", reply  # supervisors only
+        sup = ConsoleClient(cl.base)
+        assert (await sup.login(cl.desks["sup"].login()))[0] == 200
+        status, reply = await sup.act("overflow_now", {"queue": "q 12345"})
+        assert status == 400 and reply["error"]["code"] == "invalid", reply
+        status, reply = await sup.act("overflow_now", {"queue": "q-nowhere"})
+        assert status == 400 and reply["error"]["code"] == "unknown_queue", reply
+        assert not lab.of_type("queue.overflow_started")
+
+        status, reply = await sup.act("overflow_now", {"queue": "q-12345"})
+        assert status == 200 and reply["result"]["withdrawn"] == 2, reply
+        assert reply["result"]["overflow"] == "of-12345-remote" and reply["result"]["target"] == "q-12345-remote"
+        started = await lab.event("queue.overflow_started", queue="q-12345")
+        assert started.data()["reason"] == "manual" and started.data()["waiting"] == 2
+        # the waiting callers are withdrawn to the remote seats, which answer them
+        await lab.until(lambda: all(lab.sim.channel(c).context == "cb-overflow" for c in callers))  # type: ignore[union-attr]
+        remote = await lab.until(
+            lambda: [p for c in callers for p in lab.sim.bridged_with(c) if p.startswith("Local/30")])
+        assert remote
+        assert not lab.sim.queue_order("q-12345")
+        await lab.event("queue.overflow_ended", queue="q-12345")

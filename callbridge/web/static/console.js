@@ -17,7 +17,8 @@ const L = {
     return_reason: "退回原因", switch_mode: "切换到模式 {mode}?", raise_priority: "提高优先级",
     requested: "请求中", answered: "已接听", completed: "已转接", failed: "失败", refused: "被拒",
     backup_line: "备用线路", agent_left: "已交接", mode_label: "模式", priority: "优先级", release: "解除",
-    release_ask: "解除 {num} 的骚扰标记 (重新计数)?",
+    release_ask: "解除 {num} 的骚扰标记 (重新计数)?", to_remote: "转远程座席",
+    to_remote_ask: "将 {queue} 的排队来电转到远程座席?",
   },
   en: {
     title: "Agent console", logout: "Sign out", signin: "Sign in", key: "Key id", secret: "Secret / token", agent: "Agent",
@@ -34,6 +35,7 @@ const L = {
     raise_priority: "Raise priority", requested: "requested", answered: "answered", completed: "transferred",
     failed: "failed", refused: "refused", backup_line: "backup line", agent_left: "handed over", mode_label: "mode",
     priority: "priority", release: "release", release_ask: "Release {num} (count its calls afresh)?",
+    to_remote: "To remote seats", to_remote_ask: "Send the callers waiting in {queue} to the remote seats?",
   },
 };
 const FEEDBACK = ["accepted", "dispatched", "resolved", "returned"];
@@ -234,7 +236,10 @@ function renderSupervisor() {
       el("td", {}, el("button", {type: "button", class: "small", "data-raise": w.call_id,
         on: {click: () => act("set_priority", {call_id: w.call_id, priority: Math.min(100, w.priority + 10), reason: "supervisor"})}}, "+10"))));
     const head = el("tr", {}, ...["caller", "wait", "priority", "raise"].map((k) => el("th", {}, t(k))));
-    qs.append(el("table", {"data-queue": queue}, el("caption", {}, queue), head, ...rows));
+    const remote = el("button", {type: "button", class: "small", "data-overflow": queue, on: {click: async () => {
+      if (await ask(t("to_remote_ask", {queue}))) await act("overflow_now", {queue, reason: "supervisor"});
+    }}}, t("to_remote"));
+    qs.append(el("table", {"data-queue": queue}, el("caption", {}, queue + " ", remote), head, ...rows));
   }
   $("nuisance-list").replaceChildren(...(view.nuisance || []).map((n) => el("li", {"data-caller": n.caller_num},
     n.caller_num + " ×" + n.count + " ", el("button", {type: "button", class: "small", "data-release": n.caller_num, on: {click: async () => {
