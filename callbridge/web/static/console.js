@@ -304,17 +304,26 @@ $("outgoing").addEventListener("click", (e) => {
   else if (which === "leave") act("leave", {call_id: o.call_id});
   else act(which, {call_id: o.call_id, transfer_id: o.transfer_id});
 });
+// keymap:begin — what a key does in a view, pure (tests/web/test_console_keys.py runs this function alone)
+function keyAction(view, key) {
+  const dest = (view.destinations || []).find((d) => d.shortcut === key);
+  if (dest && view.call && view.call.state === "talking" && !view.outgoing) return {dest};
+  const o = view.outgoing;
+  if (!o) return null;
+  if (key === "Enter" && o.mode === "attended") return {verb: "complete", body: {call_id: o.call_id, transfer_id: o.transfer_id}};
+  if (key === "Escape" && o.mode === "attended") return {verb: "cancel", body: {call_id: o.call_id, transfer_id: o.transfer_id}};
+  if ((key === "l" || key === "L") && o.mode === "threeway") return {verb: "leave", body: {call_id: o.call_id}};
+  return null;
+}
+// keymap:end
 document.addEventListener("keydown", (e) => {
   if (!view || $("confirm").open) return;
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement && document.activeElement.tagName);
   if (typing && !e.altKey) return;
-  const dest = (view.destinations || []).find((d) => d.shortcut === e.key);
-  if (dest && view.call && view.call.state === "talking" && !view.outgoing) { e.preventDefault(); transferTo(dest); return; }
-  const o = view.outgoing;
-  if (!o) return;
-  if (e.key === "Enter" && o.mode === "attended") act("complete", {call_id: o.call_id, transfer_id: o.transfer_id});
-  else if (e.key === "Escape" && o.mode === "attended") act("cancel", {call_id: o.call_id, transfer_id: o.transfer_id});
-  else if ((e.key === "l" || e.key === "L") && o.mode === "threeway") act("leave", {call_id: o.call_id});
+  const a = keyAction(view, e.key);
+  if (!a) return;
+  if (a.dest) { e.preventDefault(); transferTo(a.dest); return; }
+  act(a.verb, a.body);
 });
 
 (async () => {
