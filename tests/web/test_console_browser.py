@@ -167,3 +167,10 @@ async def test_two_consoles_hand_over_pop_first_feedback_and_a_supervisor(
     width = await sup.evaluate("document.documentElement.scrollWidth")
     assert width <= VIEWPORT["width"]
     await sup.screenshot(path=str(shots_dir() / "console-supervisor.png"))
+
+    # to remote seats by hand: the queue's button, a confirmation, the overflow starts (reason manual)
+    await sup.locator('#queues table[data-queue="q-110"] button[data-overflow="q-110"]').click()
+    await sup.locator("#confirm[open]").wait_for()
+    await sup.locator("#confirm-yes").click()
+    started = await cl.lab.event("queue.overflow_started", queue="q-110")
+    assert started.data()["reason"] == "manual" and started.data()["waiting"] == 1
