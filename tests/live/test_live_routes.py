@@ -8,9 +8,15 @@ Trunk behaviours are fixed per endpoint by the live site file (``livelab.TRUNK_B
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Iterator
+
 import pytest
 from conftest import CALLER, Lab, header, never_bye
-from livepbx import wait_for
+from livepbx import Sipp, wait_for
 from simtwin import hold_to_simulator
 
 pytestmark = pytest.mark.live
@@ -121,3 +127,62 @@ def test_busy_gas_line_in_a_threeway_hand_over_goes_back_to_the_agent(clean: Lab
     assert len(lab.sip_invites("busy", "96777")) > busy_before
     assert "PJSIP/agent1002-" in lab.cli("core show channels concise")
     assert never_bye(caller)
+
+
+@contextlib.contextmanager
+def _frozen(*phones: Sipp) -> Iterator[None]:
+    """The phones (SIPp processes this session started) stop answering anything: SIGSTOP, then SIGCONT."""
+    for p in phones:
+        os.kill(p.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for p in phones:
+            os.kill(p.proc.pid, signal.SIGCONT)
+
+
+def _drained(*phones: Sipp) -> None:
+    """Woken phones answer what was queued for them (late 200 OKs to cancelled INVITEs, which Asterisk
+    ACKs and BYEs): wait until their message logs stop growing and the PBX is empty again."""
+    sizes: list[int] = []
+
+    def quiet() -> bool:
+        sizes.append(sum(p.messages.stat().st_size for p in phones if p.messages.exists()))
+        return len(sizes) > 4 and len(set(sizes[-5:])) == 1
+
+    wait_for(quiet, 30, interval=0.5, label="woken phones quiet")
+
+
+def test_whole_chain_busy_backup_silent_agent_silent_then_the_origin_queue(clean: Lab) -> None:
+    """12345 → 122: hotline-122 answers 486; the backup's SIPp (the "ok" trunk) and the agents' phones are
+    frozen, so the backup line and then the sending agent (cb-back) give no answer: the caller goes into the
+    origin queue q-12345 (cb-back,12345), never dropped."""
+    lab = clean
+    lab.only_agent("q-12345", "agent1002")
+    busy_before = len(lab.sip_invites("busy", "122"))
+    caller, call_id = lab.call("12345")
+    with _frozen(lab.trunks["ok"], lab.agents):
+        reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "122",
+                                         "category": "traffic"})  # fmt: skip
+        assert reply["ok"], reply
+        tid = reply["result"]["transfer_id"]
+        backup = lab.events.wait("transfer.backup_line", transfer_id=tid)["data"]
+        assert (backup["reason"], backup["failed_line"]) == ("busy", "PJSIP/122@hotline-122")
+        assert len(lab.sip_invites("busy", "122")) > busy_before
+        returned = lab.events.wait("transfer.returned", transfer_id=tid, timeout=60)["data"]
+        lab.wait_cli("core show channels concise", "PJSIP/agent1002-", timeout=30)  # cb-back rings the agent
+        queue = wait_for(lambda: (q := lab.cli("queue show q-12345")) and re.search(r"q-12345 has [1-9]", q) and q,
+                         60, label="a caller in q-12345")  # fmt: skip  (then the origin queue)
+        waiting = re.findall(r"^\s+1\. (\S+)", queue, re.M)
+        assert waiting and CALLER in lab.cli(f"core show channel {waiting[0]}"), queue
+        ours = [line for line in lab.cli("core show channels concise").splitlines() if "cb-back" in line]
+        assert ours, lab.cli("core show channels concise")
+        assert never_bye(caller)
+        lab.hang_up_everything()  # while frozen: no late 200 OK can answer a ring attempt of this scenario
+    _drained(lab.agents, lab.trunks["ok"])
+    # the frozen backup gives no SIP answer at all: Asterisk ends the Dial as unreachable (timer B)
+    assert (returned["reason"], returned["line"]) == ("unreachable", "PJSIP/122@hotline-122-backup"), returned
+    types = [e["type"].removeprefix("org.callbridge.") for e in lab.events.of_call(call_id)]
+    assert "call.queued" in types[types.index("transfer.returned"):], types  # reported back in the origin queue
+    assert not lab.events.of("transfer.answered", transfer_id=tid)
+    lab.hang_up_everything()
