@@ -143,7 +143,7 @@ def _frozen(*phones: Sipp) -> Iterator[None]:
 
 def _drained(*phones: Sipp) -> None:
     """Woken phones answer what was queued for them (late 200 OKs to cancelled INVITEs, which Asterisk
-    ACKs and BYEs): wait until their message logs stop growing and the PBX is empty again."""
+    ACKs and BYEs): wait until their message logs stop growing, so no late answer reaches a later scenario."""
     sizes: list[int] = []
 
     def quiet() -> bool:
