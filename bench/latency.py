@@ -73,43 +73,70 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+#: Full run: at the largest size, ROUNDS fresh simulator + daemon sessions of PRESSES[size] presses each, so
+#: that one run pools >= 1,000 internal samples (issue 19.4: p99 < 2 ms over >= 1,000 samples, 3 runs of 3).
+SIZES = (1_000, 5_000)
+ROUNDS = 3
+PRESSES = {1_000: 60, 5_000: 350}
+
+
+def tail(values: list[float]) -> dict[str, float]:
+    """p50 / p99 / p99.9 / max of ``values`` (ms) and how many there are."""
+    return {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
+            "p999_ms": percentile(values, 99.9), "max_ms": max(values, default=0.0),
+            "samples": len(values)}  # fmt: skip
+
+
+def _round(calls: int, presses: int, loop: str) -> dict[str, Any]:
+    with SimHost() as sim:
+        out = run_async(measure(sim, calls, presses), loop)
+    if not out["samples"]:
+        raise RuntimeError(f"no one-key transfer completed at {calls} calls (misses: {out['misses']})")
+    if not out["internal_ms"]:
+        raise RuntimeError(f"no DTMFEnd → action pair seen inside callbridge at {calls} calls")
+    return out
+
+
+def _size_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    internal = [ms for out in rounds for ms in out["internal_ms"]]
+    first = [s["to_first_action_ms"] for out in rounds for s in out["samples"]]
+    done = [s["to_complete_ms"] for out in rounds for s in out["samples"]]
+    stages: dict[str, list[float]] = {}
+    for out in rounds:
+        for stage, values in out["stages_ms"].items():
+            stages.setdefault(stage, []).extend(values)
+    pooled = tail(internal)
+    return {
+        **{f"internal_first_action_{key}": value for key, value in pooled.items()},
+        "internal_rounds": [tail(out["internal_ms"]) for out in rounds],
+        **{f"internal_{stage}_p50_ms": percentile(values, 50) for stage, values in stages.items()},
+        **{f"internal_{stage}_p99_ms": percentile(values, 99) for stage, values in stages.items()},
+        "first_action_p50_ms": percentile(first, 50),
+        "first_action_p99_ms": percentile(first, 99),
+        "first_action_max_ms": max(first),
+        "complete_p50_ms": percentile(done, 50),
+        "complete_p99_ms": percentile(done, 99),
+        "samples": len(first),
+        "misses": sum(out["misses"] for out in rounds),
+        "tracked_calls": [out["tracked_calls"] for out in rounds],
+    }
+
+
 def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop") -> BenchResult:
     production_logging()
-    sizes = (200,) if quick else (1_000, 5_000)
-    presses = 8 if quick else 60
+    sizes = (200,) if quick else SIZES
     results: dict[str, Any] = {}
     for calls in sizes:
-        with SimHost() as sim:
-            out = run_async(measure(sim, calls, presses), loop)
-        first = [s["to_first_action_ms"] for s in out["samples"]]
-        done = [s["to_complete_ms"] for s in out["samples"]]
-        if not first:
-            raise RuntimeError(f"no one-key transfer completed at {calls} calls (misses: {out['misses']})")
-        internal = out["internal_ms"]
-        if not internal:
-            raise RuntimeError(f"no DTMFEnd → action pair seen inside callbridge at {calls} calls")
-        results[f"{calls}"] = {
-            "internal_first_action_p50_ms": percentile(internal, 50),
-            "internal_first_action_p99_ms": percentile(internal, 99),
-            "internal_first_action_max_ms": max(internal),
-            "internal_samples": len(internal),
-            **{f"internal_{stage}_p50_ms": percentile(values, 50) for stage, values in out["stages_ms"].items()},
-            **{f"internal_{stage}_p99_ms": percentile(values, 99) for stage, values in out["stages_ms"].items()},
-            "first_action_p50_ms": percentile(first, 50),
-            "first_action_p99_ms": percentile(first, 99),
-            "first_action_max_ms": max(first),
-            "complete_p50_ms": percentile(done, 50),
-            "complete_p99_ms": percentile(done, 99),
-            "samples": len(first),
-            "misses": out["misses"],
-            "tracked_calls": out["tracked_calls"],
-        }
+        presses = 8 if quick else PRESSES[calls]
+        rounds = ROUNDS if not quick and calls == sizes[-1] else 1
+        results[f"{calls}"] = _size_result([_round(calls, presses, loop) for _ in range(rounds)])
     top = results[str(sizes[-1])]
     result = BenchResult(
         name="latency",
         params={
             "concurrent_calls": list(sizes),
-            "presses_per_size": presses,
+            "presses_per_round": {str(calls): 8 if quick else PRESSES[calls] for calls in sizes},
+            "rounds_at_largest": 1 if quick else ROUNDS,
             "code": "*1 (12345 → 110, blind)",
             "background": "60 calls/min per hotline, 20 s holding",
             "loop": loop,

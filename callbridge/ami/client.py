@@ -38,12 +38,13 @@ from .decode import decode
 from .event_types import AmiEvent
 from .framing import AmiMessage
 from .intake import CHUNK, IngestGate
-from .protocol import AmiProtocol, AmiResponse, RawReply, next_action_id
+from .protocol import AmiProtocol, AmiResponse, RawReply
 from .resync import collect_resync
 from .stream import AmiConnected, AmiLost, Resynced, StreamItem
+from .written import WrittenAction
 
 __all__ = ["AmiClient", "AmiConnected", "AmiLost", "AmiResponse", "ConnState", "ReconnectPolicy", "Resynced",
-           "StreamItem"]  # fmt: skip
+           "StreamItem", "WrittenAction"]  # fmt: skip
 
 if TYPE_CHECKING:
     from callbridge.settings import AmiSettings
@@ -170,27 +171,20 @@ class AmiClient:
     async def send(self, action: Action, timeout: float | None = None) -> AmiResponse:  # noqa: ASYNC109
         """Send one action once. Raises UnsafeValueError (nothing written), AmiConnectionLost (not
         connected, nothing written), AmiActionError (``Response: Error``) or AmiOutcomeUnknown."""
+        return await self.write_now(action, timeout)
+
+    def write_now(self, action: Action, timeout: float | None = None) -> WrittenAction:
+        """:meth:`send` in two steps: the action's bytes are handed to the transport before this returns
+        (no task, no yield: in the caller's loop iteration); await the result for the reply. Raises at
+        once UnsafeValueError or AmiConnectionLost (nothing written); the wait raises as :meth:`send`."""
         proto = self._proto
         if proto is None or not proto.is_open:
             action.to_headers()  # an unsafe value is a local error even while disconnected
             raise AmiConnectionLost(f"{action.name}: not connected to {self.host}:{self.port}")
-        reply = await self._request(proto, action, self.action_timeout if timeout is None else timeout)
-        return _to_response(reply)
+        return WrittenAction(proto, action, self.action_timeout if timeout is None else timeout)
 
     async def _request(self, proto: AmiProtocol, action: Action, reply_timeout: float) -> RawReply:
-        action_id = next_action_id()
-        future = proto.send_action(action, action_id)
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (close()) when
-            # the future completes at the same moment.
-            async with asyncio.timeout(reply_timeout):
-                return await future
-        except TimeoutError:
-            # Written, no reply: it may or may not have run. Never re-sent.
-            raise AmiOutcomeUnknown(action.name, action_id) from None
-        finally:
-            if not future.done() or future.cancelled():
-                proto.pending.forget(action_id)
+        return await WrittenAction(proto, action, reply_timeout).raw()
 
     # -- stream ------------------------------------------------------------------------------------
 
@@ -391,8 +385,3 @@ class AmiClient:
                 proto.abort(reason)
                 return reason
 
-
-def _to_response(reply: RawReply) -> AmiResponse:
-    msg = reply.response
-    return AmiResponse(action=reply.action, action_id=reply.action_id, success=msg.name != "Error",
-                       message=msg.get("Message"), headers=msg.headers, events=tuple(decode(m) for m in reply.events))

@@ -3,12 +3,13 @@
 One consumer reads the AMI client's stream, feeds each event to the tracker and then to the engine,
 hands the domain events to the sinks (bus publisher, records) and executes the engine's effects:
 
-* ``SendActions`` — one task per batch, the actions sent in order, stopping at the first failure; the
-  outcome goes back as an :class:`ActionResult` (``unknown`` when the connection dropped after writing:
-  never re-sent, the engine reconciles after the resync). A transfer's first AMI action is written
-  before anything else happens: the consumer yields once after a decision that started a batch, so the
-  batch's first step runs before the next AMI item is looked at, before any log line is rendered and
-  before any event is handed to a sink (the flush is queued behind it);
+* ``SendActions`` — the batch's first action is written at once (:meth:`AmiSender.write_now`, in the
+  loop iteration that decided it: before the next AMI item is looked at, before any log line is
+  rendered and before any event is handed to a sink), then one task per batch awaits its reply and
+  sends the rest in order, stopping at the first failure; the outcome goes back as an
+  :class:`ActionResult` (``unknown`` when the connection dropped after writing: never re-sent, the
+  engine reconciles after the resync). A first write that fails at once (not connected) is reported
+  by the batch's task, before the consumer looks at the next item;
 * ``Publish`` and the tracker's domain events — buffered in order and handed to every sink once per
   loop iteration (:meth:`EngineService.flush`, a ``call_soon`` callback, so after any first action):
   the outbox write is the durability point and one SQLite transaction per AMI event was 40 % of the
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -53,7 +54,9 @@ EventSink = Callable[[Sequence[DomainEvent]], object]
 
 
 class AmiSender(Protocol):
-    async def send(self, action: Action) -> object: ...
+    def write_now(self, action: Action) -> Awaitable[object]:
+        """Write ``action`` before returning (or raise, nothing written); the result awaits its reply."""
+        ...
 
 
 class EngineService:
@@ -81,7 +84,7 @@ class EngineService:
         self._loggers: dict[str, Any] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._owed = OwedOutcomes()  # execution results owed to the requesters of commands
-        self._started = False  # a batch was started since the consumer last yielded
+        self._reports_due = False  # a batch's outcome is due before the consumer's next item
 
     # --- the AMI stream -----------------------------------------------------------------------------
 
@@ -90,8 +93,8 @@ class EngineService:
         try:
             async for item in stream:
                 self._consume_one(item)
-                if self._started:
-                    await self.let_batches_start()
+                if self._reports_due:
+                    await self.let_batches_report()
         finally:
             self.flush()  # the stream ended (stop): nothing stays in the buffer
 
@@ -103,15 +106,15 @@ class EngineService:
             async for batch in batches:
                 for item in batch:
                     consume_one(item)
-                    if self._started:
-                        await self.let_batches_start()
+                    if self._reports_due:
+                        await self.let_batches_report()
         finally:
             self.flush()
 
-    async def let_batches_start(self) -> None:
-        """Yield once, so the batches just started write their first action now: their first steps are
-        queued before this caller's next one (and before the flush, see :meth:`run_effects`)."""
-        self._started = False
+    async def let_batches_report(self) -> None:
+        """Yield once, so the batches just started take their first step: one whose first write failed at
+        once reports its outcome now (the others wait for their reply)."""
+        self._reports_due = False
         await asyncio.sleep(0)
 
     def _consume_one(self, item: object) -> None:
@@ -205,20 +208,27 @@ class EngineService:
             # (not connected) reports in its first step, and its events must come after these.
             self.buffer(published)
             for batch in batches:
-                self._start_batch(self._send_batch(batch))
-            if batches and self._flush_handle is not None:
-                # behind the batches' first steps: their first action is written before the sinks run
-                self._flush_handle.cancel()
-                self._flush_handle = None
+                self._start_batch(batch)
             if (self._pending or self._pending_logs) and self._flush_handle is None:
                 self._schedule_flush()
             effects = self.engine.drain()
 
-    def _start_batch(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _start_batch(self, batch: SendActions) -> None:
+        """Write the batch's first action now (the sinks and log lines wait for the flush, a ``call_soon``
+        callback), then hand the rest to a task."""
+        first: Awaitable[object] | Exception | None = None
+        if batch.actions:
+            try:
+                first = self.ami.write_now(batch.actions[0])
+            except Exception as exc:  # reported by the task: after the decision's events (buffered above)
+                first = exc
+                self._reports_due = True
+        self._spawn(self._send_batch(batch, first))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._started = True
 
     def _start_timer(self, key: str, seconds: float) -> None:
         old = self._timers.pop(key, None)
@@ -234,11 +244,15 @@ class EngineService:
             log.exception("engine.timer_failed", key=key)
         self.run_effects()
 
-    async def _send_batch(self, batch: SendActions) -> None:
+    async def _send_batch(self, batch: SendActions, first: Awaitable[object] | Exception | None) -> None:
+        """``first``: the first action's pending reply (written by :meth:`_start_batch`), or why it failed."""
         result = ActionResult(batch.tag, "ok")
         for index, action in enumerate(batch.actions):
             try:
-                await self.ami.send(action)
+                if index == 0:
+                    await _reply_of(first)
+                else:
+                    await self.ami.write_now(action)
                 self.actions_sent += 1
             except AmiOutcomeUnknown as exc:
                 result = ActionResult(batch.tag, "unknown", index, str(exc))
@@ -297,7 +311,14 @@ class EngineService:
         return result
 
     async def _before_reply(self) -> None:
-        """A command's batches write their first action, then its outcome is on the bus before its reply."""
-        if self._started:
-            await self.let_batches_start()
+        """A command's batches have written their first action (a failed one has reported), then its
+        outcome is on the bus before its reply."""
+        if self._reports_due:
+            await self.let_batches_report()
         self.flush()
+
+
+async def _reply_of(first: Awaitable[object] | Exception | None) -> object:
+    if isinstance(first, Exception):
+        raise first
+    return await first if first is not None else None

@@ -7,7 +7,7 @@ these tests pin the order of the work that makes that possible, not its timing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -40,10 +40,13 @@ class WriteRecordingAmi:
         self.writes: list[tuple[str, list[str], int, int]] = []  # (action, log events, sink calls, calls)
         self.replied = asyncio.Event()
 
-    async def send(self, action: Any) -> object:
+    def write_now(self, action: Any) -> Awaitable[object]:
         if self.fail:
             raise AmiConnectionLost(f"{action.name}: not connected")
         self.writes.append((action.name, [e["event"] for e in self.logs], len(self.batches), self.calls()))
+        return self.reply()
+
+    async def reply(self) -> object:
         await asyncio.sleep(0)
         self.replied.set()
         return object()
@@ -108,17 +111,18 @@ async def test_the_first_action_is_written_before_the_next_item_and_before_logs_
     assert [name for name, *_ in ami.writes] == ["Setvar"] * 11 + ["Redirect"]
 
 
-async def test_run_effects_queues_the_flush_behind_the_batches_first_step() -> None:
+async def test_run_effects_writes_the_first_action_before_it_returns_and_the_flush_comes_after() -> None:
     svc, pbx, agent, ami, batches = one_key_setup()
     with capture_logs() as logs:
         ami.logs = logs
         press_star_one(pbx, agent)
         pbx.engine.effects.extend(pbx.take())  # the decision's effects, as the consumer would run them
         svc.run_effects()
-        assert ami.writes == [] and batches == []  # nothing ran yet: the caller has not yielded
-        await svc.let_batches_start()
-        assert ami.writes[:1] == [("Setvar", [], 0, 1)]
-        assert batches and "dtmf.code" in [e["event"] for e in logs]  # the flush ran right behind it
+        # written inside run_effects, with no yield: no log line rendered, no sink called before it
+        assert ami.writes == [("Setvar", [], 0, 1)]
+        assert batches == [] and not [e for e in logs if e["event"] in DEFERRED]
+        await asyncio.sleep(0)
+        assert batches and "dtmf.code" in [e["event"] for e in logs]  # the flush ran in the next iteration
         async with asyncio.timeout(TIMEOUT):
             await svc.idle()
 
@@ -148,7 +152,7 @@ async def test_a_batch_that_fails_in_its_first_step_reports_after_the_decisions_
     press_star_one(pbx, agent)
     pbx.engine.effects.extend(pbx.take())
     svc.run_effects()
-    await svc.let_batches_start()  # the batch's first step: AMI is down, it reports at once
+    await svc.let_batches_report()  # the batch's first step: AMI is down, it reports at once
     svc.flush()
     types = [e.TYPE for batch in batches for e in batch if e.TYPE.startswith("transfer.")]
     assert types[0] == "transfer.requested" and len(types) >= 2  # the outcome follows the request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -20,7 +21,10 @@ class FakeAmi:
         self.sent: list[Action] = []
         self.fail_on, self.error = fail_on, error
 
-    async def send(self, action: Action) -> object:
+    def write_now(self, action: Action) -> Awaitable[object]:
+        return self.reply(action)  # a failure comes with the reply, as AmiActionError does
+
+    async def reply(self, action: Action) -> object:
         await asyncio.sleep(0)
         if action.name == self.fail_on and self.error is not None:
             raise self.error

@@ -8,7 +8,7 @@ directly says which domain events, in which order, the sinks must see.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 from callbridge.ami.actions import Action
 from callbridge.ami.decode import decode_headers
@@ -50,13 +50,16 @@ def expected_events(events: Sequence[AmiEvent]) -> list[DomainEvent]:
 
 
 class OrderedAmi:
-    """Records each action in ``log`` the moment it is sent (before any await)."""
+    """Records each action in ``log`` the moment it is written (before any await)."""
 
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
-    async def send(self, action: Action) -> object:
+    def write_now(self, action: Action) -> Awaitable[object]:
         self.log.append(f"send:{action.name}")
+        return self.reply()
+
+    async def reply(self) -> object:
         await asyncio.sleep(0)
         return object()
 
