@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,10 @@ TRUNK_BEHAVIOUR = {
 }  # fmt: skip
 TRUNK_NUMBER = {"hotline-119": "119", "hotline-122": "122", "utility-water": "96116", "utility-gas": "96777",
                 "utility-gas-backup": "96777", "utility-heating": "96069", "utility-power": "95598"}  # fmt: skip
+
+#: Writes a lab's site file from its PBX, the ports of its SIPp agents (``ok``, ``busy``, ``noanswer``, ``dead``,
+#: ``agents``, ``dtmf``) and its prompts folder.
+SiteText = Callable[[LivePbx, dict[str, int], Path], str]
 
 
 def site_yaml(pbx: LivePbx, ports: dict[str, int], prompts: Path) -> str:
@@ -274,14 +278,14 @@ class Lab:
             self.saved += 1
 
 
-def _settings(root: Path, site_id: str, ami_port: int, broker: Mosquitto, dialplans: Path) -> Path:
+def _settings(root: Path, site_id: str, ami_port: int, broker: Mosquitto, dialplans: Path, extra: str = "") -> Path:
     settings = root / "callbridge.yaml"
     settings.write_text(
         f"site_id: {site_id}\n"
         f"ami: {{host: 127.0.0.1, port: {ami_port}, username: callbridge, auth: md5}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, protocol: '3.1.1', outbox_path: {root / 'outbox.sqlite3'}}}\n"
         f"dialplan: {{path: {dialplans}}}\nlog: {{format: json, level: info}}\nweb: {{enabled: false}}\n"
-        f"store: {{path: {root / 'records.sqlite3'}}}\n",
+        f"store: {{path: {root / 'records.sqlite3'}}}\n{extra}",
         encoding="utf-8",
     )
     return settings
@@ -289,10 +293,15 @@ def _settings(root: Path, site_id: str, ami_port: int, broker: Mosquitto, dialpl
 
 @contextlib.contextmanager
 def open_lab(root: Path, site_id: str = "live", dialplans: Path = REPO / "dialplans",
-             broker: Mosquitto | None = None) -> Iterator[Lab]:  # fmt: skip
-    """Start one lab under *root* (raises RuntimeError when Asterisk cannot start: see ``LivePbx.start``)."""
+             broker: Mosquitto | None = None, site: SiteText = site_yaml, sip_port: int | None = None,
+             settings_extra: str = "") -> Iterator[Lab]:  # fmt: skip
+    """Start one lab under *root* (raises RuntimeError when Asterisk cannot start: see ``LivePbx.start``).
+
+    *site* writes the site file (default: the example city's, :func:`site_yaml`); *sip_port* is this
+    PBX's SIP port when another lab's site must know it first (two centres: each trunk to the other);
+    *settings_extra* is appended to ``callbridge.yaml`` (YAML lines)."""
     root.mkdir(parents=True, exist_ok=True)
-    pbx = LivePbx(root)
+    pbx = LivePbx(root) if sip_port is None else LivePbx(root, sip_port=sip_port)
     with contextlib.ExitStack() as stack:
         stack.callback(pbx.stop)
         prompts = root / "prompts"
@@ -303,7 +312,7 @@ def open_lab(root: Path, site_id: str = "live", dialplans: Path = REPO / "dialpl
         dtmf = pbx.sipp_uas("agent1001", "uas_dtmf.xml")
         ports = {"ok": trunks["ok"].port, "busy": trunks["busy"].port, "noanswer": trunks["noanswer"].port,
                  "dead": free_udp_port(), "agents": agents.port, "dtmf": dtmf.port}  # fmt: skip
-        text = site_yaml(pbx, ports, prompts)
+        text = site(pbx, ports, prompts)
         (root / "live-site.yaml").write_text(text, encoding="utf-8")
         pbx.write_base(render_all(load_dialplan(dialplans), parse_site_text(text, str(root / "live-site.yaml"))))
         pbx.start()
@@ -319,7 +328,7 @@ def open_lab(root: Path, site_id: str = "live", dialplans: Path = REPO / "dialpl
         threading.Thread(target=events.pump, daemon=True).start()
         recorder = AmiRecorder(pbx.ami_port).start()
         stack.callback(recorder.stop)
-        settings = _settings(root, site_id, recorder.port, broker, dialplans)
+        settings = _settings(root, site_id, recorder.port, broker, dialplans, settings_extra)
         lab = Lab(pbx, broker, events, recorder, dict(trunks), agents, dtmf, root, site_id, settings)
         stack.callback(lab.stop_callbridge)  # the lab's current run, also after a test restarted it
         lab.start_callbridge()

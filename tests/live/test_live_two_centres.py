@@ -1,0 +1,133 @@
+"""Live PBX, two centres (issue 21.4): the 12345 centre and the 110 centre, each its own real Asterisk 22
+(rendered from ``dialplans/two-centres/`` and ``config/two-centres/``), joined by a PJSIP trunk on
+loopback, each with its own ``callbridge run``, two mosquitto brokers bridged (:mod:`twocentres`).
+
+Views: the INVITE the 110 PBX received (its pjsip logger), both AMI sessions (the recorders between each
+daemon and its PBX), the events of both daemons at both brokers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import CALLER, header, never_bye
+from livepbx import CannotRun, live_unavailable, wait_for
+from twocentres import TwoCentres, open_two_centres
+
+pytestmark = pytest.mark.live
+
+
+def _open(tmp_path_factory: pytest.TempPathFactory, name: str, **kwargs: Any) -> Iterator[TwoCentres]:
+    reason = live_unavailable()
+    if reason:
+        pytest.skip(f"live-PBX suite skipped: {reason}")
+    try:
+        with open_two_centres(tmp_path_factory.mktemp(name), **kwargs) as centres:
+            yield centres
+    except CannotRun as exc:
+        pytest.skip(f"live-PBX suite skipped: {exc}")
+
+
+@pytest.fixture(scope="module")
+def centres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCentres]:
+    yield from _open(tmp_path_factory, "two-centres")
+
+
+@pytest.fixture
+def fresh(centres: TwoCentres) -> Iterator[TwoCentres]:
+    yield centres
+    centres.hang_up_everything()
+
+
+def _transfer_to_110(tc: TwoCentres, **extra: str) -> tuple[Any, str, str]:
+    """A citizen calls 12345, agent1001 answers and transfers to 110 by one key (MQTT ``transfer``);
+    returns the caller's SIPp, the 12345 call id and the transfer id."""
+    caller, call_id = tc.c12345.call("12345")
+    reply = tc.c12345.command("transfer", {"call_id": call_id, "agent": "agent1001", "to_hotline": "110",
+                                           "category": "police", "ticket": "GD-2101", **extra})  # fmt: skip
+    assert reply["ok"], reply
+    return caller, call_id, reply["result"]["transfer_id"]
+
+
+def _offered_at_110(tc: TwoCentres, before: set[str]) -> dict[str, Any]:
+    offered = wait_for(lambda: [e for e in tc.c110.events.of("call.offered", caller_num=CALLER)
+                                if e["data"]["call_id"] not in before], 40, label="call.offered at 110")  # fmt: skip
+    return offered[0]["data"]  # type: ignore[no-any-return]
+
+
+def _calls_at_110(tc: TwoCentres) -> set[str]:
+    return {e["data"]["call_id"] for e in tc.c110.events.of("call.offered")}
+
+
+def test_both_centres_load_their_rendered_configuration_without_errors_or_warnings(centres: TwoCentres) -> None:
+    for lab, trunk_endpoints in ((centres.c12345, ("centre-110", "centre-110-backup")),
+                                 (centres.c110, ("centre-12345",))):  # fmt: skip
+        full = lab.pbx.full_log()
+        loading = full[: full.index("Asterisk Ready")]
+        problems = [line for line in loading.splitlines() if re.search(r"\] (ERROR|WARNING)\[", line)]
+        assert problems == [], f"{lab.site_id}:\n" + "\n".join(problems)
+        endpoints = lab.cli("pjsip show endpoints")
+        for ep in (*trunk_endpoints, "carrier"):
+            assert re.search(rf"Endpoint:\s+{re.escape(ep)}\b", endpoints), (lab.site_id, ep)
+        assert "cb-inbound" in lab.cli("dialplan show cb-inbound")
+    assert "cb-handover-out" in centres.c12345.cli("dialplan show cb-handover-out")
+    # each trunk leads to the other PBX's SIP port
+    assert f"127.0.0.1:{centres.c110.pbx.sip_port}" in centres.c12345.cli("pjsip show aors")
+    assert f"127.0.0.1:{centres.c12345.pbx.sip_port}" in centres.c110.cli("pjsip show aors")
+
+
+def test_a_one_key_transfer_crosses_the_trunk_with_the_number_and_the_hand_over_id(fresh: TwoCentres) -> None:
+    """12345 → 110 over the inter-centre trunk: the INVITE at the 110 PBX carries the caller's number (From,
+    P-Asserted-Identity) and X-Callbridge-Handover; the 110 inbound leg holds CB_HANDOVER_IN (VarSet)."""
+    tc = fresh
+    with tc.recording("two_centres_hand_over_crosses_the_trunk_by_header",
+                      "tests/live/test_live_two_centres.py::test_a_one_key_transfer_crosses_the_trunk_with_the_"
+                      "number_and_the_hand_over_id: 12345 agent1001 transfers a citizen to 110 by MQTT; the call "
+                      "crosses the trunk to the 110 PBX with X-Callbridge-Handover"):  # fmt: skip
+        before, invites = _calls_at_110(tc), len(tc.invites_at_110())
+        caller, call_id, tid = _transfer_to_110(tc)
+        inbound = _offered_at_110(tc, before)
+        invite = wait_for(lambda: tc.invites_at_110()[invites:], 20, label="INVITE at the 110 PBX")[0]
+        assert CALLER in header(invite, "From"), invite
+        assert CALLER in header(invite, "P-Asserted-Identity"), invite
+        assert header(invite, "X-Callbridge-Handover") == tid, invite
+        # the 110 PBX read it on the inbound leg: VarSet on that channel, in the 110 daemon's AMI session
+        var = wait_for(lambda: [v for v in tc.var_sets(tc.c110, "CB_HANDOVER_IN")
+                                if v["Uniqueid"] == inbound["call_id"]], 20, label="VarSet")[0]  # fmt: skip
+        assert var["Value"] == tid and var["Channel"] == inbound["channel"], var
+        assert inbound["did"] == "110" and inbound["hotline"] == "110"
+        answered = tc.c12345.events.wait("transfer.answered", transfer_id=tid)["data"]
+        assert answered["line"] == "PJSIP/110@centre-110" and answered["to_hotline"] == "110"
+        verified = tc.c12345.events.wait("transfer.number_verified", transfer_id=tid)["data"]
+        assert verified["presented_num"] == CALLER
+        tc.c110.events.wait("call.answered", call_id=inbound["call_id"])  # a 110 agent took it
+        assert never_bye(caller)
+        assert call_id
+
+
+def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(fresh: TwoCentres) -> None:
+    """The 110 PBX hangs (SIGSTOP) while 12345 hands a call over: the primary line and then the backup
+    line (both to the 110 centre) get no SIP answer, cb-back rings agent1001 again; the hand-over is
+    returned at 12345."""
+    tc = fresh
+    with tc.frozen_110():
+        caller, call_id, tid = _transfer_to_110(tc)
+        backup = tc.c12345.events.wait("transfer.backup_line", transfer_id=tid, timeout=40)["data"]
+        assert backup["failed_line"] == "PJSIP/110@centre-110", backup
+        returned = tc.c12345.events.wait("transfer.returned", transfer_id=tid, timeout=40)["data"]
+        assert returned["to_hotline"] == "110", returned
+        assert not tc.c12345.events.of("transfer.answered", transfer_id=tid)
+        tc.c12345.wait_cli("core show channels concise", "PJSIP/agent1001-")  # cb-back rang the agent again
+        wait_for(lambda: len(tc.c12345.events.of("call.answered", call_id=call_id, agent="agent1001")) == 2, 30,
+                 label="agent1001 answers the returned caller")  # fmt: skip
+        assert never_bye(caller)
+    # resumed, the 110 PBX reads the INVITEs of both lines it had buffered (the hand-over id on each)
+    # and answers them late: stale calls, hung up here
+    stale = wait_for(lambda: len({header(m, "Call-ID") for m in tc.invites_at_110()
+                                  if header(m, "X-Callbridge-Handover") == tid}) == 2 or None, 30,
+                     label="both lines' INVITEs at the resumed 110 PBX")  # fmt: skip
+    assert stale
+    tc.hang_up_everything()
