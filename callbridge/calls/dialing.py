@@ -10,9 +10,15 @@ Asterisk facts relied on (AMI DialBegin/DialState/DialEnd, Asterisk 13 to 22):
   winner's ANSWER is followed by CANCEL for the others: a CANCEL after an answer changes nothing. A
   ``Forward`` header means the leg was replaced by the forward target (a new DialBegin follows).
 * A ``Local/x@ctx;1``/``;2`` pair is a hop, not a party: ``;1`` is dialled, ``;2`` runs the dialplan and
-  dials the real phone. The real leg rings and answers first, then the ringing/answer propagates to ``;1``:
-  that propagated copy is not reported again. A Local channel whose ``;2`` dials nothing (it answers in
-  the dialplan: an IVR, a simulated phone) is itself the party.
+  dials the real phone (or another hop: chains). The real leg rings and answers ``;2``'s Dial first; that
+  answer is queued to ``;1`` and reaches the outer Dial (or Queue) later. Until the outer Dial answers
+  ``;1`` the party behind it is only *pending*: with several legs (queue ``ringall`` of Local seats, ring
+  groups) two inner Dials may be answered in the same millisecond and Asterisk connects only one ``;1``,
+  hanging the other hop up (recorded live: ``live_q120_local_hops_*``). So ``call.answered`` names the party
+  behind the hop the caller side answered, at that DialEnd (or at the queue's AgentConnect, which follows
+  it), and a losing hop's pending party is dropped when the hop hangs up. An Atxfer consultation leg or an
+  originated Local channel has no outer Dial: its party is announced at once. A Local channel whose ``;2``
+  dials nothing (it answers in the dialplan: an IVR, a simulated phone) is itself the party.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from callbridge.ami import event_types as ami
 from callbridge.ami.event_types import endpoint_of
 from callbridge.calls import builders as make
 from callbridge.calls import transfers
-from callbridge.calls.hops import bridge_peers, is_hop
+from callbridge.calls.hops import answered_party, bridge_peers, dials_behind_a_hop, is_hop, unanswered_front
 from callbridge.calls.model import Call, Channel, States
 from callbridge.calls.state import Handler, Out, TrackerState
 
@@ -103,8 +109,9 @@ def _dial_end(s: TrackerState, ev: ami.DialEnd, out: Out) -> None:
         transfers.leg_failed(s, call, dest, ev.dial_status, out)
     why = f"DialEnd {ev.dial_status}"
     caller = s.channels.get(call.call_id)
-    if src.dialing or ev.forward:
-        return  # other legs of the same Dial still ring (ring group, queue ringall), or the forward target will
+    if src.dialing or ev.forward or dials_behind_a_hop(s, src):
+        return  # other legs of the same Dial still ring (ring group, queue ringall), or the forward target will,
+        # or this was a Local hop's inner Dial: the outer Dial's (or the Queue's) end decides the call's state
     if src.answered_dest in s.channels:
         s.set_state(call, S.ANSWERED, why)  # the CANCEL of the losers after the winner's ANSWER
     elif caller is not None and any(caller.uniqueid in q.callers for q in s.queues.values()):
@@ -122,22 +129,51 @@ def _answered(s: TrackerState, call: Call, src: Channel, dest: Channel, connecte
         return  # duplicate
     dest.answered = s.now
     src.answered_dest = dest.uniqueid
+    if unanswered_front(s, src) is not None:
+        return  # behind a Local hop the caller side has not answered: pending (the outer Dial may pick another)
     s.set_state(call, S.ANSWERED, "DialEnd ANSWER")
-    if is_hop(s, dest):
-        return  # the real party behind the Local hop was announced when it answered
+    party = (answered_party(s, dest) if is_hop(s, dest) else None) or dest  # a hop with nobody behind: itself
+    announce(s, call, party, party.connected_num if party is not dest else connected_num, out)
+
+
+def announce(s: TrackerState, call: Call, party: Channel, connected_num: str, out: Out) -> None:
+    """The caller is talking to ``party`` now (its own answer, or the one behind the hop the caller side just
+    answered): call.answered, with the wait until this moment, and the transfers it answers for."""
     call.answered = call.answered if call.answered is not None else s.now
-    name = dest.picked_by or dest.name  # a picked-up leg is answered by the picker
+    name = party.picked_by or party.name  # a picked-up leg is answered by the picker
     call.agent = endpoint_of(name)
-    emit_ringing(s, call, dest, connected_num, out)  # a leg that answered without ringing first (Local)
+    emit_ringing(s, call, party, connected_num, out)  # a leg that answered without ringing first (Local)
     out.append(
         make.CallAnswered(
             ts=s.now, call_id=call.call_id, hotline=call.hotline, agent=call.agent, agent_channel=name,
-            agent_num=dest.picked_num or dest.caller_num, connected_num=connected_num, queue=queue_of(s, dest),
+            agent_num=party.picked_num or party.caller_num, connected_num=connected_num, queue=queue_of(s, party),
             wait_s=round(max(0.0, s.now - call.created), 3), caller_num=call.caller_num,
         )
     )  # fmt: skip
     if call.transfers:
-        transfers.party_answered(s, call, dest, out)
+        transfers.party_answered(s, call, party, out)
+
+
+def connected(s: TrackerState, call: Call, caller: Channel, dest: Channel, out: Out) -> None:
+    """A queue connected its caller with a member leg (AgentConnect, after the leg's DialEnd ANSWER on
+    Asterisk 12 to 22): when that DialEnd was not seen, this is the caller side's answer."""
+    if dest.answered is None and dest.dialed_by == caller.uniqueid:
+        caller.dialing.discard(dest.uniqueid)
+        _answered(s, call, caller, dest, dest.connected_num, out)
+
+
+def hop_gone(s: TrackerState, ch: Channel) -> None:
+    """A Local ``;1`` hung up before the caller side answered it (the losing leg of a queue or ring group):
+    the party that answered behind it never talked to the caller, so it is no longer pending — its own
+    hang-up then counts as an attempt that was never answered."""
+    if ch.local_half != "1" or ch.answered is not None or ch.role == "caller":
+        return
+    inner = s.local_partner(ch)
+    party = answered_party(s, ch)
+    if inner is not None:
+        inner.answered_dest = ""
+    if party is not None and party is not ch and not party.is_local:
+        party.answered = None
 
 
 def _pickup(s: TrackerState, ev: ami.Pickup, out: Out) -> None:

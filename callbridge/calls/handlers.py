@@ -46,6 +46,7 @@ def _hangup(s: TrackerState, ev: ami.Hangup, out: Out) -> None:
         remove_channel(s, ev.snap.uniqueid, out)  # still remember it as gone (late events)
         return
     s.call_for(ch, out)
+    dialing.hop_gone(s, ch)
     remove_channel(s, ch.uniqueid, out, ev.cause, ev.cause_txt, tech_cause=ev.tech_cause)
 
 

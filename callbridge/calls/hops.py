@@ -80,6 +80,41 @@ def real_party(s: TrackerState, ch: Channel, depth: int = 0) -> Channel | None:
     return None
 
 
+def answered_party(s: TrackerState, ch: Channel, depth: int = 0) -> Channel | None:
+    """The channel that answered behind a Local ``;1`` (following chained hops by their answered legs only),
+    ``None`` while some hop of the chain has no answered leg; a non-Local channel is its own party."""
+    if not ch.is_local or ch.role == "caller":
+        return ch
+    partner = s.local_partner(ch)
+    behind = s.channels.get(partner.answered_dest) if partner is not None and partner.answered_dest else None
+    if behind is None or depth > _DEPTH:
+        return None
+    return answered_party(s, behind, depth + 1)
+
+
+def unanswered_front(s: TrackerState, ch: Channel) -> Channel | None:
+    """The Local ``;1`` in front of ``ch`` (a ``;2``) while the Dial or Queue that rang that ``;1`` has not seen
+    it answer: what answers ``ch``'s own Dial is then only *pending* — Asterisk may still connect another leg
+    of the outer Dial (queue ``ringall``, ring groups) and hang this hop up. ``None`` when ``ch`` is not such
+    a ``;2``: its ``;1`` is the call's origin (Originate) or was not dialled by a channel (Atxfer's consult
+    leg, bridged by the transfer itself), or it was answered already."""
+    if ch.local_half != "2" or ch.role == "caller":
+        return None
+    front = s.local_partner(ch)
+    if front is None or front.role == "caller" or not front.dialed_by or front.answered is not None:
+        return None
+    return front
+
+
+def dials_behind_a_hop(s: TrackerState, ch: Channel) -> bool:
+    """``ch`` is the ``;2`` of a Local pair whose ``;1`` was dialled by another channel (or is gone): its own
+    Dial's outcome is the hop's, and only the outer Dial's (or Queue's) says what the caller got."""
+    if ch.local_half != "2" or ch.role == "caller":
+        return False
+    front = s.local_partner(ch)
+    return front is None or (front.role != "caller" and bool(front.dialed_by))
+
+
 def is_hop(s: TrackerState, ch: Channel) -> bool:
     """A Local channel with a real party behind it (or still being looked for behind it)."""
     if not ch.is_local or ch.role == "caller":
@@ -88,4 +123,3 @@ def is_hop(s: TrackerState, ch: Channel) -> bool:
         return True
     partner = s.local_partner(ch)
     return partner is not None and bool(partner.dialing or partner.answered_dest)
-

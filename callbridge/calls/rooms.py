@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from callbridge.ami import event_types as ami
 from callbridge.calls import builders as make
+from callbridge.calls import dialing
 from callbridge.calls import events as ce
 from callbridge.calls.model import (
     Call,
@@ -157,6 +158,8 @@ def _agent(s: TrackerState, ev: ami.AgentEvent, out: Out) -> None:
     call = s.call_for(caller, out)
     if call is not None:
         call.queue = queue_name
+        if kind is _CONNECT and caller is not None and agent is not None:
+            dialing.connected(s, call, caller, agent, out)
     if not queue_name:
         return
     queue = s.queues.get(queue_name) or queue_of(s, queue_name)

@@ -74,7 +74,27 @@ def party_channels(view: CallView, caller_channel: str) -> list[str]:
                 names[partner] = None
     for ch in view.bridge_peers(caller.uniqueid):
         names[ch.name] = None
+    if not names:  # not bridged yet (or any more): the leg its Dial answered
+        names.update(dict.fromkeys(_answered_before_bridge(view, caller)))
     return list(names)
+
+
+def _answered_before_bridge(view: CallView, caller: Channel) -> list[str]:
+    """The leg the caller's Dial or Queue answered, and the Local hops and the party behind it, while the
+    caller is not bridged yet: call.answered is published at that DialEnd, a moment before Asterisk's
+    BridgeEnter, and the agent announced may act at once. Only the answered chain counts (a losing hop's
+    party is no longer answered: the tracker drops it when its hop hangs up)."""
+    names: list[str] = []
+    leg = view.channel(caller.answered_dest) if caller.answered_dest else None
+    while leg is not None and leg.answered is not None and len(names) < 16:
+        names.append(leg.name)
+        partner = local_partner(leg.name)
+        inner = view.channel(partner) if partner is not None else None
+        if inner is None:
+            break
+        names.append(inner.name)
+        leg = view.channel(inner.answered_dest) if inner.answered_dest else None
+    return names
 
 
 @dataclass(frozen=True, slots=True)
