@@ -40,6 +40,7 @@ from callbridge.bus.publisher_mqtt import publish_retained_once
 from callbridge.bus.state import OFFLINE
 from callbridge.bus.topics import Topics
 from callbridge.calls.tracker import CallTracker
+from callbridge.centres.service import CentresService
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
@@ -100,6 +101,7 @@ class App:
         self.publisher: Any = None
         self.command_server: Any = None
         self.console: Any = None  # web.console.Console, beside the web server
+        self.centres: CentresService | None = None  # the link to the other centre (centres.peer_site)
         #: the case loop's handover_feedback command (record-keeping: handled beside the engine)
         self.feedback = FeedbackDesk(self.publish_now, lookup=self._recorded_handover, clock=clock)
         self._stop = asyncio.Event()
@@ -168,14 +170,16 @@ class App:
                              ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
                              connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
         sinks: list[EventSink] = [*self._sinks, self.feedback]
+        recorders: list[EventSink] = []  # records and console: they keep the other centre's loop events too
         try:
             try:  # the local parts, before AMI or MQTT is touched: a held port must not leave a half daemon
                 if self._enable_bus:
                     sinks.append(self._start_bus())
                 if self._enable_store:
-                    sinks.append(self._start_store())
+                    recorders.append(self._start_store())
                     if self.console is not None:
-                        sinks.append(self.console.feed)
+                        recorders.append(self.console.feed)
+                    sinks += recorders
                 if self.web is not None:
                     await self._listen(self.web)
             except PartFailedError as exc:
@@ -183,6 +187,8 @@ class App:
                 if self.publisher is not None or self._enable_bus:
                     await say_offline(self._announce_offline)
                 raise
+            if s.centres.peer_site is not None:
+                sinks.append(self._start_centres(s.centres.peer_site, recorders))
             self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
                                          reload=self.reload)  # fmt: skip
             log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
@@ -220,7 +226,8 @@ class App:
         ami.start()
         consumer = part("engine", service.consume_batches(ami.batches()))
         own: dict[asyncio.Future[Any], str] = {part("dialplan watcher", self._watch()): "dialplan watcher"}
-        wired = (("mqtt publisher", publisher), ("mqtt commands", commands))
+        peer = self.centres.subscriber if self.centres is not None else None
+        wired = (("mqtt publisher", publisher), ("mqtt commands", commands), ("mqtt peer", peer))
         bus: dict[asyncio.Future[Any], str] = {part(n, t.run()): n for n, t in wired if t is not None}
         if publisher is not None or self.board is not None:
             state = StateTopics(self, self._clock)
@@ -263,6 +270,8 @@ class App:
             steps.append(("records", lambda: self.writer.aclose(drain_s=5.0)))
         if self.command_server is not None:
             steps.append(("commands", self.command_server.stop))
+        if self.centres is not None:
+            steps.append(("peer link", self.centres.stop))
         if self.publisher is not None:
             steps.append(("publisher", lambda: self.publisher.stop(drain_timeout=2.0)))
         for name, step in steps:
@@ -287,6 +296,14 @@ class App:
             raise PartFailedError("mqtt outbox", f"{self.settings.mqtt.outbox_path}: {exc}") from exc
         self.command_server = CommandServer(self.settings.mqtt, _LateHandler(self))
         return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
+
+    def _start_centres(self, peer_site: str, recorders: Sequence[EventSink]) -> EventSink:
+        """The link to the other centre's daemon (callbridge/centres/service.py); returns the binder's sink."""
+        bus = self.settings.mqtt if self._enable_bus else None
+        self.centres = CentresService(self.settings.centres, peer_site=peer_site, plan=lambda: self.plan, bus=bus,
+                                      tracker=self.tracker, publish=self._publish_soon, learners=[self.feedback],
+                                      recorders=recorders)  # fmt: skip
+        return self.centres
 
     def _start_store(self) -> EventSink:
         """Records (SQLite, or PostgreSQL with a DSN), the live board and, when enabled, the web server."""
@@ -362,6 +379,11 @@ class App:
     def publish_now(self, events: Sequence[DomainEvent]) -> None:
         if self.service is not None:
             self.service.emit(events)
+
+    def _publish_soon(self, events: Sequence[DomainEvent]) -> None:
+        """From inside a sink: after the batch being handed out (every sink sees the events in order)."""
+        if self.service is not None:
+            self.service.buffer(events)
 
 
 class _LateHandler:

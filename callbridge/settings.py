@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from callbridge.bus.config import BusSettings
+from callbridge.bus.idents import TOPIC_LEVEL
 from callbridge.dialplan.yamlsource import Document, PathKey, Pos, parse_yaml, read_text, validation_problems
 from callbridge.errors import ConfigError, Problem, UnreadableConfigError
 
@@ -77,6 +78,15 @@ class WebSettings(_Section):
     token_file: Path | None = None
 
 
+class CentresSettings(_Section):
+    """Two centres, two PBXs (issue 21, docs/two-centres.md): the other centre's site over a shared broker."""
+
+    #: The other centre's MQTT site id (its ``mqtt.site``); None: no link (one centre).
+    peer_site: str | None = Field(default=None, pattern=TOPIC_LEVEL)
+    #: Seconds between the other centre's ``transfer.requested`` and the call for a caller-number match.
+    window_s: float = Field(default=120.0, gt=0, le=3600)
+
+
 class Settings(_Section):
     site_id: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     ami: AmiSettings = AmiSettings()
@@ -85,6 +95,13 @@ class Settings(_Section):
     dialplan: DialplanSettings = DialplanSettings()
     store: StoreSettings = StoreSettings()
     web: WebSettings = WebSettings()
+    centres: CentresSettings = CentresSettings()
+
+    @model_validator(mode="after")
+    def _peer_is_another_site(self) -> Settings:
+        if self.centres.peer_site is not None and self.centres.peer_site == self.mqtt.site:
+            raise ValueError(f"centres.peer_site {self.centres.peer_site!r} is this centre's own mqtt.site")
+        return self
 
     @model_validator(mode="before")
     @classmethod

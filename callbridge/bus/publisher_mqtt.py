@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiomqtt
 import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from callbridge.bus.config import BusSettings
 from callbridge.bus.paho_private import disconnected_future
@@ -26,9 +29,24 @@ log = structlog.get_logger("callbridge.bus")
 ConnectOnce = Callable[[int, Callable[[], None]], Awaitable[None]]
 
 
-def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
-    """An aiomqtt client configured from settings (shared with the command server)."""
+#: Session expiry of a persistent session (MQTT 5): a day of the link down is queued by the broker.
+SESSION_EXPIRY_S = 86_400
+
+
+def make_client(
+    settings: BusSettings, *, client_id: str, will: aiomqtt.Will | None = None, persistent: bool = False
+) -> aiomqtt.Client:
+    """An aiomqtt client configured from settings (shared with the command server).
+
+    ``persistent``: the broker keeps the session (subscriptions and QoS 1 messages) while the client is away
+    (MQTT 3.1.1 clean session off; MQTT 5 clean start off and a session expiry) — the peer link's case.
+    """
     v5 = settings.protocol == "5"
+    extra: dict[str, Any] = {}
+    if persistent and v5:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        extra = {"clean_start": False, "properties": props}
     client = aiomqtt.Client(
         settings.host,
         settings.port,
@@ -36,12 +54,13 @@ def make_client(settings: BusSettings, *, client_id: str, will: aiomqtt.Will | N
         password=settings.resolved_password(),
         identifier=client_id,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        clean_session=None if v5 else True,
+        clean_session=None if v5 else not persistent,
         will=will,
         keepalive=settings.keepalive,
         tls_context=settings.ssl_context(),
         max_inflight_messages=settings.in_flight,
         timeout=10,
+        **extra,
     )
     # aiomqtt warns on every publish beyond 10 pending calls, which cost 35-40 % of throughput.
     client.pending_calls_threshold = settings.in_flight * 2 + 16

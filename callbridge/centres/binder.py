@@ -175,7 +175,7 @@ class HandoverBinder:
 
 def _fields(h: RemoteHandover, centre: str) -> dict[str, str]:
     return {"transfer_id": h.transfer_id, "from_hotline": h.from_hotline, "to_hotline": h.to_hotline,
-            "caller_num": h.caller_num, "sender": h.sender, "category": h.category, "ticket": h.ticket,
+            "caller_num": h.caller_num, "agent": h.sender, "category": h.category, "ticket": h.ticket,
             "summary": h.summary, "centre": centre}  # fmt: skip
 
 

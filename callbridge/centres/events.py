@@ -18,11 +18,12 @@ class _RemoteHandoverEvent(DomainEvent):
     from_hotline: str = ""
     to_hotline: str = ""
     caller_num: str = ""
-    sender: str = ""  # the sending agent at the other centre
+    agent: str = ""  # the sending agent at the other centre
     category: str = ""
     ticket: str = ""
     summary: str = ""
     centre: str = ""  # the other centre's site id
+    match: str = ""  # header | caller_number ("" for a hand-over that failed before any call was bound)
 
     def also_hotlines(self) -> tuple[str, ...]:
         if self.from_hotline and self.from_hotline != self.hotline:
@@ -39,7 +40,6 @@ class HandoverBound(_RemoteHandoverEvent):
         "(match=caller_number); call_id is this centre's call."
     )
 
-    match: str = ""  # header | caller_number
     channel: str = ""  # the inbound leg
     remote_call_id: str = ""  # the call id at the sending centre
 

@@ -104,6 +104,10 @@ def play_far_end(pbx: Pbx, chan: Channel, ep: Endpoint) -> None:
         ep.active = max(0, ep.active - 1)
 
     pbx.on_channel_gone(chan, release)
+    far_end = pbx.far_ends.get(ep.name)
+    if far_end is not None and b.mode == "answer":  # another simulated PBX answers it (sim/trunk_link.py)
+        far_end(chan)
+        return
     if b.mode in ("busy", "dnd", "congestion"):
         cause, sip = REFUSAL[b.mode]
         sched.call_later(b.ring_after, lambda: world.hangup(chan, cause, request="hard", tech_cause=sip))

@@ -47,6 +47,8 @@ class Pbx:
         self.apps: dict[str, App] = dict(APPS)
         self.consultations: dict[str, Consultation] = {}
         self.dtmf = DtmfRelay(world)
+        #: endpoint -> what plays its far end instead of its behaviour (another PBX: sim/trunk_link.py)
+        self.far_ends: dict[str, Callable[[Channel], None]] = {}
 
     # --- lifecycle hooks ------------------------------------------------------------------------
     def on_channel_gone(self, chan: Channel, fn: Callable[[Channel], None]) -> None:

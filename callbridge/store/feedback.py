@@ -211,9 +211,10 @@ class FeedbackDesk:
         self._handovers: dict[str, Handover] = {}
 
     def __call__(self, events: Sequence[DomainEvent]) -> None:
-        """The event sink: remember each hand-over from its ``transfer.requested``."""
+        """The event sink: remember each hand-over from its ``transfer.requested`` — or, for one from another
+        centre, its ``handover.bound`` here (this centre's call; see callbridge/centres/)."""
         for e in events:
-            if e.TYPE == "transfer.requested":
+            if e.TYPE in ("transfer.requested", "handover.bound"):
                 self._learn(e)
 
     def _learn(self, e: DomainEvent) -> None:

@@ -102,7 +102,7 @@ def test_bound_by_the_header_with_the_hand_over_data() -> None:
     d.binder([_queued()])
     [bound] = d.out
     assert isinstance(bound, HandoverBound)
-    assert (bound.match, bound.transfer_id, bound.ticket, bound.sender, bound.category) == (
+    assert (bound.match, bound.transfer_id, bound.ticket, bound.agent, bound.category) == (
         "header",
         "a1b2c3d4e5f6",
         "GD-0001",

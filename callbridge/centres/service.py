@@ -1,0 +1,97 @@
+"""The two-centre link inside one daemon (issue 21): the wiring the composition root does once.
+
+With ``centres.peer_site`` set, :class:`CentresService` holds
+
+* the :class:`~callbridge.centres.binder.HandoverBinder`, an event sink of this centre's events (an inbound
+  call that queues), reading the hand-over header from the tracker's ``CB_HANDOVER_IN`` channel variable;
+  what it binds or marks failed (``handover.bound`` / ``handover.failed``) is emitted like any event:
+  published, recorded, on the console, known to the feedback desk;
+* the :class:`~callbridge.bus.peer.PeerSubscriber` (when the bus is on), whose peer events go to
+  :meth:`take`: the binder (the hand-over data, the sender's outcome), the feedback desk (feedback on a
+  hand-over from the other centre), and — the peer's loop events only (``handover.*``: its bindings,
+  failures and feedback) — the records and the console. Peer events never go back to the bus: they are
+  the peer's, published by it (no echo between the centres).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from callbridge.bus.config import BusSettings
+from callbridge.bus.peer import PeerSubscriber
+from callbridge.bus.topics import Topics
+from callbridge.calls.tracker import CallTracker
+from callbridge.centres.binder import HandoverBinder
+from callbridge.centres.header import INBOUND_VAR
+from callbridge.centres.link import peer_filters
+from callbridge.dialplan.plan import Dialplan
+from callbridge.domain import DomainEvent
+from callbridge.settings import CentresSettings
+
+log = structlog.get_logger("callbridge.centres")
+
+Sink = Callable[[Sequence[DomainEvent]], object]
+#: The peer's events that this centre records and shows: the loop as the other centre tells it.
+RECORDED = ("handover.",)
+
+
+def local_hotlines(plan: Dialplan) -> frozenset[str]:
+    """The hotlines this centre serves itself (callers land here, or agents answer here)."""
+    return frozenset(h.number for h in plan.hotlines.values() if h.dids or h.agent_queues)
+
+
+class CentresService:
+    def __init__(
+        self,
+        centres: CentresSettings,
+        *,
+        peer_site: str,
+        plan: Callable[[], Dialplan],
+        tracker: CallTracker,
+        publish: Callable[[Sequence[DomainEvent]], None],
+        learners: Sequence[Sink] = (),
+        recorders: Sequence[Sink] = (),
+        bus: BusSettings | None,
+    ) -> None:
+        """``learners`` (the feedback desk) get the peer's ``transfer.*`` events (the hand-overs it sends us);
+        ``recorders`` (records, console) get its loop events (``handover.*``)."""
+        self.peer_site = peer_site
+        self._tracker = tracker
+        self._plan = plan
+        self.binder = HandoverBinder(publish, hotlines=lambda: local_hotlines(plan()), header_of=self.header_of,
+                                     centre=peer_site, window_s=centres.window_s)  # fmt: skip
+        self._learners = tuple(learners)
+        self._recorders = tuple(recorders)
+        self.subscriber: PeerSubscriber | None = None
+        if bus is not None:
+            filters = peer_filters(Topics(bus.site).root, peer_site, local_hotlines(plan()))
+            self.subscriber = PeerSubscriber(bus, peer_site=peer_site, filters=filters, deliver=self.take)
+
+    def header_of(self, channel: str) -> str:
+        """The raw ``CB_HANDOVER_IN`` of an inbound leg (``""`` when the peer stripped the header)."""
+        ch = self._tracker.channel_by_name(channel)
+        return ch.variables.get(INBOUND_VAR, "") if ch is not None else ""
+
+    def __call__(self, events: Sequence[DomainEvent]) -> None:
+        """The event sink of this centre's events."""
+        self.binder(events)
+
+    def take(self, events: Sequence[DomainEvent]) -> None:
+        """The peer's events (validated by the link)."""
+        loop = [e for e in events if e.TYPE.startswith(RECORDED)]
+        steps = [e for e in events if not e.TYPE.startswith(RECORDED)]  # the sender's transfer.*
+        if steps:
+            self.binder.remote(steps)
+            for sink in self._learners:
+                sink(steps)
+        if loop:
+            for sink in self._recorders:
+                sink(loop)
+        for e in events:
+            log.info("centres.peer_event", peer=self.peer_site, type=e.TYPE, transfer_id=getattr(e, "transfer_id", ""))
+
+    def stop(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.stop()
