@@ -9,11 +9,13 @@ daemon and its PBX), the events of both daemons at both brokers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import CALLER, header, never_bye
+from livelab import Events
 from livepbx import CannotRun, live_unavailable, wait_for
 from twocentres import TwoCentres, open_two_centres
 
@@ -108,6 +110,48 @@ def test_a_one_key_transfer_crosses_the_trunk_with_the_number_and_the_hand_over_
         assert call_id
 
 
+def _seqs(events: Events, site: str) -> list[int]:
+    with events.lock:
+        return sorted(e["seq"] for e in events.items if e.get("source") == f"callbridge/{site}")
+
+
+def _ids(events: Events, site: str) -> set[str]:
+    with events.lock:
+        return {e["id"] for e in events.items if e.get("source") == f"callbridge/{site}"}
+
+
+def test_the_broker_bridge_down_for_60_s_during_the_transfer_loses_nothing(fresh: TwoCentres) -> None:
+    """The 110 broker (it holds the bridge) stopped for 60 s while 12345 hands a call over to 110, then
+    started again: every event of each daemon reaches the other centre's broker, counted by seq."""
+    tc = fresh
+    caller, call_id = tc.c12345.call("12345")
+    down = time.monotonic()
+    tc.bridge_broker.stop()  # SIGTERM: it saves its sessions (persistence, as a site runs it)
+    try:
+        reply = tc.c12345.command("transfer", {"call_id": call_id, "agent": "agent1001", "to_hotline": "110",
+                                               "category": "police", "ticket": "GD-2102"})  # fmt: skip
+        assert reply["ok"], reply
+        tid = reply["result"]["transfer_id"]
+        tc.c12345.events.wait("transfer.answered", transfer_id=tid)
+        tc.c110.wait_cli("core show channels concise", "PJSIP/agent2101-")  # a 110 agent took the call
+        time.sleep(max(0.0, 60.0 - (time.monotonic() - down)))  # the outage lasts 60 s (not a wait for an event)
+    finally:
+        tc.bridge_broker.start()
+    # the 12345 daemon's events, all seen at its own broker (never down), all reach the 110 broker
+    sent_12345 = _ids(tc.c12345.events, "c12345")
+    assert tc.c12345.events.of("transfer.requested", transfer_id=tid)
+    wait_for(lambda: sent_12345 <= _ids(tc.from_12345, "c12345"), 90, label="12345's events at the 110 broker")
+    assert _seqs(tc.from_12345, "c12345") == list(range(1, max(_seqs(tc.from_12345, "c12345")) + 1))
+    # the 110 daemon published its side of the call once its broker was back; all of it reaches 12345
+    offered = wait_for(lambda: [e for e in tc.own_110.items if e["type"].endswith("call.offered")
+                                and e["data"].get("caller_num") == CALLER], 90, label="110's call.offered")  # fmt: skip
+    wait_for(lambda: _ids(tc.own_110, "c110") <= _ids(tc.from_110, "c110"), 90, label="110's events at 12345")
+    seqs = _seqs(tc.from_110, "c110")
+    assert seqs == list(range(1, seqs[-1] + 1)), f"gaps in the 110 daemon's seq at the 12345 broker: {seqs}"
+    assert offered[-1]["seq"] in seqs
+    assert never_bye(caller)
+
+
 def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(fresh: TwoCentres) -> None:
     """The 110 PBX hangs (SIGSTOP) while 12345 hands a call over: the primary line and then the backup
     line (both to the 110 centre) get no SIP answer, cb-back rings agent1001 again; the hand-over is
@@ -130,4 +174,25 @@ def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(f
                                   if header(m, "X-Callbridge-Handover") == tid}) == 2 or None, 30,
                      label="both lines' INVITEs at the resumed 110 PBX")  # fmt: skip
     assert stale
+    tc.hang_up_everything()
+
+
+@pytest.fixture(scope="module")
+def stripped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCentres]:
+    yield from _open(tmp_path_factory, "two-centres-stripped", strip_header=True)
+
+
+def test_a_110_trunk_that_does_not_read_the_header_leaves_the_inbound_leg_without_it(stripped: TwoCentres) -> None:
+    """The 110 side's inbound trunk without handover_header (as if the peer PBX stripped it): the INVITE
+    still carries it, the 110 inbound leg has no CB_HANDOVER_IN."""
+    tc = stripped
+    before, invites = _calls_at_110(tc), len(tc.invites_at_110())
+    caller, _call_id, tid = _transfer_to_110(tc)
+    inbound = _offered_at_110(tc, before)
+    invite = wait_for(lambda: tc.invites_at_110()[invites:], 20, label="INVITE at the 110 PBX")[0]
+    assert header(invite, "X-Callbridge-Handover") == tid and CALLER in header(invite, "From"), invite
+    tc.c110.events.wait("call.answered", call_id=inbound["call_id"])  # the queue and an agent came after
+    assert "PJSIP_HEADER(read" not in tc.c110.cli("dialplan show 110@cb-inbound")
+    assert [v for v in tc.var_sets(tc.c110, "CB_HANDOVER_IN") if v["Linkedid"] == inbound["call_id"]] == []
+    assert never_bye(caller)
     tc.hang_up_everything()
