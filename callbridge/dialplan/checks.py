@@ -54,40 +54,60 @@ def _hotlines(m: DialplanModel) -> Iterator[Finding]:
     did_owner: dict[str, tuple[str, int]] = {}
     for num, h in m.hotlines.items():
         base: Path_ = ("hotlines", num)
-        for i, t in enumerate(h.inbound_trunks):
-            if t not in m.trunks:
-                yield Finding((*base, "inbound_trunks", i), _ref("trunk", t, m.trunks))
-        if h.outbound_trunk is not None and h.outbound_trunk not in m.trunks:
-            yield Finding((*base, "outbound_trunk"), _ref("trunk", h.outbound_trunk, m.trunks))
-        for i, q in enumerate(h.agent_queues):
-            if q not in m.queues:
-                yield Finding((*base, "agent_queues", i), _ref("queue", q, m.queues))
-            elif not m.queues[q].members:
-                yield Finding((*base, "agent_queues", i), f"queue {q!r} has no members: nobody answers", "warning")
-        if h.expert is not None:
-            if h.expert.queue not in m.queues:
-                yield Finding((*base, "expert", "queue"), _ref("queue", h.expert.queue, m.queues))
-            for i, p in enumerate(h.expert.priorities):
-                if p.origin is not None and p.origin not in m.hotlines:
-                    yield Finding((*base, "expert", "priorities", i, "origin"), _ref("hotline", p.origin, m.hotlines))
-                if p.category is not None and p.category not in m.categories:
-                    yield Finding(
-                        (*base, "expert", "priorities", i, "category"), _ref("category", p.category, m.categories)
-                    )
-        for i, d in enumerate(h.dids):
-            owner, index = did_owner.setdefault(d, (num, i))
-            if owner != num:
-                yield Finding(
-                    (*base, "dids", i),
-                    f"DID {d} already belongs to hotline {owner}",
-                    also=("hotlines", owner, "dids", index),
-                )
-        if not h.agent_queues and h.outbound_trunk is None:
+        yield from _hotline_trunks(m, base, h)
+        yield from _hotline_queues(m, base, h)
+        yield from _hotline_expert(m, base, h)
+        yield from _hotline_dids(base, num, h, did_owner)
+        yield from _hotline_reach(base, h)
+
+
+def _hotline_trunks(m: DialplanModel, base: Path_, h: Hotline) -> Iterator[Finding]:
+    for i, t in enumerate(h.inbound_trunks):
+        if t not in m.trunks:
+            yield Finding((*base, "inbound_trunks", i), _ref("trunk", t, m.trunks))
+    if h.outbound_trunk is not None and h.outbound_trunk not in m.trunks:
+        yield Finding((*base, "outbound_trunk"), _ref("trunk", h.outbound_trunk, m.trunks))
+
+
+def _hotline_queues(m: DialplanModel, base: Path_, h: Hotline) -> Iterator[Finding]:
+    for i, q in enumerate(h.agent_queues):
+        if q not in m.queues:
+            yield Finding((*base, "agent_queues", i), _ref("queue", q, m.queues))
+        elif not m.queues[q].members:
+            yield Finding((*base, "agent_queues", i), f"queue {q!r} has no members: nobody answers", "warning")
+
+
+def _hotline_expert(m: DialplanModel, base: Path_, h: Hotline) -> Iterator[Finding]:
+    if h.expert is None:
+        return
+    if h.expert.queue not in m.queues:
+        yield Finding((*base, "expert", "queue"), _ref("queue", h.expert.queue, m.queues))
+    for i, p in enumerate(h.expert.priorities):
+        if p.origin is not None and p.origin not in m.hotlines:
+            yield Finding((*base, "expert", "priorities", i, "origin"), _ref("hotline", p.origin, m.hotlines))
+        if p.category is not None and p.category not in m.categories:
+            yield Finding((*base, "expert", "priorities", i, "category"), _ref("category", p.category, m.categories))
+
+
+def _hotline_dids(base: Path_, num: str, h: Hotline, did_owner: dict[str, tuple[str, int]]) -> Iterator[Finding]:
+    """A DID belongs to one hotline: ``did_owner`` remembers the first to claim each."""
+    for i, d in enumerate(h.dids):
+        owner, index = did_owner.setdefault(d, (num, i))
+        if owner != num:
             yield Finding(
-                base, "hotline has neither agent_queues nor an outbound_trunk: calls cannot reach anyone", at_key=True
+                (*base, "dids", i),
+                f"DID {d} already belongs to hotline {owner}",
+                also=("hotlines", owner, "dids", index),
             )
-        if h.dids and not h.agent_queues:
-            yield Finding((*base, "dids"), "calls arrive on these DIDs but the hotline has no agent_queues")
+
+
+def _hotline_reach(base: Path_, h: Hotline) -> Iterator[Finding]:
+    if not h.agent_queues and h.outbound_trunk is None:
+        yield Finding(
+            base, "hotline has neither agent_queues nor an outbound_trunk: calls cannot reach anyone", at_key=True
+        )
+    if h.dids and not h.agent_queues:
+        yield Finding((*base, "dids"), "calls arrive on these DIDs but the hotline has no agent_queues")
 
 
 def _rules(m: DialplanModel) -> Iterator[Finding]:
@@ -239,21 +259,32 @@ def _modes(m: DialplanModel) -> Iterator[Finding]:
             if o not in m.overflow:
                 yield Finding((*base, "overflow", i), _ref("overflow", o, m.overflow))
         if mode.extends is not None:
-            if mode.extends not in m.modes:
-                yield Finding((*base, "extends"), _ref("mode", mode.extends, m.modes))
-            seen = [name]
-            cur: str | None = mode.extends
-            while cur in m.modes and cur not in seen:
-                seen.append(cur)
-                cur = m.modes[cur].extends
-            if cur == name and frozenset(seen) not in mode_loops:
-                mode_loops.add(frozenset(seen))
-                yield Finding((*base, "extends"), f"modes extend each other in a loop: {' → '.join([*seen, name])}")
-    if m.modes:
-        used = {r for name in m.modes for r in resolve_mode_rules(m, name)[0]}
-        for rid in m.rules:
-            if rid not in used:
-                yield Finding(("rules", rid), "rule is not active in any mode", "warning", at_key=True)
+            yield from _mode_extends(m, name, mode.extends, mode_loops)
+    yield from _rules_in_no_mode(m)
+
+
+def _mode_extends(m: DialplanModel, name: str, extends: str, mode_loops: set[frozenset[str]]) -> Iterator[Finding]:
+    """``extends`` names a mode, and following it never leads back (each loop reported once, in ``mode_loops``)."""
+    base: Path_ = ("modes", name, "extends")
+    if extends not in m.modes:
+        yield Finding(base, _ref("mode", extends, m.modes))
+    seen = [name]
+    cur: str | None = extends
+    while cur in m.modes and cur not in seen:
+        seen.append(cur)
+        cur = m.modes[cur].extends
+    if cur == name and frozenset(seen) not in mode_loops:
+        mode_loops.add(frozenset(seen))
+        yield Finding(base, f"modes extend each other in a loop: {' → '.join([*seen, name])}")
+
+
+def _rules_in_no_mode(m: DialplanModel) -> Iterator[Finding]:
+    if not m.modes:
+        return
+    used = {r for name in m.modes for r in resolve_mode_rules(m, name)[0]}
+    for rid in m.rules:
+        if rid not in used:
+            yield Finding(("rules", rid), "rule is not active in any mode", "warning", at_key=True)
 
 
 def _nuisance(m: DialplanModel) -> Iterator[Finding]:

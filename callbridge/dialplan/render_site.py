@@ -73,31 +73,37 @@ def local_contexts(plan: Dialplan) -> list[str]:
 
 def check_site(plan: Dialplan, site: Site, filename: str = "<site>") -> None:
     """Every endpoint and Local context of the dialplan is placed by the site file, else ``ConfigError``."""
-    problems: list[Problem] = []
+    missing = [*_carrier_missing(plan, site), *_contacts_missing(plan, site)]
+    missing += [(f"local_seats.{ctx}", f"queue members Local/…@{ctx}: say what context {ctx!r} dials")
+                for ctx in local_contexts(plan) if ctx not in site.local_seats]  # fmt: skip
+    if missing:
+        raise ConfigError([Problem(filename, 0, 0, field, message) for field, message in missing])
 
-    def missing(field: str, message: str) -> None:
-        problems.append(Problem(filename, 0, 0, field, message))
 
+def _carrier_missing(plan: Dialplan, site: Site) -> list[tuple[str, str]]:
+    """(field, message) for the inbound trunk lines the site's carrier does not cover."""
     inbound = {ep for t in plan.trunks.values() for line in t.lines if "@" not in line
                for ep in [endpoint_of(line)] if ep is not None}  # fmt: skip
+    out = []
     if site.carrier.endpoint not in inbound:
-        missing("carrier.endpoint", f"{site.carrier.endpoint!r} is not an inbound trunk line of the dialplan"
-                f" (expected one of: {', '.join(sorted(inbound)) or 'none'})")  # fmt: skip
-    for ep in sorted(inbound - {site.carrier.endpoint}):
-        missing("carrier", f"inbound trunk endpoint {ep!r} has no carrier entry")
+        out.append(("carrier.endpoint", f"{site.carrier.endpoint!r} is not an inbound trunk line of the dialplan"
+                    f" (expected one of: {', '.join(sorted(inbound)) or 'none'})"))  # fmt: skip
+    out += [("carrier", f"inbound trunk endpoint {ep!r} has no carrier entry")
+            for ep in sorted(inbound - {site.carrier.endpoint})]  # fmt: skip
+    return out
+
+
+def _contacts_missing(plan: Dialplan, site: Site) -> list[tuple[str, str]]:
+    """(field, message) for the trunk and agent endpoints the site gives no contact (nor a default host)."""
+    out = []
     if site.trunks.default_host is None:
-        for ep in trunk_endpoints(plan):
-            if ep not in site.trunks.endpoints:
-                missing(f"trunks.endpoints.{ep}", "no contact for this trunk endpoint (or set trunks.default_host)")
+        out += [(f"trunks.endpoints.{ep}", "no contact for this trunk endpoint (or set trunks.default_host)")
+                for ep in trunk_endpoints(plan) if ep not in site.trunks.endpoints]  # fmt: skip
     if site.agents.include is None and site.agents.default_host is None:
-        for ep in agent_endpoints(plan, site):
-            if ep not in site.agents.endpoints or site.agents.endpoints[ep].contact is None:
-                missing(f"agents.endpoints.{ep}", "no contact for this agent (or set agents.default_host / include)")
-    for ctx in local_contexts(plan):
-        if ctx not in site.local_seats:
-            missing(f"local_seats.{ctx}", f"queue members Local/…@{ctx}: say what context {ctx!r} dials")
-    if problems:
-        raise ConfigError(problems)
+        out += [(f"agents.endpoints.{ep}", "no contact for this agent (or set agents.default_host / include)")
+                for ep in agent_endpoints(plan, site)
+                if ep not in site.agents.endpoints or site.agents.endpoints[ep].contact is None]  # fmt: skip
+    return out
 
 
 def _transport(site: Site) -> list[str]:
