@@ -26,6 +26,8 @@ Listener = Callable[[Event], None]
 
 CALL = "call,all"
 DIALPLAN = "dialplan,all"
+#: How long a Local ``;2``'s answer takes to reach its ``;1`` (the recorded race: about a millisecond).
+LOCAL_ANSWER_S = 0.001
 
 
 class World:
@@ -300,17 +302,32 @@ class World:
         return bridge
 
     def answer(self, chan: Channel) -> None:
-        """Answer a channel; a Local ``;2`` answering brings its ``;1`` up too (in that order)."""
+        """Answer a channel; a Local ``;2`` answering brings its ``;1`` up too, a moment later.
+
+        As core_local does: the ``;2``'s answer is queued to ``;1`` as a control frame, read by whoever waits
+        on ``;1`` (the outer Dial or Queue) on its next pass. So two ``;2`` halves answered within that moment
+        are both Up before the outer side takes one and cancels the other (live: ``live_q120_local_hops_*``).
+        """
         if chan.state == UP or chan.hungup:
             return
         self.set_state(chan, UP)
-        target = chan
         if chan.partner is not None and not chan.is_local_one:
-            target = chan.partner
-            self.set_state(target, UP)
-        waiter = target.waiter
+            one = chan.partner
+            self.sched.call_later(LOCAL_ANSWER_S, lambda: self._local_one_answered(one))
+            return
+        self._answered(chan)
+
+    def _local_one_answered(self, one: Channel) -> None:
+        if one.state == UP or one.hungup:
+            return
+        self.set_state(one, UP)
+        self._answered(one)
+
+    @staticmethod
+    def _answered(chan: Channel) -> None:
+        waiter = chan.waiter
         if waiter is not None and hasattr(waiter, "on_answer"):
-            waiter.on_answer(target)
+            waiter.on_answer(chan)
 
     def ringing(self, chan: Channel) -> None:
         if chan.state in (UP, RINGING) or chan.hungup:
