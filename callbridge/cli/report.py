@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from callbridge.centres.report import centre_handovers, render_centres
 from callbridge.cli.common import report_local_error, settings_from_args
 from callbridge.cli.records import add_store_arguments, open_store_from_args
 from callbridge.dialplan.loader import load_dialplan
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open-loops", type=float, default=None, metavar="HOURS",
                         help="instead of KPIs: hand-overs that reached the destination more than HOURS ago "
                              "with no resolved/returned feedback, per hotline pair")  # fmt: skip
+    parser.add_argument("--centres", action="store_true",
+                        help="instead of KPIs: the hand-overs between two centres in the period, with how the "
+                             "receiving centre bound them, the transfer's outcome and the feedback")  # fmt: skip
     add_store_arguments(parser)
 
 
@@ -53,6 +57,8 @@ def answer_rate_targets(args: argparse.Namespace) -> dict[str, float]:
 def main(args: argparse.Namespace) -> int:
     if args.open_loops is not None:
         return open_loops_report(args)
+    if args.centres:
+        return centres_report(args)
     try:
         period = parse_period(args.period, now=time.time())
         targets = answer_rate_targets(args)
@@ -82,6 +88,20 @@ def open_loops_report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return _write(args, render_open_loops(loops, now=now, hours=args.open_loops, fmt=args.format))
+
+
+def centres_report(args: argparse.Namespace) -> int:
+    """``--centres``: the pair's hand-overs with both outcomes (see callbridge/centres/report.py)."""
+    try:
+        period = parse_period(args.period, now=time.time())
+        store = open_store_from_args(args)
+    except LocalError as exc:
+        return report_local_error("callbridge report", exc)
+    try:
+        rows = centre_handovers(store.backend, start=period.start, end=period.end)
+    finally:
+        store.close()
+    return _write(args, render_centres(rows, label=period.label, fmt=args.format))
 
 
 def _write(args: argparse.Namespace, text: str) -> int:

@@ -22,9 +22,9 @@ TRANSFER_STATES = {
     "transfer.requested": "requested", "transfer.ringing": "ringing", "transfer.answered": "answered",
     "transfer.completed": "completed", "transfer.failed": "failed", "transfer.returned": "returned",
     "transfer.refused": "refused", "transfer.backup_line": "backup_line", "threeway.started": "threeway",
-    "threeway.agent_left": "agent_left",
+    "threeway.agent_left": "agent_left", "handover.failed": "failed",
 }  # fmt: skip
-PENDING = ("requested", "ringing", "backup_line", "threeway")
+PENDING = ("requested", "ringing", "backup_line", "threeway", "bound")  # bound: from another centre, not answered
 
 
 def endpoint(agent: str) -> str:
@@ -70,6 +70,7 @@ class HandoverView:
     answered_by: str = ""
     reason: str = ""
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    match: str = ""  # from another centre: how this centre's call was bound (header | caller_number)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +78,7 @@ class HandoverView:
             "to_hotline": self.to_hotline, "agent": self.agent, "caller_num": self.caller_num,
             "category": self.category, "ticket": self.ticket, "summary": self.summary, "mode": self.mode,
             "state": self.state, "requested_ts": self.requested_ts, "answered_by": self.answered_by,
-            "reason": self.reason, "feedback": list(self.feedback),
+            "reason": self.reason, "feedback": list(self.feedback), "match": self.match,
         }  # fmt: skip
 
 
@@ -150,6 +151,9 @@ class ConsoleState:
         if call is not None:
             call.agent, call.answered_ts, call.waiting = endpoint(str(d.get("agent") or "")), e.ts, False
             call.ringing.clear()
+            h = self.handovers.get(call.transfer_id)
+            if h is not None and h.state == "bound":  # a hand-over from another centre, answered here
+                h.state, h.answered_by = "answered", call.agent
 
     def on_ended(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
         if e.call_id:
@@ -175,6 +179,17 @@ class ConsoleState:
         call = self.calls.get(h.call_id)
         if call is not None:
             call.transfer_id = xfer
+
+    def on_bound(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        """A hand-over from another centre bound to a call here: the receiving agent's screen pop (at the
+        sending centre, the peer's word on its own hand-over: only the match is added)."""
+        xfer = str(d.get("transfer_id") or "")
+        new = xfer not in self.handovers
+        self.on_transfer(e, d)
+        h = self.handovers.get(xfer)
+        if h is not None:
+            h.match = str(d.get("match") or h.match)
+            h.state = "bound" if new else h.state
 
     def on_feedback(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
         h = self.handovers.get(str(d.get("transfer_id") or ""))
@@ -275,7 +290,8 @@ _HANDLERS = {
     "queue.left": ConsoleState.on_left_queue, "queue.abandoned": ConsoleState.on_left_queue,
     "queue.priority_set": ConsoleState.on_priority, "call.ringing": ConsoleState.on_ringing,
     "call.answered": ConsoleState.on_answered, "call.ended": ConsoleState.on_ended,
-    "handover.feedback": ConsoleState.on_feedback, "nuisance.flagged": ConsoleState.on_nuisance,
+    "handover.feedback": ConsoleState.on_feedback, "handover.bound": ConsoleState.on_bound,
+    "nuisance.flagged": ConsoleState.on_nuisance,
     "nuisance.released": ConsoleState.on_released,
     "mode.switched": ConsoleState.on_mode, "command.received": ConsoleState.on_command,
 }  # fmt: skip

@@ -3,19 +3,27 @@ centre's, over the inter-centre trunk (simulated) and two bridged mosquitto brok
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from callbridge.centres.events import HandoverBound
+from callbridge.web.console_state import Desk
 from tests.e2e.conftest import CALLER, agent_endpoint, command
-from tests.e2e.two_centres_lab import TwoCentres, open_two_centres
+from tests.e2e.two_centres_lab import Centre, TwoCentres, open_two_centres
 
 pytestmark = pytest.mark.mosquitto
 
 
-async def transfer_to_110(pair: TwoCentres, caller: str = CALLER, ticket: str = "GD-2026-0001") -> str:
-    """A citizen's call answered at 12345, handed over to 110 by command: the transfer id."""
+async def transfer_to_110(pair: TwoCentres, caller: str = CALLER, ticket: str = "GD-2026-0001") -> tuple[str, str]:
+    """A citizen's call answered at 12345, handed over to 110 by command: (transfer id, citizen's channel)."""
     a = pair.c12345.lab
     chan, agent = await a.answered_call("12345", caller=caller)
     call_id = a.sim.channel(chan).linkedid  # type: ignore[union-attr]
@@ -23,12 +31,12 @@ async def transfer_to_110(pair: TwoCentres, caller: str = CALLER, ticket: str = 
     result = await a.app.service.handle(command("transfer", call_id=call_id, agent=agent_endpoint(agent),
                                                 to_hotline="110", category="police", ticket=ticket,
                                                 summary="邻居家传出呼救声"))  # fmt: skip
-    return str(result["transfer_id"])
+    return str(result["transfer_id"]), chan
 
 
 async def test_the_hand_over_binds_by_header_and_the_110_pop_carries_its_data(tmp_path: Path) -> None:
     async with open_two_centres(tmp_path) as pair:
-        xfer = await transfer_to_110(pair)
+        xfer, _ = await transfer_to_110(pair)
         b = pair.c110.lab
         bound = await b.event("handover.bound", timeout=15, transfer_id=xfer)
         assert isinstance(bound, HandoverBound)
@@ -39,3 +47,100 @@ async def test_the_hand_over_binds_by_header_and_the_110_pop_carries_its_data(tm
         assert trunk_call == (CALLER, "110", xfer)
         call = b.app.tracker.calls.get(bound.call_id or "")
         assert call is not None and call.hotline == "110"
+        # the 110 agent's screen pop: the console view of the desk that talks with the bound call
+        await b.until(lambda: any(c.agent == "agent2101" for c in b.app.console.state.calls.values()), 10)
+        view = b.app.console.state.view(Desk("agent2101", "110"), now=time.time())
+        pop = view["received_from"]
+        assert pop is not None and (pop["transfer_id"], pop["ticket"], pop["agent"], pop["category"], pop["match"]) == (
+            xfer, "GD-2026-0001", "agent1001", "police", "header")  # fmt: skip
+        # both records: the receiving centre's own binding, and the sending centre's copy taken in over the link
+        for centre in (pair.c110, pair.c12345):
+            rows = await until_rows(centre, "SELECT data FROM events WHERE type = 'handover.bound' AND transfer_id = ?",
+                                    xfer)
+            assert '"match":"header"' in rows[0]["data"].replace(" ", "")
+
+
+async def until_rows(centre: Centre, sql: str, *args: Any, timeout: float = 15.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    """The rows once there are some (the other centre's events come over the bridge)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            rows = await centre.records_of(sql, *args)
+            if rows:
+                return rows
+            await asyncio.sleep(0.1)
+
+
+async def test_a_peer_that_strips_the_header_is_bound_by_caller_number(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path, strip_header=True) as pair:
+        xfer, _ = await transfer_to_110(pair, caller="13700000021")
+        bound = await pair.c110.lab.event("handover.bound", timeout=15, transfer_id=xfer)
+        assert (bound.match, bound.caller_num, bound.ticket) == ("caller_number", "13700000021", "GD-2026-0001")
+        assert pair.trunks[0].calls == [("13700000021", "110", "")]  # no header reached the 110 PBX
+        assert pair.c110.lab.app.tracker.calls[bound.call_id or ""].hotline == "110"
+
+
+async def test_feedback_returns_to_the_12345_records_and_both_reports_show_both_outcomes(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        xfer, citizen = await transfer_to_110(pair, caller="13700000031")
+        b = pair.c110.lab
+        bound = await b.event("handover.bound", timeout=15, transfer_id=xfer)
+        await pair.c12345.lab.event("transfer.answered", timeout=10, transfer_id=xfer)
+        # the 110 agent reports the case resolved (the console's handover_feedback command)
+        cmd = command("handover_feedback", transfer_id=xfer, agent="agent2101", outcome="resolved", ticket="JJ-110-7")
+        reply = b.app.feedback.handle(cmd.body, frozenset({"110"}))
+        assert reply["from_hotline"] == "12345"
+        feedback = await b.event("handover.feedback", timeout=5, transfer_id=xfer)
+        assert feedback.call_id == bound.call_id  # this centre's call, learnt from the binding
+        [row] = await until_rows(pair.c12345, "SELECT outcome, agent, ticket, to_hotline FROM handover_feedback"
+                                              " WHERE transfer_id = ?", xfer)  # fmt: skip
+        assert row == {"outcome": "resolved", "agent": "agent2101", "ticket": "JJ-110-7", "to_hotline": "110"}
+        # the sender's console shows the feedback on its own hand-over
+        sent = pair.c12345.app.console.state.handovers[xfer]
+        assert [f["outcome"] for f in sent.feedback] == ["resolved"] and sent.match == "header"
+        pair.c12345.lab.sim.caller_hangup(citizen)  # the call closes on both sides
+        await pair.c12345.lab.event("transfer.completed", timeout=10, transfer_id=xfer)
+        for centre in (pair.c12345, pair.c110):
+            await centre.records_of("SELECT 1")
+            out = report(centre, "csv")
+            [line] = [r for r in csv.DictReader(io.StringIO(out)) if r["transfer_id"] == xfer]
+            assert (line["from_hotline"], line["to_hotline"], line["received"], line["match"], line["feedback"]) == (
+                "12345", "110", "bound", "header", "resolved")  # fmt: skip
+            assert line["ticket"] == "GD-2026-0001" and line["agent"] == "agent1001"
+            # the transfer's own outcome: the sender's record at 12345; reached (bound) at 110
+            assert line["transfer"] == ("completed" if centre is pair.c12345 else "reached")
+        assert "| 12345 → 110 |" in report(pair.c110, "markdown")
+
+
+def report(centre: Centre, fmt: str) -> str:
+    """``callbridge report --centres`` on this centre's records file (the CLI, in a subprocess)."""
+    done = subprocess.run([sys.executable, "-m", "callbridge", "report", "--centres", "--format", fmt,
+                           "--period", "2000-01-01..2100-01-01", "--db", str(centre.records)],
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    return done.stdout
+
+
+async def test_the_110_centre_unreachable_applies_the_chain_and_fails_the_hand_over_on_both_sides(
+    tmp_path: Path,
+) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        a, b = pair.c12345.lab, pair.c110.lab
+        for line in ("centre-110", "centre-110-backup"):
+            a.sim.set_trunk(line, "down")  # the 110 PBX answers nothing on either line
+        xfer, _ = await transfer_to_110(pair, caller="13700000041")
+        await a.event("transfer.backup_line", timeout=10, transfer_id=xfer)
+        returned = await a.event("transfer.returned", timeout=15, transfer_id=xfer)
+        assert returned.data()["to_hotline"] == "110"
+        failed = await b.event("handover.failed", timeout=15, transfer_id=xfer)
+        assert (failed.data()["outcome"], failed.data()["ticket"], failed.data()["agent"]) == (
+            "returned", "GD-2026-0001", "agent1001")  # fmt: skip
+        # the 12345 records hold the peer's failure beside their own returned transfer
+        await until_rows(pair.c12345, "SELECT 1 FROM events WHERE type = 'handover.failed' AND transfer_id = ?", xfer)
+        # a later call of the same number at 110, within the window: bound to nothing
+        later = b.sim.place_call("13700000041", "110")
+        await b.event("call.queued", timeout=10, call_id=later.linkedid)
+        await asyncio.sleep(1.0)
+        assert b.of_type("handover.bound") == []
+        assert pair.trunks[0].calls == []
+        for centre, transfer in ((pair.c12345, "returned"), (pair.c110, "returned")):
+            [line] = [r for r in csv.DictReader(io.StringIO(report(centre, "csv"))) if r["transfer_id"] == xfer]
+            assert (line["received"], line["transfer"]) == ("failed", transfer)

@@ -80,6 +80,7 @@ def _settings(name: str, peer: str, port: int, broker: Mosquitto, tmp: Path) -> 
                  "reconnect_min_s": 0.05, "reconnect_max_s": 0.5},
         "store": {"path": str(tmp / "records.sqlite3")},
         "centres": {"peer_site": f"c{peer}", "window_s": 120},
+        "web": {"port": 0},  # the console (its screen pop), on a free port
     })  # fmt: skip
 
 
@@ -104,7 +105,7 @@ async def _centre(name: str, peer: str, broker: Mosquitto, tmp: Path) -> AsyncIt
     events: list[DomainEvent] = []
     settings = _settings(name, peer, port, broker, tmp)
     app = App(settings, ami_secret=SECRET, dialplan_path=dialplans, event_sinks=[events.extend],
-              enable_store=True, watch_interval=0.5)  # fmt: skip
+              enable_web=True, watch_interval=0.5)  # fmt: skip
     lab = Lab(sim, app, dialplans, events)
     try:
         async with asyncio.timeout(10):
