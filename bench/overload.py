@@ -25,11 +25,13 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,12 @@ RATE = 17_700.0
 FLOOD_S = 40.0
 SETTLE_S = 20.0
 WARMUP_S = 5.0
+#: Floods after the warm-up (issue 17.5: at least three, to see a ratchet).
+FLOODS = int(os.environ.get("BENCH_OVERLOAD_FLOODS", "3"))
+#: ``BENCH_OVERLOAD_TRACE=1``: the diagnostic run (:mod:`bench.overload_trace`): the daemon under tracemalloc, a
+#: heap snapshot after the warm-up and after each flood's settle, the top growers and the interpreter's stalls
+#: (collector runs, GIL waits) reported per flood. Slower daemon: its figures are not the benchmark's.
+TRACE = os.environ.get("BENCH_OVERLOAD_TRACE", "") not in ("", "0")
 TOKEN = "bench-overload-token"
 SECRET = "bench"
 CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -188,8 +196,94 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) 
     raise RuntimeError("callbridge run never became ready")
 
 
+def ready_doc(port: int) -> dict[str, Any]:
+    """``/readyz``'s document (the AMI intake's counters are in it)."""
+    _, body, _ = get(port, "/readyz")
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+def consumed(port: int) -> int:
+    """AMI items the daemon's consumer has taken so far (``/readyz`` → ``ami_intake.consumed``)."""
+    intake = ready_doc(port).get("ami_intake") or {}
+    return int(intake.get("consumed", 0))
+
+
+class Tracer:
+    """The traced daemon's snapshots (:mod:`bench.overload_trace`): SIGUSR2, then wait for the files."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.taken = 0
+
+    def snapshot(self, pid: int, timeout: float = 180.0) -> tuple[Path, dict[str, Any]]:
+        self.taken += 1
+        done = self.dir / f"snap-{self.taken}.done"
+        os.kill(pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while not done.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the traced daemon wrote no snapshot")
+            time.sleep(0.2)
+        doc: dict[str, Any] = json.loads((self.dir / f"snap-{self.taken}.json").read_text(encoding="utf-8"))
+        return self.dir / f"snap-{self.taken}.pickle", doc
+
+
+def top_growers(before: Path, after: Path, limit: int = 12) -> dict[str, Any]:
+    """What the heap holds more of after than before: by line, and the largest by call stack."""
+    ignore = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib.*"),
+              tracemalloc.Filter(False, "<unknown>"))  # fmt: skip
+    old = tracemalloc.Snapshot.load(str(before)).filter_traces(ignore)
+    new = tracemalloc.Snapshot.load(str(after)).filter_traces(ignore)
+
+    def short(frame: tracemalloc.Frame) -> str:
+        return f"{frame.filename.rsplit('site-packages/', 1)[-1].rsplit(str(REPO) + '/', 1)[-1]}:{frame.lineno}"
+
+    by_line = [s for s in new.compare_to(old, "lineno") if s.size_diff > 0][:limit]
+    by_stack = [s for s in new.compare_to(old, "traceback") if s.size_diff > 0][:5]
+    total = sum(s.size_diff for s in new.compare_to(old, "filename"))
+    return {
+        "traced_diff_kib": round(total / 1024, 1),
+        "by_line": [{"kib": round(s.size_diff / 1024, 1), "blocks": s.count_diff, "at": short(s.traceback[0])}
+                    for s in by_line],
+        "by_stack": [{"kib": round(s.size_diff / 1024, 1), "blocks": s.count_diff,
+                      "stack": [short(f) for f in list(s.traceback)[-8:]]} for s in by_stack],
+    }  # fmt: skip
+
+
+def one_flood(sampler: Sampler, flooder: Flooder, web: int, *, rate: float, seconds: float,
+              settle: float) -> dict[str, Any]:  # fmt: skip
+    """One flood and its settle: RSS before/during/after, the probes during it, what was offered, taken, shed."""
+    taken_before, shed_before = consumed(web), metrics(web).get("callbridge_records_dropped_total", 0.0)
+    t0 = time.monotonic()
+    sent = flooder.flood(rate, seconds)
+    t1 = time.monotonic()
+    taken_by_end = consumed(web)
+    time.sleep(settle)
+    t2 = time.monotonic()
+    s = sampler.samples
+    before = rss_between(s.rss, t0 - 1.5, t0)
+    during = rss_between(s.rss, t0, t1)
+    after = rss_between(s.rss, t2 - 1.0, t2)
+    shown = metrics(web)
+    return {
+        "sent": sent, "load_avg": os.getloadavg()[0],
+        "events": {"offered": sent["events"], "processed_by_flood_end": taken_by_end - taken_before,
+                   "processed": consumed(web) - taken_before,
+                   "records_shed": shown.get("callbridge_records_dropped_total", 0.0) - shed_before},
+        "rss_before_kib": before[-1] if before else 0, "rss_max_during_kib": max(during, default=0),
+        "rss_after_kib": after[-1] if after else 0,
+        "healthz_ms": latency_ms(s.probes, "/healthz", t0, t1),
+        "readyz_ms": latency_ms(s.probes, "/readyz", t0, t1),
+        "probe_failures": sum(1 for t, _, _, st in s.probes if t0 <= t <= t1 and st not in (200, 503)),
+        "metrics": shown,
+    }  # fmt: skip
+
+
 def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *, floods: int, rate: float,
-                 seconds: float, settle: float) -> tuple[list[dict[str, Any]], int, Samples]:
+                 seconds: float, settle: float, tracer: Tracer | None = None,
+                 ) -> tuple[list[dict[str, Any]], int, Samples]:  # fmt: skip
     sampler = Sampler(daemon.pid, web)
     time.sleep(min(5.0, settle))  # idle: the cold level, and idle probe latency
     idle_end = time.monotonic()
@@ -199,25 +293,13 @@ def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *,
         # anyway (tombstones, value cache, recent finished calls); "before" is measured after it.
         flooder.flood(rate, WARMUP_S if seconds >= FLOOD_S else 2.0)
         time.sleep(settle)
+        first = tracer.snapshot(daemon.pid)[0] if tracer else None
         for i in range(floods):
-            t0 = time.monotonic()
-            sent = flooder.flood(rate, seconds)
-            t1 = time.monotonic()
-            time.sleep(settle)
-            t2 = time.monotonic()
-            s = sampler.samples
-            before = rss_between(s.rss, t0 - 1.5, t0)
-            during = rss_between(s.rss, t0, t1)
-            after = rss_between(s.rss, t2 - 1.0, t2)
-            rounds.append({
-                "flood": i + 1, "sent": sent,
-                "rss_before_kib": before[-1] if before else 0, "rss_max_during_kib": max(during, default=0),
-                "rss_after_kib": after[-1] if after else 0,
-                "healthz_ms": latency_ms(s.probes, "/healthz", t0, t1),
-                "readyz_ms": latency_ms(s.probes, "/readyz", t0, t1),
-                "probe_failures": sum(1 for t, _, _, st in s.probes if t0 <= t <= t1 and st not in (200, 503)),
-                "metrics": metrics(web),
-            })
+            rounds.append({"flood": i + 1, **one_flood(sampler, flooder, web, rate=rate, seconds=seconds,
+                                                      settle=settle)})  # fmt: skip
+            if tracer is not None and first is not None:
+                snap, held = tracer.snapshot(daemon.pid)
+                rounds[-1]["trace"] = {"growers_since_before": top_growers(first, snap), "interpreter": held}
             print(f"   flood {i + 1}: {json.dumps(rounds[-1], ensure_ascii=False)}", flush=True)
     finally:
         samples = sampler.stop()
@@ -240,15 +322,18 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         web = free_port()
         config = tmp / "callbridge.yaml"
         config.write_text(settings_text(tmp, flooder.port, broker.port, web), encoding="utf-8")
-        env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "CALLBRIDGE_WEB_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "CALLBRIDGE_WEB_TOKEN": TOKEN, "PYTHONPATH": str(REPO),
+               "BENCH_TRACE_DIR": str(tmp / "trace")}  # fmt: skip
+        tracer = Tracer(tmp / "trace") if TRACE else None
+        entry = "bench.overload_trace" if TRACE else "callbridge"
         with (tmp / "daemon.log").open("wb") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "callbridge", "run", "--config", str(config)],
+            daemon = subprocess.Popen([sys.executable, "-m", entry, "run", "--config", str(config)],
                                       cwd=tmp, env=env, stdout=log, stderr=log)
         pin(daemon.pid, daemon_cpus)
         try:
             wait_ready(web, daemon)
-            rounds, idle_rss, samples = flood_rounds(daemon, flooder, web, floods=3, rate=RATE, seconds=seconds,
-                                                     settle=settle)
+            rounds, idle_rss, samples = flood_rounds(daemon, flooder, web, floods=FLOODS, rate=RATE, seconds=seconds,
+                                                     settle=settle, tracer=tracer)  # fmt: skip
             idle_start = samples.rss[0][0] if samples.rss else 0.0
             idle = {p: latency_ms(samples.probes, p, idle_start, idle_start + 5) for p in ("/healthz", "/readyz")}
             alive = daemon.poll() is None
@@ -271,16 +356,19 @@ def summarise(rounds: list[dict[str, Any]], idle_rss: int, idle: dict[str, Any],
               seconds: float, settle: float, quick: bool) -> BenchResult:
     base = rounds[0]["rss_before_kib"] or idle_rss  # after the warm-up flood
     afters = [r["rss_after_kib"] for r in rounds]
+    ratchet = [round(b / a, 3) if a else 0.0 for a, b in zip([base, *afters], afters, strict=False)]
     worst_probe = max(max(r["healthz_ms"].get("max", 0), r["readyz_ms"].get("max", 0)) for r in rounds)
     result = BenchResult(
         name="overload",
         params={"rate_events_per_s": rate, "flood_s": seconds, "settle_s": settle, "floods": len(rounds),
-                "daemon": "python -m callbridge run (records, web, bus)", "quick": quick},
+                "daemon": "python -m callbridge run (records, web, bus)", "quick": quick, "traced": TRACE},
         results={
             "rss_cold_kib": idle_rss, "rss_before_kib": base, "rss_after_kib": afters,
             "rss_max_during_kib": [r["rss_max_during_kib"] for r in rounds],
             "after_vs_before": [round(a / base, 3) for a in afters] if base else [],
+            "after_vs_previous_after": ratchet,  # per flood: the first against "before", then flood over flood
             "healthz_ms": [r["healthz_ms"] for r in rounds], "readyz_ms": [r["readyz_ms"] for r in rounds],
+            "events": [r["events"] for r in rounds], "load_avg": [r["load_avg"] for r in rounds],
             "sent": [r["sent"] for r in rounds], "metrics": [r["metrics"] for r in rounds],
             "probe_failures": sum(r["probe_failures"] for r in rounds), "daemon_alive": alive,
         },

@@ -40,8 +40,9 @@ SLICE_S = 0.003
 class IngestGate:
     """Pauses and resumes reading of the current AMI session around a bounded queue; counts what it did."""
 
-    __slots__ = ("_clock", "_pause", "_paused_at", "_resume", "_slice_end", "arrivals", "high_water", "low_water",
-                 "max_queued", "paused", "paused_s", "pauses", "slice_s", "slices")
+    __slots__ = ("_clock", "_pause", "_paused_at", "_queued", "_resume", "_slice_end", "arrivals", "consumed",
+                 "high_water", "low_water", "max_queued", "paused", "paused_s", "pauses", "received", "slice_s",
+                 "slices")
 
     def __init__(self, high_water: int = HIGH_WATER, low_water: int = LOW_WATER, slice_s: float = SLICE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
@@ -63,6 +64,11 @@ class IngestGate:
         self._slice_end = 0.0
         #: Times the consumer gave the event loop a turn with events still waiting.
         self.slices = 0
+        #: Items (events and connection items) queued and handed to the consumer so far: from the queue's
+        #: length at each :meth:`filled` and :meth:`drained`, so the client's calls say nothing more.
+        self.received = 0
+        self.consumed = 0
+        self._queued = 0
 
     def begin_slice(self) -> None:
         """The consumer starts (again) with events to take: its slice of time begins now."""
@@ -89,6 +95,8 @@ class IngestGate:
     def filled(self, queued: int) -> None:
         """Events were added; ``queued`` are waiting now."""
         self.arrivals += 1
+        self.received += max(0, queued - self._queued)
+        self._queued = queued
         if queued > self.max_queued:
             self.max_queued = queued
         if queued >= self.high_water and not self.paused and self._pause is not None:
@@ -99,6 +107,8 @@ class IngestGate:
 
     def drained(self, queued: int) -> None:
         """The consumer took events; ``queued`` are still waiting."""
+        self.consumed += max(0, self._queued - queued)
+        self._queued = queued
         if self.paused and queued <= self.low_water:
             resume = self._resume
             self._end_pause()
@@ -119,4 +129,5 @@ class IngestGate:
         """What ``/readyz`` shows of the AMI intake."""
         paused_s = self.paused_s + (self._clock() - self._paused_at if self.paused else 0.0)
         return {"paused": self.paused, "pauses": self.pauses, "paused_s": round(paused_s, 3),
-                "max_queued": self.max_queued, "high_water": self.high_water, "slices": self.slices}  # fmt: skip
+                "max_queued": self.max_queued, "high_water": self.high_water, "slices": self.slices,
+                "received": self.received, "consumed": self.consumed}  # fmt: skip

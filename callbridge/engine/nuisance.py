@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
+from bisect import bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,49 +28,120 @@ class Verdict:
     hotlines: tuple[str, ...]  # hotlines this number called within the window, oldest first
 
 
+#: Caller numbers with a window at most; beyond it the number whose last call is the oldest is forgotten
+#: (LRU). A day's traffic keeps far fewer (a window's worth of distinct numbers: hundreds to a few thousand),
+#: but a flood of distinct numbers (issue 17.5: hundreds of calls a second) would otherwise keep a window
+#: per number for the whole ``window`` — megabytes per flood, given back only ten minutes later. What it
+#: costs under such a flood: a number calling again only after 10,000 other numbers called starts afresh.
+MAX_NUMBERS = 10_000
+#: Calls remembered per number at most, the oldest dropped first (the threshold is at most 1,000, so a
+#: number over it is still flagged; its ``count`` then says 1,000).
+MAX_CALLS = 1_000
+#: Calls remembered in all windows together at most (the least recently calling numbers forgotten first):
+#: with the two bounds above the windows hold at most ~4 MB, whatever the traffic.
+MAX_HELD = 100_000
+
+
+class _Window:
+    """One number's calls within the window, oldest first: their times and hotlines side by side (16 bytes
+    a call, against 88 for a tuple of both)."""
+
+    __slots__ = ("hotlines", "times")
+
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.hotlines: list[str] = []
+
+    def drop(self, count: int) -> None:
+        del self.times[:count]
+        del self.hotlines[:count]
+
+
 @dataclass(slots=True)
 class NuisanceWatch:
     """Counts every offered call; :meth:`offered` returns a verdict when the number is over the threshold.
 
     Calls to hotlines outside ``policy.hotlines`` still count (the window is across all hotlines), but
     only a call to a watched hotline can be flagged: emergency lines are never filtered.
+
+    Memory is bounded by age and by count: the windows are kept least recently calling number first, so a
+    number whose last call left the window is at the front and is forgotten there (no scan of the rest);
+    beyond ``max_numbers`` numbers or ``max_held`` calls in all, the front numbers are forgotten too, and a
+    number keeps at most ``max_calls`` calls.
     """
 
-    _calls: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
-    _next_prune: float = 0.0
+    max_numbers: int = MAX_NUMBERS
+    max_calls: int = MAX_CALLS
+    max_held: int = MAX_HELD
+    _calls: OrderedDict[str, _Window] = field(default_factory=OrderedDict)
+    #: Calls held in all windows now (what ``max_held`` bounds).
+    held: int = 0
+    #: Numbers forgotten for a count bound while their window still held calls (since start).
+    evicted: int = 0
 
     def offered(self, policy: NuisancePolicy | None, caller_num: str, hotline: str, now: float) -> Verdict | None:
         if policy is None or not caller_num or caller_num in policy.exempt:
             return None
-        if now >= self._next_prune:
-            # Most numbers call once and never again: without this their windows would stay forever (the
-            # daemon runs for months). A scan every quarter window keeps at most 1.25 windows of numbers.
-            self.prune(policy, now)
-            self._next_prune = now + max(policy.window / 4, 1.0)
-        window = self._calls.setdefault(caller_num, deque())
-        window.append((now, hotline))
-        while window and window[0][0] <= now - policy.window:
-            window.popleft()
+        self.prune(policy, now)
+        window = self._window(caller_num)
+        window.times.append(now)
+        window.hotlines.append(hotline)
+        self.held += 1
+        expired = bisect_right(window.times, now - policy.window)
+        drop = max(expired, len(window.times) - self.max_calls)
+        if drop:
+            window.drop(drop)
+            self.held -= drop
+        self._bound()
         if policy.hotlines and hotline not in policy.hotlines:
             return None
-        if len(window) < policy.threshold:
+        count = len(window.times)
+        if count < policy.threshold:
             return None
-        return Verdict(count=len(window), hotlines=tuple(dict.fromkeys(h for _, h in window)))
+        return Verdict(count=count, hotlines=tuple(dict.fromkeys(window.hotlines)))
+
+    def _window(self, caller_num: str) -> _Window:
+        """The number's window, now the most recently calling one (a new one when it has none)."""
+        calls = self._calls
+        window = calls.get(caller_num)
+        if window is None:
+            window = calls[caller_num] = _Window()
+        else:
+            calls.move_to_end(caller_num)
+        return window
+
+    def _bound(self) -> None:
+        """Forget the least recently calling numbers while a count bound is passed (never the last caller:
+        it alone holds at most ``max_calls``)."""
+        calls = self._calls
+        while len(calls) > self.max_numbers or (self.held > self.max_held and len(calls) > 1):
+            _, window = calls.popitem(last=False)
+            self.held -= len(window.times)
+            self.evicted += 1
 
     def release(self, caller_num: str) -> int:
         """Forget the number's window (a supervisor released it); how many calls it held."""
         window = self._calls.pop(caller_num, None)
-        return len(window) if window is not None else 0
+        if window is None:
+            return 0
+        self.held -= len(window.times)
+        return len(window.times)
 
     def tracked_numbers(self) -> int:
-        """How many caller numbers have a window now (what :meth:`prune` bounds)."""
+        """How many caller numbers have a window now (what :meth:`prune` and ``max_numbers`` bound)."""
         return len(self._calls)
 
     def prune(self, policy: NuisancePolicy | None, now: float) -> None:
-        """Forget numbers whose window is empty (bounded memory)."""
+        """Forget the numbers whose last call left the window: they are the front of the LRU order, so this
+        costs one look per number forgotten plus one (no scan of the live windows)."""
         horizon = now - (policy.window if policy is not None else 0)
-        for num in [n for n, w in self._calls.items() if not w or w[-1][0] <= horizon]:
-            del self._calls[num]
+        calls = self._calls
+        while calls:
+            num, window = next(iter(calls.items()))
+            if window.times and window.times[-1] > horizon:
+                return  # the rest called later (a clock set back only delays forgetting: the count bounds)
+            del calls[num]
+            self.held -= len(window.times)
 
 
 class NuisanceControl:
