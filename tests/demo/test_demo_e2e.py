@@ -134,6 +134,18 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
     ids = {d.id for d in seen}
     assert summary["events_seen"] <= len(ids)  # this subscriber saw at least what the demo's own saw
 
+    scenes_delivered(seen, out)
+    # --verbose shows the PBX side: channels, variables
+    assert "PJSIP/hotline-110-" in out and "CB_CALLER_NUM=" in out
+
+    # the records stay where --db said (printed), and the records/report commands read the demo's day there
+    assert f"records 记录: {db}" in out and summary["records_path"] == str(db) and db.is_file()
+    assert not (tmp_path / "state").exists()  # --db given: nothing at the default place
+    await records_and_report_read(db, summary, began)
+
+
+def scenes_delivered(seen: list[Delivery], out: str) -> None:
+    """What each scene of the script published, as the independent subscriber received it."""
     # scene 1: the 110 software received the screen pop with the citizen's number, then the answer
     pop = first(seen, "transfer.requested", f"{PREFIX}/events/110/", caller_num=CALLERS["fight"])
     assert pop is not None and pop.data["from_hotline"] == "12345" and pop.data["to_hotline"] == "110"
@@ -169,12 +181,9 @@ async def test_demo_against_mosquitto_matches_the_script(broker: Mosquitto, tmp_
     assert returned is not None and returned.data["to_hotline"] == "110"
     assert "✔ back to the sending agent" in out and "✔ the citizen talks with the same agent again" in out
 
-    # --verbose shows the PBX side: channels, variables
-    assert "PJSIP/hotline-110-" in out and "CB_CALLER_NUM=" in out
 
-    # the records stay where --db said (printed), and the records/report commands read the demo's day there
-    assert f"records 记录: {db}" in out and summary["records_path"] == str(db) and db.is_file()
-    assert not (tmp_path / "state").exists()  # --db given: nothing at the default place
+async def records_and_report_read(db: Path, summary: dict[str, Any], began: datetime) -> None:
+    """``callbridge records`` finds the rescued citizen and ``report`` the demo's counts in the kept records."""
     records = json.loads(await cli("records", "--db", str(db), "--number", CALLERS["rescue"]))
     assert [r["caller_num"] for r in records] == [CALLERS["rescue"]] and records[0]["transfers"] == 1
     period = f"{began.isoformat()}..{(datetime.now(UTC) + timedelta(minutes=1)).isoformat()}"

@@ -136,22 +136,42 @@ async def transferred_and_answered(b: Bench, caller_agent: Callable[[], Any]) ->
     return a.name, a.linkedid, answered[0][1]["data"]["transfer_id"]
 
 
+def in_process_app(b: Bench, clock: Callable[[], float], sink: list[DomainEvent]) -> App:
+    """The daemon's App in this process on the bench's simulator, broker and records file."""
+    values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
+              "store": {"path": str(b.tmp / "records.sqlite3")}}  # fmt: skip
+    return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
+               event_sinks=[sink.extend], enable_store=True, clock=clock)  # fmt: skip
+
+
+async def connected(app: App) -> App:
+    await app.start()
+    assert app.ami is not None
+    await app.ami.wait_connected(5)
+    return app
+
+
+async def delivered_and_recorded_once(b: Bench, call_a: str, call_b: str, xfer: str) -> None:
+    """After the restart: every event of A and B under a hotline topic, A offered once and its transfer
+    completed on both hotlines, one closed record row per call (B's ended while unobserved)."""
+    await until(lambda: b.published("call/ended", call_a), label="A's call.ended delivered")
+    ours = [(t, m["data"]["call_id"]) for t, m in b.received
+            if m.get("data", {}).get("call_id") in (call_a, call_b)]  # fmt: skip
+    assert ours and not [t for t, _ in ours if "/events/_/" in t], ours  # every event of the calls under a hotline
+    assert len(b.published("call/offered", call_a)) == 1
+    assert [t for t, _ in b.published("transfer/completed", call_a)] == [
+        "callbridge/lab/events/12345/transfer/completed", "callbridge/lab/events/110/transfer/completed"]
+    rows = b.rows("SELECT call_id, hotline, ended_ts IS NOT NULL, cause FROM calls ORDER BY offered_ts")
+    assert [r[0] for r in rows] == [call_a, call_b]  # one row per call id
+    assert rows[1][2:] == (1, "ended_while_unobserved") and rows[0][2] == 1
+    assert b.rows("SELECT outcome FROM transfers WHERE transfer_id = ?", xfer) == [("completed",)]
+
+
 async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_path: Path) -> None:
     async with bench(tmp_path) as b:
-        records = tmp_path / "records.sqlite3"
         clock = steady_clock()  # both runs' "today" is one day, whatever the date (midnight never passes mid-test)
-
-        def app(sink: list[DomainEvent]) -> App:
-            values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
-                      "store": {"path": str(records)}}  # fmt: skip
-            return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
-                       event_sinks=[sink.extend], enable_store=True, clock=clock)  # fmt: skip
-
         first: list[DomainEvent] = []
-        app1 = app(first)
-        await app1.start()
-        assert app1.ami is not None
-        await app1.ami.wait_connected(5)
+        app1 = await connected(in_process_app(b, clock, first))
 
         async def tracked() -> None:
             await until(lambda: any(e.TYPE == "call.answered" and e.hotline == "12345" for e in first))
@@ -170,10 +190,7 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
         await until(lambda: b_chan.name not in b.sim.channels(), label="B gone from the PBX")
 
         second: list[DomainEvent] = []
-        app2 = app(second)
-        await app2.start()
-        assert app2.ami is not None
-        await app2.ami.wait_connected(5)
+        app2 = await connected(in_process_app(b, clock, second))
         unobserved = await until(lambda: [e for e in second if e.TYPE == "call.ended" and e.call_id == b_chan.linkedid])
         try:
             # B: ended while unobserved, once, answered, under its hotline; its record row is closed
@@ -194,17 +211,7 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
             await app2.stop()
         assert ended_a[0].hotline == "12345" and ended_a[0].data()["answered"] is True
         assert completed[0].data()["transfer_id"] == xfer and completed[0].data()["to_hotline"] == "110"
-        await until(lambda: b.published("call/ended", call_a), label="A's call.ended delivered")
-        ours = [(t, m["data"]["call_id"]) for t, m in b.received
-                if m.get("data", {}).get("call_id") in (call_a, b_chan.linkedid)]  # fmt: skip
-        assert ours and not [t for t, _ in ours if "/events/_/" in t], ours  # every event of the calls under a hotline
-        assert len(b.published("call/offered", call_a)) == 1
-        assert [t for t, _ in b.published("transfer/completed", call_a)] == [
-            "callbridge/lab/events/12345/transfer/completed", "callbridge/lab/events/110/transfer/completed"]
-        rows = b.rows("SELECT call_id, hotline, ended_ts IS NOT NULL, cause FROM calls ORDER BY offered_ts")
-        assert [r[0] for r in rows] == [call_a, b_chan.linkedid]  # one row per call id
-        assert rows[1][2:] == (1, "ended_while_unobserved") and rows[0][2] == 1
-        assert b.rows("SELECT outcome FROM transfers WHERE transfer_id = ?", xfer) == [("completed",)]
+        await delivered_and_recorded_once(b, call_a, b_chan.linkedid, xfer)
 
 
 def free_port() -> int:
@@ -219,19 +226,46 @@ def live_board(port: int) -> dict[str, Any]:
     return board
 
 
+def run_settings(b: Bench, web: int) -> Path:
+    """``callbridge run``'s settings file for the bench (web board on ``web``)."""
+    settings = b.tmp / "callbridge.yaml"
+    mqtt = b.mqtt()
+    settings.write_text(
+        f"site_id: lab\nami: {{host: 127.0.0.1, port: {b.sim.port}, auth: plain}}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {mqtt['port']}, site: lab, outbox_path: {mqtt['outbox_path']}}}\n"
+        f"dialplan: {{path: {b.dialplans}}}\nlog: {{format: json}}\nweb: {{host: 127.0.0.1, port: {web}}}\n"
+        f"store: {{path: {b.tmp / 'records.sqlite3'}}}\n",
+        encoding="utf-8",
+    )
+    return settings
+
+
+def published_once_each(b: Bench, call_a: str, call_b: str, xfer: str) -> None:
+    """After the restarted run: B's end (unobserved) and A's (hang-up) once each under 12345, A's transfer
+    completed once on both hotlines, nothing under ``events/_/``, one record row per call."""
+    assert len(b.published("call/offered", call_a)) == 1  # never offered again
+    (topic_b, ended_b), = b.published("call/ended", call_b)
+    assert topic_b == "callbridge/lab/events/12345/call/ended"
+    assert ended_b["data"]["reason"] == "ended_while_unobserved" and ended_b["data"]["answered"] is True
+    (topic_a, ended_a), = b.published("call/ended", call_a)
+    assert topic_a == "callbridge/lab/events/12345/call/ended" and ended_a["data"]["answered"] is True
+    assert ended_a["data"]["reason"] == "hangup"
+    completed = b.published("transfer/completed", call_a)
+    assert {p["data"]["transfer_id"] for _, p in completed} == {xfer}
+    assert [t for t, _ in completed] == ["callbridge/lab/events/12345/transfer/completed",
+                                         "callbridge/lab/events/110/transfer/completed"]  # fmt: skip
+    ours = [t for t, m in b.received if m.get("data", {}).get("call_id") in (call_a, call_b)]
+    assert not [t for t in ours if "/events/_/" in t], ours
+    rows = b.rows("SELECT call_id, hotline, cause FROM calls ORDER BY offered_ts")
+    assert rows == [(call_a, "12345", "Normal Clearing"), (call_b, "12345", "ended_while_unobserved")]
+    assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
 async def test_callbridge_run_restarted_after_an_answered_transfer(tmp_path: Path, stop: signal.Signals) -> None:
     async with bench(tmp_path) as b:
         web = free_port()
-        settings = tmp_path / "callbridge.yaml"
-        mqtt = b.mqtt()
-        settings.write_text(
-            f"site_id: lab\nami: {{host: 127.0.0.1, port: {b.sim.port}, auth: plain}}\n"
-            f"mqtt: {{host: 127.0.0.1, port: {mqtt['port']}, site: lab, outbox_path: {mqtt['outbox_path']}}}\n"
-            f"dialplan: {{path: {b.dialplans}}}\nlog: {{format: json}}\nweb: {{host: 127.0.0.1, port: {web}}}\n"
-            f"store: {{path: {tmp_path / 'records.sqlite3'}}}\n",
-            encoding="utf-8",
-        )
+        settings = run_settings(b, web)
         env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
         runs: list[asyncio.subprocess.Process] = []
 
@@ -276,22 +310,7 @@ async def test_callbridge_run_restarted_after_an_answered_transfer(tmp_path: Pat
                         await proc.wait()
         if day_before == day_after:  # the daemon's real clock: "today" differs once midnight fell between (the
             assert after == before  # in-process test above compares on a steady clock, whatever the time)
-        assert len(b.published("call/offered", call_a)) == 1  # never offered again
-        (topic_b, ended_b), = b.published("call/ended", b_chan.linkedid)
-        assert topic_b == "callbridge/lab/events/12345/call/ended"
-        assert ended_b["data"]["reason"] == "ended_while_unobserved" and ended_b["data"]["answered"] is True
-        (topic_a, ended_a), = b.published("call/ended", call_a)
-        assert topic_a == "callbridge/lab/events/12345/call/ended" and ended_a["data"]["answered"] is True
-        assert ended_a["data"]["reason"] == "hangup"
-        completed = b.published("transfer/completed", call_a)
-        assert {p["data"]["transfer_id"] for _, p in completed} == {xfer}
-        assert [t for t, _ in completed] == ["callbridge/lab/events/12345/transfer/completed",
-                                             "callbridge/lab/events/110/transfer/completed"]  # fmt: skip
-        ours = [t for t, m in b.received if m.get("data", {}).get("call_id") in (call_a, b_chan.linkedid)]
-        assert not [t for t in ours if "/events/_/" in t], ours
-        rows = b.rows("SELECT call_id, hotline, cause FROM calls ORDER BY offered_ts")
-        assert rows == [(call_a, "12345", "Normal Clearing"), (b_chan.linkedid, "12345", "ended_while_unobserved")]
-        assert b.rows("SELECT outcome FROM transfers") == [("completed",)]
+        published_once_each(b, call_a, b_chan.linkedid, xfer)
 
 
 async def test_restart_while_the_transfer_rings_follows_it_to_its_answer(tmp_path: Path) -> None:
@@ -299,18 +318,8 @@ async def test_restart_while_the_transfer_rings_follows_it_to_its_answer(tmp_pat
     rebuilt from the records is answered (its ringing leg is known) and completed when the call closes."""
     async with bench(tmp_path, answer_110_after=2.5) as b:
         clock = steady_clock()
-
-        def app(sink: list[DomainEvent]) -> App:
-            values = {"ami": {"host": "127.0.0.1", "port": b.sim.port, "auth": "plain"}, "mqtt": b.mqtt(),
-                      "store": {"path": str(tmp_path / "records.sqlite3")}}  # fmt: skip
-            return App(Settings.model_validate(values), ami_secret=SECRET, dialplan_path=b.dialplans,
-                       event_sinks=[sink.extend], enable_store=True, clock=clock)  # fmt: skip
-
         first: list[DomainEvent] = []
-        app1 = app(first)
-        await app1.start()
-        assert app1.ami is not None
-        await app1.ami.wait_connected(5)
+        app1 = await connected(in_process_app(b, clock, first))
         a = b.sim.place_call(A_CALLER, "12345")
         agent = await b.talking(a.name, "PJSIP/agent")
         await until(lambda: any(e.TYPE == "call.answered" and e.call_id == a.linkedid for e in first))
@@ -321,7 +330,7 @@ async def test_restart_while_the_transfer_rings_follows_it_to_its_answer(tmp_pat
         assert not [e for e in first if e.TYPE == "transfer.answered"]  # it still rang when callbridge stopped
 
         second: list[DomainEvent] = []
-        app2 = app(second)
+        app2 = in_process_app(b, clock, second)
         await app2.start()
         try:
             answered = await until(lambda: [e for e in second if e.TYPE == "transfer.answered"], label="answered")
