@@ -124,6 +124,12 @@ def _member(cls: type[QueueMemberEvent]) -> Callable[[H], AmiEvent]:
     return build
 
 
+def _queue_caller(d: H) -> dict[str, object]:
+    """The fields of a QueueCallerJoin / QueueCallerLeave (see QueueCallerEvent)."""
+    return {"timestamp": _ts(d), "snap": _snap(d), "queue": d.get("Queue", ""), "position": _int(d.get("Position")),
+            "count": _int(d.get("Count"))}  # fmt: skip
+
+
 def _agent(d: H) -> dict[str, object]:
     g = d.get
     return {
@@ -223,20 +229,8 @@ DECODERS: dict[str, Callable[[H], AmiEvent]] = {
         direction=d.get("Direction", ""),
         duration_ms=_int(d.get("DurationMs")),
     ),
-    "QueueCallerJoin": lambda d: QueueCallerJoin(
-        timestamp=_ts(d),
-        snap=_snap(d),
-        queue=d.get("Queue", ""),
-        position=_int(d.get("Position")),
-        count=_int(d.get("Count")),
-    ),
-    "QueueCallerLeave": lambda d: QueueCallerLeave(
-        timestamp=_ts(d),
-        snap=_snap(d),
-        queue=d.get("Queue", ""),
-        position=_int(d.get("Position")),
-        count=_int(d.get("Count")),
-    ),
+    "QueueCallerJoin": lambda d: QueueCallerJoin(**_queue_caller(d)),  # type: ignore[arg-type]
+    "QueueCallerLeave": lambda d: QueueCallerLeave(**_queue_caller(d)),  # type: ignore[arg-type]
     "QueueCallerAbandon": lambda d: QueueCallerAbandon(
         timestamp=_ts(d),
         snap=_snap(d),

@@ -80,7 +80,7 @@ def sim_phone_context() -> str:
     return LAB_DIALPLAN[start : LAB_DIALPLAN.index("[internal]")]
 
 
-def sim_config(plan: Dialplan, extensions: Path, answer_after: float) -> SimConfig:
+def sim_config(plan: Dialplan, extensions: Path, answer_after: float = 0.3) -> SimConfig:
     """Agents, trunks and queues of the simulator, read from the dialplan the daemon runs."""
     agents: dict[str, dict[str, Any]] = {}
     trunks: dict[str, dict[str, Any]] = {}

@@ -19,46 +19,18 @@ from typing import Any
 
 from callbridge.app import App
 from callbridge.bus.commands import VERBS, Command
-from callbridge.dialplan import Dialplan, load_dialplan
+from callbridge.demo.lab import sim_config as sim_config  # the demo's city is the lab's: one reading of the plan
+from callbridge.demo.lab import sim_phone_context as sim_phone_context
+from callbridge.dialplan import load_dialplan
 from callbridge.dialplan.render_asterisk import render_extensions
 from callbridge.domain import DomainEvent
 from callbridge.settings import Settings
-from callbridge.sim.config import LAB_DIALPLAN, SimConfig
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (its dialplans/)
 SECRET = "e2e-not-a-real-secret"  # noqa: S105  # the simulator lab's AMI login, not a secret
 CALLER = "13800138000"
-
-
-def sim_phone_context() -> str:
-    """The lab's ``[sim]`` context: Local/<n>@sim members answer like phones."""
-    start = LAB_DIALPLAN.index("[sim]")
-    return LAB_DIALPLAN[start : LAB_DIALPLAN.index("[internal]")]
-
-
-def sim_config(plan: Dialplan, extensions: Path) -> SimConfig:
-    agents: dict[str, dict[str, Any]] = {}
-    trunks: dict[str, dict[str, Any]] = {}
-    for q in plan.queues.values():
-        for member in q.members:
-            if member.startswith("PJSIP/"):
-                name = member.split("/", 1)[1]
-                agents[name] = {"name": name, "number": name.removeprefix("agent"), "answer_after": 0.3}
-    for t in plan.trunks.values():
-        for line in t.lines:
-            target = line.split("/", 1)[1]
-            if "@" in target:
-                number, endpoint = target.split("@", 1)
-                trunks[endpoint] = {"name": endpoint, "number": number, "answer_after": 0.3}
-    queues = [{"name": q.name, "strategy": q.strategy if q.strategy in ("ringall", "linear", "rrmemory",
-                                                                         "leastrecent") else "ringall",
-               "timeout": float(q.timeout), "members": list(q.members)} for q in plan.queues.values()]
-    return SimConfig.model_validate({
-        "dialplan": str(extensions), "carrier": "carrier", "inbound_context": "cb-inbound",
-        "agents": list(agents.values()), "trunks": list(trunks.values()), "queues": queues,
-    })
 
 
 @dataclass

@@ -67,6 +67,7 @@ from callbridge.ami.event_types.queue import AgentConnect as AgentConnect
 from callbridge.ami.event_types.queue import AgentEvent as AgentEvent
 from callbridge.ami.event_types.queue import AgentRingNoAnswer as AgentRingNoAnswer
 from callbridge.ami.event_types.queue import QueueCallerAbandon as QueueCallerAbandon
+from callbridge.ami.event_types.queue import QueueCallerEvent as QueueCallerEvent
 from callbridge.ami.event_types.queue import QueueCallerJoin as QueueCallerJoin
 from callbridge.ami.event_types.queue import QueueCallerLeave as QueueCallerLeave
 from callbridge.ami.event_types.queue import QueueEntry as QueueEntry

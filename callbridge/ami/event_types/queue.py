@@ -14,19 +14,22 @@ from callbridge.ami.event_types.base import AmiEvent, ChannelEvent, ChannelSnaps
 
 # Queues (``Priority`` in these is the dialplan priority; QUEUE_PRIO only shows in QueueEntry)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueCallerJoin(ChannelEvent):
-    NAME = "QueueCallerJoin"
+class QueueCallerEvent(ChannelEvent):
+    """A caller entering or leaving a queue: the queue, the caller's position in it and how many wait."""
+
     queue: str
     position: int
     count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueCallerLeave(ChannelEvent):
+class QueueCallerJoin(QueueCallerEvent):
+    NAME = "QueueCallerJoin"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCallerLeave(QueueCallerEvent):
     NAME = "QueueCallerLeave"
-    queue: str
-    position: int
-    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
