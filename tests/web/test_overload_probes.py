@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 
 import orjson
 import pytest
 
 from callbridge.store.live import LiveBoard
-from callbridge.web.probes import ProbeFront, probe_path
+from callbridge.web.probes import BUSY_S, SWITCH_S, ProbeFront, probe_path
 from callbridge.web.server import WebServer
 
 
@@ -89,5 +93,54 @@ def test_a_snapshot_the_loop_stopped_refreshing_fails_both_probes() -> None:
         for path in (b"/healthz", b"/readyz"):
             status, body = front.answer(path)
             assert status == 503 and orjson.loads(body)["status"] == "stalled", path
+    finally:
+        front.stop()
+
+
+def test_after_the_loop_missed_an_ask_the_snapshot_answers_without_asking_for_a_while() -> None:
+    now = [1000.0]
+    asks: list[Future[tuple[int, bytes]]] = []
+
+    def busy_loop() -> Future[tuple[int, bytes]]:  # a loop that never gets to the ask
+        asks.append(Future())
+        return asks[-1]
+
+    front = ProbeFront("127.0.0.1", 0, lambda sock: sock.close(), clock=lambda: now[0])
+    try:
+        front.ask = busy_loop
+        front.publish(200, orjson.dumps({"ready": True}))
+        for _ in range(5):
+            assert front.answer(b"/readyz") == (200, b'{"ready":true}')  # the snapshot
+        assert len(asks) == 1 and asks[0].cancelled()  # asked once; the late ask withdrawn
+        now[0] += BUSY_S  # after a while the loop is asked again (it may have time by now)
+        front.answer(b"/readyz")
+        assert len(asks) == 2
+    finally:
+        front.stop()
+
+
+def test_the_switch_interval_is_short_while_the_front_runs_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    front = ProbeFront("127.0.0.1", 0, lambda sock: sock.close())
+    front.start()
+    try:
+        assert sys.getswitchinterval() == min(before, SWITCH_S)
+    finally:
+        front.stop()
+    assert sys.getswitchinterval() == before
+
+
+def test_a_probe_whose_request_comes_after_the_connection_is_still_answered_by_the_thread() -> None:
+    front = ProbeFront("127.0.0.1", 0, lambda sock: sock.close())  # the loop would close it: no answer
+    front.start()
+    try:
+        with socket.create_connection((front.host, front.port), timeout=10) as conn:
+            time.sleep(0.05)  # accepted and peeked with nothing there yet: the waiting peek takes it
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = b""
+            while chunk := conn.recv(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b'{"status":"ok"}')
+        assert front.answered == 1
     finally:
         front.stop()
