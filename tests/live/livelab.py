@@ -179,22 +179,11 @@ class Lab:
     # --- MQTT commands ------------------------------------------------------------------------------
 
     def command(self, verb: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        """An MQTT command (3.1.1 reply topic); returns callbridge's final reply.
+        """An MQTT command (3.1.1 reply topic); returns callbridge's final reply, asked once.
 
-        ``call.answered`` comes at the agent leg's DialEnd; the caller and the agent are bridged a moment
-        later, and until callbridge has read that BridgeEnter a transfer is refused ``not_a_party`` (rightly:
-        a human presses the key while talking). On a loaded machine the test can be faster than that
-        moment, so a transfer or three-way refused ``not_a_party`` is asked again for up to 10 s; any other
-        reply, and a refusal that lasts, is returned as it is."""
-        deadline = time.monotonic() + 10.0
-        while True:
-            found = self._command_once(verb, body, timeout)
-            code = (found.get("error") or {}).get("code")
-            if verb not in ("transfer", "three_way") or code != "not_a_party" or time.monotonic() > deadline:
-                return found
-            time.sleep(0.3)
-
-    def _command_once(self, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        Scenarios send a transfer right after ``call.answered``, often before callbridge has read the
+        caller's BridgeEnter: that is accepted (the party check knows the leg the caller's Dial or Queue
+        answered), so no refusal is retried here."""
         corr = f"live-{time.monotonic_ns()}"
         payload = json.dumps({**body, "reply_to": "live", "correlation_id": corr})
         topic = f"callbridge/{self.site_id}/cmd/{verb}"

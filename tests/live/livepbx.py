@@ -105,8 +105,11 @@ def probe_start(binary: Path = ASTERISK, timeout: float = 60.0) -> str:
     """Start *binary* briefly with no modules in a temporary folder: '' when it boots, else why it cannot.
 
     ``asterisk -V`` works on any CPU; only a real start executes the code a foreign build has compiled
-    for instructions this CPU lacks, so that is what is probed.
+    for instructions this CPU lacks, so that is what is probed. The one probe: ``scripts/build-asterisk``
+    runs it too (``python3 tests/live/livepbx.py --probe BINARY``, see :func:`main`). The modules and data
+    are those of the binary's own install (``…/sbin/asterisk`` → ``…/lib/asterisk/modules``).
     """
+    install = binary.parent.parent
     with tempfile.TemporaryDirectory(prefix="cb-probe-") as tmp:
         root = Path(tmp)
         for sub in ("etc", "db", "spool", "run", "log"):
@@ -114,7 +117,7 @@ def probe_start(binary: Path = ASTERISK, timeout: float = 60.0) -> str:
         conf = root / "etc" / "asterisk.conf"
         dirs = "".join(f"ast{d}dir => {root / d}\n" for d in ("etc", "db", "spool", "run", "log"))
         conf.write_text("[directories]\n" + dirs
-                        + f"astmoddir => {AST}/lib/asterisk/modules\nastdatadir => {AST}/var/lib/asterisk\n"
+                        + f"astmoddir => {install}/lib/asterisk/modules\nastdatadir => {install}/var/lib/asterisk\n"
                         + f"astvarlibdir => {root}/db\n", encoding="utf-8")  # fmt: skip
         (root / "etc" / "modules.conf").write_text("[modules]\nautoload = no\n", encoding="utf-8")
         for name in ("logger.conf", "manager.conf", "extensions.conf"):
@@ -354,3 +357,23 @@ def wait_for(what, timeout: float = 15.0, interval: float = 0.2, label: str = ""
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {label or what}")
         time.sleep(interval)
+
+
+def main(argv: list[str]) -> int:
+    """``python3 tests/live/livepbx.py --probe [BINARY]``: scripts/build-asterisk's start probe (the same as the
+    live suite's). Exit 0 when *BINARY* (default: the live suite's Asterisk) boots here; otherwise print why
+    (the SIGILL reason for a build made for another CPU) and exit 1."""
+    if not argv or argv[0] != "--probe" or len(argv) > 2:
+        print("usage: livepbx.py --probe [BINARY]")
+        return 2
+    why = probe_start(Path(argv[1]) if len(argv) == 2 else ASTERISK)
+    if why:
+        print(why)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -58,3 +58,18 @@ def test_callbridge_live_0_skips_the_live_suite() -> None:
     proc = _run_live_suite({**os.environ, "CALLBRIDGE_LIVE": "0"})
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "CALLBRIDGE_LIVE=0" in out and "SKIPPED" in out, out[-3000:]
+
+
+def test_build_asterisk_probes_with_the_live_suites_own_probe_and_gives_its_reason(tmp_path: Path) -> None:
+    """One start probe (issue 18): scripts/build-asterisk asks tests/live/livepbx.py, so a build that dies of
+    SIGILL is named there with the same reason as in the live suite's skip message."""
+    script = HERE.parents[1] / "scripts" / "build-asterisk"
+    assert "waitfullybooted" not in script.read_text("utf-8"), "the script keeps no probe of its own"
+    (tmp_path / "sbin").mkdir()
+    fake = _fake_asterisk(tmp_path / "sbin", "kill -ILL $$")
+    env = {**os.environ, "CALLBRIDGE_ASTERISK_ROOT": str(tmp_path), "CALLBRIDGE_LIVE": "", "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(script), "--probe"], capture_output=True, text=True, timeout=120, env=env,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert probe_start(fake, timeout=20) in proc.stdout, proc.stdout
+    assert "SIGILL (illegal instruction)" in proc.stdout and "BUILD_NATIVE" in proc.stdout
