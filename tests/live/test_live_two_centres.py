@@ -8,14 +8,17 @@ daemon and its PBX), the events of both daemons at both brokers.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import CALLER, header, never_bye
-from livelab import Events
+from livelab import Events, Lab
 from livepbx import CannotRun, live_unavailable, wait_for
 from twocentres import TwoCentres, open_two_centres
 
@@ -105,9 +108,60 @@ def test_a_one_key_transfer_crosses_the_trunk_with_the_number_and_the_hand_over_
         assert answered["line"] == "PJSIP/110@centre-110" and answered["to_hotline"] == "110"
         verified = tc.c12345.events.wait("transfer.number_verified", transfer_id=tid)["data"]
         assert verified["presented_num"] == CALLER
+        bound = tc.c110.events.wait("handover.bound", transfer_id=tid)["data"]
+        assert (bound["match"], bound["call_id"], bound["remote_call_id"]) == ("header", inbound["call_id"], call_id)
         tc.c110.events.wait("call.answered", call_id=inbound["call_id"])  # a 110 agent took it
         assert never_bye(caller)
-        assert call_id
+
+
+def _cli(lab: Lab, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "callbridge", *args, "--db", str(lab.root / "records.sqlite3")],
+                          capture_output=True, text=True, timeout=60, check=True, cwd=lab.root)  # fmt: skip
+    return proc.stdout
+
+
+def _types(lab: Lab, call_id: str) -> list[str]:
+    return [e["type"].removeprefix("org.callbridge.") for e in lab.events.of_call(call_id)]
+
+
+def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to_12345(fresh: TwoCentres) -> None:
+    """The 110 daemon binds the inbound call by header (handover.bound: ticket, sending agent, category)
+    before the 110 agent's phone rings, and records it; the 110 agent's feedback (handover_feedback)
+    reaches the 12345 side's records: its report shows the transfer's outcome and the loop's."""
+    tc = fresh
+    before = _calls_at_110(tc)
+    caller, call_id, tid = _transfer_to_110(tc, summary="邻居家传出呼救声")
+    bound = tc.c110.events.wait("handover.bound", transfer_id=tid, timeout=40)["data"]
+    inbound = _offered_at_110(tc, before)["call_id"]
+    assert (bound["match"], bound["call_id"], bound["ticket"], bound["agent"], bound["category"], bound["caller_num"],
+            bound["summary"], bound["centre"]) == ("header", inbound, "GD-2101", "agent1001", "police", CALLER,
+                                                   "邻居家传出呼救声", "c12345")  # fmt: skip
+    tc.c110.events.wait("call.answered", call_id=inbound)
+    types = _types(tc.c110, inbound)
+    assert types.index("handover.bound") < types.index("call.ringing"), types  # the screen pop comes first
+    # the 110 records: the call's timeline holds the binding with the hand-over's data
+    timeline = json.loads(_cli(tc.c110, "records", "--id", inbound))
+    [recorded] = [e for e in timeline["events"] if e["type"] == "handover.bound"]
+    assert (recorded["data"]["ticket"], recorded["data"]["agent"], recorded["data"]["transfer_id"]) == (
+        "GD-2101", "agent1001", tid)  # fmt: skip
+    # the 12345 side hears of the binding (over the bridge)
+    tc.from_110.wait("handover.bound", transfer_id=tid)
+    # the 110 agent's feedback, step by step, in the 12345 records
+    reply = tc.c110.command("handover_feedback", {"transfer_id": tid, "agent": "agent2101", "outcome": "accepted"})
+    assert reply["ok"] and reply["result"]["from_hotline"] == "12345", reply
+    wait_for(lambda: f"{tid} (accepted)" in _cli(tc.c12345, "report", "--open-loops", "0"), 60, interval=1.0,
+             label="the accepted hand-over as an open loop in the 12345 report")  # fmt: skip
+    reply = tc.c110.command("handover_feedback", {"transfer_id": tid, "agent": "agent2101", "outcome": "resolved",
+                                                  "ticket": "JJ-110-0001"})  # fmt: skip
+    assert reply["ok"], reply
+    wait_for(lambda: tid not in _cli(tc.c12345, "report", "--open-loops", "0"), 60, interval=1.0,
+             label="the resolved loop closed in the 12345 report")  # fmt: skip
+    day = tc.c12345.events.wait("transfer.requested", transfer_id=tid)["time"][:10]
+    kpis = _cli(tc.c12345, "report", "--period", day)
+    assert re.search(r"^\| 12345 \| 110 \| (answered|completed) \| [1-9]", kpis, re.M), kpis
+    rows = json.loads(_cli(tc.c12345, "records", "--id", call_id))
+    assert [t["outcome"] for t in rows["transfers"] if t["transfer_id"] == tid] in (["answered"], ["completed"])
+    assert never_bye(caller)
 
 
 def _seqs(events: Events, site: str) -> list[int]:
@@ -124,6 +178,7 @@ def test_the_broker_bridge_down_for_60_s_during_the_transfer_loses_nothing(fresh
     """The 110 broker (it holds the bridge) stopped for 60 s while 12345 hands a call over to 110, then
     started again: every event of each daemon reaches the other centre's broker, counted by seq."""
     tc = fresh
+    before = {e["data"]["call_id"] for e in tc.own_110.of("call.offered")}
     caller, call_id = tc.c12345.call("12345")
     down = time.monotonic()
     tc.bridge_broker.stop()  # SIGTERM: it saves its sessions (persistence, as a site runs it)
@@ -143,19 +198,23 @@ def test_the_broker_bridge_down_for_60_s_during_the_transfer_loses_nothing(fresh
     wait_for(lambda: sent_12345 <= _ids(tc.from_12345, "c12345"), 90, label="12345's events at the 110 broker")
     assert _seqs(tc.from_12345, "c12345") == list(range(1, max(_seqs(tc.from_12345, "c12345")) + 1))
     # the 110 daemon published its side of the call once its broker was back; all of it reaches 12345
-    offered = wait_for(lambda: [e for e in tc.own_110.items if e["type"].endswith("call.offered")
-                                and e["data"].get("caller_num") == CALLER], 90, label="110's call.offered")  # fmt: skip
+    offered = wait_for(lambda: [e for e in tc.own_110.of("call.offered", caller_num=CALLER)
+                                if e["data"]["call_id"] not in before], 90, label="110's call.offered")  # fmt: skip
     wait_for(lambda: _ids(tc.own_110, "c110") <= _ids(tc.from_110, "c110"), 90, label="110's events at 12345")
     seqs = _seqs(tc.from_110, "c110")
     assert seqs == list(range(1, seqs[-1] + 1)), f"gaps in the 110 daemon's seq at the 12345 broker: {seqs}"
-    assert offered[-1]["seq"] in seqs
+    assert offered[0]["seq"] in seqs
+    # the 110 daemon bound its call once the hand-over data came through (late, by header), and 12345 knows
+    bound = tc.own_110.wait("handover.bound", transfer_id=tid, timeout=60)["data"]
+    assert bound["match"] == "header" and bound["call_id"] == offered[0]["data"]["call_id"], bound
+    tc.from_110.wait("handover.bound", transfer_id=tid, timeout=60)
     assert never_bye(caller)
 
 
 def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(fresh: TwoCentres) -> None:
     """The 110 PBX hangs (SIGSTOP) while 12345 hands a call over: the primary line and then the backup
     line (both to the 110 centre) get no SIP answer, cb-back rings agent1001 again; the hand-over is
-    returned at 12345."""
+    returned at 12345 and marked failed at 110 (handover.failed), which 12345 hears."""
     tc = fresh
     with tc.frozen_110():
         caller, call_id, tid = _transfer_to_110(tc)
@@ -164,6 +223,10 @@ def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(f
         returned = tc.c12345.events.wait("transfer.returned", transfer_id=tid, timeout=40)["data"]
         assert returned["to_hotline"] == "110", returned
         assert not tc.c12345.events.of("transfer.answered", transfer_id=tid)
+        # the 110 daemon (its PBX frozen, its broker up) marks the pending hand-over failed; 12345 hears it
+        failed = tc.c110.events.wait("handover.failed", transfer_id=tid, timeout=30)["data"]
+        assert (failed["outcome"], failed["ticket"], failed["agent"]) == ("returned", "GD-2101", "agent1001"), failed
+        tc.from_110.wait("handover.failed", transfer_id=tid)
         tc.c12345.wait_cli("core show channels concise", "PJSIP/agent1001-")  # cb-back rang the agent again
         wait_for(lambda: len(tc.c12345.events.of("call.answered", call_id=call_id, agent="agent1001")) == 2, 30,
                  label="agent1001 answers the returned caller")  # fmt: skip
@@ -184,7 +247,7 @@ def stripped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCentres]:
 
 def test_a_110_trunk_that_does_not_read_the_header_leaves_the_inbound_leg_without_it(stripped: TwoCentres) -> None:
     """The 110 side's inbound trunk without handover_header (as if the peer PBX stripped it): the INVITE
-    still carries it, the 110 inbound leg has no CB_HANDOVER_IN."""
+    still carries it, the 110 inbound leg has no CB_HANDOVER_IN; the 110 daemon binds by caller number."""
     tc = stripped
     before, invites = _calls_at_110(tc), len(tc.invites_at_110())
     caller, _call_id, tid = _transfer_to_110(tc)
@@ -194,5 +257,9 @@ def test_a_110_trunk_that_does_not_read_the_header_leaves_the_inbound_leg_withou
     tc.c110.events.wait("call.answered", call_id=inbound["call_id"])  # the queue and an agent came after
     assert "PJSIP_HEADER(read" not in tc.c110.cli("dialplan show 110@cb-inbound")
     assert [v for v in tc.var_sets(tc.c110, "CB_HANDOVER_IN") if v["Linkedid"] == inbound["call_id"]] == []
+    # so the 110 daemon binds it by the caller's number (within the window) and says so
+    bound = tc.c110.events.wait("handover.bound", transfer_id=tid)["data"]
+    assert (bound["match"], bound["call_id"], bound["ticket"]) == ("caller_number", inbound["call_id"], "GD-2101")
+    tc.from_110.wait("handover.bound", transfer_id=tid)
     assert never_bye(caller)
     tc.hang_up_everything()

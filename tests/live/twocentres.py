@@ -154,11 +154,16 @@ def received_sip(full_log: str) -> list[str]:
     return out
 
 
+def centres_settings(centre: str) -> str:
+    """The ``centres:`` block of the centre's daemon settings (``config/two-centres/callbridge-<c>.yaml``)."""
+    settings = yaml.safe_load((CONFIG / f"callbridge-{centre}.yaml").read_text("utf-8"))
+    return str(yaml.safe_dump({"centres": settings["centres"]}, sort_keys=False))
+
+
 @contextlib.contextmanager
-def open_two_centres(root: Path, *, strip_header: bool = False, extra_12345: str = "",
-                     extra_110: str = "") -> Iterator[TwoCentres]:  # fmt: skip
+def open_two_centres(root: Path, *, strip_header: bool = False) -> Iterator[TwoCentres]:
     """Both centres under *root*; *strip_header*: the 110 side's inbound trunk does not read the header.
-    *extra_12345* / *extra_110*: lines appended to each daemon's settings (``centres: ...``)."""
+    Each daemon links to the other (its ``centres:`` settings as ``config/two-centres`` has them)."""
     port_110 = free_udp_port()  # the 12345 site's trunk must know it before the 110 PBX exists
     dialplans_110 = stripped_110_dialplans(root) if strip_header else DIALPLANS / "110"
     with contextlib.ExitStack() as stack:
@@ -174,10 +179,11 @@ def open_two_centres(root: Path, *, strip_header: bool = False, extra_12345: str
             stack.callback(events.proc.terminate)
         lab_12345 = stack.enter_context(open_lab(
             root / "c12345", site_id=SITE_IDS["12345"], dialplans=DIALPLANS / "12345", broker=broker_a,
-            site=centre_site("12345", port_110), settings_extra=extra_12345))  # fmt: skip
+            site=centre_site("12345", port_110), settings_extra=centres_settings("12345")))  # fmt: skip
         lab_110 = stack.enter_context(open_lab(
             root / "c110", site_id=SITE_IDS["110"], dialplans=dialplans_110, broker=broker_b,
-            site=centre_site("110", lab_12345.pbx.sip_port), sip_port=port_110, settings_extra=extra_110))  # fmt: skip
+            site=centre_site("110", lab_12345.pbx.sip_port), sip_port=port_110,
+            settings_extra=centres_settings("110")))  # fmt: skip
         lab_110.cli("pjsip set logger on")
         yield TwoCentres(
             lab_12345, lab_110, broker_b, observers["from-110"], observers["from-12345"], observers["own-110"]
