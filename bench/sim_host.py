@@ -113,27 +113,31 @@ class Host:
         probe = ActionProbe(self.sim)
         samples: list[dict[str, float]] = []
         misses = 0
+        stuck: set[str] = set()  # agent channels whose press missed: their call may be stuck mid-transfer
         for _ in range(count):
-            agent = await self._agent_in_call()
-            if agent is None:
+            found = await self._agent_in_call(stuck)
+            if found is None:
                 misses += 1
                 continue
+            channel, agent = found
             self.marks.clear()
             probe.reset()
             self.sim.agent_press(agent, code, duration_ms=40, gap=0.02)
             sample = await self._measure(agent, code, probe)
             if sample is None:
                 misses += 1
+                stuck.add(channel)  # press another agent next time (a refused call would refuse again)
             else:
                 samples.append(sample)
             await asyncio.sleep(0.05)
         return {"samples": samples, "misses": misses}
 
-    async def _agent_in_call(self) -> str | None:
+    async def _agent_in_call(self, skip: set[str]) -> tuple[str, str] | None:
+        """(channel, endpoint) of an agent talking to a caller, not one of ``skip``."""
         for _ in range(300):
             for name in self.sim.channels():
-                if name.startswith("PJSIP/agent") and self.sim.bridged_with(name):
-                    return name.split("/", 1)[1].rsplit("-", 1)[0]
+                if name.startswith("PJSIP/agent") and name not in skip and self.sim.bridged_with(name):
+                    return name, name.split("/", 1)[1].rsplit("-", 1)[0]
             await asyncio.sleep(0.01)
         return None
 
