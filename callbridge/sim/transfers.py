@@ -35,10 +35,10 @@ class Consultation:
             return
         self.active = False
         world = self.pbx.world
-        world._leave(self.consult, chan, kick_peers=False)
+        world.leave_bridge(self.consult, chan, kick_peers=False)
         # The consult bridge is merged into the original one (trace 06: BridgeMerge, then the move).
         world.emit("BridgeMerge", CALL, [*_bridge(self.orig, "ToBridge"), *_bridge(self.consult, "FromBridge")])
-        world._leave(self.consult, self.one, kick_peers=False)
+        world.leave_bridge(self.consult, self.one, kick_peers=False)
         world.enter(self.orig, self.one, lambda c: world.hangup(c, 16))
         if not self.transferee.hungup:
             world.chan_event("MusicOnHoldStop", self.transferee)
@@ -62,7 +62,7 @@ class Consultation:
             world.hangup(self.one, 16)
         if chan.hungup:
             return
-        world._leave(self.consult, chan, kick_peers=False)
+        world.leave_bridge(self.consult, chan, kick_peers=False)
         if self.consult.uniqueid in world.bridges and not self.consult.members:
             world.destroy_bridge(self.consult)
         after = self.orig.after.get(self.transferee.name)
@@ -148,7 +148,7 @@ def atxfer(pbx: Pbx, chan: Channel, context: str, exten: str) -> str:
         world.set_connected(one, chan.cid_num, chan.cid_name)
         world.enter(consult, one, lambda c: world.hangup(c, 16))
         one.waiter = _ConsultLeg(pbx, chan)
-        world._leave(orig, chan, kick_peers=False)
+        world.leave_bridge(orig, chan, kick_peers=False)
         world.enter(consult, chan, lambda c: None)
         record = Consultation(pbx, chan, transferee, orig, consult, one)
         chan.waiter = record

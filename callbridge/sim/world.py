@@ -184,7 +184,7 @@ class World:
             waiter.on_hangup(chan)
         bridge = chan.bridge
         if isinstance(bridge, Bridge):
-            self._leave(bridge, chan, kick_peers=False)
+            self.leave_bridge(bridge, chan, kick_peers=False)
         partner = chan.partner
         if partner is not None and not partner.hungup:
             self.chan_event("HangupRequest", partner, [("Cause", str(cause))])
@@ -231,7 +231,7 @@ class World:
     def enter(self, bridge: Bridge, chan: Channel, after: AfterBridge, extra: Headers | None = None) -> None:
         old = chan.bridge
         if isinstance(old, Bridge):
-            self._leave(old, chan, kick_peers=False)
+            self.leave_bridge(old, chan, kick_peers=False)
         bridge.members.append(chan)
         bridge.after[chan.name] = after
         chan.bridge = bridge
@@ -249,7 +249,9 @@ class World:
         if isinstance(old, Bridge):
             self._after_leave(old)
 
-    def _leave(self, bridge: Bridge, chan: Channel, *, kick_peers: bool) -> None:
+    def leave_bridge(self, bridge: Bridge, chan: Channel, *, kick_peers: bool) -> None:
+        """``chan`` leaves ``bridge`` (BridgeLeave); with ``kick_peers`` a basic bridge left with one party
+        dissolves. Consultations and transfers move channels between bridges with it."""
         if chan not in bridge.members:
             return
         if not bridge.conference:
@@ -266,7 +268,7 @@ class World:
         """Take ``chan`` out of its bridge without hanging it up (transfer, redirect, kick)."""
         bridge = chan.bridge
         if isinstance(bridge, Bridge):
-            self._leave(bridge, chan, kick_peers=dissolve)
+            self.leave_bridge(bridge, chan, kick_peers=dissolve)
 
     def _after_leave(self, bridge: Bridge) -> None:
         """A basic bridge with one party left dissolves; the remaining party does its after-bridge."""
@@ -275,7 +277,7 @@ class World:
         if len(bridge.members) == 1:
             last = bridge.members[0]
             after = bridge.after.get(last.name)
-            self._leave(bridge, last, kick_peers=False)
+            self.leave_bridge(bridge, last, kick_peers=False)
             self.destroy_bridge(bridge)
             if after is not None:
                 after(last)
@@ -291,7 +293,7 @@ class World:
         members = list(bridge.members)
         bridge.after.clear()
         for member in members:
-            self._leave(bridge, member, kick_peers=False)
+            self.leave_bridge(bridge, member, kick_peers=False)
         self.destroy_bridge(bridge)
         return members
 
