@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callbridge.ami.framing import AmiMessage
+from callbridge.sim.bridges import Bridge
 from callbridge.sim.channels import Channel, split_callerid
 from callbridge.sim.dial import DialAttempt, LegError, dial_string, make_leg
 from callbridge.sim.replies import Deferred, Reply, error, listing, success
@@ -154,8 +155,6 @@ def blind_transfer(sim: Simulator, msg: AmiMessage) -> Reply:
     context, exten = msg.get("Context") or chan.context, msg.get("Exten")
     if bridge is None or not hasattr(bridge, "members"):
         return error("Transfer failed")
-    from callbridge.sim.bridges import Bridge
-
     assert isinstance(bridge, Bridge)
     peers = bridge.peers_of(chan)
     world.chan_event("Unhold", chan)

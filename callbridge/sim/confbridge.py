@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from callbridge.sim.bridges import Bridge
 from callbridge.sim.channels import Channel
 from callbridge.sim.dialplan import split_args
+from callbridge.sim.outcomes import BLOCK, Outcome
 
 if TYPE_CHECKING:
-    from callbridge.sim.pbx import Outcome, Pbx
+    from callbridge.sim.pbx import Pbx
 
 CALL = "call,all"
 
@@ -46,8 +47,6 @@ class Conferences:
         return [("Admin", "No"), ("Muted", "Yes" if chan.name in room.muted else "No")]
 
     def app_confbridge(self, chan: Channel, data: str) -> Outcome:
-        from callbridge.sim.pbx import BLOCK
-
         args = split_args(data)
         name = args[0].strip()
         world = self.pbx.world

@@ -13,18 +13,18 @@ from collections.abc import Callable
 import structlog
 
 from callbridge.sim.channels import UP, Channel, split_callerid
+from callbridge.sim.confbridge import Conferences
 from callbridge.sim.dial import DialAttempt, LegError, dial_string, make_leg
 from callbridge.sim.dialplan import Dialplan, expand, parse_gotoif, split_args
 from callbridge.sim.dtmf import DtmfRelay
 from callbridge.sim.endpoints import Endpoints
+from callbridge.sim.outcomes import BLOCK, JUMP, Outcome
+from callbridge.sim.queues import Queues
 from callbridge.sim.transfers import Consultation
 from callbridge.sim.world import DIALPLAN, World
 
 log = structlog.get_logger("callbridge.sim.pbx")
 
-BLOCK = "block"
-JUMP = "jump"
-Outcome = float | str | None
 App = Callable[["Pbx", Channel, str], Outcome]
 
 MAX_STEPS = 500  # a dialplan loop without waits would otherwise hang the simulator
@@ -32,9 +32,6 @@ MAX_STEPS = 500  # a dialplan loop without waits would otherwise hang the simula
 
 class Pbx:
     def __init__(self, world: World, dialplan: Dialplan, endpoints: Endpoints) -> None:
-        from callbridge.sim.confbridge import Conferences
-        from callbridge.sim.queues import Queues
-
         self.world = world
         self.dialplan = dialplan
         self.endpoints = endpoints

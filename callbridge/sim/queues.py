@@ -16,9 +16,10 @@ from callbridge.sim.channels import Channel
 from callbridge.sim.clock import Timer
 from callbridge.sim.dial import DialAttempt, LegError, make_leg
 from callbridge.sim.dialplan import split_args
+from callbridge.sim.outcomes import BLOCK, Outcome
 
 if TYPE_CHECKING:
-    from callbridge.sim.pbx import Outcome, Pbx
+    from callbridge.sim.pbx import Pbx
 
 AGENT = "agent,all"
 CALL = "call,all"
@@ -122,8 +123,6 @@ class Queues:
 
     # --- the Queue() application ----------------------------------------------------------------
     def app_queue(self, chan: Channel, data: str) -> Outcome:
-        from callbridge.sim.pbx import BLOCK
-
         args = split_args(data)
         queue = self.queues.get(args[0].strip())
         world = self.pbx.world

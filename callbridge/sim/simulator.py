@@ -28,6 +28,7 @@ from callbridge.sim.control import sim_control
 from callbridge.sim.dialplan import parse_extensions
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.pbx import Pbx
+from callbridge.sim.queues import Member
 from callbridge.sim.server import AmiServer, AmiUser
 from callbridge.sim.world import Event, World
 
@@ -64,8 +65,6 @@ class Simulator:
         self.pbx = Pbx(self.world, parse_extensions(self.config.dialplan_text()), self.endpoints)
         for q in self.config.queues:
             queue = self.pbx.queues.define(q.name, q.strategy, q.timeout, q.retry)
-            from callbridge.sim.queues import Member
-
             for interface in q.members:
                 ep = self.endpoints.get(interface.split("/", 1)[-1])
                 queue.members.append(Member(interface, ep.member_name if ep else interface))
