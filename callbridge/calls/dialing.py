@@ -68,7 +68,7 @@ def _dial_begin(s: TrackerState, ev: ami.DialBegin, out: Out) -> None:
     call = s.call_for(src, out)
     if call is None or dest.dialed_by:
         return  # unknown call, or a duplicate
-    src.dialing.add(dest.uniqueid)
+    src.dial(dest.uniqueid)
     dest.dialed_by = src.uniqueid
     if src.is_local and src.role != "caller":
         src.fronts = True
@@ -101,7 +101,7 @@ def _dial_end(s: TrackerState, ev: ami.DialEnd, out: Out) -> None:
     call = s.call_for(src, out)
     if call is None:
         return
-    src.dialing.discard(dest.uniqueid)
+    src.dialled(dest.uniqueid)
     if ev.dial_status == "ANSWER":
         _answered(s, call, src, dest, ev.dest.connected_num, out)
         return
@@ -158,7 +158,7 @@ def connected(s: TrackerState, call: Call, caller: Channel, dest: Channel, out: 
     """A queue connected its caller with a member leg (AgentConnect, after the leg's DialEnd ANSWER on
     Asterisk 12 to 22): when that DialEnd was not seen, this is the caller side's answer."""
     if dest.answered is None and dest.dialed_by == caller.uniqueid:
-        caller.dialing.discard(dest.uniqueid)
+        caller.dialled(dest.uniqueid)
         _answered(s, call, caller, dest, dest.connected_num, out)
 
 
@@ -166,8 +166,8 @@ def hop_gone(s: TrackerState, ch: Channel) -> None:
     """A Local ``;1`` hung up before the caller side answered it (the losing leg of a queue or ring group):
     the party that answered behind it never talked to the caller, so it is no longer pending — its own
     hang-up then counts as an attempt that was never answered."""
-    if ch.local_half != "1" or ch.answered is not None or ch.role == "caller":
-        return
+    if ch.local_half != "1" or ch.answered is not None or ch.role == "caller" or not ch.dialed_by:
+        return  # answered, or no outer Dial rang it (an Atxfer consultation leg): nothing was pending
     inner = s.local_partner(ch)
     party = answered_party(s, ch)
     if inner is not None:
