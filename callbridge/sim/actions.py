@@ -34,79 +34,89 @@ def _truthy(value: str) -> bool:
 
 
 def originate(sim: Simulator, msg: AmiMessage) -> Reply | Deferred:
-    pbx, world = sim.pbx, sim.world
     target = msg.get("Channel")
     if not target:
         return error("Channel not specified")
-    app, data = msg.get("Application"), msg.get("Data")
-    context, exten, priority = msg.get("Context"), msg.get("Exten"), msg.get("Priority", "1")
-    if not app and not (context and exten):
-        return error("Exten not specified") if context else error("Context not specified")
-    cid = split_callerid(msg.get("CallerID")) if msg.get("CallerID") else None
-    chan_id = msg.get("ChannelId")
-    other_id = msg.get("OtherChannelId") or (chan_id + ";2" if chan_id else "")
-    timeout = float(msg.get("Timeout") or 30000) / 1000.0
-    variables = [v for raw in msg.get_all("Variable") for v in raw.split(",") if "=" in v]
-    action_id = msg.get("ActionID")
-    is_async = _truthy(msg.get("Async"))
-    deferred = Deferred()
-    where = [("Application", app), ("Data", data)] if app else [("Context", context), ("Exten", exten)]
-    cid_hdr = [("CallerIDNum", cid[0] if cid else "<unknown>"), ("CallerIDName", cid[1] if cid else "<unknown>")]
-
-    def respond(ok: bool, reason: str, channel: str, uniqueid: str) -> None:
-        head = [("ActionID", action_id)] if action_id else []
-        world.emit("OriginateResponse", CALL, [
-            *head, ("Response", "Success" if ok else "Failure"), ("Channel", channel), *where,
-            ("Reason", reason), ("Uniqueid", uniqueid or "<null>"), *cid_hdr])
-        deferred.resolve(success("Originate successfully queued") if ok else error("Originate failed"))
-
-    def start() -> None:
-        try:
-            leg = make_leg(pbx, target, caller=None, cid=cid, uniqueid=chan_id, otherid=other_id)
-        except LegError:
-            respond(False, "0", target, chan_id)
-            return
-        for pair in variables:
-            name, _, value = pair.partition("=")
-            pbx.assign(leg, name.strip(), value)
-        if variables and leg.partner is not None:
-            world.inherit_vars(leg, leg.partner)  # _VAR/__VAR cross to the Local ;2 half
-
-        def done(status: str, answered: Channel | None) -> None:
-            if answered is None:
-                respond(False, _REASON.get(status, "0"), target, chan_id)
-                return
-            respond(True, "4", answered.name, answered.uniqueid)
-            if app:
-                answered.app, answered.appdata = app, data
-                runner = pbx.apps.get(app.lower())
-                outcome = runner(pbx, answered, data) if runner is not None else None
-                # The originated channel hangs up when its application returns (unless it blocks).
-                if isinstance(outcome, float):
-                    world.sched.call_later(outcome, lambda: world.hangup(answered, 16, request="soft"))
-                elif outcome is None:
-                    world.sched.soon(lambda: world.hangup(answered, 16, request="soft"))
-            else:
-                pbx.goto(answered, context, exten, int(priority) if priority.isdigit() else 1)
-
-        attempt = DialAttempt(pbx, None, done)
-        attempt.add(leg, dial_string(target))
-
-        def expire() -> None:
-            # Originate's own timeout (not app_dial's): no DialEnd, PJSIP reports 480 (trace 16c).
-            if attempt.finished:
-                return
-            attempt.finished = True
-            leg.waiter = None
-            world.hangup(leg, 19, tech_cause=480 if leg.tech == "PJSIP" else 0)
-            respond(False, "3", target, chan_id)
-
-        attempt.arm_timeout(timeout, expire)
-
-    world.sched.soon(start)
-    if is_async:
+    if not msg.get("Application") and not (msg.get("Context") and msg.get("Exten")):
+        return error("Exten not specified") if msg.get("Context") else error("Context not specified")
+    request = _Originate(sim, msg, target)
+    sim.world.sched.soon(request.start)
+    if _truthy(msg.get("Async")):
         return success("Originate successfully queued")
-    return deferred
+    return request.deferred
+
+
+class _Originate:
+    """One accepted Originate: its leg is dialled on the scheduler, its OriginateResponse (and the deferred
+    reply of a synchronous Originate) tells how the leg ended."""
+
+    def __init__(self, sim: Simulator, msg: AmiMessage, target: str) -> None:
+        self.pbx, self.world, self.target = sim.pbx, sim.world, target
+        self.app, self.data = msg.get("Application"), msg.get("Data")
+        self.context, self.exten, self.priority = msg.get("Context"), msg.get("Exten"), msg.get("Priority", "1")
+        self.cid = split_callerid(msg.get("CallerID")) if msg.get("CallerID") else None
+        self.chan_id = msg.get("ChannelId")
+        self.other_id = msg.get("OtherChannelId") or (self.chan_id + ";2" if self.chan_id else "")
+        self.timeout = float(msg.get("Timeout") or 30000) / 1000.0
+        self.variables = [v for raw in msg.get_all("Variable") for v in raw.split(",") if "=" in v]
+        self.action_id = msg.get("ActionID")
+        self.deferred = Deferred()
+
+    def respond(self, ok: bool, reason: str, channel: str, uniqueid: str) -> None:
+        cid = self.cid
+        where = ([("Application", self.app), ("Data", self.data)] if self.app
+                 else [("Context", self.context), ("Exten", self.exten)])  # fmt: skip
+        self.world.emit("OriginateResponse", CALL, [
+            *([("ActionID", self.action_id)] if self.action_id else []), ("Response", "Success" if ok else "Failure"),
+            ("Channel", channel), *where, ("Reason", reason), ("Uniqueid", uniqueid or "<null>"),
+            ("CallerIDNum", cid[0] if cid else "<unknown>"), ("CallerIDName", cid[1] if cid else "<unknown>")])
+        self.deferred.resolve(success("Originate successfully queued") if ok else error("Originate failed"))
+
+    def start(self) -> None:
+        try:
+            leg = make_leg(self.pbx, self.target, caller=None, cid=self.cid, uniqueid=self.chan_id,
+                           otherid=self.other_id)  # fmt: skip
+        except LegError:
+            self.respond(False, "0", self.target, self.chan_id)
+            return
+        for pair in self.variables:
+            name, _, value = pair.partition("=")
+            self.pbx.assign(leg, name.strip(), value)
+        if self.variables and leg.partner is not None:
+            self.world.inherit_vars(leg, leg.partner)  # _VAR/__VAR cross to the Local ;2 half
+        attempt = DialAttempt(self.pbx, None, self.done)
+        attempt.add(leg, dial_string(self.target))
+        attempt.arm_timeout(self.timeout, functools.partial(self.expire, attempt, leg))
+
+    def done(self, status: str, answered: Channel | None) -> None:
+        if answered is None:
+            self.respond(False, _REASON.get(status, "0"), self.target, self.chan_id)
+            return
+        self.respond(True, "4", answered.name, answered.uniqueid)
+        if self.app:
+            self.run_app(answered, self.app)
+        else:
+            self.pbx.goto(answered, self.context, self.exten, int(self.priority) if self.priority.isdigit() else 1)
+
+    def run_app(self, answered: Channel, app: str) -> None:
+        world = self.world
+        answered.app, answered.appdata = app, self.data
+        runner = self.pbx.apps.get(app.lower())
+        outcome = runner(self.pbx, answered, self.data) if runner is not None else None
+        # The originated channel hangs up when its application returns (unless it blocks).
+        if isinstance(outcome, float):
+            world.sched.call_later(outcome, lambda: world.hangup(answered, 16, request="soft"))
+        elif outcome is None:
+            world.sched.soon(lambda: world.hangup(answered, 16, request="soft"))
+
+    def expire(self, attempt: DialAttempt, leg: Channel) -> None:
+        # Originate's own timeout (not app_dial's): no DialEnd, PJSIP reports 480 (trace 16c).
+        if attempt.finished:
+            return
+        attempt.finished = True
+        leg.waiter = None
+        self.world.hangup(leg, 19, tech_cause=480 if leg.tech == "PJSIP" else 0)
+        self.respond(False, "3", self.target, self.chan_id)
 
 
 #: how long Asterisk takes to move a redirected channel (async goto out of its bridge), seen on the live PBX
@@ -213,28 +223,30 @@ def hangup(sim: Simulator, msg: AmiMessage) -> Reply:
     return success("Channel Hungup")
 
 
-def setvar(sim: Simulator, msg: AmiMessage) -> Reply:
+def _variable_of(sim: Simulator, msg: AmiMessage, no_channel: str) -> tuple[str, Channel | None, Reply | None]:
+    """Setvar/Getvar's Variable and the channel it is on (None: a global), or the error reply (Asterisk
+    words a missing channel differently for each: ``no_channel``)."""
     name = msg.get("Variable")
     if not name:
-        return error("No variable specified")
-    chan = None
-    if msg.get("Channel"):
-        chan = _channel(sim, msg)
-        if chan is None:
-            return error("Channel not found")
+        return name, None, error("No variable specified")
+    chan = _channel(sim, msg) if msg.get("Channel") else None
+    if msg.get("Channel") and chan is None:
+        return name, None, error(no_channel)
+    return name, chan, None
+
+
+def setvar(sim: Simulator, msg: AmiMessage) -> Reply:
+    name, chan, refused = _variable_of(sim, msg, "Channel not found")
+    if refused is not None:
+        return refused
     sim.pbx.assign(chan, name, msg.get("Value"))
     return success("Variable Set")
 
 
 def getvar(sim: Simulator, msg: AmiMessage) -> Reply:
-    name = msg.get("Variable")
-    if not name:
-        return error("No variable specified")
-    chan = None
-    if msg.get("Channel"):
-        chan = _channel(sim, msg)
-        if chan is None:
-            return error("No such channel")
+    name, chan, refused = _variable_of(sim, msg, "No such channel")
+    if refused is not None:
+        return refused
     return success("", ("Variable", name), ("Value", sim.pbx.lookup(chan, name)))
 
 
