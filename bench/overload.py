@@ -46,11 +46,14 @@ SETTLE_S = 20.0
 WARMUP_S = 5.0
 #: Floods after the warm-up (issue 17.5: at least three, to see a ratchet).
 FLOODS = int(os.environ.get("BENCH_OVERLOAD_FLOODS", "3"))
-#: ``BENCH_OVERLOAD_TRACE=1``: the diagnostic run (:mod:`bench.overload_trace`): the daemon under tracemalloc, a
-#: heap snapshot after the warm-up and after each flood's settle, the top growers and the interpreter's stalls
-#: (collector runs, GIL waits) reported per flood. Slower daemon: its figures are not the benchmark's.
-TRACE = os.environ.get("BENCH_OVERLOAD_TRACE", "") not in ("", "0")
+#: The diagnostic runs (:mod:`bench.overload_trace`), by ``BENCH_OVERLOAD_TRACE``: ``stalls`` — per flood, the
+#: interpreter's stalls (collector runs, GIL waits and where the main thread was) and pymalloc's arenas;
+#: ``heap`` — that, and the daemon under tracemalloc: a heap snapshot after the warm-up and after each
+#: flood's settle, the top growers reported (a much slower daemon: its figures are not the benchmark's).
+TRACE = os.environ.get("BENCH_OVERLOAD_TRACE", "")
 TOKEN = "bench-overload-token"
+#: The probe path that stands for the control responder in the samples.
+CONTROL = "control"
 SECRET = "bench"
 CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
@@ -90,8 +93,11 @@ class Samples:
 
 
 class Sampler:
-    def __init__(self, pid: int, web_port: int) -> None:
-        self.pid, self.web_port = pid, web_port
+    """RSS every 0.25 s; ``/healthz``, ``/readyz`` and the control (:mod:`bench.probe_control`, on the
+    daemon's core) in turn, one every 33 ms (each every 100 ms)."""
+
+    def __init__(self, pid: int, web_port: int, control_port: int | None = None) -> None:
+        self.pid, self.web_port, self.control_port = pid, web_port, control_port
         self.samples = Samples()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._rss, self._probe)]
@@ -104,13 +110,14 @@ class Sampler:
                 self.samples.rss.append((time.monotonic(), rss_kib(self.pid)))
 
     def _probe(self) -> None:
-        paths = ("/healthz", "/readyz")
+        paths = ("/healthz", "/readyz", CONTROL) if self.control_port else ("/healthz", "/readyz")
         i = 0
-        while not self._stop.wait(0.05):
-            path = paths[i % 2]
+        while not self._stop.wait(0.1 / len(paths)):
+            path = paths[i % len(paths)]
             i += 1
             try:
-                status, _, took = get(self.web_port, path)
+                port = self.control_port if path == CONTROL and self.control_port else self.web_port
+                status, _, took = get(port, "/healthz" if path == CONTROL else path)
             except OSError:
                 status, took = 0, 10.0
             self.samples.probes.append((time.monotonic(), path, took, status))
@@ -120,6 +127,21 @@ class Sampler:
         for t in self._threads:
             t.join(timeout=15)
         return self.samples
+
+
+class Control:
+    """The control responder's process (:mod:`bench.probe_control`)."""
+
+    def __init__(self, cpus: list[int]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.probe_control"], cwd=REPO, stdout=subprocess.PIPE,
+                                     text=True)  # fmt: skip
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        pin(self.proc.pid, cpus)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=5)
 
 
 def latency_ms(probes: list[tuple[float, str, float, int]], path: str, start: float, end: float) -> dict[str, float]:
@@ -218,6 +240,7 @@ class Tracer:
         self.taken = 0
 
     def snapshot(self, pid: int, timeout: float = 180.0) -> tuple[Path, dict[str, Any]]:
+        """The heap snapshot's path (written only under ``heap``) and the interpreter's account."""
         self.taken += 1
         done = self.dir / f"snap-{self.taken}.done"
         os.kill(pid, signal.SIGUSR2)
@@ -276,15 +299,16 @@ def one_flood(sampler: Sampler, flooder: Flooder, web: int, *, rate: float, seco
         "rss_after_kib": after[-1] if after else 0,
         "healthz_ms": latency_ms(s.probes, "/healthz", t0, t1),
         "readyz_ms": latency_ms(s.probes, "/readyz", t0, t1),
+        "control_ms": latency_ms(s.probes, CONTROL, t0, t1),
         "probe_failures": sum(1 for t, _, _, st in s.probes if t0 <= t <= t1 and st not in (200, 503)),
         "metrics": shown,
     }  # fmt: skip
 
 
 def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *, floods: int, rate: float,
-                 seconds: float, settle: float, tracer: Tracer | None = None,
+                 seconds: float, settle: float, tracer: Tracer | None = None, control: int | None = None,
                  ) -> tuple[list[dict[str, Any]], int, Samples]:  # fmt: skip
-    sampler = Sampler(daemon.pid, web)
+    sampler = Sampler(daemon.pid, web, control)
     time.sleep(min(5.0, settle))  # idle: the cold level, and idle probe latency
     idle_end = time.monotonic()
     rounds: list[dict[str, Any]] = []
@@ -297,9 +321,10 @@ def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *,
         for i in range(floods):
             rounds.append({"flood": i + 1, **one_flood(sampler, flooder, web, rate=rate, seconds=seconds,
                                                       settle=settle)})  # fmt: skip
-            if tracer is not None and first is not None:
+            if tracer is not None:
                 snap, held = tracer.snapshot(daemon.pid)
-                rounds[-1]["trace"] = {"growers_since_before": top_growers(first, snap), "interpreter": held}
+                growers = top_growers(first, snap) if first and first.exists() and snap.exists() else None
+                rounds[-1]["trace"] = {"growers_since_before": growers, "interpreter": held}
             print(f"   flood {i + 1}: {json.dumps(rounds[-1], ensure_ascii=False)}", flush=True)
     finally:
         samples = sampler.stop()
@@ -324,18 +349,20 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         config.write_text(settings_text(tmp, flooder.port, broker.port, web), encoding="utf-8")
         env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "CALLBRIDGE_WEB_TOKEN": TOKEN, "PYTHONPATH": str(REPO),
                "BENCH_TRACE_DIR": str(tmp / "trace")}  # fmt: skip
-        tracer = Tracer(tmp / "trace") if TRACE else None
-        entry = "bench.overload_trace" if TRACE else "callbridge"
+        tracer = Tracer(tmp / "trace") if TRACE in ("heap", "stalls") else None
+        entry = "bench.overload_trace" if tracer else "callbridge"
         with (tmp / "daemon.log").open("wb") as log:
             daemon = subprocess.Popen([sys.executable, "-m", entry, "run", "--config", str(config)],
                                       cwd=tmp, env=env, stdout=log, stderr=log)
         pin(daemon.pid, daemon_cpus)
+        control = Control(daemon_cpus)
         try:
             wait_ready(web, daemon)
             rounds, idle_rss, samples = flood_rounds(daemon, flooder, web, floods=FLOODS, rate=RATE, seconds=seconds,
-                                                     settle=settle, tracer=tracer)  # fmt: skip
+                                                     settle=settle, tracer=tracer, control=control.port)  # fmt: skip
             idle_start = samples.rss[0][0] if samples.rss else 0.0
-            idle = {p: latency_ms(samples.probes, p, idle_start, idle_start + 5) for p in ("/healthz", "/readyz")}
+            idle = {p: latency_ms(samples.probes, p, idle_start, idle_start + 5)
+                    for p in ("/healthz", "/readyz", CONTROL)}  # fmt: skip
             alive = daemon.poll() is None
         except Exception:
             lines = (tmp / "daemon.log").read_text(errors="replace").splitlines()
@@ -349,6 +376,7 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
                 daemon.kill()
                 daemon.wait(timeout=5)
             flooder.close()
+            control.close()
     return summarise(rounds, idle_rss, idle, alive=alive, rate=RATE, seconds=seconds, settle=settle, quick=quick)
 
 
@@ -372,7 +400,9 @@ def summarise(rounds: list[dict[str, Any]], idle_rss: int, idle: dict[str, Any],
             "sent": [r["sent"] for r in rounds], "metrics": [r["metrics"] for r in rounds],
             "probe_failures": sum(r["probe_failures"] for r in rounds), "daemon_alive": alive,
         },
-        baselines={"idle_healthz_ms": idle["/healthz"], "idle_readyz_ms": idle["/readyz"]},
+        baselines={"idle_healthz_ms": idle["/healthz"], "idle_readyz_ms": idle["/readyz"],
+                   "idle_control_ms": idle[CONTROL],
+                   "control_ms_during_floods": [r["control_ms"] for r in rounds]},  # the machine, same instants
         ratios={"rss_after_max_vs_before": round(max(afters) / base, 3) if base else 0.0,
                 "rss_last_vs_first_after": round(afters[-1] / afters[0], 3) if afters[0] else 0.0},
         targets={"rss_after_max_vs_before": "<= 1.2", "rss_last_vs_first_after": "<= 1.05",

@@ -2,10 +2,11 @@
 benchmark's diagnostic run, ``BENCH_OVERLOAD_TRACE=1``).
 
 On SIGUSR2 the daemon writes a tracemalloc snapshot to ``$BENCH_TRACE_DIR/snap-N.pickle`` (N = 1, 2, …),
-then what held the interpreter since the previous one to ``snap-N.json`` (:class:`Stalls`), then
-``snap-N.done``, so the benchmark can compare the heap before and after each flood and name what grew and
-what kept a thread from the GIL. tracemalloc slows the daemon two to three times: the figures of a traced
-run are not the benchmark's figures, only its lists of growers and stalls are.
+then what held the interpreter since the previous one (:class:`Stalls`) and the small-object allocator's
+arenas (:func:`arenas`) to ``snap-N.json``, then ``snap-N.done``, so the benchmark can compare the heap
+before and after each flood and name what grew, how much of the RSS is arenas kept for a few live blocks,
+and what kept a thread from the GIL. tracemalloc slows the daemon many times over (``BENCH_OVERLOAD_TRACE=heap``);
+``stalls`` leaves it off (no ``.pickle``, the rest as above, the daemon at its own speed).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -83,18 +86,39 @@ class Stalls:
         return doc
 
 
+def arenas() -> dict[str, int]:
+    """pymalloc's own account (``sys._debugmallocstats``, which writes to fd 2): arenas allocated now and
+    at most, bytes in blocks in use and free within them."""
+    with tempfile.TemporaryFile() as text:
+        saved = os.dup(2)
+        os.dup2(text.fileno(), 2)
+        try:
+            sys._debugmallocstats()  # noqa: SLF001 - documented; a diagnostic
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        text.seek(0)
+        found = dict(re.findall(r"^# ([a-z ]+?)\s*=\s*([\d,]+)$", text.read().decode(errors="replace"), re.M))
+    wanted = ("arenas allocated current", "arenas highwater mark", "bytes in allocated blocks",
+              "bytes in available blocks", "bytes in arenas" if "bytes in arenas" in found else "")  # fmt: skip
+    return {k.replace(" ", "_"): int(found[k].replace(",", "")) for k in wanted if k in found}
+
+
 def _dump(stalls: Stalls) -> None:
     out = Path(os.environ["BENCH_TRACE_DIR"])
     n = next(_numbers)
     doc = stalls.take()
     gc.collect()  # what is only garbage is not a grower
-    tracemalloc.take_snapshot().dump(str(out / f"snap-{n}.pickle"))
+    doc["pymalloc"] = arenas()
+    if tracemalloc.is_tracing():
+        tracemalloc.take_snapshot().dump(str(out / f"snap-{n}.pickle"))
     (out / f"snap-{n}.json").write_text(json.dumps(doc), encoding="utf-8")
     (out / f"snap-{n}.done").write_text("", encoding="utf-8")
 
 
 def main() -> int:
-    tracemalloc.start(FRAMES)
+    if os.environ.get("BENCH_OVERLOAD_TRACE") == "heap":
+        tracemalloc.start(FRAMES)
     stalls = Stalls()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
