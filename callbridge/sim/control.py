@@ -7,6 +7,7 @@ The same operations are a Python API (methods of ``Simulator`` delegate here) an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callbridge.ami.framing import AmiMessage
@@ -147,32 +148,36 @@ def restart(sim: Simulator, shutdown_delay: float = 1.1, boot_time: float = 1.5)
 def sim_control(sim: Simulator, msg: AmiMessage) -> Reply:
     """``Action: SimControl`` — fault injection and call control for out-of-process tests."""
     cmd = msg.get("Command").strip().lower()
+    command = _CONTROLS.get(cmd)
+    if command is None:
+        return error(f"Unknown SimControl command: {cmd}")
     try:
-        if cmd == "trunk-down":
-            sim.set_trunk(msg.get("Trunk"), "down")
-        elif cmd == "trunk-up":
-            sim.set_trunk(msg.get("Trunk"), "up")
-        elif cmd == "trunk":
-            sim.set_trunk(msg.get("Trunk"), msg.get("State"))
-        elif cmd == "agent":
-            sim.set_agent(msg.get("Agent"), msg.get("Behaviour"))
-        elif cmd == "drop":
-            sim.sched.soon(sim.drop_connections)
-        elif cmd == "stall":
-            sim.stall(float(msg.get("Seconds") or 1))
-        elif cmd == "restart":
-            sim.restart()
-        elif cmd == "malformed":
-            sim.sched.soon(sim.emit_malformed)
-        elif cmd == "place-call":
-            chan = sim.place_call(msg.get("Caller"), msg.get("DID"), msg.get("Name") or None)
-            return success("Call placed", ("Channel", chan.name))
-        elif cmd == "agent-press":
-            sim.agent_press(msg.get("Agent"), msg.get("Digits"))
-        elif cmd == "hangup":
-            sim.caller_hangup(msg.get("Channel"))
-        else:
-            return error(f"Unknown SimControl command: {cmd}")
+        reply = command(sim, msg)
     except (KeyError, LookupError, ValueError) as exc:
         return error(f"SimControl {cmd} failed: {exc}")
-    return success(f"SimControl {cmd} done")
+    return reply if isinstance(reply, Reply) else success(f"SimControl {cmd} done")
+
+
+def _soon(sim: Simulator, fn: Callable[[], None]) -> None:
+    sim.sched.soon(fn)
+
+
+def _place_call(sim: Simulator, msg: AmiMessage) -> Reply:
+    chan = sim.place_call(msg.get("Caller"), msg.get("DID"), msg.get("Name") or None)
+    return success("Call placed", ("Channel", chan.name))
+
+
+#: SimControl's commands: each does its part; its reply is "<command> done" unless it returns its own Reply
+_CONTROLS: dict[str, Callable[[Simulator, AmiMessage], object]] = {
+    "trunk-down": lambda sim, msg: sim.set_trunk(msg.get("Trunk"), "down"),
+    "trunk-up": lambda sim, msg: sim.set_trunk(msg.get("Trunk"), "up"),
+    "trunk": lambda sim, msg: sim.set_trunk(msg.get("Trunk"), msg.get("State")),
+    "agent": lambda sim, msg: sim.set_agent(msg.get("Agent"), msg.get("Behaviour")),
+    "drop": lambda sim, _msg: _soon(sim, sim.drop_connections),
+    "stall": lambda sim, msg: sim.stall(float(msg.get("Seconds") or 1)),
+    "restart": lambda sim, _msg: sim.restart(),
+    "malformed": lambda sim, _msg: _soon(sim, sim.emit_malformed),
+    "place-call": _place_call,
+    "agent-press": lambda sim, msg: sim.agent_press(msg.get("Agent"), msg.get("Digits")),
+    "hangup": lambda sim, msg: sim.caller_hangup(msg.get("Channel")),
+}
