@@ -4,6 +4,7 @@ centre's, over the inter-centre trunk (simulated) and two bridged mosquitto brok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import subprocess
@@ -12,14 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+import orjson
 import pytest
 
 from callbridge.centres.events import HandoverBound
+from callbridge.testing.mosquitto import Mosquitto
 from callbridge.web.console_state import Desk
 from tests.e2e.conftest import CALLER, agent_endpoint, command
-from tests.e2e.two_centres_lab import Centre, TwoCentres, open_two_centres
+from tests.e2e.two_centres_lab import Centre, TwoCentres, bridge_up, open_two_centres
 
 pytestmark = pytest.mark.mosquitto
+#: How long the bridge is down in the outage test (issue 21.4: 60 s).
+OUTAGE_S = 60.0
 
 
 async def transfer_to_110(pair: TwoCentres, caller: str = CALLER, ticket: str = "GD-2026-0001") -> tuple[str, str]:
@@ -74,7 +80,8 @@ async def test_a_peer_that_strips_the_header_is_bound_by_caller_number(tmp_path:
     async with open_two_centres(tmp_path, strip_header=True) as pair:
         xfer, _ = await transfer_to_110(pair, caller="13700000021")
         bound = await pair.c110.lab.event("handover.bound", timeout=15, transfer_id=xfer)
-        assert (bound.match, bound.caller_num, bound.ticket) == ("caller_number", "13700000021", "GD-2026-0001")
+        d = bound.data()
+        assert (d["match"], d["caller_num"], d["ticket"]) == ("caller_number", "13700000021", "GD-2026-0001")
         assert pair.trunks[0].calls == [("13700000021", "110", "")]  # no header reached the 110 PBX
         assert pair.c110.lab.app.tracker.calls[bound.call_id or ""].hotline == "110"
 
@@ -141,6 +148,111 @@ async def test_the_110_centre_unreachable_applies_the_chain_and_fails_the_hand_o
         await asyncio.sleep(1.0)
         assert b.of_type("handover.bound") == []
         assert pair.trunks[0].calls == []
-        for centre, transfer in ((pair.c12345, "returned"), (pair.c110, "returned")):
-            [line] = [r for r in csv.DictReader(io.StringIO(report(centre, "csv"))) if r["transfer_id"] == xfer]
-            assert (line["received"], line["transfer"]) == ("failed", transfer)
+        for centre in (pair.c12345, pair.c110):  # the sender's record, and the outcome the receiver was told
+            [row] = [r for r in csv.DictReader(io.StringIO(report(centre, "csv"))) if r["transfer_id"] == xfer]
+            assert (row["received"], row["transfer"]) == ("failed", "returned")
+
+
+async def test_the_data_arriving_after_the_call_binds_it_then(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        b = pair.c110.lab
+        pair.c110.broker.stop(kill=True)  # the bridge (on the 110 broker) is down: no hand-over data crosses
+        xfer, _ = await transfer_to_110(pair, caller="13700000051")
+        await pair.c12345.lab.event("transfer.answered", timeout=10, transfer_id=xfer)  # the PBXs still talk
+        queued = await b.event("call.queued", timeout=10, hotline="110")
+        await asyncio.sleep(0.5)
+        assert b.of_type("handover.bound") == []  # the call waits for its data
+        pair.c110.broker.start()
+        bound = await b.event("handover.bound", timeout=30, transfer_id=xfer)
+        assert (bound.call_id, bound.data()["match"], bound.data()["ticket"]) == (queued.call_id, "header",
+                                                                                 "GD-2026-0001")  # fmt: skip
+
+
+class Counter:
+    """Every envelope of both centres' events seen on one broker, as (topic, envelope id); a persistent session
+    (it survives a restart of its broker, which keeps the session), reconnecting until stopped."""
+
+    def __init__(self, broker: Mosquitto, client_id: str) -> None:
+        self.broker, self.client_id = broker, client_id
+        self.seen: set[tuple[str, str]] = set()
+        self.subscribed = asyncio.Event()
+        self.errors: list[str] = []
+        self._task = asyncio.create_task(self._run())
+
+    def of(self, site: str) -> set[tuple[str, str]]:
+        return {s for s in self.seen if s[0].startswith(f"callbridge/{site}/events/")}
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                client = aiomqtt.Client(self.broker.host, self.broker.port, identifier=self.client_id,
+                                        protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)  # fmt: skip
+                async with client:
+                    await client.subscribe("callbridge/+/events/#", qos=1)
+                    self.subscribed.set()
+                    async for m in client.messages:
+                        if not m.topic.value.endswith("/probe"):
+                            self.seen.add((m.topic.value, orjson.loads(bytes(m.payload))["id"]))  # type: ignore[arg-type,unused-ignore]
+            except Exception as exc:  # lost with its broker (of any kind): connect again
+                self.errors.append(repr(exc))
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_the_bridge_down_for_60_s_during_the_transfer_loses_nothing(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        a, b = pair.c12345.lab, pair.c110.lab
+        at_a, at_b = Counter(pair.c12345.broker, "counter-12345"), Counter(pair.c110.broker, "counter-110")
+        try:
+            async with asyncio.timeout(10):
+                await at_a.subscribed.wait()
+                await at_b.subscribed.wait()
+            await a.until(lambda: at_a.seen == at_b.seen, 10)  # quiet: what was published so far is on both
+            # a message through the 110 broker after the counters subscribed: it saves its sessions to disk
+            # (autosave on changes), the counter's too, before the kill
+            await bridge_up(pair.c12345.broker, pair.c110.broker)
+            await asyncio.sleep(0.5)
+            pair.c110.broker.stop(kill=True)  # the bridge process killed for 60 s
+            xfer, citizen = await transfer_to_110(pair, caller="13700000061")
+            await a.event("transfer.answered", timeout=10, transfer_id=xfer)
+            await b.event("call.answered", timeout=10, hotline="110")  # the 110 agent talks with the citizen
+            await asyncio.sleep(OUTAGE_S)
+            assert b.of_type("handover.bound") == []
+            pair.c110.broker.start()
+            await b.event("handover.bound", timeout=30, transfer_id=xfer)
+            cmd = command("handover_feedback", transfer_id=xfer, agent="agent2101", outcome="dispatched")
+            b.app.feedback.handle(cmd.body, frozenset({"110"}))
+            a.sim.caller_hangup(citizen)
+            await a.event("transfer.completed", timeout=10, transfer_id=xfer)
+            await until_rows(pair.c12345, "SELECT 1 FROM handover_feedback WHERE transfer_id = ?", xfer)
+
+            def both_sides_on_both_brokers() -> bool:
+                return all(at_a.of(site) == at_b.of(site) for site in ("c12345", "c110"))
+
+            with contextlib.suppress(TimeoutError):
+                await a.until(both_sides_on_both_brokers, 30)
+            for site in ("c12345", "c110"):
+                missing_b, missing_a = at_a.of(site) - at_b.of(site), at_b.of(site) - at_a.of(site)
+                errors = [e for e in at_b.errors if "refused" not in e]
+                assert not missing_a and not missing_b, (site, len(at_a.of(site)), len(at_b.of(site)), missing_a,
+                                                         missing_b, errors)  # fmt: skip
+            sent = {t.rsplit("/", 2)[-2] + "." + t.rsplit("/", 1)[-1] for t, _ in at_a.of("c12345")}
+            back = {t.rsplit("/", 2)[-2] + "." + t.rsplit("/", 1)[-1] for t, _ in at_a.of("c110")}
+            assert {"transfer.requested", "transfer.answered", "transfer.completed"} <= sent
+            assert {"handover.bound", "handover.feedback"} <= back
+            # the 110 daemon took in each of the sender's steps once (requested, ringing, number check,
+            # answered, completed): the ones queued during the outage too
+            peer = b.app.centres.subscriber if b.app.centres is not None else None
+            assert peer is not None and peer.refused == 0
+            for_110 = {i for t, i in at_a.of("c12345") if t.startswith(("callbridge/c12345/events/110/transfer/",
+                                                                          "callbridge/c12345/events/110/handover/"))}
+            assert peer.taken == len(for_110) >= 5, (peer.taken, len(for_110), peer.duplicates)
+        finally:
+            await at_a.close()
+            await at_b.close()
