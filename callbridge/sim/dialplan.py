@@ -138,60 +138,67 @@ def _strip_comment(line: str) -> str:
 
 def parse_extensions(text: str) -> Dialplan:
     """Parse extensions.conf text: contexts, ``exten =>``, ``same =>``, ``include =>``, [globals]."""
-    plan = Dialplan()
-    ctx: Context | None = None
-    current: Extension | None = None
-    last_prio = 0
-    section = ""
+    reader = _ExtensionsReader()
     for raw in text.splitlines():
         line = _strip_comment(raw)
-        if not line:
-            continue
+        if line:
+            reader.read(line)
+    return reader.plan
+
+
+_LABELLED = re.compile(r"^([^()]+)\(([^)]*)\)$")
+
+
+class _ExtensionsReader:
+    """extensions.conf a line at a time: the section it is in, and the extension ``same =>`` continues."""
+
+    def __init__(self) -> None:
+        self.plan = Dialplan()
+        self.section = ""
+        self.ctx: Context | None = None
+        self.current: Extension | None = None
+        self.last_prio = 0
+
+    def read(self, line: str) -> None:
         if line.startswith("[") and "]" in line:
-            section = line[1 : line.index("]")].strip()
-            ctx = None
-            current = None
-            if section not in ("general", "globals"):
-                ctx = plan.contexts.setdefault(section, Context(section))
-            continue
-        if section == "globals":
+            self._enter(line[1 : line.index("]")].strip())
+        elif self.section == "globals":
             key, _, value = line.partition("=")
-            plan.globals[key.strip()] = value.strip()
-            continue
-        if ctx is None:
-            continue
-        if line.lower().startswith("include"):
-            ctx.includes.append(line.split("=>", 1)[-1].strip())
-            continue
-        m = _EXTEN_LINE.match(line)
-        if not m:
-            continue
-        kind, rest = m.group(1).lower(), m.group(2).lstrip(">").strip()
+            self.plan.globals[key.strip()] = value.strip()
+        elif self.ctx is None:
+            return
+        elif line.lower().startswith("include"):
+            self.ctx.includes.append(line.split("=>", 1)[-1].strip())
+        elif m := _EXTEN_LINE.match(line):
+            self._step(self.ctx, m.group(1).lower(), m.group(2).lstrip(">").strip())
+
+    def _enter(self, section: str) -> None:
+        self.section, self.ctx, self.current = section, None, None
+        if section not in ("general", "globals"):
+            self.ctx = self.plan.contexts.setdefault(section, Context(section))
+
+    def _step(self, ctx: Context, kind: str, rest: str) -> None:
+        """One ``exten => pattern,prio,App(data)`` or ``same => prio,App(data)`` (prio ``n``, ``n(label)``)."""
         if kind == "exten":
             pattern, _, rest = rest.partition(",")
-            current = ctx.extension(pattern.strip())
-            last_prio = 0
-        elif current is None:
-            continue
+            self.current = ctx.extension(pattern.strip())
+            self.last_prio = 0
+        current = self.current
+        if current is None:
+            return
         prio_text, _, app_text = rest.partition(",")
-        prio_text = prio_text.strip()
-        label = ""
-        lm = re.match(r"^([^()]+)\(([^)]*)\)$", prio_text)
-        if lm:
+        prio_text, label = prio_text.strip(), ""
+        if lm := _LABELLED.match(prio_text):
             prio_text, label = lm.group(1), lm.group(2)
-        if prio_text == "n":
-            prio = last_prio + 1
-        elif prio_text == "hint":
-            continue
-        else:
-            prio = int(prio_text)
-        last_prio = prio
+        if prio_text == "hint":
+            return
+        prio = self.last_prio + 1 if prio_text == "n" else int(prio_text)
+        self.last_prio = prio
         am = _APP.match(app_text.strip())
         app, data = (am.group(1), am.group(2) or "") if am else (app_text.strip(), "")
         current.steps[prio] = Step(prio, app, data, label)
         if label:
             current.labels[label] = prio
-    return plan
 
 
 # --- expansion ------------------------------------------------------------------------------------
@@ -253,34 +260,43 @@ _TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|!=|<=|>=|[=<>&|()+\-*/!]|[^\s=<>&|()
 def evaluate(expr: str) -> str:
     """``$[...]`` expressions: comparison, ``&``, ``|``, ``!``, ``+ - * /``, parentheses."""
     tokens = [t for t in _TOKEN.findall(expr) if t]
-    pos = 0
+    return _Expression(tokens).disj() if tokens else ""
 
-    def peek() -> str:
-        return tokens[pos] if pos < len(tokens) else ""
 
-    def take() -> str:
-        nonlocal pos
-        tok = peek()
-        pos += 1
+class _Expression:
+    """Recursive descent over the tokens of one ``$[...]``, loosest first: ``|``, ``&``, comparisons,
+    ``+ - * /``, then an atom (a parenthesised expression, ``!`` atom, a quoted or bare token)."""
+
+    __slots__ = ("pos", "tokens")
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.pos = tokens, 0
+
+    def peek(self) -> str:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
+
+    def take(self) -> str:
+        tok = self.peek()
+        self.pos += 1
         return tok
 
-    def atom() -> str:
-        tok = take()
+    def atom(self) -> str:
+        tok = self.take()
         if tok == "(":
-            val = disj()
-            take()
+            val = self.disj()
+            self.take()
             return val
         if tok == "!":
-            return "0" if _truthy(atom()) else "1"
+            return "0" if _truthy(self.atom()) else "1"
         if tok.startswith('"') and tok.endswith('"') and len(tok) >= 2:
             return tok[1:-1]
         return tok
 
-    def arith() -> str:
-        val = atom()
-        while peek() in ("+", "-", "*", "/"):
-            op = take()
-            rhs = atom()
+    def arith(self) -> str:
+        val = self.atom()
+        while self.peek() in ("+", "-", "*", "/"):
+            op = self.take()
+            rhs = self.atom()
             try:
                 a, b = int(val), int(rhs)
             except ValueError:
@@ -288,31 +304,29 @@ def evaluate(expr: str) -> str:
             val = str({"+": a + b, "-": a - b, "*": a * b, "/": a // b if b else 0}[op])
         return val
 
-    def compare() -> str:
-        val = arith()
-        while peek() in ("=", "!=", "<", ">", "<=", ">="):
-            op = take()
-            rhs = arith()
+    def compare(self) -> str:
+        val = self.arith()
+        while self.peek() in ("=", "!=", "<", ">", "<=", ">="):
+            op = self.take()
+            rhs = self.arith()
             val = "1" if _cmp(val, op, rhs) else "0"
         return val
 
-    def conj() -> str:
-        val = compare()
-        while peek() == "&":
-            take()
-            rhs = compare()
+    def conj(self) -> str:
+        val = self.compare()
+        while self.peek() == "&":
+            self.take()
+            rhs = self.compare()
             val = rhs if _truthy(val) and _truthy(rhs) else "0"
         return val
 
-    def disj() -> str:
-        val = conj()
-        while peek() == "|":
-            take()
-            rhs = conj()
+    def disj(self) -> str:
+        val = self.conj()
+        while self.peek() == "|":
+            self.take()
+            rhs = self.conj()
             val = val if _truthy(val) else rhs
         return val
-
-    return disj() if tokens else ""
 
 
 def _truthy(value: str) -> bool:
