@@ -129,28 +129,9 @@ class Pbx:
     def lookup(self, chan: Channel | None, name: str) -> str:
         upper = name.upper()
         if chan is not None:
-            if upper.startswith(("CALLERID(", "CONNECTEDLINE(")):
-                field = upper[upper.index("(") + 1 : -1]
-                num, nm = (chan.cid_num, chan.cid_name) if upper.startswith("C" + "ALLERID") else (
-                    chan.conn_num, chan.conn_name)
-                num = "" if num == "<unknown>" else num
-                nm = "" if nm == "<unknown>" else nm
-                if field == "NUM":
-                    return num
-                if field == "NAME":
-                    return nm
-                return f'"{nm}" <{num}>' if nm else num
-            special = {
-                "EXTEN": chan.exten,
-                "CONTEXT": chan.context,
-                "PRIORITY": str(chan.priority),
-                "CHANNEL": chan.name,
-                "UNIQUEID": chan.uniqueid,
-            }
-            if upper in special:
-                return special[upper]
-            if name in chan.vars:
-                return chan.vars[name]
+            value = _channel_value(chan, name, upper)
+            if value is not None:
+                return value
         if upper == "EPOCH":
             return str(int(time.time()))
         if upper.startswith("GLOBAL("):
@@ -180,6 +161,36 @@ class Pbx:
             (world.set_connected if connected else world.set_callerid)(chan, num, nm)
             return
         world.set_var(chan, name, value)
+
+
+def _channel_value(chan: Channel, name: str, upper: str) -> str | None:
+    """What ``${name}`` reads on ``chan`` itself (its caller or connected id, EXTEN…, its variables); None
+    when the channel has no such value (then globals decide)."""
+    if upper.startswith(("CALLERID(", "CONNECTEDLINE(")):
+        return _party_id(chan, upper)
+    special = {
+        "EXTEN": chan.exten,
+        "CONTEXT": chan.context,
+        "PRIORITY": str(chan.priority),
+        "CHANNEL": chan.name,
+        "UNIQUEID": chan.uniqueid,
+    }
+    if upper in special:
+        return special[upper]
+    return chan.vars.get(name)
+
+
+def _party_id(chan: Channel, upper: str) -> str:
+    """``CALLERID(num|name|all)`` / ``CONNECTEDLINE(…)``: ``<unknown>`` reads as empty."""
+    field = upper[upper.index("(") + 1 : -1]
+    num, nm = (chan.cid_num, chan.cid_name) if upper.startswith("C" + "ALLERID") else (chan.conn_num, chan.conn_name)
+    num = "" if num == "<unknown>" else num
+    nm = "" if nm == "<unknown>" else nm
+    if field == "NUM":
+        return num
+    if field == "NAME":
+        return nm
+    return f'"{nm}" <{num}>' if nm else num
 
 
 # --- applications -------------------------------------------------------------------------------
