@@ -25,6 +25,7 @@ from callbridge.sim.replies import Deferred, Reply
 from callbridge.sim.world import Event
 
 if TYPE_CHECKING:
+    from callbridge.sim.actions import Handler
     from callbridge.sim.simulator import Simulator
 
 log = structlog.get_logger("callbridge.sim.server")
@@ -188,41 +189,56 @@ class AmiServer:
         action = msg.get("Action")
         action_id = msg.get("ActionID")
         key = action.lower()
+        answered = self._session_action(session, action, key)
+        if answered is not None:
+            self._reply(session, action_id, answered)
+        elif key == "login":
+            await self._login(session, msg)
+        else:
+            handler, refused = self._handler(session, msg, key)
+            if handler is not None:
+                await self._run(session, msg, action, handler)
+            elif refused is not None:
+                self._reply(session, action_id, refused)
+            else:
+                self._reply(session, action_id, _err(
+                    f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."))
+                self._security(session, "RequestBadFormat", "Error", [("RequestType", f"Action: {action}")])
+
+    def _session_action(self, session: Session, action: str, key: str) -> Reply | None:
+        """The reply to what the session itself answers before any login (None: not one of those)."""
         if not action:
-            self._reply(session, action_id, _err("Missing action in request"))
-            return
+            return _err("Missing action in request")
         if self.shutting_down:
             # Asterisk refuses every action, Login included, between "core restart now" and its Shutdown
             # event (live PBX: "Ping failed: Asterisk is shutting down", then the same for a new Login)
-            self._reply(session, action_id, _err("Asterisk is shutting down"))
-            return
-        if key == "login":
-            await self._login(session, msg)
-            return
+            return _err("Asterisk is shutting down")
         if key == "challenge":
             session.challenge = str(secrets.randbelow(10**9)).zfill(9)
-            self._reply(session, action_id, Reply([[("Response", "Success"), ("Challenge", session.challenge)]]))
-            return
+            return Reply([[("Response", "Success"), ("Challenge", session.challenge)]])
         if key == "logoff":
-            self._reply(session, action_id, Reply([[("Response", "Goodbye"), ("Message", "Thanks for all the fish.")]],
-                                                  close=True))
-            return
-        if session.user is None:
-            self._reply(session, action_id, _err("Permission denied"))
-            return
+            return Reply([[("Response", "Goodbye"), ("Message", "Thanks for all the fish.")]], close=True)
+        return None
+
+    def _handler(self, session: Session, msg: AmiMessage, key: str) -> tuple[Handler | None, Reply | None]:
+        """The logged-in user's handler for ``key``, or the reply instead (Events, a refusal); (None, None):
+        no such action."""
+        user = session.user
+        if user is None:
+            return None, _err("Permission denied")
         if key == "events":
-            self._reply(session, action_id, self._events(session, msg))
-            return
+            return None, self._events(session, msg)
         handler = self.sim.handlers.get(key)
         if handler is None:
-            self._reply(session, action_id, _err(
-                f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."))
-            self._security(session, "RequestBadFormat", "Error", [("RequestType", f"Action: {action}")])
-            return
+            return None, None
         need = WRITE_CLASS.get(key)
-        if need and "all" not in session.user.write and need not in session.user.write:
-            self._reply(session, action_id, _err("Permission denied"))
-            return
+        if need and "all" not in user.write and need not in user.write:
+            return None, _err("Permission denied")
+        return handler, None
+
+    async def _run(self, session: Session, msg: AmiMessage, action: str, handler: Handler) -> None:
+        """Run one action's handler; what it emits meanwhile is held until its reply is written."""
+        action_id = msg.get("ActionID")
         session.holding = []
         try:
             result = handler(self.sim, msg)
