@@ -7,7 +7,7 @@ const L = {
     hotline: "热线", role: "角色", role_agent: "坐席", role_supervisor: "班长", signin_button: "签入",
     incoming: "来电预告 (交接)", current_call: "当前通话", no_call: "空闲", caller: "来电号码", caller_name: "姓名",
     wait: "等待", category: "类别", state: "状态", nuisance_caller: "骚扰号码", complete: "完成转接 (Enter)",
-    cancel: "取消 (Esc)", leave: "退出三方 (L)", raise: "提高优先级", handover: "交接单", ticket: "工单号",
+    cancel: "取消 (Esc)", leave: "退出三方 (L)", raise: "提高优先级", handover: "交接单", ticket: "工单号", match_header: "交接编号匹配", match_caller_number: "按来电号码匹配",
     summary: "摘要", destinations: "一键转接", received: "已接收 (反馈)", sent: "已转出 (办理结果)", modes: "运行模式",
     queues: "排队", nuisance: "骚扰号码", confirm: "确认", back: "返回", live: "实时", offline: "离线",
     received_from: "转自 {from} · 坐席 {agent}", from: "来自", reason: "事由", talking: "通话中", ringing: "振铃中",
@@ -25,7 +25,7 @@ const L = {
     hotline: "Hotline", role: "Role", role_agent: "Agent", role_supervisor: "Supervisor", signin_button: "Sign in",
     incoming: "Incoming hand-overs", current_call: "Current call", no_call: "Idle", caller: "Caller", caller_name: "Name",
     wait: "Wait", category: "Category", state: "State", nuisance_caller: "Nuisance caller", complete: "Complete (Enter)",
-    cancel: "Cancel (Esc)", leave: "Leave three-way (L)", raise: "Raise priority", handover: "Hand-over", ticket: "Ticket",
+    cancel: "Cancel (Esc)", leave: "Leave three-way (L)", raise: "Raise priority", handover: "Hand-over", ticket: "Ticket", match_header: "matched by hand-over id", match_caller_number: "matched by caller number",
     summary: "Summary", destinations: "One-key transfer", received: "Received (feedback)", sent: "Sent (outcome)",
     modes: "Mode", queues: "Queues", nuisance: "Nuisance callers", confirm: "Confirm", back: "Back", live: "Live",
     offline: "Offline", received_from: "received from {from} · agent {agent}", from: "from", reason: "reason",
@@ -156,7 +156,8 @@ function renderCall() {
   banner.hidden = !(c && r && c.state === "talking");
   if (r && !banner.hidden && !(r.transfer_id in window.cbBannerShown)) window.cbBannerShown[r.transfer_id] = Date.now();
   if (r) {
-    banner.textContent = t("received_from", {from: r.from_hotline, agent: r.agent}) + (r.ticket ? " · " + t("ticket") + " " + r.ticket : "");
+    banner.textContent = t("received_from", {from: r.from_hotline, agent: r.agent}) + (r.ticket ? " · " + t("ticket") + " " + r.ticket : "")
+      + (r.match ? " · " + t("match_" + r.match) : "");  // from another centre: how the call was bound
     banner.dataset.from = r.from_hotline;
   }
   const o = view.outgoing;
