@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -156,8 +157,9 @@ def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to
     assert reply["ok"], reply
     wait_for(lambda: tid not in _cli(tc.c12345, "report", "--open-loops", "0"), 60, interval=1.0,
              label="the resolved loop closed in the 12345 report")  # fmt: skip
-    day = tc.c12345.events.wait("transfer.requested", transfer_id=tid)["time"][:10]
-    kpis = _cli(tc.c12345, "report", "--period", day)
+    at = datetime.fromisoformat(tc.c12345.events.wait("transfer.requested", transfer_id=tid)["time"])
+    period = f"{(at - timedelta(minutes=5)).isoformat()}..{(at + timedelta(hours=1)).isoformat()}"  # zone-proof
+    kpis = _cli(tc.c12345, "report", "--period", period)
     assert re.search(r"^\| 12345 \| 110 \| (answered|completed) \| [1-9]", kpis, re.M), kpis
     rows = json.loads(_cli(tc.c12345, "records", "--id", call_id))
     assert [t["outcome"] for t in rows["transfers"] if t["transfer_id"] == tid] in (["answered"], ["completed"])
