@@ -226,7 +226,7 @@ class App:
         ami.start()
         consumer = part("engine", service.consume_batches(ami.batches()))
         own: dict[asyncio.Future[Any], str] = {part("dialplan watcher", self._watch()): "dialplan watcher"}
-        peer = self.centres.subscriber if self.centres is not None else None
+        peer = self.centres.subscriber.link if self.centres is not None and self.centres.subscriber else None
         wired = (("mqtt publisher", publisher), ("mqtt commands", commands), ("mqtt peer", peer))
         bus: dict[asyncio.Future[Any], str] = {part(n, t.run()): n for n, t in wired if t is not None}
         if publisher is not None or self.board is not None:

@@ -11,7 +11,6 @@ awaited in its own task, so the next command is not held up; it goes to the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -21,7 +20,7 @@ from paho.mqtt.properties import Properties
 
 from callbridge.bus.commands import CommandHandler, CommandProcessor, IncomingCommand, Reply
 from callbridge.bus.config import BusSettings
-from callbridge.bus.publisher_mqtt import consume_disconnect_error, make_client, reconnect_forever
+from callbridge.bus.subscription import Subscription
 from callbridge.bus.topics import Topics
 
 log = structlog.get_logger("callbridge.bus.commands")
@@ -67,63 +66,42 @@ class CommandServer:
             require_signature=settings.signatures_required(),
             broadcast=settings.command_broadcast if broadcast is None else broadcast,
         )
-        self.connected = False
-        self.attempts = 0
         self._follow_ups: set[asyncio.Task[None]] = set()
-        self._subscribed = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._link = Subscription(settings, client_id=settings.resolved_client_id() + "-cmd", role="commands",
+                                  topics=[self.topics.command_filter(settings.command_shared_group)],
+                                  handle=self._handle, on_failure=self._connection_failed)  # fmt: skip
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def attempts(self) -> int:
+        return self._link.attempts
 
     async def wait_subscribed(self) -> None:
         """Until the command subscription is active (wrap in ``asyncio.timeout``)."""
-        await self._subscribed.wait()
+        await self._link.wait_subscribed()
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._link.stop()
 
     async def run(self) -> None:
         """Connect, subscribe, serve, reconnect — until :meth:`stop` (or cancellation)."""
-        await reconnect_forever(self.settings, self._stopping, self._connect_once, role="commands",
-                                on_failure=self._connection_failed)  # fmt: skip
-
-    async def _connect_once(self, attempt: int, connected: Callable[[], None]) -> None:
-        self.attempts = attempt
-        s = self.settings
-        client = make_client(s, client_id=s.resolved_client_id() + "-cmd")
-        try:
-            async with client:
-                self.connected = True
-                consume_disconnect_error(client)
-                connected()
-                await client.subscribe(self.topics.command_filter(s.command_shared_group), qos=1)
-                self._subscribed.set()
-                await self._serve(client)
-        finally:
-            self.connected = False
-            self._subscribed.clear()
+        await self._link.run()
 
     @staticmethod
     def _connection_failed(error: str) -> None:
         log.warning("mqtt command connection failed or lost", error=error)
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            messages = aiter(client.messages)
-            while True:
-                nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    return
-                reply = await self.processor.process(incoming_from(nxt.result()))
-                if reply is not None:
-                    await self._send(client, reply)
-                    if reply.follow_up is not None:
-                        task = asyncio.create_task(self._send_final(client, reply))
-                        self._follow_ups.add(task)
-                        task.add_done_callback(self._follow_ups.discard)
-        finally:
-            stop.cancel()
+    async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        reply = await self.processor.process(incoming_from(message))
+        if reply is not None:
+            await self._send(client, reply)
+            if reply.follow_up is not None:
+                task = asyncio.create_task(self._send_final(client, reply))
+                self._follow_ups.add(task)
+                task.add_done_callback(self._follow_ups.discard)
 
     async def _send_final(self, client: aiomqtt.Client, first: Reply) -> None:
         final = await self.processor.final(first, self.settings.command_outcome_timeout_s)

@@ -15,14 +15,13 @@ envelope under two hotlines) is delivered once (by envelope id).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 import aiomqtt
 import structlog
 
 from callbridge.bus.config import BusSettings
-from callbridge.bus.publisher_mqtt import consume_disconnect_error, make_client, reconnect_forever
+from callbridge.bus.subscription import Subscription
 from callbridge.centres.link import PeerEventRefused, SeenIds, peer_event
 from callbridge.domain import DomainEvent
 
@@ -39,66 +38,21 @@ class PeerSubscriber:
         self.peer_site = peer_site
         self.filters = tuple(filters)
         self.deliver = deliver
-        self.connected = False
-        self.attempts = 0
         #: messages taken in, refused (malformed, not the peer's), and redeliveries dropped
         self.taken = 0
         self.refused = 0
         self.duplicates = 0
         self._seen = SeenIds()
-        self._subscribed = asyncio.Event()
-        self._stopping = asyncio.Event()
-
-    @property
-    def client_id(self) -> str:
-        return self.settings.resolved_client_id() + "-peer"
-
-    async def wait_subscribed(self) -> None:
-        """Until the subscriptions are active (wrap in ``asyncio.timeout``)."""
-        await self._subscribed.wait()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        """Connect, subscribe, take in, reconnect — until :meth:`stop` (or cancellation)."""
-        await reconnect_forever(self.settings, self._stopping, self._connect_once, role="peer",
-                                on_failure=self._connection_failed)  # fmt: skip
-
-    async def _connect_once(self, attempt: int, connected: Callable[[], None]) -> None:
-        self.attempts = attempt
-        client = make_client(self.settings, client_id=self.client_id, persistent=True)
-        try:
-            async with client:
-                self.connected = True
-                consume_disconnect_error(client)
-                connected()
-                for topic in self.filters:  # again on every connection: a broker that lost the session
-                    await client.subscribe(topic, qos=1)
-                self._subscribed.set()
-                log.info("peer link subscribed", peer=self.peer_site, filters=len(self.filters))
-                await self._serve(client)
-        finally:
-            self.connected = False
-            self._subscribed.clear()
+        #: the connection (``link.run()`` / ``link.stop()`` / ``link.wait_subscribed()``, ``link.connected``)
+        self.link = Subscription(settings, client_id=settings.resolved_client_id() + "-peer", role="peer",
+                                 topics=self.filters, handle=self._handle, on_failure=self._connection_failed,
+                                 persistent=True)  # fmt: skip
 
     def _connection_failed(self, error: str) -> None:
         log.warning("mqtt peer connection failed or lost", peer=self.peer_site, error=error)
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            messages = aiter(client.messages)
-            while True:
-                nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    return
-                message = nxt.result()
-                self.take(message.topic.value, _payload(message))
-        finally:
-            stop.cancel()
+    async def _handle(self, _client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        self.take(message.topic.value, _payload(message))
 
     def take(self, topic: str, payload: bytes) -> DomainEvent | None:
         """One message: its event delivered (and returned), or ``None`` (refused, or seen before)."""

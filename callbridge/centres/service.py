@@ -94,4 +94,4 @@ class CentresService:
 
     def stop(self) -> None:
         if self.subscriber is not None:
-            self.subscriber.stop()
+            self.subscriber.link.stop()

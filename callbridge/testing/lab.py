@@ -118,11 +118,7 @@ async def open_lab(tmp_path: Path, mqtt: dict[str, Any] | None = None) -> AsyncI
               event_sinks=[events.extend], enable_bus=mqtt is not None, watch_interval=0.2)  # fmt: skip
     lab = Lab(sim, app, dialplans, events)
     try:
-        async with asyncio.timeout(10):
-            await app.start()
-            assert app.ami is not None
-            await app.ami.wait_connected(5)
-        await lab.until(lambda: app.tracker.queues, label="resync saw the queues")
+        await started(lab)
         yield lab
     finally:
         async with asyncio.timeout(10):
@@ -130,6 +126,15 @@ async def open_lab(tmp_path: Path, mqtt: dict[str, Any] | None = None) -> AsyncI
             await sim.stop()
         assert not sim.errors, sim.errors
         shutil.rmtree(dialplans, ignore_errors=True)
+
+
+async def started(lab: Lab) -> None:
+    """Start the lab's daemon; return once AMI is logged in and the resync saw the queues."""
+    async with asyncio.timeout(10):
+        await lab.app.start()
+        assert lab.app.ami is not None
+        await lab.app.ami.wait_connected(5)
+    await lab.until(lambda: lab.app.tracker.queues, label="resync saw the queues")
 
 
 def command(verb: str, **body: Any) -> Command:

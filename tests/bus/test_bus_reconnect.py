@@ -66,7 +66,7 @@ async def test_publisher_and_command_server_both_run_it(tmp_path: Path, monkeypa
         roles.append(role)
 
     monkeypatch.setattr("callbridge.bus.publisher.reconnect_forever", recording)
-    monkeypatch.setattr("callbridge.bus.command_server.reconnect_forever", recording)
+    monkeypatch.setattr("callbridge.bus.subscription.reconnect_forever", recording)  # the command server's loop
     assert publisher_mqtt.reconnect_forever is not recording
     settings = BusSettings(host="127.0.0.1", port=1, site="lab", outbox_path=tmp_path / "o.db")
     await Publisher(settings).run()

@@ -65,13 +65,13 @@ async def _link(broker: Mosquitto, got: list[DomainEvent]) -> AsyncIterator[Peer
     settings = BusSettings(host=broker.host, port=broker.port, site="c110", reconnect_min_s=0.05, reconnect_max_s=0.2)
     sub = PeerSubscriber(settings, peer_site="c12345", filters=peer_filters("callbridge", "c12345", frozenset({"110"})),
                          deliver=got.extend)  # fmt: skip
-    task = asyncio.create_task(sub.run())
+    task = asyncio.create_task(sub.link.run())
     try:
         async with asyncio.timeout(10):
-            await sub.wait_subscribed()
+            await sub.link.wait_subscribed()
         yield sub
     finally:
-        sub.stop()
+        sub.link.stop()
         async with asyncio.timeout(5):
             await task
 

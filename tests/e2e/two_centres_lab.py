@@ -32,7 +32,7 @@ from callbridge.settings import Settings
 from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 from callbridge.sim.trunk_link import TrunkLink, join
-from callbridge.testing.lab import ROOT, SECRET, Lab, sim_config, sim_phone_context
+from callbridge.testing.lab import ROOT, SECRET, Lab, sim_config, sim_phone_context, started
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
 
 BRIDGE = ROOT / "config" / "two-centres" / "mosquitto-bridge-110.conf"
@@ -69,7 +69,7 @@ class TwoCentres:
             assert c.app.publisher is not None and c.app.centres is not None
             assert c.app.centres.subscriber is not None
             await c.app.publisher.wait_connected()
-            await c.app.centres.subscriber.wait_subscribed()
+            await c.app.centres.subscriber.link.wait_subscribed()
 
 
 def _settings(name: str, peer: str, port: int, broker: Mosquitto, tmp: Path) -> Settings:
@@ -108,11 +108,7 @@ async def _centre(name: str, peer: str, broker: Mosquitto, tmp: Path) -> AsyncIt
               enable_web=True, watch_interval=0.5)  # fmt: skip
     lab = Lab(sim, app, dialplans, events)
     try:
-        async with asyncio.timeout(10):
-            await app.start()
-            assert app.ami is not None
-            await app.ami.wait_connected(5)
-        await lab.until(lambda: app.tracker.queues, label="resync saw the queues")
+        await started(lab)
         yield Centre(name, lab, broker, tmp / "records.sqlite3")
     finally:
         async with asyncio.timeout(15):
