@@ -87,28 +87,43 @@ class CSubCounter:
         self.kill()
         return {**self._report(), "expected": expected}
 
+    def _lines(self) -> list[bytes]:
+        # split on b"\n" only: str.splitlines would also split a payload at U+2028 or U+0085
+        return self.path.read_bytes().split(b"\n")
+
     def _report(self) -> dict[str, Any]:
         count = size = 0
         first = last = 0.0
-        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split(" ", 3)
-            if len(parts) < 3 or parts[2] == self.probe_topic:
+        probe = self.probe_topic.encode()
+        for line in self._lines():
+            parts = line.split(b" ", 3)
+            if len(parts) < 3 or parts[2] == probe:
                 continue
-            stamp, length = parts[0], parts[1]
-            t = float(stamp)
+            t = float(parts[0])
             first = t if not count else first
             last = max(last, t)
             count += 1
-            size += int(length)
+            size += int(parts[1])
         return {"count": count, "bytes": size, "first": first, "last": last}
 
     def records(self) -> list[tuple[str, dict[str, Any]]]:
         """(topic, decoded envelope) of every message (``payloads=True``), probes aside, in arrival order."""
+        return [(topic.decode(), json.loads(payload)) for topic, payload in self._messages()]
+
+    def write_payloads(self, dest: Path) -> int:
+        """The payload of every message (``payloads=True``), one per line in arrival order, into ``dest``
+        (``mosquitto_pub -l`` input: a JSON envelope holds no raw newline); returns how many."""
+        payloads = [payload for _, payload in self._messages()]
+        dest.write_bytes(b"".join(p + b"\n" for p in payloads))
+        return len(payloads)
+
+    def _messages(self) -> list[tuple[bytes, bytes]]:
+        probe = self.probe_topic.encode()
         out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            _, _, topic, payload = line.split(" ", 3)
-            if topic != self.probe_topic:
-                out.append((topic, json.loads(payload)))
+        for line in self._lines():
+            parts = line.split(b" ", 3)
+            if len(parts) == 4 and parts[2] != probe:
+                out.append((parts[2], parts[3]))
         return out
 
     def kill(self) -> None:

@@ -7,11 +7,16 @@ mosquitto (``max_queued_messages 0``) at QoS 1 → the C subscriber ``mosquitto_
 (:mod:`bench.csub`, its own process, pinned beside the broker). Every message handed to the publisher
 must arrive: a shortfall is an error, not a slow result.
 
-Baseline: ``mosquitto_pub -l -q 1`` publishing the same number of messages of the same average size
-(chunks of at most 50,000 lines, one client per chunk, all at once: mosquitto_pub stops early after
-about 65,536 lines at QoS 1), counted by the same C subscriber. Rounds alternate callbridge and the
-baseline; both streams are measured: the synthetic one (:mod:`bench.amistream`) and the one built from
-the recorded traces (:mod:`bench.tracestream`, real kinds and mixes, untyped events included).
+Baseline: ``mosquitto_pub -l -q 1`` publishing the very payloads callbridge published in the round
+before it (the subscriber keeps them: same count, same bytes, same order; one topic instead of the
+hotline and call topics), in chunks of at most 50,000 lines, one client per chunk, all at once
+(mosquitto_pub stops early after about 65,536 lines at QoS 1), counted by the same C subscriber, which
+writes the payloads on both sides. Both rates are timed the same way, on the subscriber's clock: from
+the first message it received to the last (``launch_*`` keeps the old clock: callbridge from its first
+domain event, mosquitto_pub from its launch, which counted 0.2-1 s of process start and connect
+against the baseline). Rounds alternate callbridge and the baseline; both streams are measured: the
+synthetic one (:mod:`bench.amistream`) and the one built from the recorded traces
+(:mod:`bench.tracestream`, real kinds and mixes, untyped events included).
 
 Then the crash proof (:mod:`bench.e2e_kill`): the daemon in its own process, ``kill -9`` in the middle
 of the run, restarted on the same outbox: every committed envelope arrives.
@@ -49,15 +54,20 @@ class E2eRun:
     avg_bytes: float
     ami_events_per_s: float
     messages_per_s: float
+    #: the old clock: from the first domain event handed to the publisher to the last message received
+    launch_messages_per_s: float
+    #: what the subscriber received, one payload a line (the baseline publishes the same)
+    payloads: Path | None = None
 
 
 async def run_callbridge(ami_port: int, mqtt_port: int, workdir: Path, ami_events: int) -> E2eRun:
+    """One run of the daemon over the stream on ``ami_port``; rates on the subscriber's clock."""
     from callbridge.app import App
     from callbridge.bus.topics import Topics
     from callbridge.domain import DomainEvent
     from callbridge.settings import Settings
 
-    counter = await asyncio.to_thread(CSubCounter, mqtt_port, FILTERS, workdir)
+    counter = await asyncio.to_thread(CSubCounter, mqtt_port, FILTERS, workdir, payloads=True)
     topics = Topics(SITE)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
@@ -94,6 +104,8 @@ async def run_callbridge(ami_port: int, mqtt_port: int, workdir: Path, ami_event
         counter.kill()
         await app.stop()
     first = tally["first"]
+    payloads = workdir / "payloads.txt"
+    counter.write_payloads(payloads)
     return E2eRun(
         ami_events=ami_events,
         domain_events=domain_events,
@@ -101,21 +113,34 @@ async def run_callbridge(ami_port: int, mqtt_port: int, workdir: Path, ami_event
         received=int(report["count"]),
         avg_bytes=report["bytes"] / max(1, report["count"]),
         ami_events_per_s=ami_events / max(1e-9, fed_at - first),
-        messages_per_s=report["count"] / max(1e-9, report["last"] - first),
+        messages_per_s=subscriber_rate(report),
+        launch_messages_per_s=report["count"] / max(1e-9, report["last"] - first),
+        payloads=payloads,
     )
 
 
-def run_mosquitto_pub(mqtt_port: int, messages: int, size: int, workdir: Path) -> dict[str, Any]:
+def subscriber_rate(report: dict[str, Any]) -> float:
+    """Messages per second between the first and the last message the subscriber received."""
+    span = float(report["last"]) - float(report["first"])
+    return float(report["count"]) / max(1e-9, span)
+
+
+def run_mosquitto_pub(mqtt_port: int, messages: int, size: int, workdir: Path,
+                      payloads: Path | None = None) -> dict[str, Any]:
+    """``mosquitto_pub -l`` of ``payloads`` (one message a line), or of ``messages`` padded lines of ``size``."""
     pub = binary("mosquitto_pub")
     topic = f"callbridge/{SITE}/events/12345/baseline"
-    payload = ('{"pad":"' + "x" * max(0, size - 10) + '"}\n').encode()
+    if payloads is not None:
+        lines = [line + b"\n" for line in payloads.read_bytes().split(b"\n")[:-1]]
+    else:
+        lines = [('{"pad":"' + "x" * max(0, size - 10) + '"}\n').encode()] * messages
+    messages = len(lines)
     files: list[Path] = []
     for i in range(math.ceil(messages / CHUNK)):
-        lines = min(CHUNK, messages - i * CHUNK)
         path = workdir / f"chunk{i}.txt"
-        path.write_bytes(payload * lines)
+        path.write_bytes(b"".join(lines[i * CHUNK : (i + 1) * CHUNK]))
         files.append(path)
-    counter = CSubCounter(mqtt_port, FILTERS, workdir)
+    counter = CSubCounter(mqtt_port, FILTERS, workdir, payloads=payloads is not None)
     try:
         start = time.time()
         procs = []
@@ -128,7 +153,8 @@ def run_mosquitto_pub(mqtt_port: int, messages: int, size: int, workdir: Path) -
         report = counter.wait(messages)
     finally:
         counter.kill()
-    report["messages_per_s"] = report["count"] / max(1e-9, report["last"] - start)
+    report["messages_per_s"] = subscriber_rate(report)
+    report["launch_messages_per_s"] = report["count"] / max(1e-9, report["last"] - start)
     return report
 
 
@@ -147,7 +173,7 @@ def measure_stream(path: Path, ami_events: int, rounds: int, loop: str, tmp: Pat
             if one.received < one.messages:
                 raise RuntimeError(f"lost MQTT messages: {one.messages - one.received} of {one.messages}")
             ours.append(one)
-            theirs.append(run_mosquitto_pub(broker_port, one.messages, round(one.avg_bytes), work))
+            theirs.append(run_mosquitto_pub(broker_port, one.messages, round(one.avg_bytes), work, one.payloads))
     return ours, theirs
 
 
@@ -194,6 +220,11 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
             ratios[f"{name}_vs_mosquitto_pub"] = ours_rate / base_rate
             per_round = [o.messages_per_s / t["messages_per_s"] for o, t in zip(ours, theirs, strict=True)]
             ratios[f"{name}_rounds"] = median(per_round)
+            # the old clocks (callbridge from its first domain event, mosquitto_pub from its launch)
+            results[f"{name}_launch_runs"] = [r.launch_messages_per_s for r in ours]
+            baselines[f"{name}_mosquitto_pub_launch_runs"] = [r["launch_messages_per_s"] for r in theirs]
+            ratios[f"{name}_launch_clock"] = median([o.launch_messages_per_s / t["launch_messages_per_s"]
+                                                     for o, t in zip(ours, theirs, strict=True)])
         # killed a third into the run: well after start-up, well before the end
         kill_at = params["synthetic"]["mqtt_messages"] // 3
         proof = kill9_proof(streams["synthetic"][0], Path(tmp), broker.port, kill_at=kill_at)
@@ -209,8 +240,9 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         raise RuntimeError(f"kill -9: {proof['lost']} committed envelopes never arrived")
     result.met = all(ratios[f"{n}_vs_mosquitto_pub"] >= 0.8 for n in streams) and not lost
     result.notes.append(
-        "callbridge time runs from the first domain event handed to the publisher to the last message "
-        "received by mosquitto_sub; an MQTT message is one (event, topic) pair: each event goes to its "
-        "hotline topic and its call topic; *_rounds is the median of the per-round ratios"
+        "both rates run from the first to the last message mosquitto_sub received (*_launch_*: callbridge "
+        "from its first domain event, mosquitto_pub from its launch); the baseline publishes the payloads "
+        "callbridge published in the round before; an MQTT message is one (event, topic) pair: each event "
+        "goes to its hotline topic and its call topic; *_rounds is the median of the per-round ratios"
     )
     return result

@@ -33,31 +33,36 @@ TYPE_PREFIX = "org.callbridge."
 CONTENT_TYPE = "application/json"
 
 
-#: Random bytes drawn ahead (one ``os.urandom`` per ~400 ids instead of one system call per event);
-#: emptied in a forked child, so parent and child never hand out the same bytes.
+#: Random hex digits drawn ahead (one ``os.urandom`` per ~430 ids instead of one system call per
+#: event); emptied in a forked child, so parent and child never hand out the same digits.
 _RANDOM_POOL_BYTES = 4096
-_pool: list[Any] = [b"", 0]
-os.register_at_fork(after_in_child=lambda: _pool.__setitem__(slice(None), [b"", 0]))
+_pool: list[Any] = ["", 0]
+os.register_at_fork(after_in_child=lambda: _pool.__setitem__(slice(None), ["", 0]))
+#: A random hex digit → the UUID variant digit 0b10xx keeping its two low bits.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+#: (Unix ms, "tttttttt-tttt-7") of the previous id: ids of one millisecond share their head.
+_ms_head: list[Any] = [None, ""]
 
 
-def _random10() -> bytes:
-    data, pos = _pool
-    if pos + 10 > len(data):
-        data, pos = os.urandom(_RANDOM_POOL_BYTES), 0
-        _pool[0] = data
-    _pool[1] = pos + 10
-    return data[pos : pos + 10]  # type: ignore[no-any-return]
+def _random_hex19() -> str:
+    digits, pos = _pool
+    if pos + 19 > len(digits):
+        digits, pos = os.urandom(_RANDOM_POOL_BYTES).hex(), 0
+        _pool[0] = digits
+    _pool[1] = pos + 19
+    return digits[pos : pos + 19]  # type: ignore[no-any-return]
 
 
 def uuid7(now_ms: int | None = None) -> str:
     """A version-7 UUID (48-bit Unix milliseconds + 74 random bits), as in RFC 9562."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    r = _random10()
-    # ms (48 bits) | version 7 + rand_a (12 bits) | variant 0b10 + rand_b (62 bits), as bytes: the
-    # canonical form without building a uuid.UUID (hot path: every event)
-    middle = bytes((0x70 | r[0] & 0x0F, r[1], 0x80 | r[2] & 0x3F))
-    h = ((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big") + middle + r[3:]).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    if ms != _ms_head[0]:
+        t = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+        _ms_head[:] = [ms, f"{t[:8]}-{t[8:]}-7"]
+    # version 7 | rand_a: 3 digits (12 bits) | variant 0b10 + 2 bits, then 15 digits (62 bits of rand_b),
+    # as text from a pool of random hex digits: no uuid.UUID, no bytes per id (hot path: every event)
+    r = _random_hex19()
+    return f"{_ms_head[1]}{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:]}"
 
 
 _last_second: list[Any] = [None, ""]  # (whole second, "YYYY-MM-DDTHH:MM:SS") of the previous call
@@ -79,10 +84,51 @@ def rfc3339(ts: float) -> str:
     return f"{_last_second[1]}.{micros // 1000:03d}Z"
 
 
+_last_time: list[Any] = [None, b""]  # (ts, its rfc3339 bytes) of the previous envelope
+
+
+def _time_bytes(ts: float) -> bytes:
+    """``rfc3339(ts).encode()``; the events of one AMI event (and of one burst) often share their ts."""
+    if ts != _last_time[0]:
+        _last_time[:] = [ts, rfc3339(ts).encode()]
+    return _last_time[1]  # type: ignore[no-any-return]
+
+
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 #: Per event class: (field names but ``ts``, a getter of their values), or None when the class
 #: overrides ``data()``.
 _DATA_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]] | None] = {}
+
+
+def _data_json(event: DomainEvent) -> bytes:
+    """``orjson.dumps(event.data())``, mostly without building the dict: orjson serialises a slotted
+    dataclass natively (enums as their value, tuples as arrays, nested dataclasses as objects, as
+    :func:`callbridge.domain.jsonable` does), and ``ts``, the first field, is cut off. A class that
+    overrides ``data()`` or has a value orjson does not take natively (a set, a dict with non-str keys)
+    goes the general way; the bytes are the same either way (differential test in tests/bus)."""
+    cls = type(event)
+    native = _NATIVE.get(cls)
+    if native is None:
+        native = _NATIVE[cls] = _native_ok(cls)
+    if native and type(event.ts) in _NUMBERS:  # a number holds no comma: the cut below is exact
+        try:
+            raw = orjson.dumps(event)
+        except TypeError:  # orjson.JSONEncodeError: a value only jsonable() converts
+            pass
+        else:
+            return b"{" + raw[raw.index(b",", 6) + 1 :]  # b'{"ts":<number>,' off: no comma in a number
+    return orjson.dumps(_data(event))
+
+
+#: Per event class: may it be serialised natively (see :func:`_data_json`)?
+_NATIVE: dict[type, bool] = {}
+_NUMBERS = (float, int)
+
+
+def _native_ok(cls: type) -> bool:
+    names = [f.name for f in dataclasses.fields(cls)]
+    plain_data = getattr(cls, "data", None) is DomainEvent.data
+    return plain_data and len(names) >= 2 and names[0] == "ts" and hasattr(cls, "__slots__")
 
 
 def _data(event: DomainEvent) -> dict[str, Any]:
@@ -132,17 +178,43 @@ def build(event: DomainEvent, *, site: str, seq: int, event_id: str | None = Non
     """The envelope of ``event``: the same bytes as ``orjson.dumps`` of the attribute dict (keys in the
     order of :data:`ENVELOPE_SCHEMA`'s description), with the constant parts rendered once per type and
     site, and only the event's own strings (call id, hotline, data) encoded per event."""
-    ce_type, middle = _MIDDLES.get((event.TYPE, site)) or _middle(event.TYPE, site)
     eid = event_id or uuid7()
-    parts = [_HEAD, eid.encode(), middle, rfc3339(event.ts).encode(), _AFTER_TIME, b"%d" % seq]
-    call_id = event.call_id
+    ce_type, middle = _MIDDLES.get((event.TYPE, site)) or _middle(event.TYPE, site)
+    return Envelope(id=eid, seq=seq, type=ce_type, payload=_render(event, middle, seq, eid))
+
+
+def payload(event: DomainEvent, *, site: str, seq: int) -> bytes:
+    """``build(...).payload`` with a fresh id, without the :class:`Envelope` (the publisher's hot path)."""
+    middle = (_MIDDLES.get((event.TYPE, site)) or _middle(event.TYPE, site))[1]
+    return _render(event, middle, seq, uuid7())
+
+
+#: (call id, hotline) → the envelope's ``subject``/``callid``/``hotline`` members, encoded: the events
+#: of one call repeat them. Bounded: emptied when full.
+_CALL_PARTS: dict[tuple[str | None, str | None], bytes] = {}
+_CALL_PARTS_MAX = 8192
+
+
+def _call_part(call_id: str | None, hotline: str | None) -> bytes:
+    part = b""
     if call_id:
         quoted = orjson.dumps(call_id)
-        parts += (b',"subject":', quoted, b',"callid":', quoted)
-    if event.hotline:
-        parts += (b',"hotline":', orjson.dumps(event.hotline))
-    parts += (b',"data":', orjson.dumps(_data(event)), b"}")
-    return Envelope(id=eid, seq=seq, type=ce_type, payload=b"".join(parts))
+        part = b',"subject":%s,"callid":%s' % (quoted, quoted)
+    if hotline:
+        part += b',"hotline":' + orjson.dumps(hotline)
+    if len(_CALL_PARTS) >= _CALL_PARTS_MAX:
+        _CALL_PARTS.clear()
+    _CALL_PARTS[(call_id, hotline)] = part
+    return part
+
+
+def _render(event: DomainEvent, middle: bytes, seq: int, eid: str) -> bytes:
+    key = (event.call_id, event.hotline)
+    call = _CALL_PARTS.get(key)
+    if call is None:
+        call = _call_part(*key)
+    return b"%s%s%s%s%s%d%s,\"data\":%s}" % (_HEAD, eid.encode(), middle, _time_bytes(event.ts), _AFTER_TIME, seq,
+                                           call, _data_json(event))
 
 
 def decode(payload: bytes | str) -> dict[str, Any]:

@@ -96,6 +96,11 @@ def topic_field(topic: str) -> bytes:
     return _PACK_H(len(topic_b)) + topic_b
 
 
+#: Fixed headers by remaining length (negative: retained), for lengths below 16 KiB (at most 32k entries).
+_HEADERS: dict[int, bytes] = {}
+_HEADER_CACHE_BELOW = 0x4000
+
+
 def _fixed_header(retain: bool, length: int) -> bytes:
     if length > _MAX_REMAINING:
         raise ValueError("payload too large for MQTT")
@@ -236,6 +241,7 @@ class PahoPipeline:
         if not self._paho.connected():
             raise aiomqtt.MqttError("not connected")
         fields = self._topic_fields
+        headers = _HEADERS
         seq_of = self._seq_of
         next_mid = self._paho.next_mid
         props = b"\x00" if self._v5 else b""  # MQTT 5: property length 0
@@ -251,7 +257,12 @@ class PahoPipeline:
                     if len(fields) >= _TOPIC_CACHE_MAX:
                         fields.clear()
                     fields[row.topic] = field
-                header = _fixed_header(row.retain, len(field) + overhead + len(row.payload))
+                length = len(field) + overhead + len(row.payload)
+                header = headers.get(length if not row.retain else -length)
+                if header is None:
+                    header = _fixed_header(row.retain, length)
+                    if length < _HEADER_CACHE_BELOW:
+                        headers[length if not row.retain else -length] = header
             except ValueError:
                 unsendable.append((row.seq, TOPIC_INVALID))  # never sendable: report, don't block the outbox
                 continue
@@ -276,12 +287,19 @@ class PahoPipeline:
         acked: list[int] = []
         refused: list[tuple[int, int]] = []
         incomplete = False
-        while pos < len(buf) and buf[pos] == _PUBACK:
-            end = packet_end(buf, pos)
-            if end is None:
-                incomplete = True
-                break
-            body = pos + 2 if buf[pos + 1] < 0x80 else _body_start(buf, pos)  # after the remaining length
+        size = len(buf)
+        while pos < size and buf[pos] == _PUBACK:
+            if pos + 1 < size and buf[pos + 1] < 0x80:  # the usual PUBACK: a one-byte remaining length
+                body, end = pos + 2, pos + 2 + buf[pos + 1]
+                if end > size:
+                    incomplete = True
+                    break
+            else:
+                found = packet_end(buf, pos)
+                if found is None:
+                    incomplete = True
+                    break
+                body, end = _body_start(buf, pos), found  # after the remaining length
             if end - body < 2:
                 break  # malformed (no packet id): paho reports it
             seq = seq_of.pop(buf[body] << 8 | buf[body + 1], None)

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 _INSERT = "INSERT INTO outbox(seq, topic, payload, retain, kind, coalesce_key) VALUES (?,?,?,?,?,?)"
 _INSERT_EVENTS = "INSERT INTO outbox(seq, topic, payload) VALUES (?,?,?)"  # retain 0, kind 'event' by default
+#: Event rows go in by multi-row INSERTs of these sizes (largest first): with AUTOINCREMENT, SQLite
+#: reads and writes ``sqlite_sequence`` once per statement, so a statement per row (``executemany``)
+#: did it once per row (≈ 14 % of storing the row).
+_EVENT_CHUNKS = (64, 16, 4, 1)
+_INSERT_EVENT_ROWS = {n: "INSERT INTO outbox(seq, topic, payload) VALUES " + ",".join(["(?,?,?)"] * n)
+                      for n in _EVENT_CHUNKS}  # fmt: skip
 
 #: The oldest rows of a kind. Only state and alarm rows are indexed by kind (``outbox_rare_kinds``;
 #: an index entry per event row cost ~7 % of storing it); the oldest events come first in seq order.
@@ -168,21 +174,30 @@ class Outbox:
         commit it, so nothing uncommitted is ever handed out for publishing.
         """
         db = self._db
-        own = not db.in_transaction
-        if own:
+        if not db.in_transaction:
+            # The first batch of a transaction needs no savepoint: rolling the transaction back
+            # undoes exactly this batch (two statements fewer per event-loop iteration).
             db.execute("BEGIN IMMEDIATE")
-        db.execute("SAVEPOINT batch")
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK TO batch")
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+        else:
+            db.execute("SAVEPOINT batch")
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK TO batch")
+                db.execute("RELEASE batch")
+                raise
             db.execute("RELEASE batch")
-            if own:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("RELEASE batch")
         if commit:
             db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # some errors (SQLITE_FULL, …) have rolled it back already
+            self._db.execute("ROLLBACK")
 
     def commit(self) -> None:
         """Make every batch appended so far durable (a no-op when nothing is pending)."""
@@ -242,7 +257,10 @@ class Outbox:
             for key in coalesce_keys:
                 cur = db.execute("DELETE FROM outbox WHERE coalesce_key=? RETURNING seq", (key,))
                 coalesced.extend(seq for (seq,) in cur.fetchall())
-            db.executemany(insert, params)
+            if insert is _INSERT_EVENTS:
+                self._insert_event_rows(params)
+            else:
+                db.executemany(insert, params)
             replaced += len(coalesced)
             if self._event_seq != self._stored_event_seq:  # state-only batches leave it alone
                 db.execute(
@@ -279,6 +297,17 @@ class Outbox:
             dropped_events=dropped["event"] + dropped["alarm"],
             became_full=became_full,
         )
+
+    def _insert_event_rows(self, params: Sequence[tuple[Any, ...]]) -> None:
+        """The (seq, topic, payload) rows, in order, a chunk of up to 64 per statement (see _EVENT_CHUNKS)."""
+        flat = [value for row in params for value in row]
+        db, done, left = self._db, 0, len(params)
+        for size in _EVENT_CHUNKS:
+            statement = _INSERT_EVENT_ROWS[size]
+            while left >= size:
+                db.execute(statement, flat[3 * done : 3 * (done + size)])
+                done += size
+                left -= size
 
     def ack(self, seqs: Iterable[int], *, commit: bool = True) -> int:
         """Forget rows the broker acknowledged; returns how many rows were deleted."""

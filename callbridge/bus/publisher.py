@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from callbridge.bus.config import BusSettings
 from callbridge.bus.delivery import DeliveryGuard, refusal_reason
-from callbridge.bus.envelope import build
+from callbridge.bus.envelope import build, payload
 from callbridge.bus.fastpath import TOPIC_INVALID, ConnackLimits, PahoPipeline, topic_field
 from callbridge.bus.outbox import AppendResult, Outbox, OutboxRow, OutgoingMessage
 from callbridge.bus.publisher_mqtt import consume_disconnect_error, make_client, reconnect_forever
@@ -105,9 +105,9 @@ class Publisher:
         messages: list[tuple[str, bytes]] = []
         add = messages.append
         for event in events:
-            payload = build(event, site=site, seq=next_seq()).payload
+            body = payload(event, site=site, seq=next_seq())
             for topic in topics_of(event):
-                add((topic, payload))
+                add((topic, body))
         return self._append(messages, events_only=True)
 
     async def publish_events(self, events: Sequence[DomainEvent]) -> AppendResult:
