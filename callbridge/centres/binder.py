@@ -79,8 +79,8 @@ class HandoverBinder:
         self._remember = remember
         self.pending: OrderedDict[str, RemoteHandover] = OrderedDict()  # transfer id -> unbound hand-over
         self.waiting: OrderedDict[str, WaitingCall] = OrderedDict()  # call id -> call without its data
-        self.bound: dict[str, str] = {}  # transfer id -> this centre's call id
-        self._seen_calls: set[str] = set()
+        self.bound: OrderedDict[str, str] = OrderedDict()  # transfer id -> this centre's call id
+        self._seen_calls: set[str] = set()  # calls already considered (a call queues again after a ring)
 
     # --- the other centre -------------------------------------------------------------------------
 
@@ -127,6 +127,8 @@ class HandoverBinder:
         for e in events:
             if e.TYPE == "call.queued" and e.call_id and e.call_id not in self._seen_calls:
                 self._arrived(e, out)
+            elif e.TYPE == "call.ended" and e.call_id:
+                self.forget_call(e.call_id)
         if out:
             self.publish(out)
 
@@ -165,12 +167,15 @@ class HandoverBinder:
     def _bind(self, h: RemoteHandover, call: WaitingCall, match: str) -> HandoverBound:
         self.pending.pop(h.transfer_id, None)
         self.bound[h.transfer_id] = call.call_id
+        _trim(self.bound, self._remember)
         ts = max(call.ts, h.ts)
         return HandoverBound(ts=ts, call_id=call.call_id, hotline=call.hotline, match=match, channel=call.channel,
                              remote_call_id=h.remote_call_id, **_fields(h, self.centre))  # fmt: skip
 
     def forget_call(self, call_id: str) -> None:
+        """The call is over: it waits for no data any more (a hand-over arriving later stays pending)."""
         self.waiting.pop(call_id, None)
+        self._seen_calls.discard(call_id)
 
 
 def _fields(h: RemoteHandover, centre: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from callbridge.bus.envelope import build
-from callbridge.calls.events import CallQueued
+from callbridge.calls.events import CallEnded, CallQueued
 from callbridge.centres.binder import HandoverBinder
 from callbridge.centres.events import HandoverBound, HandoverFailed
 from callbridge.centres.header import HEADER, INBOUND_VAR, PREDIAL_CONTEXT, handover_id
@@ -212,3 +212,13 @@ def test_the_link_subscribes_to_the_peers_hand_over_events_under_our_hotlines_an
     ]
     seen = SeenIds(remember=2)
     assert [seen.first_time(i) for i in ("a", "a", "b", "c", "a")] == [True, False, True, True, True]
+
+
+def test_an_ended_call_waits_no_more_and_the_late_data_stays_pending_for_another() -> None:
+    d = Desk()
+    d.binder([_queued(call="1790000500.3", num="13700000000")])
+    assert list(d.binder.waiting) == ["1790000500.3"]
+    d.binder([CallEnded(ts=1006.0, call_id="1790000500.3", hotline="110")])
+    assert not d.binder.waiting  # nothing kept for a call that is over
+    d.binder.remote([_requested(num="13700000000")])
+    assert d.out == [] and list(d.binder.pending) == ["a1b2c3d4e5f6"]
