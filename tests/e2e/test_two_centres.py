@@ -86,6 +86,21 @@ async def test_a_peer_that_strips_the_header_is_bound_by_caller_number(tmp_path:
         assert pair.c110.lab.app.tracker.calls[bound.call_id or ""].hotline == "110"
 
 
+async def test_the_other_way_a_110_hand_over_to_12345_binds_at_the_12345_centre(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        b = pair.c110.lab
+        chan, agent = await b.answered_call("110", caller="13700000071")
+        assert b.app.service is not None
+        result = await b.app.service.handle(command("transfer", call_id=b.sim.channel(chan).linkedid,  # type: ignore[union-attr]
+                                                    agent=agent_endpoint(agent), to_hotline="12345",
+                                                    category="non_police", ticket="JJ-110-0071"))  # fmt: skip
+        bound = await pair.c12345.lab.event("handover.bound", timeout=15, transfer_id=result["transfer_id"])
+        d = bound.data()
+        assert (d["match"], d["from_hotline"], d["to_hotline"], d["ticket"], d["agent"], d["caller_num"]) == (
+            "header", "110", "12345", "JJ-110-0071", "agent2101", "13700000071")  # fmt: skip
+        assert pair.trunks[2].calls == [("13700000071", "12345", result["transfer_id"])]
+
+
 async def test_feedback_returns_to_the_12345_records_and_both_reports_show_both_outcomes(tmp_path: Path) -> None:
     async with open_two_centres(tmp_path) as pair:
         xfer, citizen = await transfer_to_110(pair, caller="13700000031")
