@@ -92,9 +92,10 @@ def left_in_outbox(path: Path) -> tuple[set[tuple[str, str]], int]:
     return rows, int(row[0]) if row else 0
 
 
-def kill9_proof(stream: Path, tmp: Path, mqtt_port: int, *, kill_at: int = 20_000) -> dict[str, Any]:
+def kill9_proof(stream: Path, tmp: Path, mqtt_port: int, *, kill_at: int = 20_000, name: str = "kill9"
+                ) -> dict[str, Any]:  # fmt: skip
     """Run, SIGKILL after ``kill_at`` messages arrived, restart on the same outbox, count what is lost."""
-    work = tmp / "kill9"
+    work = tmp / name
     work.mkdir()
     outbox = work / "outbox.sqlite3"
     counter = CSubCounter(mqtt_port, FILTERS, work, idle=3.0, payloads=True)

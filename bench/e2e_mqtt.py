@@ -18,8 +18,8 @@ against the baseline). Rounds alternate callbridge and the baseline; both stream
 synthetic one (:mod:`bench.amistream`) and the one built from the recorded traces
 (:mod:`bench.tracestream`, real kinds and mixes, untyped events included).
 
-Then the crash proof (:mod:`bench.e2e_kill`): the daemon in its own process, ``kill -9`` in the middle
-of the run, restarted on the same outbox: every committed envelope arrives.
+Then the crash proof (:mod:`bench.e2e_kill`), on both streams: the daemon in its own process, ``kill -9``
+in the middle of the run, restarted on the same outbox: every committed envelope arrives.
 """
 
 from __future__ import annotations
@@ -225,19 +225,22 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
             baselines[f"{name}_mosquitto_pub_launch_runs"] = [r["launch_messages_per_s"] for r in theirs]
             ratios[f"{name}_launch_clock"] = median([o.launch_messages_per_s / t["launch_messages_per_s"]
                                                      for o, t in zip(ours, theirs, strict=True)])
-        # killed a third into the run: well after start-up, well before the end
-        kill_at = params["synthetic"]["mqtt_messages"] // 3
-        proof = kill9_proof(streams["synthetic"][0], Path(tmp), broker.port, kill_at=kill_at)
+        # killed a third into the run: well after start-up, well before the end; on both streams
+        proofs = {name: kill9_proof(path, Path(tmp), broker.port, kill_at=params[name]["mqtt_messages"] // 3,
+                                    name=f"kill9-{name}")
+                  for name, (path, _) in streams.items()}  # fmt: skip
     results["lost"] = lost
-    results["kill9"] = proof
+    results["kill9"] = proofs["synthetic"]
+    results["kill9_traces"] = proofs["traces"]
     result = BenchResult(
         name="e2e_mqtt", params=params, results=results, baselines=baselines, ratios=ratios,
         targets={"synthetic_vs_mosquitto_pub": ">= 0.8", "traces_vs_mosquitto_pub": ">= 0.8", "lost": "0",
-                 "kill9.lost": "0"},
+                 "kill9.lost": "0", "kill9_traces.lost": "0"},
         notes=notes,
     )
-    if proof["lost"]:
-        raise RuntimeError(f"kill -9: {proof['lost']} committed envelopes never arrived")
+    for name, proof in proofs.items():
+        if proof["lost"]:
+            raise RuntimeError(f"kill -9 ({name} stream): {proof['lost']} committed envelopes never arrived")
     result.met = all(ratios[f"{n}_vs_mosquitto_pub"] >= 0.8 for n in streams) and not lost
     result.notes.append(
         "both rates run from the first to the last message mosquitto_sub received (*_launch_*: callbridge "
