@@ -17,7 +17,6 @@ def remove_channel(s: TrackerState, uid: str, out: Out, cause: int | None = None
                    reason: str = "hangup", tech_cause: str = "") -> None:  # fmt: skip
     """Forget a channel (hang-up or vanished); end its call when it was the call's last channel."""
     ch = s.channels.pop(uid, None)
-    s.applied.pop(uid, None)
     s.forget(uid)
     if ch is None:
         return

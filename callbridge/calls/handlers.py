@@ -36,7 +36,7 @@ KEPT_VARIABLES = ("CB_", "__CB_", "QUEUE")  # the channel variables anyone reads
 def _varset(s: TrackerState, ev: ami.VarSet, out: Out) -> None:
     ch = s.touch(ev.snap, out, False)
     if ch is not None and ev.variable.startswith(KEPT_VARIABLES):
-        ch.variables[ev.variable.removeprefix("__")] = ev.value
+        ch.set_variable(ev.variable.removeprefix("__"), ev.value)
 
 
 def _hangup(s: TrackerState, ev: ami.Hangup, out: Out) -> None:
@@ -147,16 +147,15 @@ def _hold(s: TrackerState, ev: ami.Hold | ami.Unhold, out: Out) -> None:
 def _dtmf_begin(s: TrackerState, ev: ami.DTMFBegin, out: Out) -> None:
     ch = s.touch(ev.snap, out)
     if ch is not None and ev.direction == "Received" and not ch.is_local:
-        ch.dtmf_down.add(ev.digit)
+        ch.key_down(ev.digit)
 
 
 def _dtmf_end(s: TrackerState, ev: ami.DTMFEnd, out: Out) -> None:
     ch = s.touch(ev.snap, out)
     if ch is None or ev.direction != "Received" or ch.is_local:
         return  # relayed copies on Local halves and Sent digits are not a party pressing a key
-    if ev.digit not in ch.dtmf_down:
+    if not ch.key_up(ev.digit):
         return  # injected by Asterisk (Atxfer/CancelAtxfer feature codes, PlayDTMF): no DTMFBegin
-    ch.dtmf_down.discard(ev.digit)
     call = s.call_for(ch, out)
     if call is None:
         return

@@ -7,10 +7,12 @@ out through read-only mappings, and consumers must treat them as read-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from callbridge.ami.event_types import ChannelSnapshot
 from callbridge.fastinit import quick_constructor
 
 
@@ -59,8 +61,75 @@ class States:
     ENDED = CallState.ENDED
 
 
+#: The shared empty set every channel's ``dialing`` / ``dtmf_down`` and every call's ``transfers_seen`` start
+#: with: most never hold anything, and an empty ``set()`` costs 216 bytes each (three per channel were a third
+#: of a channel's memory). The first element replaces it with a set of the record's own (:meth:`Channel.dial`).
+NOTHING: frozenset[Any] = frozenset()
+
+
+class Variables(Mapping[str, str]):
+    """A channel's kept variables (CB_* / QUEUE*), immutable, in one flat tuple ``(name, value, name, value …)``.
+
+    A channel keeps two or three at most; a dict for them was 430 bytes (its object and its key table, both
+    sized for eight), this is about 110. Reads like the dict it replaces (``[name]``, ``get``, ``in``);
+    :meth:`Channel.set_variable` replaces it with a copy holding the new value.
+    """
+
+    __slots__ = ("flat",)
+
+    def __init__(self, flat: tuple[str, ...] = ()) -> None:
+        self.flat = flat
+
+    def __getitem__(self, name: str) -> str:
+        flat = self.flat
+        for i in range(0, len(flat), 2):
+            if flat[i] == name:
+                return flat[i + 1]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.flat[::2])
+
+    def __len__(self) -> int:
+        return len(self.flat) // 2
+
+    def __hash__(self) -> int:  # immutable, so hashable: what lets the empty one be a dataclass default
+        return hash(self.flat)
+
+    def __repr__(self) -> str:
+        return f"Variables({dict(self)!r})"
+
+    def with_value(self, name: str, value: str) -> Variables:
+        flat = self.flat
+        for i in range(0, len(flat), 2):
+            if flat[i] == name:
+                return Variables((*flat[: i + 1], value, *flat[i + 2 :]))
+        return Variables((*flat, name, value))
+
+
+#: The variables of a channel that has none (most): shared.
+NO_VARIABLES = Variables()
+
+
+class Uids(list[str]):
+    """The uniqueids of a call's or a bridge's channels: a set's ``add`` / ``discard`` on a list, in the order
+    they came. Two to four channels each: an empty set alone was 216 bytes, a list of three is 88."""
+
+    __slots__ = ()
+
+    def add(self, uid: str) -> None:
+        if uid not in self:
+            self.append(uid)
+
+    def discard(self, uid: str) -> None:
+        if uid in self:
+            self.remove(uid)
+
+
 @dataclass(slots=True)
 class Channel:
+    """One live channel as the tracker needs it (slotted: no per-instance ``__dict__``)."""
+
     uniqueid: str
     name: str
     linkedid: str
@@ -80,7 +149,7 @@ class Channel:
     queue: str = ""  # the queue that rang this channel (AgentCalled)
     rung: bool = False  # call.ringing emitted for this channel (duplicate guard)
     rang: bool = False  # a DialState RINGING/PROGRESS was seen for this dialled leg (it really rang)
-    dialing: set[str] = field(default_factory=set)  # uniqueids this channel is dialling (DialBegin..DialEnd)
+    dialing: set[str] | frozenset[str] = NOTHING  # uniqueids it is dialling (DialBegin..DialEnd): see dial()
     dialed_by: str = ""  # uniqueid of the channel that dialled this one
     answered_dest: str = ""  # uniqueid of the leg that answered this channel's Dial
     fronts: bool = False  # a Local half whose ;2 dialled someone: a hop in front of a party, never a party
@@ -88,8 +157,45 @@ class Channel:
     picked_num: str = ""
     hangup_cause: int | None = None  # Q.850 cause of its HangupRequest/Hangup, when Asterisk gave one
     tech_cause: str = ""  # the SIP status of its HangupRequest/Hangup (PJSIP TechCause)
-    dtmf_down: set[str] = field(default_factory=set)  # digits whose DTMFBegin was seen
-    variables: dict[str, str] = field(default_factory=dict)  # CB_* / QUEUE* channel variables
+    dtmf_down: set[str] | frozenset[str] = NOTHING  # digits whose DTMFBegin was seen: see key_down()
+    # CB_* / QUEUE* channel variables; the shared empty NO_VARIABLES until the first (most never get one)
+    variables: Variables = NO_VARIABLES
+    # The snapshot last applied to this channel when applying it again is a no-op (None otherwise): most
+    # events repeat a channel's snapshot unchanged, and recognising that is one tuple compare. Kept here
+    # rather than in a uniqueid-keyed dict of the tracker: one big-dict look-up less per event, and no entry.
+    applied: ChannelSnapshot | None = field(default=None, compare=False, repr=False)
+
+    def dial(self, uid: str) -> None:
+        """``uid`` is being dialled by this channel (DialBegin)."""
+        if isinstance(self.dialing, set):
+            self.dialing.add(uid)
+        else:
+            self.dialing = {uid}  # the first one: a set of its own replaces the shared NOTHING
+
+    def dialled(self, uid: str) -> None:
+        """The Dial of ``uid`` ended (DialEnd), whatever its outcome."""
+        if isinstance(self.dialing, set):
+            self.dialing.discard(uid)
+            if not self.dialing:
+                self.dialing = NOTHING  # an empty set is still 216 bytes
+
+    def key_down(self, digit: str) -> None:
+        if isinstance(self.dtmf_down, set):
+            self.dtmf_down.add(digit)
+        else:
+            self.dtmf_down = {digit}
+
+    def key_up(self, digit: str) -> bool:
+        """The key is released: whether it had been seen pressed."""
+        if digit not in self.dtmf_down or not isinstance(self.dtmf_down, set):
+            return False
+        self.dtmf_down.discard(digit)
+        if not self.dtmf_down:
+            self.dtmf_down = NOTHING
+        return True
+
+    def set_variable(self, name: str, value: str) -> None:
+        self.variables = self.variables.with_value(name, value)
 
     @property
     def is_local(self) -> bool:
@@ -115,12 +221,19 @@ class Call:
     answered: float | None = None
     agent: str = ""  # endpoint of the party that answered last
     queue: str = ""
-    channels: set[str] = field(default_factory=set)  # uniqueids
+    channels: Uids = field(default_factory=Uids)  # uniqueids
     cause: int | None = None
     cause_txt: str = ""
-    transfers_seen: set[tuple[str, ...]] = field(default_factory=set)  # duplicate transfer-event guard
+    transfers_seen: Set[tuple[str, ...]] = NOTHING  # duplicate transfer-event guard (see saw_transfer)
     transfers: list[Transfer] = field(default_factory=list)  # transfers whose outcome is not known yet
     picked_up: bool = False  # this call only picked another one up (the picker's own channel): not a call
+
+    def saw_transfer(self, key: tuple[str, ...]) -> bool:
+        """Whether this transfer event was seen before; remembered from now on."""
+        if key in self.transfers_seen:
+            return True
+        self.transfers_seen = self.transfers_seen | {key}  # rare: a fresh small set replaces the shared empty one
+        return False
 
 
 @dataclass(slots=True)
@@ -158,7 +271,7 @@ class Bridge:
     technology: str = ""
     creator: str = ""
     name: str = ""
-    channels: set[str] = field(default_factory=set)  # uniqueids
+    channels: Uids = field(default_factory=Uids)  # uniqueids
 
 
 @dataclass(slots=True)
@@ -182,6 +295,10 @@ class QueueMemberState:
     in_call: bool = False
 
 
+#: :attr:`Queue.top` when no bound is known (a queue built with its callers): the next leave looks at them all.
+UNKNOWN_TOP = 1 << 62
+
+
 @dataclass(slots=True)
 class Queue:
     name: str
@@ -189,6 +306,9 @@ class Queue:
     members: dict[str, QueueMemberState] = field(default_factory=dict)  # by interface (or name)
     offers: dict[str, str] = field(default_factory=dict)  # member interface → uniqueid of the caller it rings
     strategy: str = ""
+    # No caller's position is above this (an index of the tracker's, not a fact: see rooms.remove_caller):
+    # a caller leaving at or behind it has nobody behind to move up, so the leave costs no scan of the queue.
+    top: int = field(default=UNKNOWN_TOP, compare=False, repr=False, metadata={"index": True})
 
     def ordered_callers(self) -> list[QueueCaller]:
         return sorted(self.callers.values(), key=lambda c: (c.position, c.joined))

@@ -18,7 +18,7 @@ call's first channel (``VarSet`` items, see :mod:`callbridge.ami.resync`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import structlog
 
@@ -95,7 +95,7 @@ def reconcile_channels(
             s.set_state(call, CallState.ANSWERED, "resync: bridged")
 
 
-def _chans(s: TrackerState, uids: set[str]) -> list[Channel]:
+def _chans(s: TrackerState, uids: Collection[str]) -> list[Channel]:
     return [s.channels[u] for u in sorted(uids) if u in s.channels]
 
 
@@ -177,7 +177,8 @@ def _resync_channels(s: TrackerState, events: Sequence[ami.AmiEvent], out: Out) 
         del s.calls[call_id]
     for uid, values in variables.items():
         if (ch := s.channels.get(uid)) is not None:
-            ch.variables.update(values)
+            for name, value in values.items():
+                ch.set_variable(name, value)
     if s.known:
         end_unobserved(s, out)
 
@@ -227,6 +228,14 @@ def _resync_conferences(s: TrackerState, events: Sequence[ami.AmiEvent], out: Ou
             rooms.leave_conference(s, conf, uid, out)
 
 
+def _channel_json(ch: Channel) -> dict[str, object]:
+    """A channel's fields without ``applied`` (the snapshot-skip memo, not a fact about the channel)."""
+    out: dict[str, object] = jsonable(ch)
+    del out["applied"]
+    out["variables"] = dict(ch.variables)
+    return out
+
+
 def state_as_json(s: TrackerState) -> dict[str, object]:
     return {
         "calls": {
@@ -238,7 +247,7 @@ def state_as_json(s: TrackerState) -> dict[str, object]:
             }
             for cid, c in sorted(s.calls.items())
         },
-        "channels": {uid: jsonable(ch) for uid, ch in sorted(s.channels.items())},
+        "channels": {uid: _channel_json(ch) for uid, ch in sorted(s.channels.items())},
         "bridges": {bid: sorted(b.channels) for bid, b in sorted(s.bridges.items())},
         "queues": {
             name: {

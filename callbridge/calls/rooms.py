@@ -8,6 +8,8 @@ position moved, so positions are recomputed when someone ahead leaves; the ConfB
 
 from __future__ import annotations
 
+import functools
+
 from callbridge.ami import event_types as ami
 from callbridge.calls import builders as make
 from callbridge.calls import dialing
@@ -46,16 +48,25 @@ def _index(s: TrackerState, uid: str, queue: str) -> None:
     uniqueids that never hang up as a tracked channel are dropped by rebuilding it from the queues."""
     queues = s.queues_of.get(uid)
     if queues is not None:
-        queues.add(queue)
+        if queue not in queues:
+            s.queues_of[uid] = (*queues, queue)
         return
     if len(s.queues_of) > len(s.channels) + _INDEX_SLACK:
-        rebuilt: dict[str, set[str]] = {}
+        rebuilt: dict[str, tuple[str, ...]] = {}
         for q in s.queues.values():
             for u in (*q.callers, *q.offers.values()):
-                rebuilt.setdefault(u, set()).add(q.name)
+                known = rebuilt.get(u, ())
+                rebuilt[u] = known if q.name in known else (*known, q.name)
         s.queues_of.clear()
         s.queues_of.update(rebuilt)
-    s.queues_of.setdefault(uid, set()).add(queue)
+    s.queues_of[uid] = _alone(queue)
+
+
+@functools.lru_cache(maxsize=1024)
+def _alone(queue: str) -> tuple[str]:
+    """One shared ``(queue,)`` per queue name: nearly every indexed channel is in one queue only, and a tuple
+    of its own (or a set: 216 bytes) per channel was memory for nothing."""
+    return (queue,)
 
 
 def _caller_join(s: TrackerState, ev: ami.QueueCallerJoin, out: Out) -> None:
@@ -70,7 +81,8 @@ def _caller_join(s: TrackerState, ev: ami.QueueCallerJoin, out: Out) -> None:
     _index(s, uid, queue_name)
     now, position, count, caller_num, channel = s.now, ev.position, ev.count, snap.caller_num, snap.channel
     caller_num = _caller_num(call, snap)  # the caller's own number normalised, as in every call event
-    queue.callers[uid] = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
+    queue.callers[uid] = waiting = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
+    placed(queue, waiting)
     call_id = call.call_id if call else snap.linkedid or None
     hotline = call.hotline if call else None
     if call is not None:
@@ -89,13 +101,31 @@ def _caller_num(call: Call | None, snap: ami.ChannelSnapshot) -> str:
 
 
 def remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
+    """Take a caller out of the queue; those behind it move up one (Asterisk does not announce the move-up).
+
+    The scan for those behind is skipped when nobody can be (the caller was at or behind :attr:`Queue.top`,
+    an upper bound of the positions kept by the joins and by each scan): a queue of thousands of waiting
+    callers made every leave a pass over all of them, the one per-event cost that grew with the calls."""
     gone = queue.callers.pop(uid, None)
     if gone is not None:
-        left = gone.position  # read once: a busy queue has dozens of callers behind
-        for other in queue.callers.values():  # Asterisk does not announce the move-up
-            if other.position > left:
-                other.position -= 1
+        left = gone.position  # read once: a busy queue has many callers behind
+        if left < queue.top:
+            top = 0
+            for other in queue.callers.values():
+                position = other.position
+                if position > left:
+                    position -= 1
+                    other.position = position
+                if position > top:
+                    top = position
+            queue.top = top  # exact again
     return gone
+
+
+def placed(queue: Queue, caller: QueueCaller) -> None:
+    """A caller's position was set (a join, a QueueEntry): keep :attr:`Queue.top` a bound."""
+    if caller.position > queue.top:
+        queue.top = caller.position
 
 
 def _caller_leave(s: TrackerState, ev: ami.QueueCallerLeave, out: Out) -> None:
@@ -141,6 +171,7 @@ def _entry(s: TrackerState, ev: ami.QueueEntry, out: Out) -> None:
         )  # fmt: skip
     caller.position = ev.position
     caller.priority = ev.priority
+    placed(queue, caller)
 
 
 def _agent(s: TrackerState, ev: ami.AgentEvent, out: Out) -> None:

@@ -59,10 +59,7 @@ class TrackerState:
     queues: dict[str, Queue] = field(default_factory=dict)
     conferences: dict[str, Conference] = field(default_factory=dict)  # by room
     gone: OrderedDict[str, None] = field(default_factory=OrderedDict)  # hung-up uniqueids and ended call ids
-    # uniqueid → the snapshot last applied to that live channel, when applying it again is a no-op: most
-    # events repeat a channel's snapshot unchanged, and recognising that is one tuple compare.
-    applied: dict[str, ChannelSnapshot] = field(default_factory=dict)
-    queues_of: dict[str, set[str]] = field(default_factory=dict)  # uniqueid → queues it may be in (rooms)
+    queues_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # uniqueid → queues it may be in (rooms)
     lists: dict[str, list[AmiEvent]] = field(default_factory=dict)  # list items by ActionID until *Complete
     list_start: dict[str, int] = field(default_factory=dict)  # ActionID → event number of its first item
     seq: int = 0  # events fed so far
@@ -95,7 +92,7 @@ class TrackerState:
             return None
         uid = snap[10]  # .uniqueid (hot: nearly every event touches one or two channels)
         ch = self.channels.get(uid)
-        if ch is not None and self.applied.get(uid) == snap:
+        if ch is not None and ch.applied == snap:
             return ch  # the very snapshot last applied: applying it again would change nothing
         # One unpack instead of a dozen attribute reads.
         name, _, state_desc, caller_num, caller_name, connected_num, connected_name, context, exten, _, _, _ = snap
@@ -119,9 +116,9 @@ class TrackerState:
             ch.context = context
             ch.exten = exten
         if ch.role != "caller" or self._caller_updated(ch, snap, out):
-            self.applied[uid] = snap
+            ch.applied = snap
         else:
-            self.applied.pop(uid, None)
+            ch.applied = None
         return ch
 
     def _new_channel(self, snap: ChannelSnapshot, create: bool) -> Channel | None:
@@ -162,6 +159,8 @@ class TrackerState:
         if num and num != call.raw_caller_num:  # the caller's number as the PBX has it now (a rewrite too)
             call.raw_caller_num = num
             normal, previous = self.normalise(num), call.caller_num
+            if normal == num:
+                normal = num  # one string for both (normalising builds a copy even when nothing changes)
             call.caller_num, call.caller_name = normal, ch.caller_name
             if call.offered and normal != previous:
                 out.append(ce.CallerChanged(ts=self.now, call_id=call.call_id, hotline=call.hotline,
@@ -226,7 +225,7 @@ class TrackerState:
     def clear(self) -> int:
         """Forget everything but the tombstones (PBX restart); returns how many calls were dropped."""
         dropped = len(self.calls)
-        for store in (self.channels, self.applied, self.by_name, self.calls, self.bridges, self.queues,
+        for store in (self.channels, self.by_name, self.calls, self.bridges, self.queues,
                       self.queues_of, self.conferences, self.lists, self.list_start):  # fmt: skip
             store.clear()
         return dropped

@@ -28,7 +28,6 @@ Whether expected state changes are logged at debug is decided when the tracker i
 Nothing here raises on odd input: every handler is wrapped, failures are logged and the stream goes on.
 """
 
-
 from __future__ import annotations
 
 import time
@@ -92,8 +91,13 @@ class CallTracker:
             # Many events only repeat a channel's snapshot (a trunk's Newstate Up, a VarSet of a variable
             # nobody reads): when it is the one last applied, there is nothing to do.
             snap = ev.snap  # type: ignore[attr-defined]  # every such class is a ChannelEvent
-            if state.applied.get(snap[10]) == snap and (
-                cls is not VarSet or not ev.variable.startswith(KEPT_VARIABLES)  # type: ignore[attr-defined]
+            ch = state.channels.get(snap[10])
+            if (
+                ch is not None
+                and ch.applied == snap
+                and (
+                    cls is not VarSet or not ev.variable.startswith(KEPT_VARIABLES)  # type: ignore[attr-defined]
+                )
             ):
                 return []
         out: list[DomainEvent] = []

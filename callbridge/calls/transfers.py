@@ -67,10 +67,7 @@ def _seen(call: Call, kind: str, bridge_id: str, a: ChannelSnapshot | None, b: C
           *rest: str) -> bool:  # fmt: skip
     """True when this very transfer was already reported (a duplicated event)."""
     key = (kind, bridge_id, a.uniqueid if a else "", b.uniqueid if b else "", *rest)
-    if key in call.transfers_seen:
-        return True
-    call.transfers_seen.add(key)
-    return False
+    return call.saw_transfer(key)
 
 
 def _blind_transfer(s: TrackerState, ev: ami.BlindTransfer, out: Out) -> None:
