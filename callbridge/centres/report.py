@@ -36,6 +36,7 @@ class CentreHandover:
     match: str  # header | caller_number | ""
     transfer: str  # the sending side's transfer outcome (answered, completed, failed, returned …)
     feedback: str  # the receiving side's latest feedback ("" when none came)
+    sent_here: bool = False  # this centre's records hold the transfer itself (the sending side)
 
 
 def centre_handovers(db: Backend, *, start: float, end: float) -> list[CentreHandover]:
@@ -60,9 +61,21 @@ def centre_handovers(db: Backend, *, start: float, end: float) -> list[CentreHan
             xfer, float(r["ts"]), str(d.get("from_hotline") or ""), str(d.get("to_hotline") or ""),
             str(d.get("caller_num") or ""), str(d.get("agent") or ""), str(d.get("category") or ""),
             str(d.get("ticket") or ""), "failed" if failed else "bound", str(d.get("match") or ""),
-            str(sender_outcome), str(r["feedback"] or ""),
+            str(sender_outcome), str(r["feedback"] or ""), r["transfer_outcome"] is not None,
         )  # fmt: skip
     return list(out.values())
+
+
+def with_received(pairs: dict[tuple[str, str], dict[str, int]], rows: Sequence[CentreHandover],
+                  ) -> dict[tuple[str, str], dict[str, int]]:  # fmt: skip
+    """The KPI report's transfers by pair and outcome, plus the hand-overs this centre *received* from the
+    other one (the sender counts its own transfers already): outcome ``bound`` or ``failed``."""
+    out = {pair: dict(counts) for pair, counts in pairs.items()}
+    for h in rows:
+        if not h.sent_here:
+            counts = out.setdefault((h.from_hotline, h.to_hotline), {})
+            counts[h.received] = counts.get(h.received, 0) + 1
+    return dict(sorted(out.items()))
 
 
 COLUMNS = ("from_hotline", "to_hotline", "transfer_id", "ticket", "agent", "category", "caller_num", "received",

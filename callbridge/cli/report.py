@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from callbridge.centres.report import centre_handovers, render_centres
+from callbridge.centres.report import centre_handovers, render_centres, with_received
 from callbridge.cli.common import report_local_error, settings_from_args
 from callbridge.cli.records import add_store_arguments, open_store_from_args
 from callbridge.dialplan.loader import load_dialplan
@@ -67,9 +68,13 @@ def main(args: argparse.Namespace) -> int:
         return report_local_error("callbridge report", exc)
     try:
         report = compute(store.period_records(period.start, period.end), targets)
+        between = centre_handovers(store.backend, start=period.start, end=period.end)
     finally:
         store.close()
+    report = replace(report, transfers_by_pair=with_received(report.transfers_by_pair, between))
     text = render_csv(report, period) if args.format == "csv" else render_markdown(report, period)
+    if between and args.format != "csv":  # two centres: the pair's hand-overs with both outcomes, after the KPIs
+        text += "\n" + render_centres(between, label=period.label).replace("# ", "## ", 1)
     return _write(args, text)
 
 

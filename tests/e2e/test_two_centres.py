@@ -131,11 +131,18 @@ async def test_feedback_returns_to_the_12345_records_and_both_reports_show_both_
             # the transfer's own outcome: the sender's record at 12345; reached (bound) at 110
             assert line["transfer"] == ("completed" if centre is pair.c12345 else "reached")
         assert "| 12345 → 110 |" in report(pair.c110, "markdown")
+        for centre in (pair.c12345, pair.c110):  # the plain KPI report shows the pair's hand-overs after the KPIs
+            kpi = report(centre, "markdown", centres=False)
+            assert "## 中心间交接 Hand-overs between centres" in kpi and f"| {xfer} | GD-2026-0001 |" in kpi
+            # transfers by pair: the sender's own transfer, and at 110 the hand-over it received
+            pair_row = "| 12345 | 110 | completed | 1 |" if centre is pair.c12345 else "| 12345 | 110 | bound | 1 |"
+            assert pair_row in kpi
 
 
-def report(centre: Centre, fmt: str) -> str:
-    """``callbridge report --centres`` on this centre's records file (the CLI, in a subprocess)."""
-    done = subprocess.run([sys.executable, "-m", "callbridge", "report", "--centres", "--format", fmt,
+def report(centre: Centre, fmt: str, *, centres: bool = True) -> str:
+    """``callbridge report [--centres]`` on this centre's records file (the CLI, in a subprocess)."""
+    which = ["--centres"] if centres else ["--dialplan", str(centre.lab.dialplans)]
+    done = subprocess.run([sys.executable, "-m", "callbridge", "report", *which, "--format", fmt,
                            "--period", "2000-01-01..2100-01-01", "--db", str(centre.records)],
                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     return done.stdout
