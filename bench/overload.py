@@ -10,7 +10,7 @@ asked every 50 ms on a new connection (as an orchestrator asks), their latency r
 after the flood the daemon settles (``SETTLE_S``) and the RSS at its end is "after". The shed counters
 (``/metrics``: records dropped, AMI reads paused, outbox drops) are read after each flood.
 
-"Before" is the level after a short warm-up flood (5 s; quick: 2 s) and its settle: what is bounded by
+"Before" is the level after a warm-up flood (``WARMUP_S``, 15 s; quick: 2 s) and its settle: what is bounded by
 design fills there (tombstones, the framing value cache, the board's recent calls); the cold level of the
 fresh process is reported beside it.
 
@@ -40,10 +40,12 @@ from bench.common import REPO, BenchResult, free_port, percentile
 from callbridge.testing.mosquitto import Mosquitto
 
 #: The rate the issue measured (AMI events/s) and the flood length.
-RATE = 17_700.0
+RATE = float(os.environ.get("BENCH_OVERLOAD_RATE", "17700"))
 FLOOD_S = 40.0
 SETTLE_S = 20.0
-WARMUP_S = 5.0
+#: The warm-up flood: long enough to fill what is bounded by design (the tracker's 16,384 tombstones take
+#: ~8,000 calls, 15 s at RATE; the 5 s of before left two thirds of them to the first measured flood).
+WARMUP_S = float(os.environ.get("BENCH_OVERLOAD_WARMUP_S", "15"))
 #: Floods after the warm-up (issue 17.5: at least three, to see a ratchet).
 FLOODS = int(os.environ.get("BENCH_OVERLOAD_FLOODS", "3"))
 #: The diagnostic runs (:mod:`bench.overload_trace`), by ``BENCH_OVERLOAD_TRACE``: ``stalls`` — per flood, the
@@ -306,8 +308,8 @@ def one_flood(sampler: Sampler, flooder: Flooder, web: int, *, rate: float, seco
 
 
 def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *, floods: int, rate: float,
-                 seconds: float, settle: float, tracer: Tracer | None = None, control: int | None = None,
-                 ) -> tuple[list[dict[str, Any]], int, Samples]:  # fmt: skip
+                 seconds: float, settle: float, warmup: float, tracer: Tracer | None = None,
+                 control: int | None = None) -> tuple[list[dict[str, Any]], int, Samples]:  # fmt: skip
     sampler = Sampler(daemon.pid, web, control)
     time.sleep(min(5.0, settle))  # idle: the cold level, and idle probe latency
     idle_end = time.monotonic()
@@ -315,7 +317,7 @@ def flood_rounds(daemon: subprocess.Popen[bytes], flooder: Flooder, web: int, *,
     try:
         # Warm-up: a short flood fills what is bounded by design and fills within minutes of a busy day
         # anyway (tombstones, value cache, recent finished calls); "before" is measured after it.
-        flooder.flood(rate, WARMUP_S if seconds >= FLOOD_S else 2.0)
+        flooder.flood(rate, warmup)
         time.sleep(settle)
         first = tracer.snapshot(daemon.pid)[0] if tracer else None
         for i in range(floods):
@@ -359,7 +361,8 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         try:
             wait_ready(web, daemon)
             rounds, idle_rss, samples = flood_rounds(daemon, flooder, web, floods=FLOODS, rate=RATE, seconds=seconds,
-                                                     settle=settle, tracer=tracer, control=control.port)  # fmt: skip
+                                                     settle=settle, warmup=2.0 if quick else WARMUP_S, tracer=tracer,
+                                                     control=control.port)  # fmt: skip
             idle_start = samples.rss[0][0] if samples.rss else 0.0
             idle = {p: latency_ms(samples.probes, p, idle_start, idle_start + 5)
                     for p in ("/healthz", "/readyz", CONTROL)}  # fmt: skip
@@ -389,7 +392,8 @@ def summarise(rounds: list[dict[str, Any]], idle_rss: int, idle: dict[str, Any],
     result = BenchResult(
         name="overload",
         params={"rate_events_per_s": rate, "flood_s": seconds, "settle_s": settle, "floods": len(rounds),
-                "daemon": "python -m callbridge run (records, web, bus)", "quick": quick, "traced": TRACE},
+                "daemon": "python -m callbridge run (records, web, bus)", "quick": quick, "traced": TRACE,
+                "warmup_s": 2.0 if quick else WARMUP_S},
         results={
             "rss_cold_kib": idle_rss, "rss_before_kib": base, "rss_after_kib": afters,
             "rss_max_during_kib": [r["rss_max_during_kib"] for r in rounds],

@@ -27,7 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-FRAMES = 12
+#: Frames per traced allocation (``BENCH_TRACE_FRAMES``): each one more slows the daemon further.
+FRAMES = int(os.environ.get("BENCH_TRACE_FRAMES", "2"))
 #: A thread waiting this much longer than it asked for is a stall worth naming (seconds).
 STALL_S = 0.02
 _numbers = count(1)
