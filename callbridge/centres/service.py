@@ -22,6 +22,7 @@ import structlog
 from callbridge.bus.config import BusSettings
 from callbridge.bus.peer import PeerSubscriber
 from callbridge.bus.topics import Topics
+from callbridge.calls.events import CallQueued
 from callbridge.calls.tracker import CallTracker
 from callbridge.centres.binder import HandoverBinder
 from callbridge.centres.header import INBOUND_VAR
@@ -83,6 +84,7 @@ class CentresService:
         loop = [e for e in events if e.TYPE.startswith(RECORDED)]
         steps = [e for e in events if not e.TYPE.startswith(RECORDED)]  # the sender's transfer.*
         if steps:
+            self.binder(self._waiting_now())  # callers a restart found already queued (no call.queued for them)
             self.binder.remote(steps)
             for sink in self._learners:
                 sink(steps)
@@ -91,6 +93,22 @@ class CentresService:
                 sink(loop)
         for e in events:
             log.info("centres.peer_event", peer=self.peer_site, type=e.TYPE, transfer_id=getattr(e, "transfer_id", ""))
+
+    def _waiting_now(self) -> list[DomainEvent]:
+        """The callers in this centre's queues as the tracker knows them, as ``call.queued`` for the binder.
+
+        A daemon (re)started while a handed-over caller already waits learns of it from the PBX's queue status
+        (the resync), which announces no ``call.queued``; the binder considers each call once, so passing every
+        waiting caller again costs nothing for the ones it has seen."""
+        out: list[DomainEvent] = []
+        for queue in self._tracker.queues.values():
+            for c in queue.callers.values():
+                call = self._tracker.calls.get(c.call_id)
+                if call is not None and call.hotline:
+                    out.append(CallQueued(ts=c.joined, call_id=c.call_id, hotline=call.hotline, queue=queue.name,
+                                          position=c.position, count=len(queue.callers), caller_num=c.caller_num,
+                                          channel=c.channel))  # fmt: skip
+        return out
 
     def stop(self) -> None:
         if self.subscriber is not None:

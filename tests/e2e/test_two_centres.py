@@ -17,7 +17,9 @@ import aiomqtt
 import orjson
 import pytest
 
+from callbridge.app import App
 from callbridge.centres.events import HandoverBound
+from callbridge.testing.lab import SECRET, started
 from callbridge.testing.mosquitto import Mosquitto
 from callbridge.web.console_state import Desk
 from tests.e2e.conftest import CALLER, agent_endpoint, command
@@ -278,3 +280,27 @@ async def test_the_bridge_down_for_60_s_during_the_transfer_loses_nothing(tmp_pa
         finally:
             await at_a.close()
             await at_b.close()
+
+
+async def test_a_hand_over_sent_while_the_110_daemon_is_down_binds_when_it_is_back(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        b = pair.c110.lab
+        b.sim.set_agent("agent2101", "noanswer")  # the citizen waits in the 110 queue
+        old = b.app
+        await old.stop()  # the 110 daemon is down; its broker keeps its persistent peer session
+        xfer, _ = await transfer_to_110(pair, caller="13700000081")
+        await pair.c12345.lab.event("transfer.answered", timeout=10, transfer_id=xfer)
+        await b.until(lambda: b.sim.queue_order("q-110"), 10)
+        b.app = App(old.settings, ami_secret=SECRET, dialplan_path=b.dialplans, event_sinks=[b.events.extend],
+                    enable_web=True, watch_interval=0.5)  # fmt: skip
+        await started(b)
+        try:
+            # the new run found the caller already queued (the resync, no call.queued) and the hand-over data kept
+            # by the broker for its persistent session; the header of a call that was already waiting is not
+            # read back at a resync (no Getvar for callers in cb-inbound), so the number binds it, and says so
+            bound = await b.event("handover.bound", timeout=20, transfer_id=xfer)
+            assert (bound.data()["match"], bound.data()["caller_num"]) == ("caller_number", "13700000081")
+            assert bound.call_id == b.sim.channel(b.sim.queue_order("q-110")[0]).linkedid  # type: ignore[union-attr]
+        finally:
+            await b.app.stop()
+            b.app = old  # the lab stops the daemon it started (already stopped: a no-op)
