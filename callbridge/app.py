@@ -299,10 +299,10 @@ class App:
 
     def _start_centres(self, peer_site: str, recorders: Sequence[EventSink]) -> EventSink:
         """The link to the other centre's daemon (callbridge/centres/service.py); returns the binder's sink."""
-        bus = self.settings.mqtt if self._enable_bus else None
+        bus, store = self.settings.mqtt if self._enable_bus else None, self.records and self.records.backend
         self.centres = CentresService(self.settings.centres, peer_site=peer_site, plan=lambda: self.plan, bus=bus,
                                       tracker=self.tracker, publish=self._publish_soon, learners=[self.feedback],
-                                      recorders=recorders)  # fmt: skip
+                                      recorders=recorders, records=store, now=self._clock())  # fmt: skip
         return self.centres
 
     def _start_store(self) -> EventSink:

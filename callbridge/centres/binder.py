@@ -18,7 +18,7 @@ A hand-over the sending centre reports failed or returned before it was bound is
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -70,6 +70,7 @@ class HandoverBinder:
         centre: str,
         window_s: float = WINDOW_S,
         remember: int = REMEMBER,
+        on_learn: Callable[[RemoteHandover], None] | None = None,
     ) -> None:
         self.publish = publish
         self.hotlines = hotlines
@@ -77,6 +78,7 @@ class HandoverBinder:
         self.centre = centre
         self.window_s = window_s
         self._remember = remember
+        self.on_learn = on_learn  # a new hand-over is pending (before any binding it makes)
         self.pending: OrderedDict[str, RemoteHandover] = OrderedDict()  # transfer id -> unbound hand-over
         self.waiting: OrderedDict[str, WaitingCall] = OrderedDict()  # call id -> call without its data
         self.bound: OrderedDict[str, str] = OrderedDict()  # transfer id -> this centre's call id
@@ -105,6 +107,8 @@ class HandoverBinder:
                            str(d.get("ticket") or ""), str(d.get("summary") or ""), e.ts)  # fmt: skip
         self.pending[xfer] = h
         _trim(self.pending, self._remember)
+        if self.on_learn is not None:
+            self.on_learn(h)
         for call in list(self.waiting.values()):  # a call that arrived first (the data was late)
             match = self._match_call(call, h)
             if match is not None:
@@ -118,7 +122,7 @@ class HandoverBinder:
         if h is None:
             return
         out.append(HandoverFailed(ts=e.ts, call_id=None, hotline=h.to_hotline, outcome=e.TYPE.split(".")[1],
-                                  reason=str(d.get("reason") or ""), **_fields(h, self.centre)))  # fmt: skip
+                                  reason=str(d.get("reason") or ""), **handover_fields(h, self.centre)))  # fmt: skip
 
     # --- this centre ------------------------------------------------------------------------------
 
@@ -170,7 +174,14 @@ class HandoverBinder:
         _trim(self.bound, self._remember)
         ts = max(call.ts, h.ts)
         return HandoverBound(ts=ts, call_id=call.call_id, hotline=call.hotline, match=match, channel=call.channel,
-                             remote_call_id=h.remote_call_id, **_fields(h, self.centre))  # fmt: skip
+                             remote_call_id=h.remote_call_id, **handover_fields(h, self.centre))  # fmt: skip
+
+    def recall(self, handovers: Iterable[RemoteHandover]) -> None:
+        """Hand-overs announced before a restart (from the records) pending again; nothing is published."""
+        for h in handovers:
+            if h.transfer_id not in self.bound:
+                self.pending[h.transfer_id] = h
+        _trim(self.pending, self._remember)
 
     def forget_call(self, call_id: str) -> None:
         """The call is over: it waits for no data any more (a hand-over arriving later stays pending)."""
@@ -178,7 +189,8 @@ class HandoverBinder:
         self._seen_calls.discard(call_id)
 
 
-def _fields(h: RemoteHandover, centre: str) -> dict[str, str]:
+def handover_fields(h: RemoteHandover, centre: str) -> dict[str, str]:
+    """The hand-over's fields of the receiving centre's events (``handover.*``)."""
     return {"transfer_id": h.transfer_id, "from_hotline": h.from_hotline, "to_hotline": h.to_hotline,
             "caller_num": h.caller_num, "agent": h.sender, "category": h.category, "ticket": h.ticket,
             "summary": h.summary, "centre": centre}  # fmt: skip

@@ -54,3 +54,18 @@ class HandoverFailed(_RemoteHandoverEvent):
 
     reason: str = ""
     outcome: str = ""  # failed | returned (the sending centre's transfer outcome)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverAnnounced(_RemoteHandoverEvent):
+    TYPE: ClassVar[str] = "handover.announced"
+    DOC: ClassVar[str] = (
+        "Another centre announced a hand-over to this one (its transfer.requested, taken in over the link): "
+        "the data waits for the call it belongs to (handover.bound) or its failure (handover.failed). "
+        "Published under the receiving hotline only; recorded, so a restarted daemon still binds the call."
+    )
+
+    remote_call_id: str = ""  # the call id at the sending centre
+
+    def also_hotlines(self) -> tuple[str, ...]:
+        return ()  # the sender knows its own transfer: nothing goes back over the link

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from callbridge.centres.binder import RemoteHandover
 from callbridge.store.backend import Backend
 
 LOOP_TYPES = ("handover.bound", "handover.failed")
@@ -64,6 +65,25 @@ def centre_handovers(db: Backend, *, start: float, end: float) -> list[CentreHan
             str(sender_outcome), str(r["feedback"] or ""), r["transfer_outcome"] is not None,
         )  # fmt: skip
     return list(out.values())
+
+
+def announced_pending(db: Backend, *, since: float) -> list[RemoteHandover]:
+    """Hand-overs another centre announced here since ``since`` that are neither bound nor failed (recorded
+    ``handover.announced``): what a restarted receiving daemon still waits for."""
+    rows = db.query(
+        "SELECT e.ts, e.data FROM events e WHERE e.type = ? AND e.ts >= ? AND NOT EXISTS (SELECT 1 FROM events x"
+        " WHERE x.transfer_id = e.transfer_id AND x.type IN (?, ?)) ORDER BY e.ts, e.seq",
+        ("handover.announced", since, *LOOP_TYPES),
+    )
+    out = []
+    for r in rows:
+        d = orjson.loads(str(r["data"]))
+        out.append(RemoteHandover(
+            str(d.get("transfer_id") or ""), str(d.get("remote_call_id") or ""), str(d.get("from_hotline") or ""),
+            str(d.get("to_hotline") or ""), str(d.get("caller_num") or ""), str(d.get("agent") or ""),
+            str(d.get("category") or ""), str(d.get("ticket") or ""), str(d.get("summary") or ""), float(r["ts"]),
+        ))  # fmt: skip
+    return [h for h in out if h.transfer_id]
 
 
 def with_received(pairs: dict[tuple[str, str], dict[str, int]], rows: Sequence[CentreHandover],

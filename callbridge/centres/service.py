@@ -24,18 +24,23 @@ from callbridge.bus.peer import PeerSubscriber
 from callbridge.bus.topics import Topics
 from callbridge.calls.events import CallQueued
 from callbridge.calls.tracker import CallTracker
-from callbridge.centres.binder import HandoverBinder
+from callbridge.centres.binder import HandoverBinder, RemoteHandover, handover_fields
+from callbridge.centres.events import HandoverAnnounced
 from callbridge.centres.header import INBOUND_VAR
 from callbridge.centres.link import peer_filters
+from callbridge.centres.report import announced_pending
 from callbridge.dialplan.plan import Dialplan
 from callbridge.domain import DomainEvent
 from callbridge.settings import CentresSettings
+from callbridge.store.backend import Backend
 
 log = structlog.get_logger("callbridge.centres")
 
 Sink = Callable[[Sequence[DomainEvent]], object]
 #: The peer's events that this centre records and shows: the loop as the other centre tells it.
 RECORDED = ("handover.",)
+#: How far back a restarted daemon takes up the hand-overs announced to it and not bound yet (seconds).
+RECALL_S = 3600.0
 
 
 def local_hotlines(plan: Dialplan) -> frozenset[str]:
@@ -55,20 +60,31 @@ class CentresService:
         learners: Sequence[Sink] = (),
         recorders: Sequence[Sink] = (),
         bus: BusSettings | None,
+        records: Backend | None = None,
+        now: float = 0.0,
     ) -> None:
         """``learners`` (the feedback desk) get the peer's ``transfer.*`` events (the hand-overs it sends us);
-        ``recorders`` (records, console) get its loop events (``handover.*``)."""
+        ``recorders`` (records, console) get its loop events (``handover.*``); ``records`` (the store at
+        ``now``) gives back the hand-overs announced within :data:`RECALL_S` and not bound yet."""
         self.peer_site = peer_site
         self._tracker = tracker
         self._plan = plan
+        self._publish = publish
         self.binder = HandoverBinder(publish, hotlines=lambda: local_hotlines(plan()), header_of=self.header_of,
-                                     centre=peer_site, window_s=centres.window_s)  # fmt: skip
+                                     centre=peer_site, window_s=centres.window_s, on_learn=self._announce)  # fmt: skip
+        if records is not None:
+            self.binder.recall(announced_pending(records, since=now - RECALL_S))
         self._learners = tuple(learners)
         self._recorders = tuple(recorders)
         self.subscriber: PeerSubscriber | None = None
         if bus is not None:
             filters = peer_filters(Topics(bus.site).root, peer_site, local_hotlines(plan()))
             self.subscriber = PeerSubscriber(bus, peer_site=peer_site, filters=filters, deliver=self.take)
+
+    def _announce(self, h: RemoteHandover) -> None:
+        """A new hand-over from the other centre: published (an early pop) and recorded (a restart recalls it)."""
+        self._publish([HandoverAnnounced(ts=h.ts, call_id=None, hotline=h.to_hotline, remote_call_id=h.remote_call_id,
+                                         **handover_fields(h, self.peer_site))])  # fmt: skip
 
     def header_of(self, channel: str) -> str:
         """The raw ``CB_HANDOVER_IN`` of an inbound leg (``""`` when the peer stripped the header)."""

@@ -39,6 +39,7 @@ class TrunkLink:
         self.pairs: dict[str, Channel] = {}  # b's inbound channel name -> a's outbound leg
         self.calls: list[tuple[str, str, str]] = []  # (caller number, did, header) of each call passed on
         self.closed = False
+        self.held: list[Channel] | None = None  # INVITEs held back (hold()), sent on release()
         a.pbx.far_ends[endpoint] = self.far_end
         b.subscribe(self._on_b_event)  # b's state changes (an event tap: b builds its events for it)
 
@@ -54,7 +55,20 @@ class TrunkLink:
 
     def far_end(self, leg: Channel) -> None:
         """``a`` dialled the trunk: the INVITE reaches ``b`` (after ``make_leg`` finished the leg)."""
+        if self.held is not None:
+            self.a.world.ringing(leg)  # 180 from the peer's SBC; the INVITE goes on at release()
+            self.held.append(leg)
+            return
         self.a.sched.soon(lambda: self._invite(leg))
+
+    def hold(self) -> None:
+        """Hold the INVITEs back (a slow peer, an SBC queueing): the legs ring until :meth:`release`."""
+        self.held = []
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for leg in held:
+            self._invite(leg)
 
     def _invite(self, leg: Channel) -> None:
         if leg.hungup or self.closed:

@@ -304,3 +304,26 @@ async def test_a_hand_over_sent_while_the_110_daemon_is_down_binds_when_it_is_ba
         finally:
             await b.app.stop()
             b.app = old  # the lab stops the daemon it started (already stopped: a no-op)
+
+
+async def test_a_110_daemon_restarted_between_the_data_and_the_call_still_binds_it_by_header(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        b = pair.c110.lab
+        pair.trunks[0].hold()  # the INVITE is slow to reach the 110 PBX: the data comes first
+        xfer, _ = await transfer_to_110(pair, caller="13700000091")
+        announced = await b.event("handover.announced", timeout=15, transfer_id=xfer)
+        assert (announced.data()["ticket"], announced.also_hotlines()) == ("GD-2026-0001", ())  # not sent back
+        old = b.app
+        await old.stop()  # the 110 daemon restarts before the call arrives (its records drained on the way out)
+        b.app = App(old.settings, ami_secret=SECRET, dialplan_path=b.dialplans, event_sinks=[b.events.extend],
+                    enable_web=True, watch_interval=0.5)  # fmt: skip
+        await started(b)
+        try:
+            assert b.app.centres is not None and xfer in b.app.centres.binder.pending
+            pair.trunks[0].release()
+            bound = await b.event("handover.bound", timeout=15, transfer_id=xfer)
+            assert (bound.data()["match"], bound.data()["ticket"], bound.data()["agent"]) == (
+                "header", "GD-2026-0001", "agent1001")  # fmt: skip
+        finally:
+            await b.app.stop()
+            b.app = old
