@@ -13,7 +13,8 @@ number (``110``), as a SIP INVITE would:
 * the leg rings at once (180) and is answered when ``b`` answers the inbound channel (200 OK); a hang-up
   on either side ends the other (BYE, or the refusal's cause before an answer).
 
-The endpoint's behaviour still applies when it is not ``answer`` (``set_trunk("centre-110", "down")``:
+``hold()`` keeps the INVITEs back (the legs ring) until ``release()``: a call that reaches the other
+centre after its hand-over data. The endpoint's behaviour still applies when it is not ``answer`` (``set_trunk("centre-110", "down")``:
 the other centre unreachable, its backup line and the failure chain as for any trunk).
 """
 
@@ -55,8 +56,8 @@ class TrunkLink:
 
     def far_end(self, leg: Channel) -> None:
         """``a`` dialled the trunk: the INVITE reaches ``b`` (after ``make_leg`` finished the leg)."""
-        if self.held is not None:
-            self.a.world.ringing(leg)  # 180 from the peer's SBC; the INVITE goes on at release()
+        if self.held is not None:  # 180 from the peer's SBC (once Dial holds the leg); the INVITE at release()
+            self.a.sched.soon(lambda: self.a.world.ringing(leg))
             self.held.append(leg)
             return
         self.a.sched.soon(lambda: self._invite(leg))
