@@ -14,8 +14,9 @@ number (``110``), as a SIP INVITE would:
   on either side ends the other (BYE, or the refusal's cause before an answer).
 
 ``hold()`` keeps the INVITEs back (the legs ring) until ``release()``: a call that reaches the other
-centre after its hand-over data. The endpoint's behaviour still applies when it is not ``answer`` (``set_trunk("centre-110", "down")``:
-the other centre unreachable, its backup line and the failure chain as for any trunk).
+centre after its hand-over data. The endpoint's behaviour still applies when it is not ``answer``
+(``set_trunk("centre-110", "down")``: the other centre unreachable, its backup line and the failure chain
+as for any trunk).
 """
 
 from __future__ import annotations
