@@ -168,6 +168,21 @@ def test_the_c_loop_builds_the_bulk_events_and_shares_repeated_values() -> None:
 
 
 @needs_c
+def test_non_ascii_values_are_shared_too() -> None:
+    """Callers' names (张伟, José Müller) go through the value cache like ASCII values (issue 19.5: each
+    decoded anew was one copy per snapshot the tracker kept); equal bytes in different scripts stay apart."""
+    names = ["张伟", "José Müller", "杨帆 (12345)", "Jos\u00e9 M\u00fcller", "Ω", "O"]
+    frames = [f"Event: UserEvent\r\nCallerIDName: {n}\r\nN: {i}\r\n\r\n" for i, n in enumerate(names * 3)]
+    data = "".join(frames).encode()
+    values = [message_fields(f)["CallerIDName"] for f in AmiFramer(expect_banner=False).feed(data)
+              if isinstance(f, AmiMessage)]  # fmt: skip
+    assert values == names * 3
+    first = {v: v for v in values[: len(names)]}
+    assert all(v is first[v] for v in values[len(names) :])
+    assert values[0] is not values[1] and values[4] != values[5]
+
+
+@needs_c
 def test_repeated_names_keep_the_wire_order() -> None:
     data = b"Event: UserEvent\r\nVariable: a=1\r\nUserEvent: x\r\nVariable: b=2\r\n\r\n"
     (msg,) = _same(data, [])

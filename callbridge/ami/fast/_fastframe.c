@@ -188,6 +188,34 @@ value_hash(const unsigned char *s, Py_ssize_t len)
     return h ^ (h >> 32);
 }
 
+/* A cache hit: moved to the front of its set (most recently used first), a new reference. */
+static inline PyObject *
+cache_hit(value_set *set, int w)
+{
+    PyObject *hit = set->str[w];
+    if (w) { /* the two swap places */
+        uint64_t hash = set->hash[1];
+        set->str[1] = set->str[0];
+        set->hash[1] = set->hash[0];
+        set->str[0] = hit;
+        set->hash[0] = hash;
+    }
+    Py_INCREF(hit);
+    return hit;
+}
+
+/* A new value into its set, in front; the least recently used of the two is dropped. */
+static inline void
+cache_put(value_set *set, uint64_t hash, PyObject *value)
+{
+    Py_XDECREF(set->str[1]);
+    set->str[1] = set->str[0];
+    set->hash[1] = set->hash[0];
+    Py_INCREF(value);
+    set->str[0] = value;
+    set->hash[0] = hash;
+}
+
 static PyObject *
 ascii_value(const unsigned char *s, Py_ssize_t len)
 {
@@ -202,41 +230,64 @@ ascii_value(const unsigned char *s, Py_ssize_t len)
         set = &values[hash & (VALUE_SETS - 1)];
         for (int w = 0; w < 2; w++) {
             PyObject *hit = set->str[w];
-            if (hit != NULL && set->hash[w] == hash && PyUnicode_GET_LENGTH(hit) == len &&
-                same_bytes(PyUnicode_1BYTE_DATA(hit), s, len)) {
-                if (w) { /* most recently used first: the other one goes next */
-                    set->str[1] = set->str[0];
-                    set->hash[1] = set->hash[0];
-                    set->str[0] = hit;
-                    set->hash[0] = hash;
-                }
-                Py_INCREF(hit);
-                return hit;
-            }
+            if (hit != NULL && set->hash[w] == hash && PyUnicode_IS_ASCII(hit) && PyUnicode_GET_LENGTH(hit) == len &&
+                same_bytes(PyUnicode_1BYTE_DATA(hit), s, len))
+                return cache_hit(set, w);
         }
     }
     PyObject *value = PyUnicode_New(len, 127);
     if (value == NULL)
         return NULL;
     memcpy(PyUnicode_1BYTE_DATA(value), s, (size_t)len);
-    if (set != NULL) {
-        Py_XDECREF(set->str[1]);
-        set->str[1] = set->str[0];
-        set->hash[1] = set->hash[0];
-        Py_INCREF(value);
-        set->str[0] = value;
-        set->hash[0] = hash;
-    }
+    if (set != NULL)
+        cache_put(set, hash, value);
     return value;
 }
 
-/* A value: ASCII through the cache, anything else decoded as strict UTF-8. NULL with an error set
- * (a UnicodeDecodeError makes the caller give up the run). */
+/* A value with non-ASCII bytes (strict UTF-8) through the same cache, compared by its UTF-8 form, which
+ * CPython keeps with the str once asked for: callers' names (张伟, José Müller) repeat from event to
+ * event as much as the rest, and each decoded anew was a copy per snapshot the tracker kept. */
+static PyObject *
+utf8_value(const unsigned char *s, Py_ssize_t len)
+{
+    value_set *set = NULL;
+    uint64_t hash = 0;
+    if (len <= VALUE_MAX_LEN) {
+        hash = value_hash(s, len);
+        set = &values[hash & (VALUE_SETS - 1)];
+        for (int w = 0; w < 2; w++) {
+            PyObject *hit = set->str[w];
+            if (hit == NULL || set->hash[w] != hash || PyUnicode_IS_ASCII(hit))
+                continue;
+            Py_ssize_t n = 0;
+            const char *utf8 = PyUnicode_AsUTF8AndSize(hit, &n); /* kept in the str since it was cached */
+            if (utf8 == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            if (n == len && memcmp(utf8, s, (size_t)len) == 0)
+                return cache_hit(set, w);
+        }
+    }
+    PyObject *value = PyUnicode_DecodeUTF8((const char *)s, len, NULL);
+    if (value == NULL || set == NULL)
+        return value;
+    Py_ssize_t n = 0;
+    if (PyUnicode_AsUTF8AndSize(value, &n) == NULL) { /* the UTF-8 form, for the next compare */
+        PyErr_Clear();
+        return value;
+    }
+    cache_put(set, hash, value);
+    return value;
+}
+
+/* A value: ASCII straight into a compact str, anything else decoded as strict UTF-8, both through the
+ * cache. NULL with an error set (a UnicodeDecodeError makes the caller give up the run). */
 static inline PyObject *
 make_value(const unsigned char *s, Py_ssize_t len, unsigned char seen)
 {
     if (seen & 0x80)
-        return PyUnicode_DecodeUTF8((const char *)s, len, NULL);
+        return utf8_value(s, len);
     return ascii_value(s, len);
 }
 
