@@ -76,7 +76,7 @@ def e2e_at(path: Path, ami_events: int, loop: str, tmp: Path, broker_port: int) 
             used = time.process_time() - cpu0
     if ours.received < ours.messages:
         raise RuntimeError(f"lost MQTT messages: {ours.messages - ours.received} of {ours.messages}")
-    base = run_mosquitto_pub(broker_port, ours.messages, round(ours.avg_bytes), work)
+    base = run_mosquitto_pub(broker_port, ours.messages, round(ours.avg_bytes), work, ours.payloads)  # same messages
     return {"messages": ours.messages, "callbridge_messages_per_s": ours.messages_per_s,
             "callbridge_ami_events_per_s": ours.ami_events_per_s,
             "mosquitto_pub_messages_per_s": base["messages_per_s"],
