@@ -123,6 +123,12 @@ def _cli(lab: Lab, *args: str) -> str:
     return proc.stdout
 
 
+def _period_of(tc: TwoCentres, tid: str) -> str:
+    """The hand-over's hour as a report period (aware ISO instants: the machine's zone does not matter)."""
+    at = datetime.fromisoformat(tc.c12345.events.wait("transfer.requested", transfer_id=tid)["time"])
+    return f"{(at - timedelta(minutes=5)).isoformat()}..{(at + timedelta(hours=1)).isoformat()}"
+
+
 def _handover_rows(lab: Lab, period: str, tid: str, feedback: str) -> list[dict[str, str]]:
     """The rows of ``callbridge report --centres`` (CSV) for hand-over *tid* with that latest feedback."""
     text = _cli(lab, "report", "--centres", "--format", "csv", "--period", period)
@@ -165,8 +171,7 @@ def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to
     assert reply["ok"], reply
     wait_for(lambda: tid not in _cli(tc.c12345, "report", "--open-loops", "0"), 60, interval=1.0,
              label="the resolved loop closed in the 12345 report")  # fmt: skip
-    at = datetime.fromisoformat(tc.c12345.events.wait("transfer.requested", transfer_id=tid)["time"])
-    period = f"{(at - timedelta(minutes=5)).isoformat()}..{(at + timedelta(hours=1)).isoformat()}"  # zone-proof
+    period = _period_of(tc, tid)
     kpis = _cli(tc.c12345, "report", "--period", period)
     assert re.search(r"^\| 12345 \| 110 \| (answered|completed) \| [1-9]", kpis, re.M), kpis
     rows = json.loads(_cli(tc.c12345, "records", "--id", call_id))
@@ -245,6 +250,12 @@ def test_the_110_centre_unreachable_backup_line_then_back_to_the_sending_agent(f
         failed = tc.c110.events.wait("handover.failed", transfer_id=tid, timeout=30)["data"]
         assert (failed["outcome"], failed["ticket"], failed["agent"]) == ("returned", "GD-2101", "agent1001"), failed
         tc.from_110.wait("handover.failed", transfer_id=tid)
+        # both centres' records: the hand-over failed, returned by the sender, no feedback
+        period = _period_of(tc, tid)
+        for lab in (tc.c12345, tc.c110):
+            [row] = wait_for(lambda lab=lab: _handover_rows(lab, period, tid, ""), 60, interval=1.0,  # type: ignore[misc]
+                             label=f"the failed hand-over in {lab.site_id}'s report")  # fmt: skip
+            assert (row["received"], row["transfer"], row["ticket"]) == ("failed", "returned", "GD-2101"), row
         tc.c12345.wait_cli("core show channels concise", "PJSIP/agent1001-")  # cb-back rang the agent again
         wait_for(lambda: len(tc.c12345.events.of("call.answered", call_id=call_id, agent="agent1001")) == 2, 30,
                  label="agent1001 answers the returned caller")  # fmt: skip
