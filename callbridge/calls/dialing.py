@@ -27,7 +27,14 @@ from callbridge.ami import event_types as ami
 from callbridge.ami.event_types import endpoint_of
 from callbridge.calls import builders as make
 from callbridge.calls import transfers
-from callbridge.calls.hops import answered_party, bridge_peers, dials_behind_a_hop, is_hop, unanswered_front
+from callbridge.calls.hops import (
+    answered_party,
+    bridge_peers,
+    dials_behind_a_hop,
+    front_gone,
+    is_hop,
+    unanswered_front,
+)
 from callbridge.calls.model import Call, Channel, States
 from callbridge.calls.state import Handler, Out, TrackerState
 
@@ -125,8 +132,8 @@ def _dial_end(s: TrackerState, ev: ami.DialEnd, out: Out) -> None:
 
 
 def _answered(s: TrackerState, call: Call, src: Channel, dest: Channel, connected_num: str, out: Out) -> None:
-    if dest.answered is not None:
-        return  # duplicate
+    if dest.answered is not None or front_gone(s, src):
+        return  # duplicate, or behind a losing hop already hung up: that phone never talks to the caller
     dest.answered = s.now
     src.answered_dest = dest.uniqueid
     if unanswered_front(s, src) is not None:

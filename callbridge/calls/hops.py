@@ -106,6 +106,12 @@ def unanswered_front(s: TrackerState, ch: Channel) -> Channel | None:
     return front
 
 
+def front_gone(s: TrackerState, ch: Channel) -> bool:
+    """``ch`` is the ``;2`` of a Local pair whose ``;1`` already hung up: a losing hop (its outer Dial
+    connected another leg) whose phone answered too late — seen live, after the queue connected the winner."""
+    return ch.local_half == "2" and ch.role != "caller" and s.local_partner(ch) is None
+
+
 def dials_behind_a_hop(s: TrackerState, ch: Channel) -> bool:
     """``ch`` is the ``;2`` of a Local pair whose ``;1`` was dialled by another channel (or is gone): its own
     Dial's outcome is the hop's, and only the outer Dial's (or Queue's) says what the caller got."""

@@ -89,6 +89,26 @@ def test_the_losing_hops_pending_party_is_dropped_when_the_hop_hangs_up() -> Non
     assert call.state == CallState.ANSWERED and call.agent == f"agent{winner}"
 
 
+def test_a_losing_phone_that_answers_after_its_hop_hung_up_is_not_announced() -> None:
+    """Seen live (Asterisk's log: ``Local/2301;1 answered PJSIP/carrier``, then ``PJSIP/agent2302 answered
+    Local/2302;2`` and ``Call terminated without answer``): the loser's inner DialEnd ANSWER may come after
+    its ``;1`` was hung up. The recording, with that one DialEnd moved to after the loser's ``;1`` Hangup."""
+    stem = RACES[1]
+    events, times = _recording(stem)
+    inner, winner = _asterisk_says(stem)
+    loser = next(seat for seat in inner if seat != winner)
+    late = next(i for i, e in enumerate(events) if isinstance(e, ami.DialEnd) and e.dial_status == "ANSWER"
+                and e.dest.channel.startswith(f"PJSIP/agent{loser}-"))  # fmt: skip
+    hung = next(i for i, e in enumerate(events) if isinstance(e, ami.Hangup)
+                and e.snap.channel.startswith(f"Local/{loser}@sim-") and e.snap.channel.endswith(";1"))  # fmt: skip
+    assert late < _outer_answer(events, winner) < hung
+    order = [*range(late), *range(late + 1, hung + 1), late, *range(hung + 1, len(events))]
+    derived, tracker = replay_events([events[i] for i in order], CallTracker(), [times[i] for i in order])
+    (answered,) = [e for e in derived if isinstance(e, ce.CallAnswered)]
+    assert answered.agent == f"agent{winner}"
+    assert not tracker.calls
+
+
 def test_an_agent_connect_without_the_outer_dial_end_announces_the_winner() -> None:
     """Asterisk 12 to 22 publish the queue's DialEnd before AgentConnect; without it, AgentConnect is the
     caller side's answer (and a duplicate of the DialEnd changes nothing)."""
