@@ -102,31 +102,37 @@ class BareCounter(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"closed after {self.count} events"))
 
 
-async def _run_protocol(port: int, make: Callable[[asyncio.Future[int]], asyncio.Protocol]) -> tuple[int, float]:
+#: What a client run gives: events counted, wall seconds and this process's CPU seconds, both from connect to
+#: the end event (not the client's teardown: freeing a tracker of 100k calls is no cost per event, and the
+#: bare parser has nothing to free).
+Run = tuple[int, float, float]
+
+
+async def _run_protocol(port: int, make: Callable[[asyncio.Future[int]], asyncio.Protocol]) -> Run:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     transport, _ = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
     try:
         count = await asyncio.wait_for(done, TIMEOUT_S)
+        return count, time.perf_counter() - start, time.process_time() - cpu
     finally:
         transport.close()
-    return count, time.perf_counter() - start
 
 
-async def run_callbridge_core(port: int) -> tuple[int, float]:
+async def run_callbridge_core(port: int) -> Run:
     feed, _ = tracker_factory()
     return await _run_protocol(port, lambda done: CallbridgeCounter(done, feed))
 
 
-async def run_callbridge(port: int) -> tuple[int, float]:
+async def run_callbridge(port: int) -> Run:
     """The daemon's path: AmiClient (login, resync, panoramisk transport with our protocol) → batches()."""
     from callbridge.ami.client import AmiClient
 
     feed, _ = tracker_factory()
     client = AmiClient("127.0.0.1", port, "callbridge", "bench", ping_interval=3600.0, resync_timeout=60.0)
     count = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     client.start()
     try:
         async with asyncio.timeout(TIMEOUT_S):
@@ -144,16 +150,16 @@ async def run_callbridge(port: int) -> tuple[int, float]:
                 if done:
                     break
     finally:
-        elapsed = time.perf_counter() - start
+        elapsed, used = time.perf_counter() - start, time.process_time() - cpu
         await client.close()
-    return count, elapsed
+    return count, elapsed, used
 
 
-async def run_bare(port: int) -> tuple[int, float]:
+async def run_bare(port: int) -> Run:
     return await _run_protocol(port, BareCounter)
 
 
-async def run_panoramisk(port: int) -> tuple[int, float]:
+async def run_panoramisk(port: int) -> Run:
     from panoramisk import Manager
 
     logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
@@ -172,13 +178,13 @@ async def run_panoramisk(port: int) -> tuple[int, float]:
         reconnect_timeout=3600,
     )
     manager.register_event("*", on_event)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await manager.connect()
     try:
         total = await asyncio.wait_for(done, TIMEOUT_S)
+        return total, time.perf_counter() - start, time.process_time() - cpu
     finally:
         manager.close()
-    return total, time.perf_counter() - start
 
 
 CLIENTS: dict[str, Callable[[int], Any]] = {
@@ -216,7 +222,7 @@ def measure(port: int, expected: int, runs: int, loop: str, clients: list[str] |
         for name in rates:
             gc.collect()
             with daemon_gc():  # the same collector settings for every client
-                count, seconds = run_async(CLIENTS[name](port), loop)
+                count, seconds, _ = run_async(CLIENTS[name](port), loop)
             if count != expected:
                 raise RuntimeError(f"{name} counted {count} events, expected {expected}")
             if round_no:
