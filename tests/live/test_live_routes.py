@@ -150,7 +150,9 @@ def _drained(*phones: Sipp) -> None:
         sizes.append(sum(p.messages.stat().st_size for p in phones if p.messages.exists()))
         return len(sizes) > 4 and len(set(sizes[-5:])) == 1
 
-    wait_for(quiet, 30, interval=0.5, label="woken phones quiet")
+    # a 200 OK nobody ACKs is retransmitted (retrans 500 ms, doubling up to T2) until SIPp's 32 s timeout:
+    # on a loaded machine that outlasts 30 s, so the wait is longer than SIPp's own give-up time
+    wait_for(quiet, 60, interval=0.5, label="woken phones quiet")
 
 
 def test_whole_chain_busy_backup_silent_agent_silent_then_the_origin_queue(clean: Lab) -> None:
