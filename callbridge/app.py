@@ -187,10 +187,11 @@ class App:
                 if self.publisher is not None or self._enable_bus:
                     await say_offline(self._announce_offline)
                 raise
+            stage = None  # the binder adds its events inside the batch, before any sink sees it
             if s.centres.peer_site is not None:
-                sinks.append(self._start_centres(s.centres.peer_site, recorders))
+                stage = self._start_centres(s.centres.peer_site, recorders).interleave
             self.service = EngineService(self.engine, self.tracker, self.ami, sinks, clock=self._clock,
-                                         reload=self.reload)  # fmt: skip
+                                         reload=self.reload, stage=stage)  # fmt: skip
             log.info("callbridge.starting", ami=f"{s.ami.host}:{s.ami.port}", dialplan=str(self.dialplan_path),
                      mode=self.engine.mode)  # fmt: skip
             await self._run_tasks(self.ami, self.service)
@@ -297,8 +298,8 @@ class App:
         self.command_server = CommandServer(self.settings.mqtt, _LateHandler(self))
         return self.publisher.publish_events_nowait  # type: ignore[no-any-return]
 
-    def _start_centres(self, peer_site: str, recorders: Sequence[EventSink]) -> EventSink:
-        """The link to the other centre's daemon (callbridge/centres/service.py); returns the binder's sink."""
+    def _start_centres(self, peer_site: str, recorders: Sequence[EventSink]) -> CentresService:
+        """The link to the other centre's daemon (callbridge/centres/service.py)."""
         bus, store = self.settings.mqtt if self._enable_bus else None, self.records and self.records.backend
         self.centres = CentresService(self.settings.centres, peer_site=peer_site, plan=lambda: self.plan, bus=bus,
                                       tracker=self.tracker, publish=self._publish_soon, learners=[self.feedback],

@@ -13,6 +13,12 @@ before its PBX dials the inter-centre trunk; this centre's daemon takes it in ov
 Either side may come first: a call whose hand-over data has not arrived yet (the broker bridge down)
 waits, and is bound when the data arrives (a header one at any time, a number one within the window).
 A hand-over the sending centre reports failed or returned before it was bound is ``handover.failed``.
+
+The binding goes out right after the ``call.queued`` it answers, in the same batch (:meth:`HandoverBinder.
+interleave`, run before the batch reaches any sink): an agent rung by the same AMI read is announced after it.
+What became of a bound call here is told back too: an agent of this centre answered it
+(``handover.answered``: who, and how long the caller waited here — this PBX answering the trunk is not it),
+or it ended before any agent did (``handover.abandoned``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from callbridge.calls.numbers import CHINA
-from callbridge.centres.events import HandoverBound, HandoverFailed
+from callbridge.centres.events import HandoverAbandoned, HandoverAnswered, HandoverBound, HandoverFailed
 from callbridge.centres.header import handover_id
 from callbridge.domain import DomainEvent
 
@@ -46,6 +52,15 @@ class RemoteHandover:
     ticket: str
     summary: str
     ts: float
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """What this centre saw of a call that is (or may become) bound: its first agent answer, a queue abandon."""
+
+    answered_by: str = ""
+    wait_s: float = 0.0
+    abandoned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +98,9 @@ class HandoverBinder:
         self.waiting: OrderedDict[str, WaitingCall] = OrderedDict()  # call id -> call without its data
         self.bound: OrderedDict[str, str] = OrderedDict()  # transfer id -> this centre's call id
         self._seen_calls: set[str] = set()  # calls already considered (a call queues again after a ring)
+        self.of_call: dict[str, tuple[RemoteHandover, WaitingCall]] = {}  # bound call id -> its hand-over
+        self._outcomes: dict[str, CallOutcome] = {}  # call id (waiting or bound) -> what happened to it here
+        self._match: OrderedDict[str, str] = OrderedDict()  # bound transfer id -> header | caller_number
 
     # --- the other centre -------------------------------------------------------------------------
 
@@ -114,6 +132,8 @@ class HandoverBinder:
             if match is not None:
                 del self.waiting[call.call_id]
                 out.append(self._bind(h, call, match))
+                if self._outcomes.get(call.call_id, CallOutcome()).answered_by:  # answered before its data came
+                    out.append(self._answer_event(call.call_id, e.ts))
                 return
 
     def _ended(self, e: DomainEvent, out: list[DomainEvent]) -> None:
@@ -127,20 +147,72 @@ class HandoverBinder:
     # --- this centre ------------------------------------------------------------------------------
 
     def __call__(self, events: Sequence[DomainEvent]) -> None:
+        """An event sink: what ``events`` lead to is published (after the batch they came in)."""
         out: list[DomainEvent] = []
         for e in events:
-            if e.TYPE == "call.queued" and e.call_id and e.call_id not in self._seen_calls:
-                self._arrived(e, out)
-            elif e.TYPE == "call.ended" and e.call_id:
-                self.forget_call(e.call_id)
+            self._after(e, out)
         if out:
             self.publish(out)
+
+    def interleave(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        """``events`` with what each leads to right behind it (a binding right after its ``call.queued``,
+        before the ``call.ringing`` of the same batch): the order the sinks and subscribers see."""
+        out: list[DomainEvent] = []
+        for e in events:
+            out.append(e)
+            self._after(e, out)
+        return out
+
+    def _after(self, e: DomainEvent, out: list[DomainEvent]) -> None:
+        call_id = e.call_id
+        if not call_id:
+            return
+        if e.TYPE == "call.queued" and call_id not in self._seen_calls:
+            self._arrived(e, out)
+        elif e.TYPE == "call.answered" and (call_id in self.waiting or call_id in self.of_call):
+            self._answered(e, call_id, out)
+        elif e.TYPE == "queue.abandoned" and call_id in self._outcomes:
+            self._outcomes[call_id].abandoned = True
+        elif e.TYPE == "call.ended":
+            self._ended_here(e, call_id, out)
+
+    def _answered(self, e: DomainEvent, call_id: str, out: list[DomainEvent]) -> None:
+        d = e.data()
+        agent = str(d.get("agent") or "")
+        seen = self._outcomes.setdefault(call_id, CallOutcome())
+        if not agent or seen.answered_by:
+            return  # not a person (this PBX answering the trunk), or not the first answer
+        seen.answered_by, seen.wait_s = agent, float(d.get("wait_s") or 0.0)
+        if call_id in self.of_call:
+            out.append(self._answer_event(call_id, e.ts))
+
+    def _answer_event(self, call_id: str, ts: float) -> HandoverAnswered:
+        h, call = self.of_call[call_id]
+        seen = self._outcomes[call_id]
+        return HandoverAnswered(ts=ts, call_id=call_id, hotline=call.hotline, answered_by=seen.answered_by,
+                                wait_s=round(seen.wait_s, 3), remote_call_id=h.remote_call_id,
+                                match=self._match.get(h.transfer_id, ""),
+                                **handover_fields(h, self.centre))  # fmt: skip
+
+    def _ended_here(self, e: DomainEvent, call_id: str, out: list[DomainEvent]) -> None:
+        bound = self.of_call.pop(call_id, None)
+        seen = self._outcomes.pop(call_id, None) or CallOutcome()
+        self.forget_call(call_id)
+        if bound is None or seen.answered_by:
+            return
+        h, call = bound
+        reason = "abandoned_in_queue" if seen.abandoned else str(e.data().get("reason") or "hangup")
+        out.append(HandoverAbandoned(ts=e.ts, call_id=call_id, hotline=call.hotline, reason=reason,
+                                     wait_s=round(max(0.0, e.ts - call.ts), 3), remote_call_id=h.remote_call_id,
+                                     match=self._match.get(h.transfer_id, ""),
+                                     **handover_fields(h, self.centre)))  # fmt: skip
 
     def _arrived(self, e: DomainEvent, out: list[DomainEvent]) -> None:
         hotline = e.hotline or ""
         if hotline not in self.hotlines() or e.call_id is None:
             return
         self._seen_calls.add(e.call_id)
+        self._outcomes.setdefault(e.call_id, CallOutcome())
         d = e.data()
         channel = str(d.get("channel") or "")
         call = WaitingCall(e.call_id, hotline, str(d.get("caller_num") or ""), channel,
@@ -172,6 +244,9 @@ class HandoverBinder:
         self.pending.pop(h.transfer_id, None)
         self.bound[h.transfer_id] = call.call_id
         _trim(self.bound, self._remember)
+        self.of_call[call.call_id] = (h, call)
+        self._match[h.transfer_id] = match
+        _trim(self._match, self._remember)
         ts = max(call.ts, h.ts)
         return HandoverBound(ts=ts, call_id=call.call_id, hotline=call.hotline, match=match, channel=call.channel,
                              remote_call_id=h.remote_call_id, **handover_fields(h, self.centre))  # fmt: skip

@@ -57,6 +57,33 @@ class HandoverFailed(_RemoteHandoverEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverAnswered(_RemoteHandoverEvent):
+    TYPE: ClassVar[str] = "handover.answered"
+    DOC: ClassVar[str] = (
+        "An agent of this centre answered the call bound to another centre's hand-over (not this PBX answering "
+        "the trunk: the hand-over really reached a person); answered_by is this centre's agent, wait_s the "
+        "time from the call's arrival here to the answer."
+    )
+
+    answered_by: str = ""  # this centre's agent (endpoint) who answered
+    wait_s: float = 0.0  # from the call's arrival at this centre to the answer
+    remote_call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverAbandoned(_RemoteHandoverEvent):
+    TYPE: ClassVar[str] = "handover.abandoned"
+    DOC: ClassVar[str] = (
+        "The call bound to another centre's hand-over ended here before any agent of this centre answered it "
+        "(the caller hung up in the queue); wait_s is how long it waited here, reason how it ended."
+    )
+
+    reason: str = ""  # abandoned_in_queue | the call's end reason (hangup, vanished …)
+    wait_s: float = 0.0
+    remote_call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HandoverAnnounced(_RemoteHandoverEvent):
     TYPE: ClassVar[str] = "handover.announced"
     DOC: ClassVar[str] = (

@@ -11,9 +11,9 @@ feedback — the same rows on both sides, so the two centres' reports can be lai
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 
@@ -21,9 +21,11 @@ from callbridge.centres.binder import RemoteHandover
 from callbridge.store.backend import Backend
 
 LOOP_TYPES = ("handover.bound", "handover.failed")
+#: What became of a bound call at the receiving centre (an agent there answered it, or the caller gave up).
+REACHED_TYPES = ("handover.answered", "handover.abandoned")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class CentreHandover:
     transfer_id: str
     ts: float
@@ -38,6 +40,19 @@ class CentreHandover:
     transfer: str  # the sending side's transfer outcome (answered, completed, failed, returned …)
     feedback: str  # the receiving side's latest feedback ("" when none came)
     sent_here: bool = False  # this centre's records hold the transfer itself (the sending side)
+    reached: str = ""  # answered | abandoned | "" (at the receiving centre, as it reported)
+    answered_by: str = ""  # the receiving centre's agent who answered
+    wait_s: float | None = None  # how long the caller waited at the receiving centre (to the answer, or abandon)
+    reached_reason: str = ""  # why an abandoned one ended (abandoned_in_queue, hangup …)
+
+    def at_receiver(self) -> str:
+        """The receiving centre's outcome in words: who answered after how long, or the abandon."""
+        wait = f" after {self.wait_s:g} s" if self.wait_s is not None else ""
+        if self.reached == "answered":
+            return f"answered at {self.to_hotline} by {self.answered_by}{wait}"
+        if self.reached == "abandoned":
+            return f"abandoned at {self.to_hotline}{wait} ({self.reached_reason or 'hangup'})"
+        return ""
 
 
 def centre_handovers(db: Backend, *, start: float, end: float) -> list[CentreHandover]:
@@ -64,7 +79,30 @@ def centre_handovers(db: Backend, *, start: float, end: float) -> list[CentreHan
             str(d.get("ticket") or ""), "failed" if failed else "bound", str(d.get("match") or ""),
             str(sender_outcome), str(r["feedback"] or ""), r["transfer_outcome"] is not None,
         )  # fmt: skip
-    return list(out.values())
+    return _with_reached(db, list(out.values()), since=start)
+
+
+def _with_reached(db: Backend, rows: list[CentreHandover], *, since: float) -> list[CentreHandover]:
+    """Each bound hand-over with the receiving centre's report of its call: the first answer or abandon."""
+    found = db.query(
+        "SELECT e.type, e.transfer_id, e.data FROM events e WHERE e.type IN (?, ?) AND e.ts >= ? ORDER BY e.ts, e.seq",
+        (*REACHED_TYPES, since),
+    )
+    reached: dict[str, tuple[str, dict[str, object]]] = {}
+    for r in found:
+        reached.setdefault(str(r["transfer_id"] or ""), (str(r["type"]), orjson.loads(str(r["data"]))))
+    out = []
+    for h in rows:
+        got = reached.get(h.transfer_id) if h.received == "bound" else None
+        if got is None:
+            out.append(h)
+            continue
+        kind, d = got
+        wait = d.get("wait_s")
+        out.append(dataclasses.replace(h, reached=kind.split(".")[1], answered_by=str(d.get("answered_by") or ""),
+                                       wait_s=float(wait) if isinstance(wait, int | float) else None,
+                                       reached_reason=str(d.get("reason") or "")))  # fmt: skip
+    return out
 
 
 def announced_pending(db: Backend, *, since: float) -> list[RemoteHandover]:
@@ -99,7 +137,7 @@ def with_received(pairs: dict[tuple[str, str], dict[str, int]], rows: Sequence[C
 
 
 COLUMNS = ("from_hotline", "to_hotline", "transfer_id", "ticket", "agent", "category", "caller_num", "received",
-           "match", "transfer", "feedback")  # fmt: skip
+           "match", "transfer", "feedback", "reached", "answered_by", "wait_s", "at_receiver")  # fmt: skip
 
 
 def render_centres(rows: Sequence[CentreHandover], *, label: str, fmt: str = "markdown") -> str:
@@ -108,15 +146,23 @@ def render_centres(rows: Sequence[CentreHandover], *, label: str, fmt: str = "ma
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
         for h in rows:
-            w.writerow([getattr(h, c) for c in COLUMNS])
+            w.writerow([_cell(h, c) for c in COLUMNS])
         return buf.getvalue()
     lines = [f"# 中心间交接 Hand-overs between centres — {label}", ""]
     if not rows:
         return "\n".join([*lines, "无 None.", ""])
     lines += ["| 从 → 到 | 交接 Hand-over | 工单 Ticket | 坐席 Agent | 类别 Category | 接收 Received | 转接 Transfer "
-              "| 反馈 Feedback |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| 反馈 Feedback | 对方 At the receiver |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for h in rows:
         received = f"{h.received} ({h.match})" if h.match else h.received
         lines.append(f"| {h.from_hotline} → {h.to_hotline} | {h.transfer_id} | {h.ticket or '–'} | {h.agent or '–'} "
-                     f"| {h.category or '–'} | {received} | {h.transfer} | {h.feedback or 'none'} |")  # fmt: skip
+                     f"| {h.category or '–'} | {received} | {h.transfer} | {h.feedback or 'none'} "
+                     f"| {h.at_receiver() or '–'} |")  # fmt: skip
     return "\n".join([*lines, ""])
+
+
+def _cell(h: CentreHandover, column: str) -> object:
+    if column == "at_receiver":
+        return h.at_receiver()
+    value = getattr(h, column)
+    return "" if value is None else value

@@ -92,8 +92,13 @@ class CentresService:
         return ch.variables.get(INBOUND_VAR, "") if ch is not None else ""
 
     def __call__(self, events: Sequence[DomainEvent]) -> None:
-        """The event sink of this centre's events."""
+        """An event sink of this centre's events (what they lead to goes out after them)."""
         self.binder(events)
+
+    def interleave(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        """The engine service's stage: this centre's batch with the binder's events inside it, each right
+        behind the event it answers (the binding before an agent rung in the same batch)."""
+        return self.binder.interleave(events)
 
     def take(self, events: Sequence[DomainEvent]) -> None:
         """The peer's events (validated by the link)."""

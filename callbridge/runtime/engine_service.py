@@ -69,11 +69,15 @@ class EngineService:
         *,
         clock: Callable[[], float] = time.time,
         reload: ReloadFn | None = None,
+        stage: Callable[[Sequence[DomainEvent]], list[DomainEvent]] | None = None,
     ) -> None:
+        """``stage`` sees each batch before the sinks and may add events inside it (the two-centre binder:
+        a binding right behind the ``call.queued`` it answers); the sinks get what it returns."""
         self.engine = engine
         self.tracker = tracker
         self.ami = ami
         self.sinks = list(sinks)
+        self.stage = stage
         self.clock = clock
         self.routes: Routes = engine_routes(engine, reload)
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -167,6 +171,8 @@ class EngineService:
             self._flush_handle = None
         if self._pending:
             batch, self._pending = self._pending, []
+            if self.stage is not None:
+                batch = self._staged(batch)
             for sink in self.sinks:
                 try:
                     sink(batch)
@@ -176,6 +182,14 @@ class EngineService:
             lines, self._pending_logs = self._pending_logs, []
             for line in lines:
                 self._write_log(line)
+
+    def _staged(self, batch: list[DomainEvent]) -> list[DomainEvent]:
+        assert self.stage is not None
+        try:
+            return self.stage(batch)
+        except Exception:  # the stage's own fault: the batch goes out as it came
+            log.exception("engine.stage_failed", stage=repr(self.stage))
+            return batch
 
     def _write_log(self, line: Log) -> None:
         logger = self._loggers.get(line.logger)

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from callbridge.app import App
+from callbridge.bus.envelope import TYPE_PREFIX
 from callbridge.centres.events import HandoverBound
 from callbridge.testing.lab import SECRET, started
 from callbridge.testing.mosquitto import Mosquitto
@@ -66,6 +67,41 @@ async def test_the_hand_over_binds_by_header_and_the_110_pop_carries_its_data(tm
             rows = await until_rows(centre, "SELECT data FROM events WHERE type = 'handover.bound' AND transfer_id = ?",
                                     xfer)
             assert '"match":"header"' in rows[0]["data"].replace(" ", "")
+
+
+async def test_the_110_screen_pop_reaches_subscribers_before_the_110_agent_rings(tmp_path: Path) -> None:
+    """handover.bound goes out behind the call.queued it binds, before the call.ringing of the same AMI read."""
+    # the 110 daemon reads the caller's queue join and the agent's ringing in one TCP read, as beside Asterisk
+    async with open_two_centres(tmp_path, coalesce_110=b"Event: QueueCallerJoin") as pair:
+        b = pair.c110
+        seen: list[tuple[str, str]] = []  # (event type, call id) in the order the 110 broker delivered them
+        subscribed = asyncio.Event()
+
+        async def watch() -> None:
+            async with aiomqtt.Client(b.broker.host, b.broker.port) as client:
+                await client.subscribe("callbridge/c110/events/110/#", qos=1)
+                subscribed.set()
+                async for m in client.messages:
+                    env = orjson.loads(bytes(m.payload))  # type: ignore[arg-type,unused-ignore]
+                    seen.append((str(env["type"]).removeprefix(TYPE_PREFIX), str(env.get("callid") or "")))
+
+        watcher = asyncio.create_task(watch())
+        try:
+            async with asyncio.timeout(10):
+                await subscribed.wait()
+            xfer, _ = await transfer_to_110(pair)
+            bound = await b.lab.event("handover.bound", timeout=15, transfer_id=xfer)
+            call = bound.call_id or ""
+            pop, ring = ("handover.bound", call), ("call.ringing", call)
+            await b.lab.until(lambda: pop in seen and ring in seen, 15)
+            assert seen.index(pop) < seen.index(ring), seen
+            local = [(e.TYPE, e.call_id) for e in b.lab.events]  # and so in every sink of the 110 daemon
+            assert local.index(pop) < local.index(ring)
+            assert b.relay is not None and b.relay.bursts >= 1  # the case of the issue: one read held both
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
 
 async def until_rows(centre: Centre, sql: str, *args: Any, timeout: float = 15.0) -> list[dict[str, Any]]:  # noqa: ASYNC109

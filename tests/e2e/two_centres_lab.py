@@ -34,6 +34,7 @@ from callbridge.sim.simulator import Simulator
 from callbridge.sim.trunk_link import TrunkLink, join
 from callbridge.testing.lab import ROOT, SECRET, Lab, sim_config, sim_phone_context, started
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+from tests.e2e.ami_coalesce import CoalescingRelay
 
 BRIDGE = ROOT / "config" / "two-centres" / "mosquitto-bridge-110.conf"
 CENTRES = ROOT / "dialplans" / "two-centres"
@@ -45,6 +46,7 @@ class Centre:
     lab: Lab  # its simulator, its daemon, its local events
     broker: Mosquitto
     records: Path
+    relay: CoalescingRelay | None = None  # between the daemon and its PBX, when the test asked for one
 
     @property
     def app(self) -> App:
@@ -99,9 +101,13 @@ def _prepare(name: str, tmp: Path) -> tuple[Path, Simulator]:
 
 
 @contextlib.asynccontextmanager
-async def _centre(name: str, peer: str, broker: Mosquitto, tmp: Path) -> AsyncIterator[Centre]:
+async def _centre(name: str, peer: str, broker: Mosquitto, tmp: Path, coalesce: bytes | None = None,
+                  ) -> AsyncIterator[Centre]:  # fmt: skip
     dialplans, sim = _prepare(name, tmp)
     port = await sim.start()
+    relay = CoalescingRelay(port, trigger=coalesce) if coalesce is not None else None
+    if relay is not None:
+        port = await relay.start()
     events: list[DomainEvent] = []
     settings = _settings(name, peer, port, broker, tmp)
     app = App(settings, ami_secret=SECRET, dialplan_path=dialplans, event_sinks=[events.extend],
@@ -109,10 +115,12 @@ async def _centre(name: str, peer: str, broker: Mosquitto, tmp: Path) -> AsyncIt
     lab = Lab(sim, app, dialplans, events)
     try:
         await started(lab)
-        yield Centre(name, lab, broker, tmp / "records.sqlite3")
+        yield Centre(name, lab, broker, tmp / "records.sqlite3", relay)
     finally:
         async with asyncio.timeout(15):
             await app.stop()
+            if relay is not None:
+                await relay.stop()
             await sim.stop()
         assert not sim.errors, sim.errors
 
@@ -143,7 +151,9 @@ async def bridge_up(a: Mosquitto, b: Mosquitto, timeout: float = 20.0) -> None: 
 
 
 @contextlib.asynccontextmanager
-async def open_two_centres(tmp_path: Path, *, strip_header: bool = False) -> AsyncIterator[TwoCentres]:
+async def open_two_centres(tmp_path: Path, *, strip_header: bool = False, coalesce_110: bytes | None = None,
+                           ) -> AsyncIterator[TwoCentres]:  # fmt: skip
+    """``coalesce_110``: the 110 daemon reads its PBX through a :class:`CoalescingRelay` on that trigger."""
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
     with Mosquitto(tmp_path / "broker-12345") as broker_a:
@@ -151,7 +161,7 @@ async def open_two_centres(tmp_path: Path, *, strip_header: bool = False) -> Asy
         with Mosquitto(b_dir, extra_config=bridge_config(broker_a, b_dir)) as broker_b:
             async with (
                 _centre("12345", "110", broker_a, tmp_path / "c12345") as a,
-                _centre("110", "12345", broker_b, tmp_path / "c110") as b,
+                _centre("110", "12345", broker_b, tmp_path / "c110", coalesce_110) as b,
             ):
                 trunks = [join(a.lab.sim, ep, b.lab.sim, strip_header=strip_header)
                           for ep in ("centre-110", "centre-110-backup")]  # fmt: skip
