@@ -58,7 +58,7 @@ class RemoteHandover:
 class CallOutcome:
     """What this centre saw of a call that is (or may become) bound: its first agent answer, a queue abandon."""
 
-    answered_by: str = ""
+    answered_agent: str = ""
     wait_s: float = 0.0
     abandoned: bool = False
 
@@ -132,7 +132,7 @@ class HandoverBinder:
             if match is not None:
                 del self.waiting[call.call_id]
                 out.append(self._bind(h, call, match))
-                if self._outcomes.get(call.call_id, CallOutcome()).answered_by:  # answered before its data came
+                if self._outcomes.get(call.call_id, CallOutcome()).answered_agent:  # answered before its data came
                     out.append(self._answer_event(call.call_id, e.ts))
                 return
 
@@ -180,16 +180,16 @@ class HandoverBinder:
         d = e.data()
         agent = str(d.get("agent") or "")
         seen = self._outcomes.setdefault(call_id, CallOutcome())
-        if not agent or seen.answered_by:
+        if not agent or seen.answered_agent:
             return  # not a person (this PBX answering the trunk), or not the first answer
-        seen.answered_by, seen.wait_s = agent, float(d.get("wait_s") or 0.0)
+        seen.answered_agent, seen.wait_s = agent, float(d.get("wait_s") or 0.0)
         if call_id in self.of_call:
             out.append(self._answer_event(call_id, e.ts))
 
     def _answer_event(self, call_id: str, ts: float) -> HandoverAnswered:
         h, call = self.of_call[call_id]
         seen = self._outcomes[call_id]
-        return HandoverAnswered(ts=ts, call_id=call_id, hotline=call.hotline, answered_by=seen.answered_by,
+        return HandoverAnswered(ts=ts, call_id=call_id, hotline=call.hotline, answered_agent=seen.answered_agent,
                                 wait_s=round(seen.wait_s, 3), remote_call_id=h.remote_call_id,
                                 match=self._match.get(h.transfer_id, ""),
                                 **handover_fields(h, self.centre))  # fmt: skip
@@ -198,7 +198,7 @@ class HandoverBinder:
         bound = self.of_call.pop(call_id, None)
         seen = self._outcomes.pop(call_id, None) or CallOutcome()
         self.forget_call(call_id)
-        if bound is None or seen.answered_by:
+        if bound is None or seen.answered_agent:
             return
         h, call = bound
         reason = "abandoned_in_queue" if seen.abandoned else str(e.data().get("reason") or "hangup")

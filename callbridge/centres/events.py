@@ -61,11 +61,11 @@ class HandoverAnswered(_RemoteHandoverEvent):
     TYPE: ClassVar[str] = "handover.answered"
     DOC: ClassVar[str] = (
         "An agent of this centre answered the call bound to another centre's hand-over (not this PBX answering "
-        "the trunk: the hand-over really reached a person); answered_by is this centre's agent, wait_s the "
+        "the trunk: the hand-over really reached a person); answered_agent is this centre's agent, wait_s the "
         "time from the call's arrival here to the answer."
     )
 
-    answered_by: str = ""  # this centre's agent (endpoint) who answered
+    answered_agent: str = ""  # this centre's agent (endpoint) who answered
     wait_s: float = 0.0  # from the call's arrival at this centre to the answer
     remote_call_id: str = ""
 

@@ -33,7 +33,7 @@ _IDENTS: dict[str, str] = {
     "call_id": idents.CALL_ID, "remote_call_id": idents.CALL_ID, "hotline": idents.HOTLINE,
     "from_hotline": idents.HOTLINE, "to_hotline": idents.HOTLINE, "transfer_id": idents.KEY,
     "agent": idents.AGENT, "sender": idents.AGENT, "category": idents.CATEGORY, "ticket": idents.TICKET,
-    "channel": idents.CHANNEL, "answered_by": idents.CHANNEL,
+    "channel": idents.CHANNEL, "answered_by": idents.CHANNEL, "answered_agent": idents.AGENT,
 }  # fmt: skip
 _COMPILED = {k: re.compile(v) for k, v in _IDENTS.items()}
 _TEXT = re.compile(idents.TEXT_PATTERN)

@@ -41,7 +41,7 @@ class CentreHandover:
     feedback: str  # the receiving side's latest feedback ("" when none came)
     sent_here: bool = False  # this centre's records hold the transfer itself (the sending side)
     reached: str = ""  # answered | abandoned | "" (at the receiving centre, as it reported)
-    answered_by: str = ""  # the receiving centre's agent who answered
+    answered_agent: str = ""  # the receiving centre's agent who answered
     wait_s: float | None = None  # how long the caller waited at the receiving centre (to the answer, or abandon)
     reached_reason: str = ""  # why an abandoned one ended (abandoned_in_queue, hangup …)
 
@@ -49,7 +49,7 @@ class CentreHandover:
         """The receiving centre's outcome in words: who answered after how long, or the abandon."""
         wait = f" after {self.wait_s:g} s" if self.wait_s is not None else ""
         if self.reached == "answered":
-            return f"answered at {self.to_hotline} by {self.answered_by}{wait}"
+            return f"answered at {self.to_hotline} by {self.answered_agent}{wait}"
         if self.reached == "abandoned":
             return f"abandoned at {self.to_hotline}{wait} ({self.reached_reason or 'hangup'})"
         return ""
@@ -99,7 +99,7 @@ def _with_reached(db: Backend, rows: list[CentreHandover], *, since: float) -> l
             continue
         kind, d = got
         wait = d.get("wait_s")
-        out.append(dataclasses.replace(h, reached=kind.split(".")[1], answered_by=str(d.get("answered_by") or ""),
+        out.append(dataclasses.replace(h, reached=kind.split(".")[1], answered_agent=str(d.get("answered_agent") or ""),
                                        wait_s=float(wait) if isinstance(wait, int | float) else None,
                                        reached_reason=str(d.get("reason") or "")))  # fmt: skip
     return out
@@ -137,7 +137,7 @@ def with_received(pairs: dict[tuple[str, str], dict[str, int]], rows: Sequence[C
 
 
 COLUMNS = ("from_hotline", "to_hotline", "transfer_id", "ticket", "agent", "category", "caller_num", "received",
-           "match", "transfer", "feedback", "reached", "answered_by", "wait_s", "at_receiver")  # fmt: skip
+           "match", "transfer", "feedback", "reached", "answered_agent", "wait_s", "at_receiver")  # fmt: skip
 
 
 def render_centres(rows: Sequence[CentreHandover], *, label: str, fmt: str = "markdown") -> str:

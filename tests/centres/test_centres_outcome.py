@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+import pytest
+
+from callbridge.bus.envelope import build
 from callbridge.calls.events import CallAnswered, CallEnded, CallRinging, QueueAbandoned
 from callbridge.centres.events import HandoverAbandoned, HandoverAnswered, HandoverBound
+from callbridge.centres.link import PeerEventRefused, peer_event
 from callbridge.centres.report import centre_handovers, render_centres
 from callbridge.store.records import RecordStore
 from tests.centres.test_centres_handover import Desk, _queued, _requested
@@ -38,7 +43,7 @@ def test_the_pbx_answering_the_trunk_is_not_an_answer_an_agent_answering_is() ->
     out = d.binder.interleave([_queued(), _answered(agent="", ts=1005.5), _answered()])
     [answered] = [e for e in out if isinstance(e, HandoverAnswered)]
     assert out.index(answered) == len(out) - 1  # right behind the agent's call.answered
-    assert (answered.answered_by, answered.wait_s, answered.transfer_id, answered.ticket, answered.match) == (
+    assert (answered.answered_agent, answered.wait_s, answered.transfer_id, answered.ticket, answered.match) == (
         "agent2101", 7.5, "a1b2c3d4e5f6", "GD-0001", "header")  # fmt: skip
     assert answered.also_hotlines() == ("12345",)  # told back to the sending centre
     later = d.binder.interleave([_answered(agent="agent2102", ts=1100.0), CallEnded(ts=1200.0, call_id=CALL,
@@ -63,7 +68,7 @@ def test_a_call_answered_before_its_data_arrived_is_reported_answered_once_bound
     assert d.binder.interleave([_queued(), _answered()])[-1].TYPE == "call.answered"  # no data yet
     d.binder.remote([_requested()])
     assert [e.TYPE for e in d.out] == ["handover.bound", "handover.answered"]
-    assert isinstance(d.out[1], HandoverAnswered) and d.out[1].answered_by == "agent2101"
+    assert isinstance(d.out[1], HandoverAnswered) and d.out[1].answered_agent == "agent2101"
 
 
 FIELDS = {"from_hotline": "12345", "to_hotline": "110", "caller_num": "13800138000", "agent": "agent1001",
@@ -76,18 +81,30 @@ def test_the_report_shows_who_answered_at_the_receiver_and_after_how_long(tmp_pa
         HandoverBound(ts=5000.0, call_id="c.1", hotline="110", transfer_id="x1", match="header", **FIELDS),
         HandoverBound(ts=5001.0, call_id="c.2", hotline="110", transfer_id="x2", match="header", **FIELDS),
         HandoverBound(ts=5002.0, call_id="c.3", hotline="110", transfer_id="x3", match="header", **FIELDS),
-        HandoverAnswered(ts=5009.0, call_id="c.1", hotline="110", transfer_id="x1", answered_by="agent2101",
+        HandoverAnswered(ts=5009.0, call_id="c.1", hotline="110", transfer_id="x1", answered_agent="agent2101",
                          wait_s=9.0, **FIELDS),
         HandoverAbandoned(ts=5031.0, call_id="c.2", hotline="110", transfer_id="x2", reason="abandoned_in_queue",
                           wait_s=30.0, **FIELDS),
     ])  # fmt: skip
     rows = {h.transfer_id: h for h in centre_handovers(store.backend, start=0.0, end=10_000.0)}
-    assert (rows["x1"].reached, rows["x1"].answered_by, rows["x1"].wait_s) == ("answered", "agent2101", 9.0)
+    assert (rows["x1"].reached, rows["x1"].answered_agent, rows["x1"].wait_s) == ("answered", "agent2101", 9.0)
     assert (rows["x2"].reached, rows["x2"].reached_reason) == ("abandoned", "abandoned_in_queue")
     assert (rows["x3"].reached, rows["x3"].at_receiver()) == ("", "")  # still waiting there
     text = render_centres(list(rows.values()), label="test")
     assert "| answered at 110 by agent2101 after 9 s |" in text
     assert "| abandoned at 110 after 30 s (abandoned_in_queue) |" in text
     csv_text = render_centres(list(rows.values()), label="test", fmt="csv")
-    assert csv_text.splitlines()[0].endswith(",reached,answered_by,wait_s,at_receiver")
+    assert csv_text.splitlines()[0].endswith(",reached,answered_agent,wait_s,at_receiver")
     store.close()
+
+
+def test_the_senders_link_takes_in_the_answer_and_refuses_an_agent_outside_its_alphabet() -> None:
+    event = HandoverAnswered(ts=5009.0, call_id="1790000500.9", hotline="110", transfer_id="a1b2c3d4e5f6",
+                             answered_agent="agent2101", wait_s=9.0, **FIELDS)  # fmt: skip
+    env = build(event, site="c110", seq=3)
+    _, back = peer_event(env.payload, peer_site="c110")
+    assert isinstance(back, HandoverAnswered) and (back.answered_agent, back.wait_s) == ("agent2101", 9.0)
+    bad = orjson.loads(env.payload)
+    bad["data"]["answered_agent"] = "agent2101\r\nAction: Originate"
+    with pytest.raises(PeerEventRefused, match="answered_agent"):
+        peer_event(orjson.dumps(bad), peer_site="c110")
