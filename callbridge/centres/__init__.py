@@ -2,7 +2,8 @@
 
 * :mod:`.header` — the Asterisk side: the ``X-Callbridge-Handover`` SIP header added on the outbound leg
   over an inter-centre trunk (a pre-dial handler) and read on the inbound leg (a channel variable);
-* :mod:`.events` — the domain events of the receiving side (``handover.bound``, ``handover.failed``);
+* :mod:`.events` — the domain events of the receiving side (``handover.announced``, ``.bound``, ``.failed``,
+  ``.answered``, ``.abandoned``);
 * :mod:`.binder` — the pure binding of an inbound call to the hand-over data the other centre published
   (by header, else by caller number and time window);
 * :mod:`.link` — the pure part of the link between the daemons: which peer topics, which peer events are

@@ -4,8 +4,10 @@ Either centre's records hold the pair's loop: the receiving centre's ``handover.
 (its own events at the receiver, the peer's events taken in over the link at the sender), the case
 feedback (``handover_feedback``: the receiver's own, or taken in at the sender) and, at the sending
 centre, the transfer itself (``transfers``). One row per hand-over: how the receiving centre bound it
-(``header`` / ``caller_number``) or that it failed, the sending side's transfer outcome, and the latest
-feedback — the same rows on both sides, so the two centres' reports can be laid side by side.
+(``header`` / ``caller_number``) or that it failed, the sending side's transfer outcome, the latest
+feedback, and what became of the call at the receiver (``handover.answered``: by which agent after how
+long, or ``handover.abandoned``) — the same rows on both sides, so the two centres' reports can be laid
+side by side.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 With ``centres.peer_site`` set, :class:`CentresService` holds
 
-* the :class:`~callbridge.centres.binder.HandoverBinder`, an event sink of this centre's events (an inbound
-  call that queues), reading the hand-over header from the tracker's ``CB_HANDOVER_IN`` channel variable;
-  what it binds or marks failed (``handover.bound`` / ``handover.failed``) is emitted like any event:
-  published, recorded, on the console, known to the feedback desk;
+* the :class:`~callbridge.centres.binder.HandoverBinder`, the engine service's stage in front of the sinks
+  (:meth:`CentresService.interleave`: an inbound call that queues, is answered or ends), reading the
+  hand-over header from the tracker's ``CB_HANDOVER_IN`` channel variable; what it binds, marks failed or
+  learns of the bound call (``handover.bound`` / ``.failed`` / ``.answered`` / ``.abandoned``) goes out
+  like any event, inside the batch right behind the event it answers: published, recorded, on the
+  console, known to the feedback desk;
 * the :class:`~callbridge.bus.peer.PeerSubscriber` (when the bus is on), whose peer events go to
   :meth:`take`: the binder (the hand-over data, the sender's outcome), the feedback desk (feedback on a
   hand-over from the other centre), and — the peer's loop events only (``handover.*``: its bindings,

@@ -148,12 +148,20 @@ def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to
     assert (bound["match"], bound["call_id"], bound["ticket"], bound["agent"], bound["category"], bound["caller_num"],
             bound["summary"], bound["centre"]) == ("header", inbound, "GD-2101", "agent1001", "police", CALLER,
                                                    "邻居家传出呼救声", "c12345")  # fmt: skip
-    tc.c110.events.wait("call.answered", call_id=inbound)
-    # the pop is published before the agent answers (by seq), at the moment the call queued (its ts); within
-    # the AMI read that also rang the agent it may follow call.ringing (emitted after that batch, by design)
-    seq = {e["type"].removeprefix("org.callbridge."): (e["seq"], e["time"]) for e in tc.c110.events.of_call(inbound)}
-    assert seq["handover.bound"][0] < seq["call.answered"][0], seq
+    agent = tc.c110.events.wait("call.answered", call_id=inbound)["data"]["agent"]
+    # the pop is published before the 110 agent's phone rings (by seq: right behind the call.queued it binds,
+    # even when the AMI read that queued the caller also rang the agent), at the moment the call queued
+    seq: dict[str, tuple[int, str]] = {}
+    for e in tc.c110.events.of_call(inbound):  # the first of each type
+        seq.setdefault(e["type"].removeprefix("org.callbridge."), (e["seq"], e["time"]))
+    assert seq["call.queued"][0] < seq["handover.bound"][0] < seq["call.ringing"][0] < seq["call.answered"][0], seq
     assert seq["handover.bound"][1] == seq["call.queued"][1] <= seq["call.ringing"][1], seq
+    # a 110 agent really answered (not the 110 PBX picking up the trunk): told to 12345 over the link
+    answered_env = tc.c110.events.wait("handover.answered", transfer_id=tid)
+    answered = answered_env["data"]
+    assert (answered["answered_agent"], answered["call_id"], answered["ticket"]) == (agent, inbound, "GD-2101")
+    assert answered["wait_s"] > 0 and answered_env["seq"] > seq["call.answered"][0], answered_env
+    tc.from_110.wait("handover.answered", transfer_id=tid)
     # the 110 records: the call's timeline holds the binding with the hand-over's data
     timeline = json.loads(_cli(tc.c110, "records", "--id", inbound))
     [recorded] = [e for e in timeline["events"] if e["type"] == "handover.bound"]
@@ -183,6 +191,8 @@ def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to
         assert (row["received"], row["match"], row["ticket"], row["agent"], row["category"]) == (
             "bound", "header", "GD-2101", "agent1001", "police"), row  # fmt: skip
         assert row["transfer"] in transfer, row
+        assert (row["reached"], row["answered_agent"]) == ("answered", agent), row  # the 110 agent, both sides
+        assert row["at_receiver"].startswith(f"answered at 110 by {agent} after "), row
     assert re.search(r"^\| 12345 \| 110 \| bound \| [1-9]", _cli(tc.c110, "report", "--period", period), re.M)
     assert never_bye(caller)
 
