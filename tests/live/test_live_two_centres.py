@@ -197,6 +197,35 @@ def test_the_110_pop_and_records_carry_the_hand_over_and_the_feedback_returns_to
     assert never_bye(caller)
 
 
+def test_a_citizen_who_gives_up_in_the_110_queue_is_an_abandoned_hand_over_at_12345(fresh: TwoCentres) -> None:
+    """No 110 agent free: the 110 PBX answers the trunk and queues the citizen (12345's own transfer.answered
+    comes all the same); the citizen hangs up at 12345 while waiting — the 110 daemon reports the hand-over
+    abandoned (handover.abandoned), which the 12345 side takes in and its report shows."""
+    tc = fresh
+    tc.c110.pause_all("q-110")
+    try:
+        before = _calls_at_110(tc)
+        _caller, call_id, tid = _transfer_to_110(tc)
+        inbound = _offered_at_110(tc, before)["call_id"]
+        tc.c12345.events.wait("transfer.answered", transfer_id=tid)  # the 110 PBX picked up the trunk
+        tc.c110.events.wait("handover.bound", transfer_id=tid, timeout=40)
+        citizen = tc.c12345.events.wait("call.offered", call_id=call_id)["data"]["channel"]
+        tc.c12345.cli(f"channel request hangup {citizen}")  # the citizen gives up, waiting in the 110 queue
+        abandoned = tc.c110.events.wait("handover.abandoned", transfer_id=tid, timeout=40)["data"]
+        assert (abandoned["call_id"], abandoned["reason"], abandoned["ticket"]) == (
+            inbound, "abandoned_in_queue", "GD-2101"), abandoned  # fmt: skip
+        assert abandoned["wait_s"] > 0 and not tc.c110.events.of("handover.answered", transfer_id=tid)
+        tc.from_110.wait("handover.abandoned", transfer_id=tid)
+        period = _period_of(tc, tid)
+        [row] = wait_for(lambda: _handover_rows(tc.c12345, period, tid, ""), 60, interval=1.0,
+                         label="the abandoned hand-over in 12345's report")  # fmt: skip
+        assert (row["received"], row["reached"], row["answered_agent"]) == ("bound", "abandoned", ""), row
+        assert row["at_receiver"].startswith("abandoned at 110 after ") and "abandoned_in_queue" in row["at_receiver"]
+    finally:
+        tc.c110.pause_all("q-110", paused=False)
+        tc.hang_up_everything()
+
+
 def _seqs(events: Events, site: str) -> list[int]:
     with events.lock:
         return sorted(e["seq"] for e in events.items if e.get("source") == f"callbridge/{site}")
