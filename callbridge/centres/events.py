@@ -57,7 +57,15 @@ class HandoverFailed(_RemoteHandoverEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HandoverAnswered(_RemoteHandoverEvent):
+class _BoundCallOutcome(_RemoteHandoverEvent):
+    """What became of the bound call at this centre (no TYPE: a base)."""
+
+    wait_s: float = 0.0  # the caller's wait here: from its arrival to the answer, or to its end
+    remote_call_id: str = ""  # the call id at the sending centre
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverAnswered(_BoundCallOutcome):
     TYPE: ClassVar[str] = "handover.answered"
     DOC: ClassVar[str] = (
         "An agent of this centre answered the call bound to another centre's hand-over (not this PBX answering "
@@ -66,12 +74,10 @@ class HandoverAnswered(_RemoteHandoverEvent):
     )
 
     answered_agent: str = ""  # this centre's agent (endpoint) who answered
-    wait_s: float = 0.0  # from the call's arrival at this centre to the answer
-    remote_call_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HandoverAbandoned(_RemoteHandoverEvent):
+class HandoverAbandoned(_BoundCallOutcome):
     TYPE: ClassVar[str] = "handover.abandoned"
     DOC: ClassVar[str] = (
         "The call bound to another centre's hand-over ended here before any agent of this centre answered it "
@@ -79,8 +85,6 @@ class HandoverAbandoned(_RemoteHandoverEvent):
     )
 
     reason: str = ""  # abandoned_in_queue | the call's end reason (hangup, vanished …)
-    wait_s: float = 0.0
-    remote_call_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
