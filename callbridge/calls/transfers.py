@@ -187,7 +187,7 @@ def _announce(s: TrackerState, call: Call, kind: str, transferer: ChannelSnapsho
 
 
 def _hold(call: Call, xfer: Transfer) -> None:
-    call.transfers.append(xfer)
+    call.add_transfer(xfer)
     xfer.holders.append(call)
 
 

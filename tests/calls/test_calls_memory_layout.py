@@ -15,7 +15,19 @@ from bench.memory import open_call_bytes
 from callbridge.ami.decode import decode, decode_headers
 from callbridge.ami.framing import AmiFramer, AmiMessage
 from callbridge.calls import rooms
-from callbridge.calls.model import NO_VARIABLES, NOTHING, Bridge, Call, Channel, Queue, QueueCaller, Uids, Variables
+from callbridge.calls.model import (
+    NO_TRANSFERS,
+    NO_VARIABLES,
+    NOTHING,
+    Bridge,
+    Call,
+    Channel,
+    Queue,
+    QueueCaller,
+    Transfer,
+    Uids,
+    Variables,
+)
 from callbridge.calls.tracker import CallTracker
 
 CALLS = 20
@@ -76,7 +88,9 @@ def test_no_empty_sets_kept_per_channel(tracker: CallTracker) -> None:
     for ch in tracker.channels.values():
         assert ch.dialing is NOTHING and ch.dtmf_down is NOTHING
     for call in tracker.calls.values():
-        assert call.transfers_seen is NOTHING
+        assert call.transfers_seen is NOTHING and call.transfers is NO_TRANSFERS
+    with pytest.raises(TypeError):
+        NO_TRANSFERS.append(Transfer("blind", "", "", "", "", 0.0, 0))
     ch = Channel("u1", "PJSIP/a-1", "u1")
     ch.dial("u2")
     assert ch.dialing == {"u2"} and frozenset() == NOTHING
