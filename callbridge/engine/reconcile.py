@@ -16,6 +16,9 @@ from callbridge.engine.observe import STARTED
 from callbridge.engine.transfer import Transfer, TState
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from callbridge.calls.model import Channel
     from callbridge.engine.authz import CallView
     from callbridge.engine.steps import Steps
 
@@ -99,3 +102,14 @@ class Reconciler:
             if same_agent(t.agent, peer.name) and t.mode == "blind":
                 self.steps.returned(t, t.last_failure or "back_to_agent", now)
                 return
+        target = self.answered_elsewhere(t, peers)
+        if target is not None:
+            self.steps.answered(t, tx.snapshot_of(target), now)
+
+    @staticmethod
+    def answered_elsewhere(t: Transfer, peers: Sequence[Channel]) -> Channel | None:
+        """A redirected caller bridged with someone who is not the agent: the target answered while the
+        connection was down (a queue member's Local channel, say, whose queue the resync cannot name)."""
+        if t.mode == "attended":  # the caller waits on hold alone; bridged elsewhere only once completed
+            return None
+        return next((p for p in peers if not same_agent(t.agent, p.name) and p.name != t.agent_channel), None)

@@ -1,0 +1,41 @@
+"""A transfer whose start reply was lost is settled, never left "being transferred" (issue 17.4).
+
+Over a real TCP AMI session to the simulator: the connection is dropped right after the PBX ran the
+blind transfer's Redirect (its reply lost: ``ami_outcome_unknown``). While the daemon was away the
+destination answered; the resync must read that from the PBX's picture and publish the outcome once,
+instead of leaving the transfer ``routing`` for the rest of the call (seen in the one-key benchmark).
+"""
+
+from __future__ import annotations
+
+from callbridge.testing.lab import Lab, agent_endpoint, command
+from callbridge.testing.transfer_cuts import CutTrap, cut, transfer_of
+
+
+def _outcomes(lab: Lab, transfer_id: str) -> list[str]:
+    names = ("TransferAnswered", "TransferFailed", "TransferReturned", "TransferCompleted")
+    return [type(e).__name__ for e in lab.events
+            if type(e).__name__ in names and getattr(e, "transfer_id", "") == transfer_id]  # fmt: skip
+
+
+async def test_a_redirect_whose_reply_was_lost_is_answered_after_the_resync(lab: Lab) -> None:
+    trap = CutTrap(lab.sim)
+    service = lab.app.service
+    assert service is not None
+    caller, agent = await lab.answered_call("12345", caller="13700000701")
+    call_id = lab.sim.channel(caller).linkedid  # type: ignore[union-attr]
+    who = {"call_id": call_id, "agent": agent_endpoint(agent)}
+    await cut(lab, trap, "redirect", "after", 0.0, lambda: service.handle(
+        command("transfer", **who, to_hotline="119", mode="blind", category="fire")))  # fmt: skip
+    t = transfer_of(lab, call_id)
+    assert t.history[1][2] == "unknown", t.history  # the reply was lost
+    target = await lab.until(lambda: next(iter(set(lab.sim.bridged_with(caller)) - {agent}), None), label="answered")
+    await lab.until(lambda: _outcomes(lab, t.id), timeout=3, label="outcome published")
+    assert _outcomes(lab, t.id) == ["TransferAnswered"], (t.history, _outcomes(lab, t.id))
+    assert t.state.value == "answered" and t.dest_channel == target, t.history
+    [answered] = [e for e in lab.of_type("transfer.answered") if getattr(e, "transfer_id", "") == t.id]
+    assert answered.data()["answered_by"] == target
+    lab.sim.hangup(caller)
+    await lab.until(lambda: t.done, label="closed")
+    assert _outcomes(lab, t.id) == ["TransferAnswered", "TransferCompleted"], t.history
+    assert not trap.twice(), trap.twice()
