@@ -3,6 +3,7 @@ centre tells what became of the bound call — an agent there answered it, or th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 import orjson
@@ -13,8 +14,11 @@ from callbridge.calls.events import CallAnswered, CallEnded, CallRinging, QueueA
 from callbridge.centres.events import HandoverAbandoned, HandoverAnswered, HandoverBound
 from callbridge.centres.link import PeerEventRefused, peer_event
 from callbridge.centres.report import centre_handovers, render_centres
+from callbridge.domain import DomainEvent
+from callbridge.runtime.engine_service import EngineService
 from callbridge.store.records import RecordStore
 from tests.centres.test_centres_handover import Desk, _queued, _requested
+from tests.engine.pbx import Pbx
 
 CALL = "1790000500.9"
 CHANNEL = "PJSIP/carrier-00000003"
@@ -108,3 +112,26 @@ def test_the_senders_link_takes_in_the_answer_and_refuses_an_agent_outside_its_a
     bad["data"]["answered_agent"] = "agent2101\r\nAction: Originate"
     with pytest.raises(PeerEventRefused, match="answered_agent"):
         peer_event(orjson.dumps(bad), peer_site="c110")
+
+
+class _NoAmi:
+    def write_now(self, action: object) -> Awaitable[object]:
+        raise AssertionError(f"no action expected: {action!r}")
+
+
+def test_the_engine_service_stage_runs_before_every_sink_and_a_failing_stage_passes_the_batch_on() -> None:
+    pbx = Pbx()
+    got: list[list[str]] = []
+    d = Desk({CHANNEL: "a1b2c3d4e5f6"})
+    d.binder.remote([_requested()])
+    svc = EngineService(pbx.engine, pbx.tracker, _NoAmi(), [lambda b: got.append([e.TYPE for e in b])],  # type: ignore[arg-type]
+                        stage=d.binder.interleave)  # fmt: skip
+    svc.emit([_queued(), _ringing()])
+    assert got == [["call.queued", "handover.bound", "call.ringing"]]
+
+    def broken(events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        raise RuntimeError("a bug in the stage")
+
+    svc.stage = broken
+    svc.emit([_ringing(1007.0)])
+    assert got[-1] == ["call.ringing"]  # the batch still reaches the sinks, as it came
