@@ -98,8 +98,10 @@ class HandoverBinder:
         self.waiting: OrderedDict[str, WaitingCall] = OrderedDict()  # call id -> call without its data
         self.bound: OrderedDict[str, str] = OrderedDict()  # transfer id -> this centre's call id
         self._seen_calls: set[str] = set()  # calls already considered (a call queues again after a ring)
-        self.of_call: dict[str, tuple[RemoteHandover, WaitingCall]] = {}  # bound call id -> its hand-over
-        self._outcomes: dict[str, CallOutcome] = {}  # call id (waiting or bound) -> what happened to it here
+        #: bound call id -> its hand-over; call id (waiting or bound) -> what happened to it here (both until
+        #: the call ends, the oldest forgotten first beyond ``remember``)
+        self.of_call: OrderedDict[str, tuple[RemoteHandover, WaitingCall]] = OrderedDict()
+        self._outcomes: OrderedDict[str, CallOutcome] = OrderedDict()
         self._match: OrderedDict[str, str] = OrderedDict()  # bound transfer id -> header | caller_number
 
     # --- the other centre -------------------------------------------------------------------------
@@ -213,6 +215,7 @@ class HandoverBinder:
             return
         self._seen_calls.add(e.call_id)
         self._outcomes.setdefault(e.call_id, CallOutcome())
+        _trim(self._outcomes, self._remember)
         d = e.data()
         channel = str(d.get("channel") or "")
         call = WaitingCall(e.call_id, hotline, str(d.get("caller_num") or ""), channel,
@@ -245,6 +248,7 @@ class HandoverBinder:
         self.bound[h.transfer_id] = call.call_id
         _trim(self.bound, self._remember)
         self.of_call[call.call_id] = (h, call)
+        _trim(self.of_call, self._remember)
         self._match[h.transfer_id] = match
         _trim(self._match, self._remember)
         ts = max(call.ts, h.ts)
