@@ -261,6 +261,10 @@ class EngineOptions(_Model):
 
     dtmf_interdigit_timeout: float = Field(default=2.0, gt=0, le=10, description="seconds between code digits")
     handover_timeout: int = Field(default=120, ge=10, le=3600, description="max seconds of a three-way hand-over")
+    unknown_outcome_timeout: float = Field(
+        default=20.0, gt=0, le=600,
+        description="seconds a transfer whose AMI reply was lost waits for a resync before the live picture decides it",
+    )
 
 
 # --- the whole dialplan ---------------------------------------------------------------------------

@@ -45,11 +45,14 @@ from callbridge.engine.overflow_control import OverflowControl
 from callbridge.engine.queues import priority_change
 from callbridge.engine.reconcile import Reconciler
 from callbridge.engine.requests import PreparedTransfer, TransferRequest
-from callbridge.engine.transfer import Transfer
+from callbridge.engine.transfer import Transfer, TState
 from callbridge.engine.transfers import Transfers
 from callbridge.errors import CommandError
 
 log = structlog.get_logger("callbridge.engine")
+
+#: timer ``unknown:<transfer id>``: a start whose outcome is unknown is decided (see ``_unknown_expired``)
+UNKNOWN_TIMER = "unknown"
 
 __all__ = ["CallerGuard", "Engine", "TransferRequest", "hotline_of"]
 
@@ -153,6 +156,21 @@ class Engine:
 
     def on_action_result(self, result: ActionResult, now: float) -> None:
         self.observer.on_action_result(result, now)
+        if result.outcome == "unknown" and result.tag.startswith("xfer:") and result.tag.endswith(":start"):
+            # a reply that never came on a connection that stays up: no resync will decide it, this timer does
+            transfer_id = result.tag.split(":")[1]
+            self.effects.start_timer(f"{UNKNOWN_TIMER}:{transfer_id}", self.plan.engine.unknown_outcome_timeout)
+
+    def _unknown_expired(self, transfer_id: str, now: float) -> None:
+        """Still unknown after ``engine.unknown_outcome_timeout``: the live picture decides, as a resync would
+        (moved on if the start took effect, else failed ``ami_outcome_unknown``); without AMI it fails."""
+        t = self.transfers.get(transfer_id)
+        if t is None or t.state is not TState.UNKNOWN:
+            return
+        if self.connected:
+            self.reconciler.reconcile(t, now)
+        else:
+            self.observer.steps.fail(t, "ami_outcome_unknown: no resync in time", now)
 
     def on_timer(self, key: str, now: float) -> None:
         kind, _, name = key.partition(":")
@@ -160,6 +178,8 @@ class Engine:
             self.keys.expired(name)
         elif kind == handover.TIMER_KIND:
             self.observer.handover_expired(name, now)
+        elif kind == UNKNOWN_TIMER:
+            self._unknown_expired(name, now)
         elif key == OVERFLOW_TICK:
             self.overflow.ticked(self.plan, self.mode, self._queues(), now)
 

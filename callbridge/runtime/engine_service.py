@@ -254,6 +254,7 @@ class EngineService:
         self._timers.pop(key, None)
         try:
             self.engine.on_timer(key, self.clock())
+            self._owed.settle(self.engine.transfers)  # a start the timer decided (unknown outcome bounded)
         except Exception:
             log.exception("engine.timer_failed", key=key)
         self.run_effects()
