@@ -20,7 +20,7 @@ def _consulting(lab: Lab) -> tuple[object, str, str]:
     caller, call_id = lab.call("12345")
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1003", "to_hotline": "119",
                                      "mode": "attended", "category": "fire"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     ringing = lab.events.wait("transfer.ringing", transfer_id=tid)
     assert ringing["data"]["line"] == "q-119-expert"

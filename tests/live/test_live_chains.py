@@ -57,7 +57,7 @@ def test_threeway_from_119_with_the_agent_staying(clean: Lab) -> None:
     assert agent.startswith("agent22"), agent  # Local/22xx@sim rings PJSIP/agent22xx
     reply = lab.command("transfer", {"call_id": call_id, "agent": agent, "to_hotline": "120",
                                      "category": "medical"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     room = lab.events.wait("threeway.started", transfer_id=tid)["data"]["room"]
     lab.events.wait("transfer.answered", transfer_id=tid)
@@ -73,7 +73,7 @@ def test_primary_busy_then_the_backup_line_answers(clean: Lab) -> None:
     caller, call_id = _from_12345(lab)
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "122",
                                      "category": "traffic"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     backup = lab.events.wait("transfer.backup_line", transfer_id=tid)["data"]
     assert (backup["reason"], backup["failed_line"]) == ("busy", "PJSIP/122@hotline-122")
@@ -91,7 +91,7 @@ def test_busy_single_line_goes_back_to_the_sending_agent(clean: Lab) -> None:
     caller, call_id = _from_12345(lab)
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "96116",
                                      "category": "water"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     returned = lab.events.wait("transfer.returned", transfer_id=tid)["data"]
     assert returned["reason"] == "busy"
@@ -107,7 +107,7 @@ def test_qualified_unavailable_primary_fails_at_once_and_the_backup_answers(clea
     caller, call_id = _from_12345(lab)
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "95598",
                                      "category": "power"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     backup = lab.events.wait("transfer.backup_line", transfer_id=tid, timeout=10)["data"]
     assert backup["reason"] == "unreachable"
@@ -133,7 +133,7 @@ def test_emergency_referral_jumps_the_110_expert_queue(clean: Lab) -> None:
         _caller, call_id = _from_12345(lab, "13700000099")
         reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "110",
                                          "category": "emergency"})  # fmt: skip
-        assert reply["ok"], reply
+        assert reply["ok"], str(reply)
         prio = lab.events.wait("queue.priority_set", call_id=call_id)["data"]
         assert (prio["queue"], prio["priority"]) == ("q-110-expert", 10)
         queue = lab.wait_cli("queue show q-110-expert", "3 calls")

@@ -60,7 +60,7 @@ def test_blind_transfer_by_mqtt_carries_the_number_to_110(clean: Lab) -> None:
     caller, call_id = lab.call("12345")
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "110",
                                      "category": "police"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     answered = lab.events.wait("transfer.answered", call_id=call_id)
     assert answered["data"]["to_hotline"] == "110" and answered["data"]["mode"] == "blind"
     verified = lab.events.wait("transfer.number_verified", call_id=call_id)

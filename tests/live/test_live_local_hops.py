@@ -35,7 +35,7 @@ def test_call_answered_names_the_connected_seat_and_its_agent_may_transfer_at_on
         caller, call_id = lab.call("120")
         reply = lab.command("transfer", {"call_id": call_id, "agent": lab.answered_by, "to_hotline": "119",
                                          "mode": "blind", "category": "fire"})  # fmt: skip
-        assert reply["ok"], reply
+        assert reply["ok"], str(reply)
         seat, inner = _connected_seat(lab.pbx.full_log()[start:])
         raced += len(inner) > 1
         assert lab.answered_by == f"agent{seat}", (lab.answered_by, seat, inner)

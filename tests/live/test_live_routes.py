@@ -61,7 +61,7 @@ def test_122_hands_a_police_matter_to_110(clean: Lab) -> None:
     agent = lab.answered_by
     assert agent.startswith("agent240"), agent
     reply = lab.command("transfer", {"call_id": call_id, "agent": agent, "to_hotline": "110", "category": "police"})
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     assert lab.events.wait("transfer.answered", transfer_id=tid)["data"]["line"] == "PJSIP/110@hotline-110"
     assert lab.events.wait("transfer.number_verified", transfer_id=tid)["data"]["presented_num"] == CALLER
@@ -78,7 +78,7 @@ def test_primary_never_answers_then_the_backup_line_answers(clean: Lab) -> None:
         agent = lab.answered_by
         reply = lab.command("transfer", {"call_id": call_id, "agent": agent, "to_hotline": "119",
                                          "mode": "blind", "category": "fire"})  # fmt: skip
-        assert reply["ok"], reply
+        assert reply["ok"], str(reply)
         tid = reply["result"]["transfer_id"]
         ringing = lab.events.wait("transfer.ringing", transfer_id=tid)["data"]
         assert ringing["line"] == "PJSIP/119@hotline-119"
@@ -101,7 +101,7 @@ def test_unreachable_single_utility_line_goes_back_to_the_sending_agent(clean: L
         caller, call_id = lab.call("12345")
         reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "96069",
                                          "category": "heating"})  # fmt: skip
-        assert reply["ok"], reply
+        assert reply["ok"], str(reply)
         tid = reply["result"]["transfer_id"]
         returned = lab.events.wait("transfer.returned", transfer_id=tid, timeout=60)["data"]
         assert returned["reason"] == "unreachable", returned
@@ -166,7 +166,7 @@ def test_whole_chain_busy_backup_silent_agent_silent_then_the_origin_queue(clean
     with _frozen(lab.trunks["ok"], lab.agents):
         reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1002", "to_hotline": "122",
                                          "category": "traffic"})  # fmt: skip
-        assert reply["ok"], reply
+        assert reply["ok"], str(reply)
         tid = reply["result"]["transfer_id"]
         backup = lab.events.wait("transfer.backup_line", transfer_id=tid)["data"]
         assert (backup["reason"], backup["failed_line"]) == ("busy", "PJSIP/122@hotline-122")

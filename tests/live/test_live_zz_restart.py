@@ -31,7 +31,7 @@ def test_callbridge_restarted_while_a_transfer_rings_keeps_the_transfer(clean: L
     caller, call_id = lab.call("120")
     reply = lab.command("transfer", {"call_id": call_id, "agent": lab.answered_by, "to_hotline": "119",
                                      "mode": "blind", "category": "fire"})  # fmt: skip
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     assert lab.events.wait("transfer.ringing", transfer_id=tid)["data"]["line"] == "PJSIP/119@hotline-119"
     lab.stop_callbridge(sig)
@@ -63,7 +63,7 @@ def test_callbridge_restarted_after_the_transfer_was_answered_keeps_call_and_tra
     caller, call_id = lab.call("122")
     agent = lab.answered_by
     reply = lab.command("transfer", {"call_id": call_id, "agent": agent, "to_hotline": "110", "category": "police"})
-    assert reply["ok"], reply
+    assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     assert lab.events.wait("transfer.answered", transfer_id=tid)["data"]["line"] == "PJSIP/110@hotline-110"
     lab.wait_cli("core show channels concise", "PJSIP/hotline-110-")
