@@ -3,8 +3,10 @@
 One :class:`ConsoleState` per daemon, fed every event batch; :meth:`ConsoleState.view` is the picture
 of one signed-in desk (agent and hotline): its current call, the hand-overs coming to its hotline (the
 screen pop, from ``transfer.requested`` — which the engine emits before the destination rings), the
-ones it sent with the receiving side's feedback, and for a supervisor the queues with their waiting
-callers, the mode and the nuisance list.
+ones it sent with the receiving side's feedback and, for a hand-over to another centre, that centre's
+word on the call (``handover.answered``: by whom after how long; ``handover.abandoned``: the caller gave
+up there; ``handover.failed``), and for a supervisor the queues with their waiting callers, the mode and
+the nuisance list.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ TRANSFER_STATES = {
     "threeway.agent_left": "agent_left", "handover.failed": "failed",
 }  # fmt: skip
 PENDING = ("requested", "ringing", "backup_line", "threeway", "bound")  # bound: from another centre, not answered
+#: The sending side's own end of a hand-over that did not reach the destination.
+FAILED = ("failed", "returned", "refused")
+#: The receiving centre's word on the call it bound (its own event there, taken in over the link at the sender).
+REACHED = {"handover.answered": "answered", "handover.abandoned": "abandoned"}
 
 
 def endpoint(agent: str) -> str:
@@ -71,6 +77,26 @@ class HandoverView:
     reason: str = ""
     feedback: list[dict[str, Any]] = field(default_factory=list)
     match: str = ""  # from another centre: how this centre's call was bound (header | caller_number)
+    reached: str = ""  # the receiving centre's word on the bound call: answered | abandoned
+    reached_agent: str = ""  # its agent who answered
+    reached_wait_s: float | None = None  # how long the caller waited there (to the answer, or to the end)
+    reached_reason: str = ""  # how an abandoned call ended there (abandoned_in_queue, hangup …)
+
+    def status(self) -> str:
+        """The sending desk's one word: the receiving centre's on the call (answered, abandoned), else the
+        hand-over failed (failed, returned, refused), waits there (bound at the other centre, no agent yet),
+        or is sent (the sending side's own state says how far it got)."""
+        if self.reached:
+            return self.reached
+        if self.state in FAILED:
+            return "failed"
+        return "waiting" if self.match else "sent"
+
+    def reached_dict(self) -> dict[str, Any] | None:
+        if not self.reached:
+            return None
+        return {"outcome": self.reached, "agent": self.reached_agent, "wait_s": self.reached_wait_s,
+                "reason": self.reached_reason}  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,7 +104,8 @@ class HandoverView:
             "to_hotline": self.to_hotline, "agent": self.agent, "caller_num": self.caller_num,
             "category": self.category, "ticket": self.ticket, "summary": self.summary, "mode": self.mode,
             "state": self.state, "requested_ts": self.requested_ts, "answered_by": self.answered_by,
-            "reason": self.reason, "feedback": list(self.feedback), "match": self.match,
+            "reason": self.reason, "feedback": list(self.feedback), "match": self.match, "status": self.status(),
+            "reached": self.reached_dict(),
         }  # fmt: skip
 
 
@@ -197,6 +224,20 @@ class ConsoleState:
             h.feedback.append({"ts": e.ts, "outcome": d.get("outcome", ""), "reason": d.get("reason", ""),
                                "agent": d.get("agent", ""), "ticket": d.get("ticket", "")})  # fmt: skip
 
+    def on_reached(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
+        """The receiving centre's word on the call bound to a hand-over: one of its agents answered it, or it
+        ended there before any did. The first word stands (as in ``report --centres``)."""
+        h = self.handovers.get(str(d.get("transfer_id") or ""))
+        if h is None or h.reached:
+            return
+        h.reached = REACHED[e.TYPE]
+        h.reached_agent = endpoint(str(d.get("answered_agent") or ""))
+        wait = d.get("wait_s")
+        h.reached_wait_s = float(wait) if isinstance(wait, int | float) else None
+        h.reached_reason = str(d.get("reason") or "")
+        if h.state == "bound" and h.reached == "abandoned":  # the receiver's pop: nobody will answer it now
+            h.state = "abandoned"
+
     def on_nuisance(self, e: DomainEvent, d: Mapping[str, Any]) -> None:
         num = str(d.get("caller_num") or "")
         if num:
@@ -291,6 +332,7 @@ _HANDLERS = {
     "queue.priority_set": ConsoleState.on_priority, "call.ringing": ConsoleState.on_ringing,
     "call.answered": ConsoleState.on_answered, "call.ended": ConsoleState.on_ended,
     "handover.feedback": ConsoleState.on_feedback, "handover.bound": ConsoleState.on_bound,
+    "handover.answered": ConsoleState.on_reached, "handover.abandoned": ConsoleState.on_reached,
     "nuisance.flagged": ConsoleState.on_nuisance,
     "nuisance.released": ConsoleState.on_released,
     "mode.switched": ConsoleState.on_mode, "command.received": ConsoleState.on_command,
