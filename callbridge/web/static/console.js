@@ -19,6 +19,8 @@ const L = {
     backup_line: "备用线路", agent_left: "已交接", mode_label: "模式", priority: "优先级", release: "解除",
     release_ask: "解除 {num} 的骚扰标记 (重新计数)?", to_remote: "转远程座席",
     to_remote_ask: "将 {queue} 的排队来电转到远程座席?",
+    status_waiting: "已送达 {to}, 等待接听", status_answered: "{to} 坐席 {agent} 已接听 (等待 {wait})",
+    status_abandoned: "来电人在 {to} 等待 {wait} 后放弃", status_returned: "转接失败, 已回到本席",
   },
   en: {
     title: "Agent console", logout: "Sign out", signin: "Sign in", key: "Key id", secret: "Secret / token", agent: "Agent",
@@ -36,6 +38,8 @@ const L = {
     failed: "failed", refused: "refused", backup_line: "backup line", agent_left: "handed over", mode_label: "mode",
     priority: "priority", release: "release", release_ask: "Release {num} (count its calls afresh)?",
     to_remote: "To remote seats", to_remote_ask: "Send the callers waiting in {queue} to the remote seats?",
+    status_waiting: "at {to}, waiting for an agent", status_answered: "answered at {to} by {agent} after {wait}",
+    status_abandoned: "caller gave up at {to} after {wait}", status_returned: "failed, back to the agent",
   },
 };
 const FEEDBACK = ["accepted", "dispatched", "resolved", "returned"];
@@ -209,9 +213,22 @@ function receivedItem(h) {
   return li;
 }
 
+// What became of a hand-over the desk sent (console_state.py's status): the other centre's word on the call
+// (answered by whom after how long, or the caller gave up there), a failure with its reason, or the state.
+function sentStatus(h) {
+  const r = h.reached || {};
+  const wait = typeof r.wait_s === "number" ? secs(r.wait_s) : "?";
+  if (h.status === "answered") return t("status_answered", {to: h.to_hotline, agent: r.agent, wait});
+  if (h.status === "abandoned") return t("status_abandoned", {to: h.to_hotline, wait});
+  if (h.status === "waiting") return t("status_waiting", {to: h.to_hotline});
+  if (h.status === "failed") return t(h.state === "returned" ? "status_returned" : h.state) + (h.reason ? " (" + h.reason + ")" : "");
+  return t(h.state);
+}
+
 function sentItem(h) {
-  return el("li", {"data-transfer": h.transfer_id, "data-state": h.state},
-    el("strong", {}, "→ " + h.to_hotline), " " + (h.ticket || h.transfer_id) + " · " + t(h.state) + " · ",
+  return el("li", {"data-transfer": h.transfer_id, "data-state": h.state, "data-status": h.status},
+    el("strong", {}, "→ " + h.to_hotline), " " + (h.ticket || h.transfer_id) + " · ",
+    el("span", {"data-field": "status", "data-status": h.status}, sentStatus(h)), " · ",
     el("span", {"data-field": "feedback", "data-outcome": lastOutcome(h)}, feedbackText(h)));
 }
 
