@@ -1,6 +1,9 @@
 """The console against the simulator, a real mosquitto and the daemon, over plain HTTP: a 12345 agent hands a
 call to 110 with a ticket, 110 sees the hand-over before its phone rings, reports "dispatched" and the 12345
-desk sees it; the records keep the loop; the MQTT side gets handover.feedback on the sender's topic."""
+desk sees it; the records keep the loop; the MQTT side gets handover.feedback on the sender's topic. Over two
+centres (tests/e2e/two_centres_lab.py: two simulators, two daemons, two bridged brokers) the 12345 desk's
+"sent" list shows which 110 agent answered its hand-over and after how long, or that the citizen gave up in
+the 110 queue."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from console_client import ConsoleClient
 from console_lab import answered_call, console_lab
 
 from callbridge.store.feedback import feedback_of
+from callbridge.testing.lab import agent_endpoint, command
 from tests.e2e.conftest import CALLER
+from tests.e2e.two_centres_lab import TwoCentres, open_two_centres
 
 pytestmark = pytest.mark.mosquitto
 
@@ -209,3 +214,67 @@ async def test_a_supervisor_sends_a_queues_waiting_callers_to_the_remote_seats(t
         assert remote
         assert not lab.sim.queue_order("q-12345")
         await lab.event("queue.overflow_ended", queue="q-12345")
+
+
+async def signed_in_at_12345(pair: TwoCentres, agent: str, role: str = "agent") -> ConsoleClient:
+    """A 12345 desk of the two-centres lab (no command key there: the lab's unsigned sign-in)."""
+    desk = ConsoleClient(pair.c12345.app.web.url)
+    status, me = await desk.login({"agent": agent, "hotline": "12345", "role": role, "secret": "lab", "lang": "en"})
+    assert status == 200 and me["hotline"] == "12345", me
+    return desk
+
+
+async def hand_over_from_the_console(pair: TwoCentres, caller: str) -> tuple[ConsoleClient, str, str]:
+    """A citizen's call answered at 12345, handed over to 110 with the desk's one key: (desk, transfer, citizen)."""
+    citizen, agent = await pair.c12345.lab.answered_call("12345", caller=caller)
+    desk = await signed_in_at_12345(pair, agent_endpoint(agent))
+    view = await view_until(desk, lambda v: v["call"] and v["call"]["state"] == "talking", "the 12345 call")
+    status, reply = await desk.act("transfer", {"call_id": view["call"]["call_id"], "to_hotline": "110",
+                                                "category": "police", "ticket": "GD-2026-0101"})  # fmt: skip
+    assert status == 200 and reply["ok"], reply
+    return desk, str(reply["result"]["transfer_id"]), citizen
+
+
+def sent_entry(view: dict[str, Any], xfer: str) -> dict[str, Any]:
+    return next((h for h in view["sent"] if h["transfer_id"] == xfer), {})
+
+
+async def test_over_two_centres_the_sender_console_shows_which_110_agent_answered(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        b = pair.c110.lab
+        b.sim.set_agent("agent2101", "answer", answer_after=1.0)  # the 110 agent takes a moment
+        desk, xfer, _ = await hand_over_from_the_console(pair, "13700000201")
+        answered = await b.event("handover.answered", timeout=15, transfer_id=xfer)  # the 110 centre's word
+        view = await view_until(desk, lambda v: sent_entry(v, xfer).get("status") == "answered",
+                                "answered at 110, on the 12345 desk", within=20)  # fmt: skip
+        sent = sent_entry(view, xfer)
+        assert sent["reached"] == {"outcome": "answered", "agent": "agent2101",
+                                   "wait_s": answered.data()["wait_s"], "reason": ""}  # fmt: skip
+        assert sent["reached"]["wait_s"] >= 0.5 and (sent["ticket"], sent["match"]) == ("GD-2026-0101", "header")
+        # the 110 agent's feedback comes beside it; the status stays the 110 centre's word on the call
+        reply = b.app.feedback.handle(command("handover_feedback", transfer_id=xfer, agent="agent2101",
+                                              outcome="dispatched").body, frozenset({"110"}))  # fmt: skip
+        assert reply["from_hotline"] == "12345"
+        view = await view_until(desk, lambda v: sent_entry(v, xfer).get("feedback"), "feedback at 12345", within=15)
+        assert ([f["outcome"] for f in sent_entry(view, xfer)["feedback"]], sent_entry(view, xfer)["status"]) == (
+            ["dispatched"], "answered")  # fmt: skip
+
+
+async def test_over_two_centres_the_sender_console_shows_the_caller_gave_up_in_the_110_queue(tmp_path: Path) -> None:
+    async with open_two_centres(tmp_path) as pair:
+        a, b = pair.c12345.lab, pair.c110.lab
+        b.sim.set_agent("agent2101", "noanswer")  # nobody at 110 picks up
+        desk, xfer, citizen = await hand_over_from_the_console(pair, "13700000211")
+        # bound at 110, the citizen in its queue: the desk reads "waiting at 110", not "answered"
+        await view_until(desk, lambda v: sent_entry(v, xfer).get("status") == "waiting", "waiting at 110", within=20)
+        a.sim.caller_hangup(citizen)  # the citizen gives up
+        abandoned = await b.event("handover.abandoned", timeout=15, transfer_id=xfer)
+        view = await view_until(desk, lambda v: sent_entry(v, xfer).get("status") == "abandoned",
+                                "abandoned at 110, on the 12345 desk", within=20)  # fmt: skip
+        assert sent_entry(view, xfer)["reached"] == {"outcome": "abandoned", "agent": "",
+                                                     "wait_s": abandoned.data()["wait_s"],
+                                                     "reason": "abandoned_in_queue"}  # fmt: skip
+        # the 12345 supervisor's desk lists the hotline's hand-overs with the same word
+        sup = await signed_in_at_12345(pair, "agent1001", "supervisor")
+        status, sup_view = await sup.request("GET", "/view")
+        assert status == 200 and sent_entry(sup_view, xfer)["status"] == "abandoned", sup_view
