@@ -39,7 +39,7 @@ from callbridge.bus.publisher import Publisher
 from callbridge.bus.publisher_mqtt import publish_retained_once
 from callbridge.bus.state import OFFLINE
 from callbridge.bus.topics import Topics
-from callbridge.calls.tracker import CallTracker
+from callbridge.calls.tracker import UNTYPED_READ, CallTracker
 from callbridge.centres.service import CentresService
 from callbridge.dialplan.loader import load_dialplan
 from callbridge.dialplan.plan import Dialplan
@@ -168,7 +168,8 @@ class App:
         secret = self._ami_secret if self._ami_secret is not None else s.ami.secret_value()
         self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, secret, auth=s.ami.auth,
                              ping_interval=s.ami.ping_interval, ping_timeout=s.ami.ping_timeout,
-                             connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout)  # fmt: skip
+                             connect_timeout=s.ami.connect_timeout, action_timeout=s.ami.action_timeout,
+                             untyped=UNTYPED_READ)  # fmt: skip  # the engine reads no untyped kind
         sinks: list[EventSink] = [*self._sinks, self.feedback]
         recorders: list[EventSink] = []  # records and console: they keep the other centre's loop events too
         try:

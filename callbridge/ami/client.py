@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -34,7 +34,7 @@ from callbridge.errors import AmiActionError, AmiConnectionLost, AmiLoginError, 
 
 from .actions import Action, Challenge, Login, Ping, md5_key
 from .client_policy import ConnState, ReconnectPolicy
-from .decode import decode
+from .decode import decode, kinds_read
 from .event_types import AmiEvent
 from .framing import AmiMessage
 from .intake import CHUNK, IngestGate
@@ -73,7 +73,10 @@ class AmiClient:
         resync_timeout: float = 15.0,
         events: str = "on",
         policy: ReconnectPolicy | None = None,
+        untyped: Iterable[str] | None = None,
     ) -> None:
+        """``untyped``: the event kinds without a typed class the consumer reads (as :class:`GenericEvent`); the
+        other untyped kinds are left out before any object is built for them. ``None``: every event."""
         self.host, self.port = host, port
         self._username, self._secret, self._auth = username, secret, auth
         self._events = events
@@ -88,6 +91,7 @@ class AmiClient:
         self._items: deque[StreamItem | None] = deque()  # None: closed
         self._waiter: asyncio.Future[None] | None = None
         self._resync_buffer: list[AmiEvent] | None = None
+        self._read: frozenset[str] | None = None if untyped is None else kinds_read(untyped)
         #: Bounds what waits in ``_items`` (pauses reading the socket) and counts it (see .intake).
         self.intake = IngestGate()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -246,8 +250,12 @@ class AmiClient:
 
     def _on_events(self, msgs: list[AmiMessage]) -> None:
         """The events of one TCP read, decoded and handed over at once (see AmiProtocol)."""
-        try:
-            events = [m.typed_event or decode(m) for m in msgs]  # typed_event: built by the C framing loop
+        read = self._read
+        try:  # typed_event: built by the C framing loop
+            if read is None:
+                events = [m.typed_event or decode(m) for m in msgs]
+            else:
+                events = [m.typed_event or decode(m) for m in msgs if m.typed_event is not None or m.name in read]
         except Exception:  # decode promises not to raise; if it does, one by one: only the bad one is lost
             for msg in msgs:
                 self._on_event(msg)
@@ -260,6 +268,9 @@ class AmiClient:
             self._wake()
 
     def _on_event(self, msg: AmiMessage) -> None:
+        read = self._read
+        if read is not None and msg.typed_event is None and msg.name not in read:
+            return  # a kind nobody reads (see __init__)
         try:
             event = decode(msg)
         except Exception:  # decode promises not to raise; a bug there must not kill the connection

@@ -9,7 +9,7 @@ still cannot be decoded becomes a :class:`GenericEvent`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from callbridge.ami.event_types import (
     AgentCalled,
@@ -380,6 +380,12 @@ def decode(msg: AmiMessage) -> AmiEvent:
         return build(message_fields(msg))
     except Exception:  # a decoder bug or a truly odd frame must never stop the event stream
         return GenericEvent(name=name, headers=msg.headers)
+
+
+def kinds_read(untyped: Iterable[str]) -> frozenset[str]:
+    """The event names a consumer reads: every typed kind, and of the kinds without a decoder (each would become
+    a :class:`GenericEvent`) those in ``untyped``. The client leaves the others out before decoding them."""
+    return frozenset(DECODERS).union(untyped)
 
 
 def decode_headers(name: str, headers: dict[str, str]) -> AmiEvent:

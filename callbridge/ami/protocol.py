@@ -161,8 +161,8 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
 
     ``on_event`` receives every message that is not a reply (live events, stray responses are
     logged); it is called synchronously from ``data_received``, so it must not block. With
-    ``on_events``, a read of nothing but events while no reply is awaited goes to it as one list
-    instead (same messages, same order, one call).
+    ``on_events``, the events of a read go to it in runs instead (same messages, same order, one call per
+    run of events between two frames that are no live event: a reply, a list item of a pending action).
     """
 
     def __init__(
@@ -194,26 +194,36 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         pending = self.pending  # read live below: a reply dispatched in this read may be the last awaited
         frames = self._framer.feed(data)
         on_events = self._on_events
-        if on_events is not None and not pending:
-            # The common case: nothing awaits a reply (no event can be a list item) and the read holds
-            # only events: all of them in one call.
-            events = [f for f in frames if type(f) is AmiMessage and f.kind == "event"]
-            if len(events) == len(frames):
-                if events:
-                    on_events(events)
-                return
-        on_event = self._on_event
+        if on_events is None:
+            for frame in frames:
+                self._one_frame(frame)
+            return
+        # The events of the read go to ``on_events`` in runs, one call per run: an event can only be a list item
+        # of a pending action when it carries an ActionID (PendingActions.on_event), so while actions await
+        # their reply the others still go in the run; a reply, a list item or a banner ends the run (in order).
+        run: list[AmiMessage] = []
         for frame in frames:
-            if isinstance(frame, AmiMessage):
-                if not pending and frame.kind == "event":
-                    on_event(frame)  # nothing awaits a reply, so no event can be a list item: skip correlation
-                else:
-                    self._dispatch(frame)
-            elif isinstance(frame, Banner):
-                if not self.banner.done():
-                    self.banner.set_result(frame.text)
+            if type(frame) is AmiMessage and frame.kind == "event" and not (pending and frame.get("ActionID")):
+                run.append(frame)
+                continue
+            if run:
+                on_events(run)
+                run = []
+            self._one_frame(frame)
+        if run:
+            on_events(run)
+
+    def _one_frame(self, frame: object) -> None:
+        if isinstance(frame, AmiMessage):
+            if not self.pending and frame.kind == "event":
+                self._on_event(frame)  # nothing awaits a reply, so no event can be a list item: skip correlation
             else:
-                self._malformed(frame)
+                self._dispatch(frame)
+        elif isinstance(frame, Banner):
+            if not self.banner.done():
+                self.banner.set_result(frame.text)
+        elif isinstance(frame, MalformedFrame):
+            self._malformed(frame)
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost follows

@@ -46,7 +46,11 @@ from callbridge.calls.resync import apply_resync, channels_listed, state_as_json
 from callbridge.calls.state import HotlineOf, TrackerState
 from callbridge.domain import DomainEvent
 
-__all__ = ["CallTracker", "HotlineOf"]
+__all__ = ["UNTYPED_READ", "CallTracker", "HotlineOf"]
+
+#: The event kinds without a typed class the tracker reads (as GenericEvent, by name): a live list's end. The
+#: composition root hands the AMI client this, so the other untyped kinds are left out before decoding.
+UNTYPED_READ = frozenset({"CoreShowChannelsComplete"})
 
 log = structlog.get_logger("callbridge.calls")
 
@@ -103,7 +107,7 @@ class CallTracker:
         out: list[DomainEvent] = []
         handler = HANDLERS.get(cls)
         if handler is None:
-            if isinstance(ev, GenericEvent) and ev.name == "CoreShowChannelsComplete":
+            if isinstance(ev, GenericEvent) and ev.name in UNTYPED_READ:
                 channels_listed(state, ev, out)
             return out
         try:
