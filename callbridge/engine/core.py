@@ -140,6 +140,11 @@ class Engine:
         if type(event).__name__.startswith(("Queue", "Agent")):
             self._check_overflow(now)
 
+    def reads_itself(self, cls: type[AmiEvent]) -> bool:
+        """Whether :meth:`on_ami_event` looks at an event of ``cls`` itself; when not, an event of it that derived
+        no domain event does nothing here (the service skips the call)."""
+        return self.observer.handles(cls) or cls.__name__.startswith(("Queue", "Agent"))
+
     def on_connected(self, host: str, now: float) -> None:
         self.connected = True
         self.publish(ev.AmiConnectedEvent(ts=now, host=host))

@@ -82,6 +82,9 @@ class Observer:
 
     # --- PBX events ---------------------------------------------------------------------------------
 
+    def handles(self, cls: type[ami.AmiEvent]) -> bool:
+        return cls in self._handlers
+
     def observe(self, event: ami.AmiEvent, now: float) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:

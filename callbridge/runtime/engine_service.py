@@ -89,6 +89,7 @@ class EngineService:
         self._flush_handle: asyncio.Handle | None = None
         self._owed = OwedOutcomes()  # execution results owed to the requesters of commands
         self._reports_due = False  # a batch's outcome is due before the consumer's next item
+        self._engine_reads: dict[type, bool] = {}  # per stream item class: Engine.reads_itself (or not an AmiEvent)
 
     # --- the AMI stream -----------------------------------------------------------------------------
 
@@ -122,6 +123,19 @@ class EngineService:
         await asyncio.sleep(0)
 
     def _consume_one(self, item: object) -> None:
+        cls = type(item)
+        engine_reads = self._engine_reads.get(cls)
+        if engine_reads is None:
+            engine_reads = self._engine_reads[cls] = not issubclass(cls, AmiEvent) or self.engine.reads_itself(cls)
+        if not engine_reads:  # most of the stream: an AMI event the engine takes only through its domain events
+            try:
+                derived = self.tracker.feed(item)  # type: ignore[arg-type]  # an AmiEvent (checked above)
+            except Exception:  # the tracker promises not to raise; a bug there must not stop the stream
+                log.exception("engine.event_failed", item=cls.__name__)
+                return
+            if derived:
+                self._consume_event(item, derived)  # type: ignore[arg-type]
+            return  # else nothing for the engine to look at: no call, no effect
         now = self.clock()
         try:
             if isinstance(item, AmiEvent):
@@ -136,6 +150,15 @@ class EngineService:
                 self.engine.on_connected(f"{item.host}:{item.port}", now)
             elif isinstance(item, AmiLost):
                 self.engine.on_lost(item.reason, now)
+        except Exception:  # one bad event must not stop call control for everyone else
+            log.exception("engine.event_failed", item=type(item).__name__)
+        self.run_effects()
+
+    def _consume_event(self, item: AmiEvent, derived: list[DomainEvent]) -> None:
+        """What :meth:`_consume_one` does with an AMI event once the tracker derived ``derived`` from it."""
+        self.buffer(derived)
+        try:
+            self.engine.on_ami_event(item, derived, self.clock())
         except Exception:  # one bad event must not stop call control for everyone else
             log.exception("engine.event_failed", item=type(item).__name__)
         self.run_effects()
