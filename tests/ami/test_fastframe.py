@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bench.amistream import generate
 from callbridge.ami import fast
-from callbridge.ami.decode import decode
+from callbridge.ami.decode import DECODERS, decode
 from callbridge.ami.event_types import VarSet
 from callbridge.ami.fast import C_EVENTS, c_event_fields, run_parser
 from callbridge.ami.framing import AmiFramer, AmiMessage, Frame, message_fields
@@ -241,6 +241,16 @@ def test_the_hot_kinds_of_the_benchmark_stream_are_built_in_c() -> None:
     hot = [m for m in events if m.name in C_EVENTS]
     assert len(hot) > 0.9 * len(events)
     assert all(type(m.typed_event) is C_EVENTS[m.name][0] and decode(m) is m.typed_event for m in hot)
+
+
+@needs_c
+def test_the_hold_kinds_of_the_traces_are_built_in_c_as_the_decoders_build_them() -> None:
+    held = [m for data in _trace_files() for m in AmiFramer().feed(data)
+            if isinstance(m, AmiMessage) and m.name in ("Hold", "Unhold", "MusicOnHoldStart", "MusicOnHoldStop")]
+    assert {m.name for m in held} == {"Hold", "Unhold", "MusicOnHoldStart", "MusicOnHoldStop"}
+    for m in held:
+        assert m.typed_event is not None, m.name
+        assert m.typed_event == DECODERS[m.name](message_fields(m))
 
 
 def test_a_c_event_table_that_misses_a_field_is_refused() -> None:

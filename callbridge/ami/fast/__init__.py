@@ -40,6 +40,9 @@ from callbridge.ami.event_types import (
     DTMFEnd,
     Hangup,
     HangupRequest,
+    Hold,
+    MusicOnHoldStart,
+    MusicOnHoldStop,
     NewCallerid,
     Newchannel,
     NewConnectedLine,
@@ -47,6 +50,7 @@ from callbridge.ami.event_types import (
     QueueCallerJoin,
     QueueCallerLeave,
     SoftHangupRequest,
+    Unhold,
     VarSet,
 )
 from callbridge.ami.fields import BRIDGE_FIELDS, SNAPSHOT_FIELDS, UNKNOWN_AS_EMPTY
@@ -92,6 +96,10 @@ C_EVENTS: dict[str, tuple[type[AmiEvent], tuple[Source, ...]]] = {
     "BridgeDestroy": (BridgeDestroy, (_TS, _BRIDGE)),
     "BridgeEnter": (BridgeEnter, (_TS, _SNAP, _BRIDGE, _s("SwapUniqueid"))),
     "BridgeLeave": (BridgeLeave, (_TS, _SNAP, _BRIDGE)),
+    "Hold": (Hold, (_TS, _SNAP, _s("MusicClass"))),
+    "Unhold": (Unhold, (_TS, _SNAP)),
+    "MusicOnHoldStart": (MusicOnHoldStart, (_TS, _SNAP, _s("Class"))),
+    "MusicOnHoldStop": (MusicOnHoldStop, (_TS, _SNAP)),
     "DTMFBegin": (DTMFBegin, (_TS, _SNAP, _s("Digit"), _s("Direction"))),
     "DTMFEnd": (DTMFEnd, (_TS, _SNAP, _s("Digit"), _s("Direction"), _i("DurationMs"))),
     "QueueCallerJoin": (QueueCallerJoin, _QUEUE_CALLER),
