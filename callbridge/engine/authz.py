@@ -174,6 +174,27 @@ def authorise(
                  agent_interface=interface, from_hotline=from_hotline, category=chosen)  # fmt: skip
 
 
+def _hotline(plan: Dialplan, snap: ChannelSnapshot, root: bool, by_endpoint: dict[str, str | None]) -> str | None:
+    """:func:`hotline_of`'s answer on ``plan``, the trunk scan cached in ``by_endpoint`` (bounded)."""
+    if snap.context == "cb-inbound" or root:
+        h = plan.hotline_of_did(snap.exten)
+        if h is not None:
+            return h.number
+    # a leg on a hotline's outbound trunk (PJSIP/110@hotline-110 → channel PJSIP/hotline-110-…)
+    endpoint = endpoint_of(snap.channel)
+    if endpoint in by_endpoint:
+        return by_endpoint[endpoint]
+    found = None
+    for h in plan.hotlines.values():
+        if any(line.rpartition("@")[2] == endpoint for line in plan.lines_for(h.number)):
+            found = h.number
+            break
+    if len(by_endpoint) >= 4096:
+        by_endpoint.clear()
+    by_endpoint[endpoint] = found
+    return found
+
+
 def hotline_of(engine_plan: Callable[[], Dialplan]) -> Callable[[ChannelSnapshot], str | None]:
     """The tracker's ``hotline_of``: an inbound channel's DID → hotline, read from the current dialplan.
 
@@ -183,28 +204,25 @@ def hotline_of(engine_plan: Callable[[], Dialplan]) -> Callable[[ChannelSnapshot
     """
     answered_for: list[Dialplan] = []  # the plan the cached answers are for
     by_endpoint: dict[str, str | None] = {}
+    # The whole answer per (channel, context, exten, root of its call): the tracker asks again for each new
+    # snapshot of a caller whose call has no hotline yet (most of them differ in other fields only).
+    by_snapshot: dict[tuple[str, str, str, bool], str | None] = {}
 
     def lookup(snap: ChannelSnapshot) -> str | None:
         plan = engine_plan()
-        if snap.context == "cb-inbound" or snap.uniqueid == snap.linkedid:
-            h = plan.hotline_of_did(snap.exten)
-            if h is not None:
-                return h.number
         if not answered_for or answered_for[0] is not plan:
             answered_for[:] = [plan]
             by_endpoint.clear()
-        # a leg on a hotline's outbound trunk (PJSIP/110@hotline-110 → channel PJSIP/hotline-110-…)
-        endpoint = endpoint_of(snap.channel)
-        if endpoint in by_endpoint:
-            return by_endpoint[endpoint]
-        found = None
-        for h in plan.hotlines.values():
-            if any(line.rpartition("@")[2] == endpoint for line in plan.lines_for(h.number)):
-                found = h.number
-                break
-        if len(by_endpoint) >= 4096:
-            by_endpoint.clear()
-        by_endpoint[endpoint] = found
+            by_snapshot.clear()
+        key = (snap.channel, snap.context, snap.exten, snap.uniqueid == snap.linkedid)
+        try:
+            return by_snapshot[key]
+        except KeyError:
+            pass
+        found = _hotline(plan, snap, key[3], by_endpoint)
+        if len(by_snapshot) >= 4096:
+            by_snapshot.clear()
+        by_snapshot[key] = found
         return found
 
     return lookup
