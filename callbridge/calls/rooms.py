@@ -80,7 +80,7 @@ def _caller_join(s: TrackerState, ev: ami.QueueCallerJoin, out: Out) -> None:
         return  # duplicate
     _index(s, uid, queue_name)
     now, position, count, caller_num, channel = s.now, ev.position, ev.count, snap.caller_num, snap.channel
-    caller_num = _caller_num(call, snap)  # the caller's own number normalised, as in every call event
+    caller_num = _caller_num(s, call, ch, snap)  # the caller's number normalised, as in every call event
     queue.callers[uid] = waiting = new_queue_caller(uid, channel, caller_num, position, now, snap.linkedid)
     placed(queue, waiting)
     call_id = call.call_id if call else snap.linkedid or None
@@ -94,10 +94,20 @@ def _caller_join(s: TrackerState, ev: ami.QueueCallerJoin, out: Out) -> None:
                                 count=count, caller_num=caller_num, channel=channel))  # fmt: skip
 
 
-def _caller_num(call: Call | None, snap: ami.ChannelSnapshot) -> str:
-    """A waiting caller's number: the call's (normalised) when it is the call's own channel."""
-    own = call is not None and call.call_id == snap.uniqueid and call.caller_num
-    return call.caller_num if own and call is not None else snap.caller_num
+def _caller_num(s: TrackerState, call: Call | None, ch: Channel | None, snap: ami.ChannelSnapshot) -> str:
+    """A waiting caller's number: the call's (normalised) when it is the call's own channel; the number a
+    transfer leg carries (``CB_CALLER_NUM``, which cb-to-<n> / cb-expert-<n> set as its caller ID just
+    before ``Queue()``) when it has one. Not the leg's caller ID: an attended transfer's connected-line
+    update reaches the Local ;2 from the transfer thread (core_unreal.c) and may land after that Set and
+    before the join, making the leg the sending agent again (docs/events.md)."""
+    if call is None or not call.caller_num:
+        return snap.caller_num
+    if call.call_id == snap.uniqueid:
+        return call.caller_num
+    carried = ch.variables.get("CB_CALLER_NUM", "") if ch is not None else ""
+    if not carried:
+        return snap.caller_num
+    return call.caller_num if carried == call.raw_caller_num else s.normalise(carried)
 
 
 def remove_caller(queue: Queue, uid: str) -> QueueCaller | None:
@@ -135,9 +145,10 @@ def _caller_leave(s: TrackerState, ev: ami.QueueCallerLeave, out: Out) -> None:
     if queue is None or remove_caller(queue, snap.uniqueid) is None:
         return  # duplicate or attached after the join
     call = s.call_for(ch, out)
+    caller_num = _caller_num(s, call, ch, snap)
     out.append(make.QueueLeft(ts=s.now, call_id=call.call_id if call else snap.linkedid or None,
                               hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
-                              count=ev.count, caller_num=_caller_num(call, snap), channel=snap.channel))  # fmt: skip
+                              count=ev.count, caller_num=caller_num, channel=snap.channel))  # fmt: skip
     if call is not None and call.state == S.QUEUED:
         s.set_state(call, S.OFFERED, "QueueCallerLeave")
 
@@ -154,7 +165,7 @@ def _caller_abandon(s: TrackerState, ev: ami.QueueCallerAbandon, out: Out) -> No
     out.append(make.QueueAbandoned(ts=s.now, call_id=call.call_id if call else ev.snap.linkedid or None,
                                  hotline=call.hotline if call else None, queue=ev.queue, position=ev.position,
                                  original_position=ev.original_position, hold_s=ev.hold_time,
-                                 caller_num=_caller_num(call, ev.snap), channel=ev.snap.channel))  # fmt: skip
+                                 caller_num=_caller_num(s, call, ch, ev.snap), channel=ev.snap.channel))  # fmt: skip
 
 
 def _entry(s: TrackerState, ev: ami.QueueEntry, out: Out) -> None:
