@@ -39,7 +39,7 @@ from callbridge.engine.dtmf import TIMER_KIND as DTMF_TIMER
 from callbridge.engine.dtmf import OneKeys
 from callbridge.engine.effects import ActionResult, Effect, EffectSink
 from callbridge.engine.nuisance import NuisanceControl
-from callbridge.engine.observe import Observer
+from callbridge.engine.observe import Observer, transfer_step
 from callbridge.engine.overflow_control import TICK as OVERFLOW_TICK
 from callbridge.engine.overflow_control import OverflowControl
 from callbridge.engine.queues import priority_change
@@ -55,6 +55,11 @@ log = structlog.get_logger("callbridge.engine")
 UNKNOWN_TIMER = "unknown"
 
 __all__ = ["CallerGuard", "Engine", "TransferRequest", "hotline_of"]
+
+
+def _moves_queues(cls: type[AmiEvent]) -> bool:
+    """A Queue*/Agent* event: the overflow rules look at the queues again after it."""
+    return cls.__name__.startswith(("Queue", "Agent"))
 
 
 def _new_id() -> str:
@@ -137,13 +142,13 @@ class Engine:
             elif isinstance(d, ce.CallOffered):
                 self._on_offered(d, now)
         self.observer.observe(event, now)
-        if type(event).__name__.startswith(("Queue", "Agent")):
+        if _moves_queues(type(event)):
             self._check_overflow(now)
 
     def reads_itself(self, cls: type[AmiEvent]) -> bool:
         """Whether :meth:`on_ami_event` looks at an event of ``cls`` itself; when not, an event of it that derived
         no domain event does nothing here (the service skips the call)."""
-        return self.observer.handles(cls) or cls.__name__.startswith(("Queue", "Agent"))
+        return self.observer.handles(cls) or _moves_queues(cls)
 
     def on_connected(self, host: str, now: float) -> None:
         self.connected = True
@@ -161,10 +166,10 @@ class Engine:
 
     def on_action_result(self, result: ActionResult, now: float) -> None:
         self.observer.on_action_result(result, now)
-        if result.outcome == "unknown" and result.tag.startswith("xfer:") and result.tag.endswith(":start"):
+        step = transfer_step(result.tag)
+        if result.outcome == "unknown" and step is not None and step[1] == "start":
             # a reply that never came on a connection that stays up: no resync will decide it, this timer does
-            transfer_id = result.tag.split(":")[1]
-            self.effects.start_timer(f"{UNKNOWN_TIMER}:{transfer_id}", self.plan.engine.unknown_outcome_timeout)
+            self.effects.start_timer(f"{UNKNOWN_TIMER}:{step[0]}", self.plan.engine.unknown_outcome_timeout)
 
     def _unknown_expired(self, transfer_id: str, now: float) -> None:
         """Still unknown after ``engine.unknown_outcome_timeout``: the live picture decides, as a resync would

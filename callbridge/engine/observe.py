@@ -48,6 +48,15 @@ log_engine = structlog.get_logger("callbridge.engine")  # the engine's own line,
 #: The state a transfer is in once the PBX took its start actions, per mode.
 STARTED = {"blind": S.ROUTING, "attended": S.CONSULTING, "threeway": S.CONFERENCE}
 
+def transfer_step(tag: str) -> tuple[str, str] | None:
+    """``(transfer id, step)`` of a batch tagged ``xfer:<transfer id>:<step>``, else None (another kind)."""
+    kind, _, rest = tag.partition(":")
+    if kind != "xfer":
+        return None
+    transfer_id, _, step = rest.partition(":")
+    return transfer_id, step
+
+
 class Observer:
     """Which PBX fact or action result moves a transfer which step (the steps: :class:`Steps`)."""
 
@@ -256,12 +265,12 @@ class Observer:
 
     def on_action_result(self, result: ActionResult, now: float) -> None:
         """The outcome of a batch the engine sent (tag ``xfer:<transfer id>:<step>``, or another kind)."""
-        kind, _, rest = result.tag.partition(":")
-        if kind != "xfer":
+        found = transfer_step(result.tag)
+        if found is None:
             if result.outcome != "ok":
                 log_engine.warning("engine.action_failed", tag=result.tag, outcome=result.outcome, error=result.error)
             return
-        transfer_id, _, step = rest.partition(":")
+        transfer_id, step = found
         t = self.transfers.get(transfer_id)
         if t is not None and not t.done:
             self._step_result(t, step, result, now)

@@ -89,7 +89,7 @@ class EngineService:
         self._flush_handle: asyncio.Handle | None = None
         self._owed = OwedOutcomes()  # execution results owed to the requesters of commands
         self._reports_due = False  # a batch's outcome is due before the consumer's next item
-        self._engine_reads: dict[type, bool] = {}  # per stream item class: Engine.reads_itself (or not an AmiEvent)
+        self._engine_reads: dict[type[AmiEvent], bool] = {}  # per AMI event class: Engine.reads_itself
 
     # --- the AMI stream -----------------------------------------------------------------------------
 
@@ -123,26 +123,12 @@ class EngineService:
         await asyncio.sleep(0)
 
     def _consume_one(self, item: object) -> None:
-        cls = type(item)
-        engine_reads = self._engine_reads.get(cls)
-        if engine_reads is None:
-            engine_reads = self._engine_reads[cls] = not issubclass(cls, AmiEvent) or self.engine.reads_itself(cls)
-        if not engine_reads:  # most of the stream: an AMI event the engine takes only through its domain events
-            try:
-                derived = self.tracker.feed(item)  # type: ignore[arg-type]  # an AmiEvent (checked above)
-            except Exception:  # the tracker promises not to raise; a bug there must not stop the stream
-                log.exception("engine.event_failed", item=cls.__name__)
-                return
-            if derived:
-                self._consume_event(item, derived)  # type: ignore[arg-type]
-            return  # else nothing for the engine to look at: no call, no effect
+        if isinstance(item, AmiEvent):
+            self._consume_event(item)
+            return
         now = self.clock()
         try:
-            if isinstance(item, AmiEvent):
-                derived = self.tracker.feed(item)
-                self.buffer(derived)
-                self.engine.on_ami_event(item, derived, now)
-            elif isinstance(item, Resynced):
+            if isinstance(item, Resynced):
                 self.buffer(self.tracker.resync(list(item.events)))
                 self.engine.on_resynced(now)
                 self._owed.settle(self.engine.transfers)  # starts that were unknown are decided now
@@ -154,13 +140,26 @@ class EngineService:
             log.exception("engine.event_failed", item=type(item).__name__)
         self.run_effects()
 
-    def _consume_event(self, item: AmiEvent, derived: list[DomainEvent]) -> None:
-        """What :meth:`_consume_one` does with an AMI event once the tracker derived ``derived`` from it."""
+    def _consume_event(self, item: AmiEvent) -> None:
+        """One AMI event: the tracker applies it; the engine sees it with its domain events, unless it is of a
+        kind the engine does not read itself and derived none (most of the stream: no clock, no call, no
+        effect run)."""
+        cls = type(item)
+        engine_reads = self._engine_reads.get(cls)
+        if engine_reads is None:
+            engine_reads = self._engine_reads[cls] = self.engine.reads_itself(cls)
+        try:
+            derived = self.tracker.feed(item)
+        except Exception:  # the tracker promises not to raise; a bug there must not stop the stream
+            log.exception("engine.event_failed", item=cls.__name__)
+            return
+        if not derived and not engine_reads:
+            return
         self.buffer(derived)
         try:
             self.engine.on_ami_event(item, derived, self.clock())
         except Exception:  # one bad event must not stop call control for everyone else
-            log.exception("engine.event_failed", item=type(item).__name__)
+            log.exception("engine.event_failed", item=cls.__name__)
         self.run_effects()
 
     # --- effects ------------------------------------------------------------------------------------
