@@ -182,13 +182,60 @@ def render_transfer_targets(plan: Dialplan) -> str:
             _n(f"GotoIf({_is_equal('CB_CALLER_NUM', '')}?queue)"),
             _n("Set(CALLERID(num)=${CB_CALLER_NUM})"),
             _n("Set(QUEUE_PRIO=${CB_PRIO})", "queue"),
-            _n(f"Queue({h.expert.queue},t,,,${{CB_TIMEOUT}})"),
+            _n(f"Queue({h.expert.queue},t{EXPERT_SEAT_PREDIAL},,,${{CB_TIMEOUT}})"),
             _n("UserEvent(CallbridgeExpert,XferId: ${CB_XFER_ID},Status: ${QUEUESTATUS})"),
             _n("Goto(cb-back,s,1)"),
         )
-        ctx.exten(h.number, *ATTENDED_ENTRY)
+        # the consultation leg is Atxfer's Local half, named after the sending agent: its seats are not
+        # shown that name (cb-expert-seat reads the inherited flag)
+        ctx.exten(h.number, ATTENDED_ENTRY[0], "n,Set(__CB_ATTENDED=1)", *ATTENDED_ENTRY[1:])
         out.append(ctx.text())
+    if any(h.expert is not None for h in plan.hotlines.values()):
+        out.append(render_expert_seat())
     return "\n".join(out)
+
+
+#: Queue option of every expert queue: Asterisk runs ``cb-expert-seat`` on each seat's new channel before
+#: ringing it (app_queue's predial callee Gosub).
+EXPERT_SEAT_PREDIAL = "b(cb-expert-seat^s^1)"
+
+
+def render_expert_seat() -> str:
+    """``cb-expert-seat``: the ringing expert seat is shown the caller (``CB_CALLER_NUM``).
+
+    Why not the queue caller's caller ID alone: in an attended transfer the queue caller is Atxfer's Local
+    half, whose caller ID core_unreal overwrites with the sending agent's from the transfer thread (it can
+    land after ``Set(CALLERID(num))``), and app_queue forwards the Local half's connected-line frames to the
+    ringing seats. So the seat's connected line is set before it is called, and an interception routine
+    (``CONNECTED_LINE_SEND_SUB``, Asterisk's documented hook) keeps it on every update sent while the seat
+    still rings; once it is up, updates pass unchanged (the bridge and later transfers decide). The name:
+    in an attended transfer (``CB_ATTENDED``, set by the context's attended entry) the Local half carries
+    the sending agent's, so it is cleared and the phone shows the number alone; in a blind one the queue
+    caller is the caller's own channel and its name stays.
+    """
+    ctx = _Ctx("cb-expert-seat", "predial of an expert seat (Queue b()): show the caller while it rings")
+    ctx.exten(
+        "s",
+        "NoOp(callbridge expert seat ${CHANNEL} for transfer ${CB_XFER_ID})",
+        _n(f"GotoIf({_is_equal('CB_CALLER_NUM', '')}?done)"),
+        # chan_local copies every variable of a Local seat's ;1 to its ;2, where updates go the other way
+        # (the expert's own id towards the queue): the routine acts on the seat's channel only
+        _n("Set(CB_SEAT=${CHANNEL})"),
+        _n("Set(CONNECTED_LINE_SEND_SUB=cb-expert-seat,update,1)"),
+        _n("Goto(update,show)"),
+        _n("Return()", "done"),
+    )
+    ctx.exten(
+        "update",
+        "NoOp(callbridge expert seat ${CHANNEL}: connected-line update)",
+        _n('GotoIf($["${CHANNEL}" = "${CB_SEAT}"]?:done)'),
+        _n(f"GotoIf({_is_equal('CHANNEL(state)', 'Up')}?done)"),
+        _n(f"GotoIf({_is_equal('CB_ATTENDED', '1')}?:number)", "show"),
+        _n("Set(CONNECTEDLINE(name,i)=)"),
+        _n("Set(CONNECTEDLINE(num,i)=${CB_CALLER_NUM})", "number"),
+        _n("Return()", "done"),
+    )
+    return ctx.text()
 
 
 def render_back(plan: Dialplan) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from callbridge.sim.channels import UP, Channel
 from callbridge.sim.clock import Timer
 from callbridge.sim.endpoints import REFUSAL, Endpoint, dial_status_for_cause
+from callbridge.sim.predial import run_predial
 
 if TYPE_CHECKING:
     from callbridge.sim.pbx import Pbx
@@ -42,44 +43,23 @@ def make_leg(
     cid: tuple[str, str] | None = None,
     uniqueid: str = "",
     otherid: str = "",
+    predial: tuple[str, str, int] | None = None,
 ) -> Channel:
-    """Create the outbound channel for ``target`` and start its far end; raises :class:`LegError`."""
-    world = pbx.world
+    """Create the outbound channel for ``target`` and start its far end; raises :class:`LegError`.
+
+    *predial*: a handler (Queue's ``b()``) run on the new channel once it has the caller's ids, before it
+    is called (:mod:`callbridge.sim.predial`)."""
     tech, data = parse_target(target)
-    linkedid = caller.linkedid if caller is not None else ""
     if tech == "Local":
-        dest, _, _opts = data.partition("/")
-        exten, _, context = dest.partition("@")
-        context = context or "default"
-        one, two = world.new_local_pair(exten, context, uid1=uniqueid, uid2=otherid, linkedid=linkedid)
-        if caller is not None:
-            world.inherit_vars(caller, one)
-            world.inherit_vars(caller, two)
-            world.set_callerid(one, exten, exten)
-            world.set_connected(one, caller.cid_num, caller.cid_name)
-            world.local_sync(one)
-        elif cid is not None:
-            world.set_callerid(one, *cid)
-            world.set_connected(one, *cid)
-            world.local_sync(one)
-        world.emit("LocalBridge", CALL, one.snapshot("LocalOne") + two.snapshot("LocalTwo") + [
-            ("Context", context), ("Exten", exten), ("LocalOptimization", "Yes")])
-        pbx.start(two)
-        return one
+        return _local_leg(pbx, data, caller, cid, (uniqueid, otherid), predial)
     if tech != "PJSIP":
         raise LegError(66)  # AST_CAUSE_BEARERCAPABILITY_NOTAVAIL: no such channel technology here
+    world = pbx.world
     number, _, ep_name = data.partition("@")
-    ep = pbx.endpoints.get(ep_name or number)
-    if ep is None:
-        raise LegError(3)
-    if ep.behaviour.mode == "down":
-        # A qualified contact that is unavailable: chan_pjsip refuses before creating a channel (16d).
-        raise LegError(20)
-    if ep.capacity and ep.active >= ep.capacity:
-        raise LegError(34)
+    ep = _endpoint_for_call(pbx, ep_name or number)
     agent_cid = (ep.callerid_num, ep.callerid_name) if ep.kind == "agent" and ep.callerid_num else None
-    chan = world.new_channel(f"PJSIP/{ep.name}", ep.context, "s", uniqueid=uniqueid, linkedid=linkedid,
-                             cid=agent_cid)
+    chan = world.new_channel(f"PJSIP/{ep.name}", ep.context, "s", uniqueid=uniqueid,
+                             linkedid=caller.linkedid if caller is not None else "", cid=agent_cid)
     chan.endpoint = ep.name
     ep.active += 1
     if caller is not None:
@@ -88,11 +68,59 @@ def make_leg(
         if agent_cid is None:
             world.set_callerid(chan, number if ep_name else (ep.callerid_num or number), number)
         world.set_connected(chan, caller.cid_num, caller.cid_name)
+        if predial is not None:
+            run_predial(pbx, chan, predial)
     elif cid is not None:
         world.set_callerid(chan, *cid)
         world.set_connected(chan, *cid)
     play_far_end(pbx, chan, ep)
     return chan
+
+
+def _endpoint_for_call(pbx: Pbx, name: str) -> Endpoint:
+    """The endpoint a PJSIP leg goes to; raises :class:`LegError` with chan_pjsip's cause when it cannot."""
+    ep = pbx.endpoints.get(name)
+    if ep is None:
+        raise LegError(3)
+    if ep.behaviour.mode == "down":
+        # A qualified contact that is unavailable: chan_pjsip refuses before creating a channel (16d).
+        raise LegError(20)
+    if ep.capacity and ep.active >= ep.capacity:
+        raise LegError(34)
+    return ep
+
+
+def _local_leg(
+    pbx: Pbx,
+    data: str,
+    caller: Channel | None,
+    cid: tuple[str, str] | None,
+    uids: tuple[str, str],
+    predial: tuple[str, str, int] | None,
+) -> Channel:
+    """``Local/exten@context``: the pair, ``;1`` returned, ``;2`` started in the context."""
+    world = pbx.world
+    dest, _, _opts = data.partition("/")
+    exten, _, context = dest.partition("@")
+    context = context or "default"
+    linkedid = caller.linkedid if caller is not None else ""
+    one, two = world.new_local_pair(exten, context, uid1=uids[0], uid2=uids[1], linkedid=linkedid)
+    if caller is not None:
+        world.inherit_vars(caller, one)
+        world.inherit_vars(caller, two)
+        world.set_callerid(one, exten, exten)
+        world.set_connected(one, caller.cid_num, caller.cid_name)
+        if predial is not None:
+            run_predial(pbx, one, predial)  # before the call: ;2's caller id is ;1's connected line
+        world.local_sync(one)
+    elif cid is not None:
+        world.set_callerid(one, *cid)
+        world.set_connected(one, *cid)
+        world.local_sync(one)
+    world.emit("LocalBridge", CALL, one.snapshot("LocalOne") + two.snapshot("LocalTwo") + [
+        ("Context", context), ("Exten", exten), ("LocalOptimization", "Yes")])
+    pbx.start(two)
+    return one
 
 
 def play_far_end(pbx: Pbx, chan: Channel, ep: Endpoint) -> None:

@@ -149,7 +149,9 @@ class Pbx:
             world.global_vars[name] = value
             return
         if upper.startswith(("CALLERID(", "CONNECTEDLINE(")):
-            field = upper[upper.index("(") + 1 : -1]
+            # the ``i`` option (set without sending an update) changes nothing here: the simulator
+            # sends no party-id updates of its own
+            field = upper[upper.index("(") + 1 : -1].partition(",")[0].strip()
             connected = upper.startswith("CONNECTEDLINE")
             num, nm = (chan.conn_num, chan.conn_name) if connected else (chan.cid_num, chan.cid_name)
             if field == "NUM":

@@ -17,6 +17,7 @@ from callbridge.sim.clock import Timer
 from callbridge.sim.dial import DialAttempt, LegError, make_leg
 from callbridge.sim.dialplan import split_args
 from callbridge.sim.outcomes import BLOCK, Outcome
+from callbridge.sim.predial import callee_predial
 
 if TYPE_CHECKING:
     from callbridge.sim.pbx import Pbx
@@ -67,6 +68,7 @@ class Entry:
     deadline: Timer | None = None
     linpos: int = 0  # linear strategy: where this caller's next attempt starts
     rung: list[Member] = field(default_factory=list)  # members rung by the current attempt
+    predial: tuple[str, str, int] | None = None  # the b() handler run on each member's channel
 
 
 @dataclass(slots=True)
@@ -131,7 +133,7 @@ class Queues:
             return None
         prio_text = chan.vars.get("QUEUE_PRIO", "0") or "0"
         entry = Entry(chan, int(prio_text) if prio_text.lstrip("-").isdigit() else 0, world.sched.now, 0,
-                      chan.run_gen)
+                      chan.run_gen, predial=callee_predial(args[1]) if len(args) > 1 else None)
         entry.original_position = queue.insert(entry)
         world.chan_event("QueueCallerJoin", chan, [("Queue", queue.name), ("Position", str(entry.original_position)),
                                                    ("Count", str(len(queue.entries)))], AGENT)
@@ -240,7 +242,7 @@ class Queues:
         entry.attempt = attempt
         for member in members:
             try:
-                leg = make_leg(self.pbx, member.interface, caller=caller)
+                leg = make_leg(self.pbx, member.interface, caller=caller, predial=entry.predial)
             except LegError:
                 continue
             member.busy = True

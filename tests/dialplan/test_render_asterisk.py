@@ -66,7 +66,37 @@ def test_extensions_has_every_context_of_the_contract(files: dict[str, str]) -> 
 def test_extensions_uses_only_the_documented_applications(files: dict[str, str]) -> None:
     ext = files["extensions_callbridge.conf"]
     apps = set(re.findall(r"^(?:exten => [^,]+,1|\s*same => n(?:\([a-z0-9]+\))?),([A-Za-z]+)\(", ext, re.M))
-    assert apps and apps <= ALLOWED_APPS, apps - ALLOWED_APPS
+    assert apps and apps <= ALLOWED_APPS | {"Return"}, apps - ALLOWED_APPS
+    # Return only ends a pre-dial handler (the simulator runs those up to it: callbridge/sim/predial.py)
+    assert ext.count("Return()") == _context(ext, "cb-expert-seat").count("Return()") == 2
+
+
+def test_expert_seats_ring_showing_the_callers_number(files: dict[str, str]) -> None:
+    """Every expert queue runs cb-expert-seat on each seat before ringing it: the seat's connected line is
+    the caller's number (CB_CALLER_NUM), kept by an interception routine while it rings (an attended
+    transfer's Local half forwards the sending agent's id); once up, updates pass unchanged."""
+    ext = files["extensions_callbridge.conf"]
+    expert = _context(ext, "cb-expert-119")
+    assert "Queue(q-119-expert,tb(cb-expert-seat^s^1),,,${CB_TIMEOUT})" in expert
+    attended = expert[expert.index("exten => 119,1"):]  # Atxfer's entry flags the consultation leg
+    assert attended.index("Set(__CB_ATTENDED=1)") < attended.index("Goto(s,1)")
+    seat = _context(ext, "cb-expert-seat")
+    steps = [line.split(",", 1)[1] for line in seat.splitlines() if line.startswith(("exten", " same"))]
+    assert steps == [
+        "1,NoOp(callbridge expert seat ${CHANNEL} for transfer ${CB_XFER_ID})",
+        'GotoIf($["${CB_CALLER_NUM}" = ""]?done)',
+        "Set(CB_SEAT=${CHANNEL})",
+        "Set(CONNECTED_LINE_SEND_SUB=cb-expert-seat,update,1)",
+        "Goto(update,show)",
+        "Return()",
+        "1,NoOp(callbridge expert seat ${CHANNEL}: connected-line update)",
+        'GotoIf($["${CHANNEL}" = "${CB_SEAT}"]?:done)',
+        'GotoIf($["${CHANNEL(state)}" = "Up"]?done)',
+        'GotoIf($["${CB_ATTENDED}" = "1"]?:number)',
+        "Set(CONNECTEDLINE(name,i)=)",
+        "Set(CONNECTEDLINE(num,i)=${CB_CALLER_NUM})",
+        "Return()",
+    ]
 
 
 def test_transfer_context_tries_lines_in_order_then_goes_back(files: dict[str, str]) -> None:
@@ -265,7 +295,9 @@ def test_local_seats_and_the_attended_entry_are_rendered(files: dict[str, str]) 
     # an AMI Atxfer dials its Exten as DTMF: a digits extension, never only "s"
     for ctx, number in (("cb-expert-119", "119"), ("cb-to-110", "110"), ("cb-to-96116", "96116")):
         block = _context(ext, ctx)
-        assert f"exten => {number},1,NoOp(callbridge attended transfer ${{CB_XFER_ID}})\n same => n,Goto(s,1)" in block
+        flag = " same => n,Set(__CB_ATTENDED=1)\n" if ctx.startswith("cb-expert-") else ""  # see cb-expert-seat
+        entry = f"exten => {number},1,NoOp(callbridge attended transfer ${{CB_XFER_ID}})\n"
+        assert f"{entry}{flag} same => n,Goto(s,1)" in block
     assert ext.count("[globals](+)") == 1 and "[general]" not in ext
 
 

@@ -129,6 +129,17 @@ class AmiRecorder:
         with self.lock:
             return len(self.messages)
 
+    def events(self, start: int, name: str) -> list[dict[str, str]]:
+        """The events called *name* Asterisk sent since index *start* (:meth:`mark`), as header dicts."""
+        with self.lock:
+            window = [m.data for m in self.messages[start:] if not m.sent]
+        out = []
+        for data in window:
+            headers = dict(line.partition(": ")[::2] for line in data.decode("utf-8", "replace").split("\r\n") if line)
+            if headers.get("Event") == name:
+                out.append(headers)
+        return out
+
     def write(self, directory: Path, name: str, start: int, note: str) -> list[Path]:
         """Save the messages from index *start* to now as ``NAME.rx.raw``, ``NAME.tx.raw`` and ``NAME.log``."""
         with self.lock:

@@ -11,6 +11,7 @@ from callbridge.sim.config import LAB_DIALPLAN
 from callbridge.sim.dialplan import evaluate, expand, parse_extensions, parse_gotoif, pattern_regex, split_args
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.pbx import APPS, Pbx
+from callbridge.sim.predial import PREDIAL_APPS, callee_predial
 from callbridge.sim.world import World
 from tests.conftest import LAB as LAB_DIR
 from tests.conftest import REPO
@@ -109,7 +110,15 @@ def test_rendered_dialplan_uses_only_simulated_applications() -> None:
     plan = parse_extensions(render_extensions(load_dialplan(REPO / "dialplans")))
     assert {"cb-inbound", "cb-back", "cb-conf", "cb-hold"} <= set(plan.contexts)
     apps = {s.app.lower() for c in plan.contexts.values() for e in c.extensions for s in e.steps.values()}
-    assert apps <= set(APPS), f"not simulated: {sorted(apps - set(APPS))}"
+    assert apps <= set(APPS) | {"return"}, f"not simulated: {sorted(apps - set(APPS))}"
+    # Return ends the pre-dial handlers a Queue b() names, which sim/predial.py runs with PREDIAL_APPS only
+    named = [callee_predial(s.data) for c in plan.contexts.values() for e in c.extensions for s in e.steps.values()
+             if s.app == "Queue"]  # fmt: skip
+    handlers = {location[0] for location in named if location is not None}
+    assert handlers == {"cb-expert-seat"}
+    for name, ctx in plan.contexts.items():
+        used = {s.app.lower() for e in ctx.extensions for s in e.steps.values()}
+        assert ("return" in used) == (name in handlers) and (name not in handlers or used <= PREDIAL_APPS | {"return"})
     for ctx in plan.contexts.values():  # every label a Goto/GotoIf names exists
         for ext in ctx.extensions:
             for step in ext.steps.values():

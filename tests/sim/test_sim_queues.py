@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from callbridge.ami.framing import AmiMessage
+from callbridge.dialplan.render_asterisk import render_expert_seat
 from callbridge.sim.actions_info import queue_add, queue_pause, queue_withdraw
 from callbridge.sim.config import lab_config
 from callbridge.sim.server import AmiUser
@@ -114,3 +116,47 @@ async def test_member_rung_for_a_caller_who_hangs_up_is_free_for_the_next_caller
     second = sim.place_call("13900139000", "4008000300")
     await sim.advance(6)
     assert sim.bridged_with(second) == [sim.channels_of("agent1001")[0].name]
+
+
+_PREDIAL_PLAN = """
+[from-trunk]
+exten => 4008000300,1,Set(__CB_CALLER_NUM=13900000001)
+ same => n,Set(__CB_ATTENDED={attended})
+ same => n,Set(CALLERID(all)="Agent 1003" <1003>)
+ same => n,Queue(support,t{options},,,30)
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "attended", "shown"),
+    [
+        ("b(cb-expert-seat^s^1)", "1", ("13900000001", "")),  # attended: the sending agent's name is cleared
+        ("b(cb-expert-seat^s^1)", "", ("13900000001", "Agent 1003")),  # blind: the queue caller's name stays
+        ("", "1", ("1003", "Agent 1003")),  # no b(): the queue caller as it is
+    ],
+)
+async def test_queue_runs_the_predial_handler_on_each_member_before_ringing_it(
+    tmp_path: Path, options: str, attended: str, shown: tuple[str, str]
+) -> None:
+    """Queue's ``b()`` (the rendered expert queues' ``cb-expert-seat``) runs on the member's new channel
+    before it is called: the seat rings showing ``CB_CALLER_NUM``, whatever the queue caller's own caller ID
+    (an attended transfer's Local half carries the sending agent's). Without ``b()``: the caller's."""
+    conf = tmp_path / "extensions.conf"
+    plan = _PREDIAL_PLAN.format(options=options, attended=attended)
+    conf.write_text(plan + "\n" + render_expert_seat(), encoding="utf-8")
+    simulator = Simulator(lab_config(dialplan=str(conf), queues=[{"name": "support", "strategy": "ringall"}]),
+                          users=[AmiUser("t", "t")], manual_clock=True)  # fmt: skip
+    await simulator.start()
+    try:
+        events = _events(simulator)
+        _add(simulator, "support", "agent1001")
+        simulator.place_call("13800138000", "4008000300")
+        await simulator.advance(3)
+        begin = [h for name, h in events if name == "DialBegin" and h["DestChannel"].startswith("PJSIP/agent1001-")]
+        name = begin[0]["DestConnectedLineName"] if begin else None
+        assert [h["DestConnectedLineNum"] for h in begin] == [shown[0]] and name in (shown[1], shown[1] or "<unknown>")
+        seat = [h for name, h in events if name == "Newexten" and h.get("Context") == "cb-expert-seat"]
+        assert bool(seat) == bool(options) and all(h["Channel"] == begin[0]["DestChannel"] for h in seat)
+    finally:
+        await simulator.stop()
+    assert simulator.errors == []
