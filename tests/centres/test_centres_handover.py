@@ -59,7 +59,9 @@ def test_the_receiving_centre_reads_the_header_into_a_channel_variable_before_th
 
 def test_a_plan_without_inter_centre_trunks_renders_as_before() -> None:
     ext = render_extensions(load_dialplan(REPO / "dialplans"))
-    assert HEADER not in ext and PREDIAL_CONTEXT not in ext and "b(" not in ext
+    # no trunk dial runs a pre-dial handler (the expert queues' b(cb-expert-seat^s^1) is not about centres)
+    assert HEADER not in ext and PREDIAL_CONTEXT not in ext and f"b({PREDIAL_CONTEXT}" not in ext
+    assert not [line for line in ext.splitlines() if "Dial(" in line and "b(" in line]
 
 
 @pytest.mark.parametrize(
