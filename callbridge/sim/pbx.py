@@ -15,7 +15,7 @@ import structlog
 from callbridge.sim.channels import UP, Channel, split_callerid
 from callbridge.sim.confbridge import Conferences
 from callbridge.sim.dial import DialAttempt, LegError, dial_string, make_leg
-from callbridge.sim.dialplan import Dialplan, expand, parse_gotoif, split_args
+from callbridge.sim.dialplan import Dialplan, Step, expand, parse_gotoif, split_args
 from callbridge.sim.dtmf import DtmfRelay
 from callbridge.sim.endpoints import Endpoints
 from callbridge.sim.outcomes import BLOCK, JUMP, Outcome
@@ -93,17 +93,13 @@ class Pbx:
         for _ in range(MAX_STEPS):
             if chan.hungup or chan.run_gen != gen:
                 return
-            ext = self.dialplan.find(chan.context, chan.exten)
-            step = ext.steps.get(chan.priority) if ext is not None else None
+            step = self.step_at(chan)
             if step is None:
                 # Dialplan ran out: Asterisk hangs the channel up ("dialplan ended" soft hang-up).
                 world.hangup(chan, int(chan.vars.get("HANGUPCAUSE", "16") or 16), request="soft")
                 return
-            data = expand(step.data, lambda name: self.lookup(chan, name))
+            data = self.announce(chan, step)
             chan.app, chan.appdata = step.app, data
-            world.chan_event(
-                "Newexten", chan, [("Extension", chan.exten), ("Application", step.app), ("AppData", data)], DIALPLAN
-            )
             app = self.apps.get(step.app.lower())
             if app is None:
                 # Asterisk: "No application 'X' for extension" — the channel is hung up.
@@ -124,6 +120,19 @@ class Pbx:
                 world.sched.call_later(outcome, lambda: self.resume(chan, gen))
                 return
         world.hangup(chan, 16, request="soft")
+
+    def step_at(self, chan: Channel) -> Step | None:
+        """The dialplan step at ``chan``'s position; None when its extension has no such priority."""
+        ext = self.dialplan.find(chan.context, chan.exten)
+        return ext.steps.get(chan.priority) if ext is not None else None
+
+    def announce(self, chan: Channel, step: Step) -> str:
+        """``step``'s data expanded on ``chan``, and the ``Newexten`` Asterisk publishes before running it."""
+        data = expand(step.data, lambda name: self.lookup(chan, name))
+        self.world.chan_event(
+            "Newexten", chan, [("Extension", chan.exten), ("Application", step.app), ("AppData", data)], DIALPLAN
+        )
+        return data
 
     # --- variables ------------------------------------------------------------------------------
     def lookup(self, chan: Channel | None, name: str) -> str:

@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from callbridge.sim.channels import Channel
-from callbridge.sim.dialplan import expand
 from callbridge.sim.outcomes import JUMP
-from callbridge.sim.world import DIALPLAN
 
 if TYPE_CHECKING:
     from callbridge.sim.pbx import Pbx
@@ -54,17 +52,14 @@ def run_predial(pbx: Pbx, chan: Channel, location: tuple[str, str, int]) -> None
     chan.context, chan.exten, chan.priority = location
     try:
         for _ in range(MAX_PREDIAL_STEPS):
-            ext = pbx.dialplan.find(chan.context, chan.exten)
-            step = ext.steps.get(chan.priority) if ext is not None else None
+            step = pbx.step_at(chan)
             app = step.app.lower() if step is not None else ""
             if step is None or app == "return":
                 return
             if app not in PREDIAL_APPS:
                 log.warning("sim.predial_application", app=step.app, context=chan.context, exten=chan.exten)
                 return
-            data = expand(step.data, lambda name: pbx.lookup(chan, name))
-            pbx.world.chan_event("Newexten", chan, [("Extension", chan.exten), ("Application", step.app),
-                                                    ("AppData", data)], DIALPLAN)  # fmt: skip
+            data = pbx.announce(chan, step)  # the channel's app stays: Asterisk shows the call, not the Gosub
             if pbx.apps[app](pbx, chan, data) != JUMP:
                 chan.priority += 1
         log.warning("sim.predial_loop", context=location[0], exten=location[1])
