@@ -16,38 +16,46 @@ pytestmark = pytest.mark.live
 
 
 
-def _consulting(lab: Lab) -> tuple[object, str, str]:
+def _to_the_expert(lab: Lab, mode: str) -> tuple[object, str, str, dict[str, str]]:
+    """A call agent1003 answers, transferred (*mode*) into the 119 expert queue until the seat answered;
+    the caller, call id, transfer id, and the seat's ``DialBegin`` (checked: it rang showing the citizen)."""
     lab.only_agent("q-12345", "agent1003")
     mark, invites = lab.recorder.mark(), len(lab.agents.received())
     caller, call_id = lab.call("12345")
     reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1003", "to_hotline": "119",
-                                     "mode": "attended", "category": "fire"})  # fmt: skip
+                                     "mode": mode, "category": "fire"})  # fmt: skip
     assert reply["ok"], str(reply)
     tid = reply["result"]["transfer_id"]
     ringing = lab.events.wait("transfer.ringing", transfer_id=tid)
     assert ringing["data"]["line"] == "q-119-expert"
     lab.events.wait("transfer.answered", transfer_id=tid)
-    channels = wait_for(lambda: (c := lab.cli("core show channels concise")) and "PJSIP/agent2291-" in c and c,
-                        15, label="the 119 expert seat answers")  # fmt: skip
-    assert "Local/119@cb-expert-119" in channels
-    _expert_shown_the_callers_number(lab, mark, invites)
-    return caller, call_id, tid
+    return caller, call_id, tid, _seat_shown_the_caller(lab, mark, invites)
 
 
-def _expert_shown_the_callers_number(lab: Lab, mark: int, invites: int) -> None:
-    """The expert's phone rang showing the citizen's number, not the sending agent's (agent1003): in the
-    INVITE it received and in Asterisk's DialBegin of the seat (cb-expert-seat, the expert queue's b())."""
+def _seat_shown_the_caller(lab: Lab, mark: int, invites: int) -> dict[str, str]:
+    """The expert's phone rang showing the citizen's number, not the sending agent's (agent1003): in
+    Asterisk's DialBegin of the seat (cb-expert-seat, the expert queue's b()) and in the INVITE it received."""
     begins = lab.recorder.events(mark, "DialBegin")
     seat = [e for e in begins if e.get("DestChannel", "").startswith("PJSIP/agent2291-")]
     assert seat and seat[0].get("DestConnectedLineNum") == CALLER, seat
-    assert "1003" not in seat[0].get("DestConnectedLineName", ""), seat
     invite = [m for m in lab.agents.received()[invites:] if m.lstrip().startswith("INVITE sip:agent2291")]
     shown = header(invite[0], "From") if invite else ""
     assert f"<sip:{CALLER}@" in shown and "1003" not in shown, invite[:1]  # neither the agent's number nor name
+    return seat[0]
+
+
+def _consulting(lab: Lab) -> tuple[object, str, str]:
+    mark = lab.recorder.mark()
+    caller, call_id, tid, seat = _to_the_expert(lab, "attended")
+    channels = wait_for(lambda: (c := lab.cli("core show channels concise")) and "PJSIP/agent2291-" in c and c,
+                        15, label="the 119 expert seat answers")  # fmt: skip
+    assert "Local/119@cb-expert-119" in channels
+    assert "1003" not in seat.get("DestConnectedLineName", ""), seat
     # and only the seat: the consulting agent's phone is shown the expert who answered, not the caller
     wait_for(lambda: [e for e in lab.recorder.events(mark, "NewConnectedLine")
                       if e.get("Channel", "").startswith("PJSIP/agent1003-") and e.get("ConnectedLineNum") == "2291"],
              10, label="the consulting agent is shown the expert")  # fmt: skip
+    return caller, call_id, tid
 
 
 def test_attended_transfer_completed_into_the_expert_queue(clean: Lab) -> None:
@@ -78,20 +86,5 @@ def test_attended_transfer_cancelled_returns_the_caller_to_the_agent(clean: Lab)
 def test_blind_transfer_into_the_expert_queue_rings_the_seat_showing_the_caller(clean: Lab) -> None:
     """Blind into the expert queue: the queue caller is the citizen's own channel, so cb-expert-seat keeps
     its name and number; the expert's phone shows the citizen, and answers them."""
-    lab = clean
-    lab.only_agent("q-12345", "agent1003")
-    mark, invites = lab.recorder.mark(), len(lab.agents.received())
-    caller, call_id = lab.call("12345")
-    reply = lab.command("transfer", {"call_id": call_id, "agent": "agent1003", "to_hotline": "119",
-                                     "mode": "blind", "category": "fire"})  # fmt: skip
-    assert reply["ok"], str(reply)
-    tid = reply["result"]["transfer_id"]
-    assert lab.events.wait("transfer.ringing", transfer_id=tid)["data"]["line"] == "q-119-expert"
-    lab.events.wait("transfer.answered", transfer_id=tid)
-    begins = lab.recorder.events(mark, "DialBegin")
-    seat = [e for e in begins if e.get("DestChannel", "").startswith("PJSIP/agent2291-")]
-    assert seat and seat[0].get("DestConnectedLineNum") == CALLER, seat
-    invite = [m for m in lab.agents.received()[invites:] if m.lstrip().startswith("INVITE sip:agent2291")]
-    shown = header(invite[0], "From") if invite else ""
-    assert f"<sip:{CALLER}@" in shown and "1003" not in shown, invite[:1]
+    caller, _call_id, _tid, _seat = _to_the_expert(clean, "blind")
     assert never_bye(caller)  # type: ignore[arg-type]
