@@ -13,6 +13,7 @@ building 500k events in Python takes seconds that do not belong to any measureme
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +21,9 @@ from pathlib import Path
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 END_EVENT = b"Event: BenchEnd\r\nPrivilege: system,all\r\n\r\n"
+#: Where the timed part of a steady-state stream (:func:`generate_steady`) begins: every client of a
+#: comparison starts its clocks and its count at this event (:mod:`bench.ingest`).
+START_EVENT = b"Event: BenchStart\r\nPrivilege: system,all\r\n\r\n"
 #: The last call of every stream: its ``call.ended`` tells a daemon-level consumer the stream is done.
 END_CALL_ID = "bench.end"
 STREAM_VERSION = 4  # bump when the shape changes so cached files are rebuilt
@@ -152,11 +156,13 @@ def generate(events: int, *, seed: int = 8, concurrency: int = 400) -> Iterator[
 
 
 def interleave(
-    start_call: Callable[[int], Iterator[bytes]], events: int, rng: random.Random, concurrency: int
+    start_call: Callable[[int], Iterator[bytes]], events: int, rng: random.Random, concurrency: int,
+    active: list[Iterator[bytes]] | None = None,
 ) -> Iterator[bytes]:
-    """Calls ``start_call(0)``, ``start_call(1)`` … kept ``concurrency`` at a time, their events taken
-    from a random one each step, until ``events`` are out and every started call has ended."""
-    active: list[Iterator[bytes]] = []
+    """Calls ``start_call(0)``, ``start_call(1)`` … kept ``concurrency`` at a time (beside the calls of
+    ``active``, already under way), their events taken from a random one each step, until ``events`` are out
+    and every started call has ended."""
+    active = [] if active is None else active
     started = 0
     emitted = 0
     while emitted < events or active:
@@ -173,6 +179,42 @@ def interleave(
         yield item
 
 
+def generate_steady(events: int, *, calls: int, seed: int = 8) -> Iterator[bytes]:
+    """``calls`` calls in progress at every moment, each at a random point of its life, before ``BenchStart``;
+    then ``events`` events of the same interleaving (a new call starts whenever one ends), and no more.
+
+    The untimed prefix is what makes the timed part a steady state: :func:`generate` starts every call at
+    once, so with ``calls`` large against ``events`` its stream is mostly the first events of each call
+    (set-up) while the tracked state grows from nothing. Here each call is first advanced by a uniform random
+    number of its events (half a call on average, interleaved at random like the rest, so that the tracker's
+    heap is laid out as a busy PBX's would be, not call by call); the mix and the state size of the timed
+    part are then those of ``calls`` simultaneous calls in progress.
+    """
+    rng = random.Random(seed)
+    epoch = 1795917000
+    # Fewer than CALL_EVENTS events each: no call ends in the prefix, so all ``calls`` are under way at its end.
+    advancing = [(queue_call(n, rng, epoch), rng.randrange(CALL_EVENTS)) for n in range(calls)]
+    parked: list[Iterator[bytes]] = []
+    while advancing:
+        idx = rng.randrange(len(advancing))
+        it, left = advancing[idx]
+        if left == 0:
+            parked.append(it)
+            advancing[idx] = advancing[-1]
+            advancing.pop()
+            continue
+        advancing[idx] = (it, left - 1)
+        yield next(it)
+    yield START_EVENT
+    # cut after ``events``, as a stream of a PBX that keeps working (the calls under way are not ended)
+    yield from itertools.islice(interleave(lambda n: queue_call(calls + n, rng, epoch), 10**15, rng, calls, parked),
+                                events)
+
+
+#: Events of the shortest call of :func:`queue_call` (a quarter have four more: DTMF keys).
+CALL_EVENTS = 31
+
+
 def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[Path, int]:
     """The cached stream on disk (banner, events, a final ``BenchEnd``) and its exact event count."""
     name = f"ami-v{STREAM_VERSION}-{events}-{seed}-{concurrency}"
@@ -181,7 +223,8 @@ def stream_file(events: int, *, seed: int = 8, concurrency: int = 400) -> tuple[
 
 def cached_stream(name: str, items: Callable[[], Iterable[bytes]]) -> tuple[Path, int]:
     """``$TMPDIR/callbridge-bench/NAME.raw``: banner, ``items()``, the end call, ``BenchEnd``; and its event
-    count. Written once (building a large stream in Python takes seconds no measurement should pay)."""
+    count (after ``BenchStart`` when ``items()`` has one: what the clients count). Written once (building a
+    large stream in Python takes seconds no measurement should pay)."""
     cache = Path(tempfile.gettempdir()) / "callbridge-bench"
     cache.mkdir(exist_ok=True)
     path = cache / f"{name}.raw"
@@ -195,7 +238,7 @@ def cached_stream(name: str, items: Callable[[], Iterable[bytes]]) -> tuple[Path
         chunk: list[bytes] = []
         for item in items():
             chunk.append(item)
-            count += 1
+            count = 0 if item is START_EVENT else count + 1  # what a client counts: the events after it
             if len(chunk) >= 4096:
                 out.write(b"".join(chunk))
                 chunk.clear()

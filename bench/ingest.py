@@ -53,6 +53,7 @@ class CallbridgeCounter(asyncio.Protocol):
         self.feed = feed
         self.count = 0
         self.domain_events = 0
+        self.mark: tuple[float, float] | None = None  # the clocks at BenchStart
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, hence a cast rather than isinstance.
@@ -67,7 +68,10 @@ class CallbridgeCounter(asyncio.Protocol):
             ev = decode(frame)
             if feed is not None:
                 self.domain_events += len(feed(ev))
-            if frame.name == "BenchEnd" and not self.done.done():
+            name = frame.name
+            if name == START:
+                self.count, self.mark = 0, clocks()
+            elif name == "BenchEnd" and not self.done.done():
                 self.done.set_result(self.count)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -82,6 +86,7 @@ class BareCounter(asyncio.Protocol):
         self.done = done
         self.buf = b""
         self.count = 0
+        self.mark: tuple[float, float] | None = None  # the clocks at BenchStart
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, hence a cast rather than isinstance.
@@ -94,7 +99,10 @@ class BareCounter(asyncio.Protocol):
             msg = dict(line.split(": ", 1) for line in part.decode("utf-8").split("\r\n") if ": " in line)
             if "Event" in msg:
                 self.count += 1
-                if msg["Event"] == "BenchEnd" and not self.done.done():
+                name = msg["Event"]
+                if name == START:
+                    self.count, self.mark = 0, clocks()
+                elif name == "BenchEnd" and not self.done.done():
                     self.done.set_result(self.count)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -102,20 +110,31 @@ class BareCounter(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"closed after {self.count} events"))
 
 
-#: What a client run gives: events counted, wall seconds and this process's CPU seconds, both from connect to
-#: the end event (not the client's teardown: freeing a tracker of 100k calls is no cost per event, and the
-#: bare parser has nothing to free).
+#: What a client run gives: events counted, wall seconds and this process's CPU seconds, all from connect (from
+#: ``BenchStart`` when the stream has one: a steady-state stream's untimed prefix) to the end event (not the
+#: client's teardown: freeing a tracker of 100k calls is no cost per event, and the bare parser has nothing to
+#: free).
 Run = tuple[int, float, float]
+START = "BenchStart"
 
 
-async def _run_protocol(port: int, make: Callable[[asyncio.Future[int]], asyncio.Protocol]) -> Run:
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(mark: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clocks()
+    return wall - mark[0], cpu - mark[1]
+
+
+async def _run_protocol(port: int, make: Callable[[asyncio.Future[int]], CallbridgeCounter | BareCounter]) -> Run:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
-    start, cpu = time.perf_counter(), time.process_time()
-    transport, _ = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
+    mark = clocks()
+    transport, protocol = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
     try:
         count = await asyncio.wait_for(done, TIMEOUT_S)
-        return count, time.perf_counter() - start, time.process_time() - cpu
+        return count, *_since(protocol.mark or mark)
     finally:
         transport.close()
 
@@ -132,7 +151,7 @@ async def run_callbridge(port: int) -> Run:
     feed, _ = tracker_factory()
     client = AmiClient("127.0.0.1", port, "callbridge", "bench", ping_interval=3600.0, resync_timeout=60.0)
     count = 0
-    start, cpu = time.perf_counter(), time.process_time()
+    mark = clocks()
     client.start()
     try:
         async with asyncio.timeout(TIMEOUT_S):
@@ -144,13 +163,16 @@ async def run_callbridge(port: int) -> Run:
                     count += 1
                     if feed is not None:
                         feed(item)
-                    if type(item) is GenericEvent and item.name == "BenchEnd":
-                        done = True
-                        break
+                    if type(item) is GenericEvent:
+                        if item.name == START:
+                            count, mark = 0, clocks()
+                        elif item.name == "BenchEnd":
+                            done = True
+                            break
                 if done:
                     break
     finally:
-        elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+        elapsed, used = _since(mark)
         await client.close()
     return count, elapsed, used
 
@@ -166,11 +188,14 @@ async def run_panoramisk(port: int) -> Run:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     count = 0
+    mark = clocks()
 
     def on_event(_manager: Any, message: Any) -> None:
-        nonlocal count
+        nonlocal count, mark
         count += 1
-        if message.event == "BenchEnd" and not done.done():
+        if message.event == START:
+            count, mark = 0, clocks()
+        elif message.event == "BenchEnd" and not done.done():
             done.set_result(count)
 
     manager = Manager(
@@ -178,11 +203,11 @@ async def run_panoramisk(port: int) -> Run:
         reconnect_timeout=3600,
     )
     manager.register_event("*", on_event)
-    start, cpu = time.perf_counter(), time.process_time()
+    mark = clocks()
     await manager.connect()
     try:
         total = await asyncio.wait_for(done, TIMEOUT_S)
-        return total, time.perf_counter() - start, time.process_time() - cpu
+        return total, *_since(mark)
     finally:
         manager.close()
 

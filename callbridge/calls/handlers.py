@@ -249,8 +249,3 @@ HANDLERS: dict[type[ami.AmiEvent], Handler] = {
     **dialing.HANDLERS,
     **transfers.HANDLERS,
 }
-#: Event classes whose handler does nothing but apply ``ev.snap`` (VarSet: unless the variable is kept), so
-#: that :meth:`CallTracker.feed` may skip them when that snapshot is the one last applied to the channel.
-SNAPSHOT_ONLY: frozenset[type[ami.AmiEvent]] = frozenset(
-    cls for cls, handler in HANDLERS.items() if handler in (_update_only, _create, _varset)
-)

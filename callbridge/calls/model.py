@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from callbridge.ami.event_types import ChannelSnapshot
 from callbridge.fastinit import quick_constructor
 
 
@@ -179,10 +178,9 @@ class Channel:
     dtmf_down: set[str] | frozenset[str] = NOTHING  # digits whose DTMFBegin was seen: see key_down()
     # CB_* / QUEUE* channel variables; the shared empty NO_VARIABLES until the first (most never get one)
     variables: Variables = NO_VARIABLES
-    # The snapshot last applied to this channel when applying it again is a no-op (None otherwise): most
-    # events repeat a channel's snapshot unchanged, and recognising that is one tuple compare. Kept here
-    # rather than in a uniqueid-keyed dict of the tracker: one big-dict look-up less per event, and no entry.
-    applied: ChannelSnapshot | None = field(default=None, compare=False, repr=False)
+    # Whether a snapshot whose applied fields equal this channel's may be skipped (TrackerState.touch): always,
+    # once one was applied, but for a caller whose hotline is still unresolved (asked again on every one).
+    settled: bool = field(default=False, compare=False, repr=False)
 
     def dial(self, uid: str) -> None:
         """``uid`` is being dialled by this channel (DialBegin)."""
@@ -331,6 +329,10 @@ class Queue:
     members: dict[str, QueueMemberState] = field(default_factory=dict)  # by interface (or name)
     offers: dict[str, str] = field(default_factory=dict)  # member interface → uniqueid of the caller it rings
     strategy: str = ""
+    # ``offers`` the other way round, uniqueid → the interfaces ringing it (an index of the tracker's, see
+    # rooms.offer): a caller hanging up finds its offers without a pass over every member of the queue.
+    offered: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False,
+                                                metadata={"index": True})  # fmt: skip
     # No caller's position is above this (an index of the tracker's, not a fact: see rooms.remove_caller):
     # a caller leaving at or behind it has nobody behind to move up, so the leave costs no scan of the queue.
     top: int = field(default=UNKNOWN_TOP, compare=False, repr=False, metadata={"index": True})

@@ -229,9 +229,9 @@ def _resync_conferences(s: TrackerState, events: Sequence[ami.AmiEvent], out: Ou
 
 
 def _channel_json(ch: Channel) -> dict[str, object]:
-    """A channel's fields without ``applied`` (the snapshot-skip memo, not a fact about the channel)."""
+    """A channel's fields without ``settled`` (the snapshot-skip flag, not a fact about the channel)."""
     out: dict[str, object] = jsonable(ch)
-    del out["applied"]
+    del out["settled"]
     out["variables"] = dict(ch.variables)
     return out
 

@@ -209,9 +209,37 @@ def _agent(s: TrackerState, ev: ami.AgentEvent, out: Out) -> None:
     uid = snap.uniqueid
     if kind is _CALLED:
         _index(s, uid, queue_name)
-        queue.offers[key] = uid
+        offer(queue, key, uid)
     elif queue.offers.get(key) == uid:
-        del queue.offers[key]
+        withdraw(queue, key)
+
+
+def offer(queue: Queue, key: str, uid: str) -> None:
+    """The member ``key`` rings the caller ``uid`` (instead of whom it rang before, if anyone)."""
+    before = queue.offers.get(key)
+    if before == uid:
+        return
+    if before is not None:
+        _unindex_offer(queue, before, key)
+    queue.offers[key] = uid
+    keys = queue.offered.get(uid)
+    queue.offered[uid] = (key,) if keys is None else (*keys, key)
+
+
+def withdraw(queue: Queue, key: str) -> None:
+    """The member ``key`` no longer rings anyone (it answered, or its ringing ended)."""
+    uid = queue.offers.pop(key, None)
+    if uid is not None:
+        _unindex_offer(queue, uid, key)
+
+
+def _unindex_offer(queue: Queue, uid: str, key: str) -> None:
+    keys = queue.offered.get(uid, ())
+    rest = tuple(k for k in keys if k != key)
+    if rest:
+        queue.offered[uid] = rest
+    else:
+        queue.offered.pop(uid, None)
 
 
 def _params(s: TrackerState, ev: ami.QueueParams, out: Out) -> None:
@@ -331,8 +359,9 @@ def channel_gone(s: TrackerState, ch: Channel, out: Out) -> None:
             continue
         if uid in queue.callers:
             remove_caller(queue, uid)
-        if uid in queue.offers.values():
-            for key in [k for k, rung in queue.offers.items() if rung == uid]:
+        # the reverse index, not a pass over the queue's offers: a queue may have hundreds of members
+        for key in queue.offered.pop(uid, ()):
+            if queue.offers.get(key) == uid:
                 del queue.offers[key]
     if s.conferences:
         for conf in list(s.conferences.values()):

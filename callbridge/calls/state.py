@@ -90,12 +90,26 @@ class TrackerState:
         """Update (or create) the channel a snapshot describes; ``None`` when it cannot or must not."""
         if snap is None:
             return None
-        uid = snap[10]  # .uniqueid (hot: nearly every event touches one or two channels)
-        ch = self.channels.get(uid)
-        if ch is not None and ch.applied == snap:
-            return ch  # the very snapshot last applied: applying it again would change nothing
         # One unpack instead of a dozen attribute reads.
-        name, _, state_desc, caller_num, caller_name, connected_num, connected_name, context, exten, _, _, _ = snap
+        name, _, state_desc, caller_num, caller_name, connected_num, connected_name, context, exten, _, uid, _ = snap
+        ch = self.channels.get(uid)
+        if (
+            ch is not None
+            and ch.settled
+            # Most events repeat their channel's snapshot, or change only what is not kept (the dialplan
+            # priority, the numeric state beside its name): then applying it would change nothing. Compared
+            # field by field with the channel, not with the last snapshot kept whole: at 100k calls that tuple
+            # and the strings only it held (uniqueid, linkedid, priority) were cache misses on every event
+            # and a tuple per channel (the per-event cost grew with the calls, issue 19.3).
+            and connected_num == ch.connected_num
+            and caller_num == ch.caller_num
+            and (state_desc == ch.state_desc or not state_desc)
+            and connected_name == ch.connected_name
+            and caller_name == ch.caller_name
+            and (name == ch.name or not name)
+            and (not context or (context == ch.context and exten == ch.exten))
+        ):
+            return ch
         if not uid:
             return None
         if ch is None:
@@ -115,10 +129,7 @@ class TrackerState:
         if context:
             ch.context = context
             ch.exten = exten
-        if ch.role != "caller" or self._caller_updated(ch, snap, out):
-            ch.applied = snap
-        else:
-            ch.applied = None
+        ch.settled = ch.role != "caller" or self._caller_updated(ch, snap, out)
         return ch
 
     def _new_channel(self, snap: ChannelSnapshot, create: bool) -> Channel | None:

@@ -36,10 +36,10 @@ from types import MappingProxyType
 
 import structlog
 
-from callbridge.ami.event_types import AmiEvent, GenericEvent, VarSet
+from callbridge.ami.event_types import AmiEvent, GenericEvent
 from callbridge.calls import hops
 from callbridge.calls.debuglog import debug_enabled
-from callbridge.calls.handlers import HANDLERS, KEPT_VARIABLES, SNAPSHOT_ONLY
+from callbridge.calls.handlers import HANDLERS
 from callbridge.calls.model import Bridge, Call, Channel, Conference, KnownCall, Queue
 from callbridge.calls.numbers import CHINA, NumberPlan
 from callbridge.calls.resync import apply_resync, channels_listed, state_as_json
@@ -90,22 +90,8 @@ class CallTracker:
         state = self.state
         state.now = now
         state.seq += 1
-        cls = type(ev)
-        if cls in SNAPSHOT_ONLY:
-            # Many events only repeat a channel's snapshot (a trunk's Newstate Up, a VarSet of a variable
-            # nobody reads): when it is the one last applied, there is nothing to do.
-            snap = ev.snap  # type: ignore[attr-defined]  # every such class is a ChannelEvent
-            ch = state.channels.get(snap[10])
-            if (
-                ch is not None
-                and ch.applied == snap
-                and (
-                    cls is not VarSet or not ev.variable.startswith(KEPT_VARIABLES)  # type: ignore[attr-defined]
-                )
-            ):
-                return []
         out: list[DomainEvent] = []
-        handler = HANDLERS.get(cls)
+        handler = HANDLERS.get(type(ev))
         if handler is None:
             if isinstance(ev, GenericEvent) and ev.name in UNTYPED_READ:
                 channels_listed(state, ev, out)

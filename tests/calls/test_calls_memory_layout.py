@@ -112,10 +112,14 @@ def test_channel_lists_of_calls_and_bridges_are_lists(tracker: CallTracker) -> N
     assert uids == ["b"]
 
 
-def test_the_applied_snapshot_is_the_channels_own(tracker: CallTracker) -> None:
-    """No uniqueid-keyed dict of snapshots beside the channels: the channel holds the one last applied."""
-    assert not hasattr(tracker.state, "applied")
-    assert all(ch.applied is not None and ch.applied.uniqueid == ch.uniqueid for ch in tracker.channels.values())
+def test_no_snapshot_is_kept_beside_the_channels(tracker: CallTracker) -> None:
+    """Neither a uniqueid-keyed dict of snapshots nor a snapshot per channel: whether one may be skipped is
+    decided against the channel's own fields (``TrackerState.touch``), and every channel but an unresolved
+    caller is settled once a snapshot was applied."""
+    assert not hasattr(tracker.state, "applied") and "applied" not in Channel.__slots__
+    channels = tracker.channels.values()
+    assert all(not isinstance(getattr(ch, slot), tuple) for ch in channels for slot in Channel.__slots__)
+    assert all(ch.settled for ch in tracker.channels.values() if ch.role != "caller")
 
 
 def test_queue_index_shares_one_tuple_per_queue(tracker: CallTracker) -> None:

@@ -1,7 +1,7 @@
 """The tracker's fast paths change nothing observable.
 
-Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that is the one last applied to its
-channel (:meth:`CallTracker.feed` / :meth:`TrackerState.touch`), the queue index of
+Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that would change none of its
+channel's fields (:meth:`CallTracker.feed` / :meth:`TrackerState.touch`), the queue index of
 :func:`callbridge.calls.rooms.channel_gone`, the domain-event constructors of :mod:`callbridge.calls.builders`
 and the model's quick constructors (:func:`callbridge.calls.model.quick_constructor`). Each is compared with
 the plain way over every recorded trace and over the benchmark stream: same domain events, same state after
@@ -28,7 +28,6 @@ from callbridge.ami.event_types import AmiEvent, ChannelSnapshot
 from callbridge.ami.framing import AmiFramer, AmiMessage
 from callbridge.calls import builders, handlers, model, rooms, state
 from callbridge.calls import events as ce
-from callbridge.calls import tracker as tracker_module
 from callbridge.calls.model import Bridge, Call, CallState, Channel, Queue, QueueCaller, States
 from callbridge.calls.state import HotlineOf, TrackerState
 from callbridge.calls.tracker import CallTracker
@@ -109,10 +108,10 @@ _touch = TrackerState.touch
 def _touch_applying_every_snapshot(
     t: TrackerState, snap: ChannelSnapshot | None, out: list[DomainEvent], create: bool = True
 ) -> Channel | None:
-    """``TrackerState.touch`` with no snapshot known as applied (``Channel.applied``), so none is skipped."""
+    """``TrackerState.touch`` with no channel known as settled (``Channel.settled``), so no snapshot is skipped."""
     ch = t.channels.get(snap.uniqueid) if snap is not None else None
     if ch is not None:
-        ch.applied = None
+        ch.settled = False
     return _touch(t, snap, out, create)
 
 
@@ -157,7 +156,6 @@ def _plain_ways() -> Iterator[None]:
         mp.setattr(rooms, "channel_gone", _channel_gone_scanning_every_queue)
         mp.setattr(rooms, "remove_caller", _remove_caller_moving_everyone_up)
         mp.setattr(TrackerState, "touch", _touch_applying_every_snapshot)
-        mp.setattr(tracker_module, "SNAPSHOT_ONLY", frozenset())
         for name, (users, cls, fields) in _QUICK.items():
             for module in users:
                 mp.setattr(module, name, _class_call(cls, *fields))
