@@ -21,7 +21,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from bench.amistream import generate
+from bench.amistream import generate, generate_steady
 from callbridge.ami import event_types as ami
 from callbridge.ami.decode import decode
 from callbridge.ami.event_types import AmiEvent, ChannelSnapshot
@@ -260,6 +260,35 @@ def test_fast_paths_match_the_plain_way_on_the_benchmark_stream(hotlines: str) -
     events = [decode(f) for chunk in generate(1500, concurrency=40) for f in framer.feed(chunk)
               if isinstance(f, AmiMessage) and f.kind == "event"]  # fmt: skip
     assert _compare(events, lambda: _hotlines(hotlines), every=40) > 300
+
+
+def test_fast_paths_match_the_plain_way_on_the_steady_state_stream() -> None:
+    """Calls under way at every point of their lives, a member's offer overwritten by the next caller it rings
+    before the first is taken (200 members, 120 callers at once), hang-ups while offered."""
+    framer = AmiFramer()
+    events = [decode(f) for chunk in generate_steady(1200, calls=120) for f in framer.feed(chunk)
+              if isinstance(f, AmiMessage) and f.kind == "event"]  # fmt: skip
+    assert _compare(events, lambda: _hotlines("inbound"), every=50) > 300
+
+
+def test_the_offers_index_is_the_offers_the_other_way_round() -> None:
+    """``Queue.offered`` (uniqueid → the members ringing it) is exactly ``Queue.offers`` inverted, after every
+    event of a stream where offers are made, overwritten, taken and ended by hang-ups."""
+    framer = AmiFramer()
+    t = CallTracker()
+    checked = 0
+    for chunk in generate_steady(3000, calls=300):
+        for f in framer.feed(chunk):
+            if not (isinstance(f, AmiMessage) and f.kind == "event"):
+                continue
+            t.feed(decode(f), now=0.0)
+            for queue in t.queues.values():
+                inverted: dict[str, set[str]] = {}
+                for key, uid in queue.offers.items():
+                    inverted.setdefault(uid, set()).add(key)
+                assert {uid: set(keys) for uid, keys in queue.offered.items()} == inverted
+                checked += len(inverted)
+    assert checked > 10_000
 
 
 def _sample_values(cls: type[DomainEvent]) -> dict[str, object]:
