@@ -27,7 +27,7 @@ def remove_channel(s: TrackerState, uid: str, out: Out, cause: int | None = None
         if bridge is not None:
             bridge.channels.discard(uid)
     rooms.channel_gone(s, ch, out)
-    call = s.calls.get(ch.linkedid)
+    call = ch.call
     if call is None:
         return
     call.channels.discard(uid)

@@ -181,6 +181,10 @@ class Channel:
     # Whether a snapshot whose applied fields equal this channel's may be skipped (TrackerState.touch): always,
     # once one was applied, but for a caller whose hotline is still unresolved (asked again on every one).
     settled: bool = field(default=False, compare=False, repr=False)
+    # The call of its Linkedid, ``calls[linkedid]`` held directly: that look-up was one of the big-dict
+    # look-ups of nearly every event, each a few cache misses at 100k calls. A call object is made only when
+    # its Linkedid has none and dropped only with its last channel, so the two never differ (tested).
+    call: Call | None = field(default=None, compare=False, repr=False, metadata={"index": True})
 
     def dial(self, uid: str) -> None:
         """``uid`` is being dialled by this channel (DialBegin)."""

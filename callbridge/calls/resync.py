@@ -17,6 +17,7 @@ call's first channel (``VarSet`` items, see :mod:`callbridge.ami.resync`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Sequence
 
@@ -228,10 +229,14 @@ def _resync_conferences(s: TrackerState, events: Sequence[ami.AmiEvent], out: Ou
             rooms.leave_conference(s, conf, uid, out)
 
 
+_NOT_FACTS = ("settled", "call")
+
+
 def _channel_json(ch: Channel) -> dict[str, object]:
-    """A channel's fields without ``settled`` (the snapshot-skip flag, not a fact about the channel)."""
-    out: dict[str, object] = jsonable(ch)
-    del out["settled"]
+    """A channel's fields without ``settled`` (the snapshot-skip flag) and ``call`` (its Linkedid's call, listed
+    beside): neither is a fact about the channel."""
+    out: dict[str, object] = {f.name: jsonable(getattr(ch, f.name)) for f in dataclasses.fields(ch)
+                              if f.name not in _NOT_FACTS}  # fmt: skip
     out["variables"] = dict(ch.variables)
     return out
 

@@ -148,6 +148,7 @@ class TrackerState:
         if call is None:
             call = self.calls[linkedid] = new_call(linkedid, self.now)
         call.channels.add(uid)
+        ch.call = call
         ch.role = "caller" if uid == linkedid else "local" if name.startswith("Local/") else "agent"  # is_local
         if ch.role == "agent" and self.hotline_of is not None and self._safe_hotline(snap):
             ch.role = "trunk"
@@ -163,7 +164,7 @@ class TrackerState:
     def _caller_updated(self, ch: Channel, snap: ChannelSnapshot, out: Out) -> bool:
         """Carry the caller's snapshot over to its call. True when the same snapshot again would change
         nothing more (the hotline is resolved or cannot be), so :meth:`touch` may skip it next time."""
-        call = self.calls.get(ch.linkedid)
+        call = ch.call
         if call is None:
             return True
         num = ch.caller_num
@@ -205,7 +206,7 @@ class TrackerState:
         """The channel's call, offered first so that consumers always see call.offered before the rest."""
         if ch is None:
             return None
-        call = self.calls.get(ch.linkedid)
+        call = ch.call
         if call is not None and not call.offered:
             self.offer(call, out)
         return call

@@ -122,7 +122,7 @@ class CallTracker:
 
     def call_of_channel(self, name_or_uniqueid: str) -> Call | None:
         ch = self.state.channel(name_or_uniqueid)
-        return self.state.calls.get(ch.linkedid) if ch else None
+        return ch.call if ch else None
 
     def local_partner(self, ch: Channel) -> Channel | None:
         return self.state.local_partner(ch)
