@@ -190,7 +190,7 @@ async def run_panoramisk(port: int) -> Run:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     count = 0
-    mark = clocks()
+    mark: tuple[float, float]  # set at connect, reset at BenchStart
 
     def on_event(_manager: Any, message: Any) -> None:
         nonlocal count, mark

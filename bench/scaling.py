@@ -51,7 +51,7 @@ def steady_stream(calls: int, events: int) -> tuple[Path, int]:
 
 def e2e_stream(calls: int, events: int) -> tuple[Path, int]:
     """``events`` events of ``calls`` calls started at once (replaced as they end), the end call, ``BenchEnd``."""
-    name = f"steady-v{amistream.STREAM_VERSION}-{calls}-{events}"
+    name = f"e2e-v{amistream.STREAM_VERSION}-{calls}-{events}"  # not a steady state: no prefix
     return amistream.cached_stream(
         name, lambda: itertools.islice(amistream.generate(10**12, concurrency=calls), events)
     )

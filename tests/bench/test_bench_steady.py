@@ -53,10 +53,10 @@ def test_at_bench_start_every_call_is_under_way_at_its_own_point() -> None:
     waiting = states[CallState.QUEUED] + states[CallState.OFFERED]
     assert states[CallState.ANSWERED] > CALLS // 5 and waiting > CALLS // 10
     # and after it, the timed part keeps N calls going: whole calls, new ones as old ones end
-    for frame in _frames(items[start + 1 :]):
+    timed = _frames(items[start + 1 :])
+    for frame in timed:
         tracker.feed(decode(frame), now=1.0)
     assert abs(len(tracker.calls) - CALLS) <= CALLS // 10
-    timed = _frames(items[start + 1 :])
     kinds = collections.Counter(f.name for f in timed)
     assert kinds["Newchannel"] and kinds["Hangup"] and kinds["BridgeEnter"] and len(timed) == 2_000
 

@@ -119,7 +119,7 @@ def test_no_snapshot_is_kept_beside_the_channels(tracker: CallTracker) -> None:
     assert not hasattr(tracker.state, "applied") and "applied" not in Channel.__slots__
     channels = tracker.channels.values()
     assert all(not isinstance(getattr(ch, slot), tuple) for ch in channels for slot in Channel.__slots__)
-    assert all(ch.settled for ch in tracker.channels.values() if ch.role != "caller")
+    assert all(ch.settled for ch in channels if ch.role != "caller")
 
 
 def test_queue_index_shares_one_tuple_per_queue(tracker: CallTracker) -> None:

@@ -1,7 +1,7 @@
 """The tracker's fast paths change nothing observable.
 
 Fast paths: snapshot unpacking, the debug-log guard, skipping a snapshot that would change none of its
-channel's fields (:meth:`CallTracker.feed` / :meth:`TrackerState.touch`), the queue index of
+channel's fields (:meth:`TrackerState.touch`), the offers index and the queue index of
 :func:`callbridge.calls.rooms.channel_gone`, the domain-event constructors of :mod:`callbridge.calls.builders`
 and the model's quick constructors (:func:`callbridge.calls.model.quick_constructor`). Each is compared with
 the plain way over every recorded trace and over the benchmark stream: same domain events, same state after
