@@ -1,6 +1,6 @@
 """A real mosquitto broker for tests and local experiments.
 
-``Mosquitto(workdir)`` writes a temporary config (loopback listener on a free port, no persistence,
+``Mosquitto(workdir)`` writes a temporary config (loopback listener on a held free port, no persistence,
 unlimited queues so counting subscribers see every message), starts ``mosquitto -c``, and waits until
 the port accepts connections. It can be killed (SIGKILL), frozen (SIGSTOP), restarted on the *same*
 port, and its users changed at run time (password file rewritten + SIGHUP, which mosquitto reloads).
@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from callbridge.testing.ports import PortHold
+
 DEFAULT_BINARY_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -38,13 +40,6 @@ def find_mosquitto() -> str | None:
     if found:
         return found
     return next((p for p in DEFAULT_BINARY_PATHS if Path(p).exists()), None)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def password_line(user: str, password: str, *, iterations: int = 101) -> str:
@@ -78,7 +73,13 @@ class Mosquitto:
         self.binary = found
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port(self.host)
+        # Held for this object's life, so that a restart on the same port (after a kill -9 outage) never
+        # finds it taken by somebody else's port-0 bind (callbridge.testing.ports says why).
+        self._hold: PortHold | None = None
+        if port is None:
+            self._hold = PortHold(self.host)
+            port = self._hold.port
+        self.port = port
         self.users = dict(users or {})
         self.allow_anonymous = (not self.users) if allow_anonymous is None else allow_anonymous
         self.extra_config = extra_config
@@ -133,6 +134,7 @@ class Mosquitto:
         if self.running:
             return
         self._write_config()
+        log_from = self._log_size()
         # The binary is a trusted local path and the config a file we just wrote.
         self._proc = subprocess.Popen(  # noqa: S603
             [self.binary, "-c", str(self.config_path)],
@@ -143,7 +145,9 @@ class Mosquitto:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited with {self._proc.returncode}: {err}\n{self.log_text()}")
+                started = self.log_text()[log_from:]  # this start's lines: why it exited, not the last run's
+                code = self._proc.returncode
+                raise RuntimeError(f"mosquitto exited with {code} on port {self.port}: {err}\n{started}")
             with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
                 return
             time.sleep(0.02)
@@ -191,6 +195,9 @@ class Mosquitto:
         if self._proc is not None and self.running:
             self._proc.send_signal(signal.SIGHUP)
 
+    def _log_size(self) -> int:
+        return len(self.log_text())
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -204,4 +211,10 @@ class Mosquitto:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the broker and give its port back."""
         self.stop()
+        if self._hold is not None:
+            self._hold.close()

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.testing.mosquitto import Mosquitto, find_mosquitto, free_port
+from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+from callbridge.testing.ports import free_port
 from tests.deploy.dockerfile import REPO, UnknownInstruction, final_stage, inside, map_paths
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(90)]

@@ -23,7 +23,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from callbridge.testing.mosquitto import find_mosquitto, free_port
+from callbridge.testing.mosquitto import find_mosquitto
+from callbridge.testing.ports import free_port
 from tests.deploy.dockerfile import REPO
 
 CONFIG_DIR = REPO / "config" / "mosquitto"

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import urllib.request
@@ -38,6 +37,7 @@ from callbridge.sim.server import AmiUser
 from callbridge.sim.simulator import Simulator
 from callbridge.testing.clock import steady_clock
 from callbridge.testing.mosquitto import Mosquitto, find_mosquitto
+from callbridge.testing.ports import PortHold
 from tests.e2e.conftest import ROOT, SECRET, agent_endpoint, copy_dialplans, sim_config, sim_phone_context
 
 pytestmark = pytest.mark.mosquitto
@@ -214,12 +214,6 @@ async def test_graceful_restart_keeps_hotline_transfer_records_and_board(tmp_pat
         await delivered_and_recorded_once(b, call_a, b_chan.linkedid, xfer)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def live_board(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live", timeout=5) as resp:
         board: dict[str, Any] = json.loads(resp.read())
@@ -263,8 +257,13 @@ def published_once_each(b: Bench, call_a: str, call_b: str, xfer: str) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
 async def test_callbridge_run_restarted_after_an_answered_transfer(tmp_path: Path, stop: signal.Signals) -> None:
+    # the web port is held across the restart: the second run binds it again (callbridge.testing.ports)
+    with PortHold() as web_port:
+        await restarted_after_an_answered_transfer(tmp_path, stop, web_port.port)
+
+
+async def restarted_after_an_answered_transfer(tmp_path: Path, stop: signal.Signals, web: int) -> None:
     async with bench(tmp_path) as b:
-        web = free_port()
         settings = run_settings(b, web)
         env = {**os.environ, "CALLBRIDGE_AMI_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
         runs: list[asyncio.subprocess.Process] = []

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from baseconf import BASE_FILES
 
+from callbridge.testing.ports import PortHold
+
 REPO = Path(__file__).resolve().parents[2]
 AST = Path("/opt/ast")
 #: the binary to run (``$CALLBRIDGE_LIVE_ASTERISK`` overrides it: another build, or a test of the skip)
@@ -32,12 +34,6 @@ ASTERISK = Path(os.environ.get("CALLBRIDGE_LIVE_ASTERISK") or AST / "sbin" / "as
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 INSTALL_SH = REPO.parent / "shared" / "asterisk" / "install.sh"
 AMI_SECRET = "live-test-secret-not-for-production"
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def free_udp_port(span: int = 1) -> int:
@@ -212,11 +208,16 @@ class Sipp:
 @dataclass
 class LivePbx:
     root: Path
-    ami_port: int = field(default_factory=free_tcp_port)
+    #: held while the PBX lives: ``core restart now`` rebinds AMI on it (callbridge.testing.ports says why)
+    ami_hold: PortHold = field(default_factory=PortHold, repr=False)
     sip_port: int = field(default_factory=free_udp_port)
     rtp_start: int = field(default_factory=free_udp_range)
     proc: subprocess.Popen[bytes] | None = None
     sipps: list[Sipp] = field(default_factory=list)
+
+    @property
+    def ami_port(self) -> int:
+        return self.ami_hold.port
 
     @property
     def etc(self) -> Path:
@@ -310,6 +311,7 @@ class LivePbx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.ami_hold.close()
 
     # --- SIPp ----------------------------------------------------------------------------------------
 
