@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,8 @@ from types import TracebackType
 
 from callbridge.testing.ports import PortHold
 
+#: mosquitto's line once its listeners are open (log_type notice, which the config turns on)
+RUNNING = re.compile(r"mosquitto version \S+ running")
 DEFAULT_BINARY_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -148,8 +151,11 @@ class Mosquitto:
                 started = self.log_text()[log_from:]  # this start's lines: why it exited, not the last run's
                 code = self._proc.returncode
                 raise RuntimeError(f"mosquitto exited with {code} on port {self.port}: {err}\n{started}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
-                return
+            # Up once this start logged "running" (after it opened its listener) and the port answers: a
+            # connection alone could reach somebody else listening there while this one fails to bind.
+            if RUNNING.search(self.log_text(), log_from):
+                with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
             time.sleep(0.02)
         self.stop(kill=True)
         raise TimeoutError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")

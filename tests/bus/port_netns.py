@@ -32,17 +32,22 @@ def loopback_up() -> None:
 
 
 def take_every_port() -> tuple[list[socket.socket], list[int]]:
-    """Bind port 0 (half with SO_REUSEADDR, as asyncio servers do) until the kernel has no port left."""
+    """Other programs bind port 0 until the kernel has no port left: every other one a plain bind (a
+    free-port probe), the rest servers that listen (SO_REUSEADDR, as asyncio's). Either keeps mosquitto
+    from binding the same port; a non-listening SO_REUSEADDR socket would not (PortHold relies on it)."""
     socks: list[socket.socket] = []
     while True:
         s = socket.socket()
-        if len(socks) % 2:
+        server = len(socks) % 2 == 1
+        if server:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", 0))
         except OSError:
             s.close()
             return socks, [t.getsockname()[1] for t in socks]
+        if server:
+            s.listen()
         socks.append(s)
 
 
@@ -54,6 +59,10 @@ def main(held: bool) -> dict[str, object]:
         with broker:
             broker.stop(kill=True)
             others, ports = take_every_port()
+            # One of them lets go of its port (never the broker's): the start's readiness probe connects
+            # from a port-0 port too, and with none left it could not tell that the broker listens.
+            spare = next(s for s in others if s.getsockname()[1] != broker.port)
+            spare.close()
             error = ""
             try:
                 broker.start()  # returns once it accepts connections on its port
