@@ -8,9 +8,11 @@ without a C compiler runs the pure-Python path only, and must say so by setting 
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -149,8 +151,13 @@ def test_snapshots_built_in_c_decode_as_the_python_readers_do(
         assert message_fields(frames[0])[lines[-1][1]] == lines[-1][2]
 
 
+def _c_module() -> Any:
+    return importlib.import_module("callbridge.ami.fast._fastframe")
+
+
 @needs_c
 def test_the_c_loop_builds_the_bulk_events_and_shares_repeated_values() -> None:
+    _c_module().value_cache_clear()  # what earlier tests (10k-call streams) taught it must not decide this
     framer = AmiFramer(expect_banner=False)
     messages = [f for f in framer.feed(b"".join(generate(20))) if isinstance(f, AmiMessage) and f.kind == "event"]
     dials = [m for m in messages if m.name == "DialBegin"]
@@ -171,6 +178,7 @@ def test_the_c_loop_builds_the_bulk_events_and_shares_repeated_values() -> None:
 def test_non_ascii_values_are_shared_too() -> None:
     """Callers' names (张伟, José Müller) go through the value cache like ASCII values (issue 19.5: each
     decoded anew was one copy per snapshot the tracker kept); equal bytes in different scripts stay apart."""
+    _c_module().value_cache_clear()
     names = ["张伟", "José Müller", "杨帆 (12345)", "Jos\u00e9 M\u00fcller", "Ω", "O"]
     frames = [f"Event: UserEvent\r\nCallerIDName: {n}\r\nN: {i}\r\n\r\n" for i, n in enumerate(names * 3)]
     data = "".join(frames).encode()
@@ -180,6 +188,35 @@ def test_non_ascii_values_are_shared_too() -> None:
     first = {v: v for v in values[: len(names)]}
     assert all(v is first[v] for v in values[len(names) :])
     assert values[0] is not values[1] and values[4] != values[5]
+
+
+def _values_of(framer: AmiFramer, lines: list[str], header: str) -> list[str]:
+    data = "".join(f"Event: UserEvent\r\n{line}\r\n\r\n" for line in lines).encode()
+    return [message_fields(f)[header] for f in framer.feed(data) if isinstance(f, AmiMessage)]
+
+
+@needs_c
+def test_a_header_whose_values_never_come_again_is_taken_off_the_value_cache_for_a_while() -> None:
+    """A Timestamp never repeats, nor at 100k calls do uniqueids (the cache holds 8192): their puts only
+    pushed out values that would have come again (issue 19.3). After 1,024 look-ups with fewer than one in
+    eight found, a header's next 65,536 values skip the cache; then it is watched again. A header whose
+    values repeat keeps its shared str objects throughout; equal values stay equal either way."""
+    c = _c_module()
+    c.value_cache_clear()
+    framer = AmiFramer(expect_banner=False)
+    lines = [f"XOnce: {n}.{n * 7}\r\nXSame: same-{n % 4}" for n in range(1024)]
+    assert _values_of(framer, lines, "XOnce") == [f"{n}.{n * 7}" for n in range(1024)]
+    assert c.value_cache_watch("XOnce") == (0, 0, 65536)  # 1,024 looked up, none found: off the cache
+    assert c.value_cache_watch("XSame") == (0, 0, 0)  # its 1,024 found but the first 4: watched anew
+    twice = _values_of(framer, ["XOnce: again\r\nXSame: same-1"] * 2, "XOnce")
+    assert twice == ["again", "again"] and twice[0] is not twice[1]  # straight to new strs
+    same = _values_of(framer, ["XSame: same-1"] * 2, "XSame")
+    assert same[0] is same[1]
+    assert c.value_cache_watch("XOnce") == (0, 0, 65534)
+    _values_of(framer, [f"XOnce: {n}" for n in range(65534)], "XOnce")
+    assert c.value_cache_watch("XOnce") == (0, 0, 0)  # watched again: the calls up may have changed
+    again = _values_of(framer, ["XOnce: again"] * 2, "XOnce")
+    assert again[0] is again[1] and c.value_cache_watch("XOnce") == (2, 1, 0)
 
 
 @needs_c

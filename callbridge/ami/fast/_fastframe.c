@@ -28,7 +28,8 @@
  * Strings: header names are interned once each; short values go through a bounded cache, so that
  * the values that repeat from event to event (a channel's name, uniqueid, state, context, caller
  * number ...) are one object each while they keep coming: fewer allocations here, and a hash that
- * is computed once, not at every dict look-up of the tracker.
+ * is computed once, not at every dict look-up of the tracker. A header whose values do not come again
+ * while cached (a timestamp; uniqueids at 100k calls) is taken off the cache for a while (cache_on()).
  *
  * The pure-Python path stays the reference: tests run both and compare (tests/ami/test_fastframe.py,
  * tests/fuzz/test_fuzz_ami_stream.py).
@@ -50,6 +51,8 @@ typedef struct {
     char chars[NAME_MAX_LEN];
     PyObject *name; /* strong reference, lives as long as the module */
     int role;       /* prefix * SNAP_FIELDS + field of a snapshot field, or -1 */
+    /* how its values fare in the value cache: see cache_on() */
+    uint32_t tries, hits, skip;
 } name_slot;
 
 static name_slot names[NAME_SLOTS];
@@ -120,11 +123,13 @@ same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t len)
     return 1;
 }
 
-/* The cached str for an ASCII name (already hashed), or a new str; *role gets its snapshot role. */
+/* The cached str for an ASCII name (already hashed), or a new str; *role gets its snapshot role, *at
+ * its slot (NULL for a name not cached). */
 static PyObject *
-name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role)
+name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role, name_slot **at)
 {
     *role = -1;
+    *at = NULL;
     if (len <= NAME_MAX_LEN) {
         for (unsigned long probe = hash;; probe++) {
             name_slot *slot = &names[probe & (NAME_SLOTS - 1)];
@@ -142,11 +147,13 @@ name_of(const unsigned char *s, Py_ssize_t len, unsigned long hash, int *role)
                 slot->role = role_of(slot->chars, len);
                 names_used++;
                 *role = slot->role;
+                *at = slot;
                 Py_INCREF(name);
                 return name;
             }
             if (slot->hash == hash && slot->len == len && same_bytes((const unsigned char *)slot->chars, s, len)) {
                 *role = slot->role;
+                *at = slot;
                 Py_INCREF(slot->name);
                 return slot->name;
             }
@@ -188,6 +195,39 @@ value_hash(const unsigned char *s, Py_ssize_t len)
     return h ^ (h >> 32);
 }
 
+/* Whether a value of this header goes through the cache. The values of some headers hardly ever come
+ * again while they are still cached: a Timestamp never, and with tens of thousands of calls up neither do
+ * their uniqueids, channel names or numbers (the cache holds 8192). For those the cache is only a cost,
+ * and at 100k calls a large one: each put drops the set's older str, by then out of the CPU caches, and
+ * pushes out a value that would have come again. So each header is watched: when fewer than one in
+ * eight of PROBE_LOOKUPS of its values were found, the next SKIP_LOOKUPS of them go straight to a new
+ * str, and then it is watched again (the calls up change). A header of a name not cached (slot NULL)
+ * always goes through. Which str object a value is never changes what it equals. */
+#define PROBE_LOOKUPS 1024
+#define SKIP_LOOKUPS 65536
+
+static inline int
+cache_on(name_slot *slot)
+{
+    if (slot == NULL || slot->skip == 0)
+        return 1;
+    slot->skip--;
+    return 0;
+}
+
+static inline void
+cache_note(name_slot *slot, uint32_t hit)
+{
+    if (slot == NULL)
+        return;
+    slot->hits += hit;
+    if (++slot->tries == PROBE_LOOKUPS) {
+        if (slot->hits * 8 < PROBE_LOOKUPS)
+            slot->skip = SKIP_LOOKUPS;
+        slot->tries = slot->hits = 0;
+    }
+}
+
 /* A cache hit: moved to the front of its set (most recently used first), a new reference. */
 static inline PyObject *
 cache_hit(value_set *set, int w)
@@ -217,7 +257,7 @@ cache_put(value_set *set, uint64_t hash, PyObject *value)
 }
 
 static PyObject *
-ascii_value(const unsigned char *s, Py_ssize_t len)
+ascii_value(const unsigned char *s, Py_ssize_t len, name_slot *slot)
 {
     if (len == 0) {
         Py_INCREF(empty);
@@ -225,15 +265,18 @@ ascii_value(const unsigned char *s, Py_ssize_t len)
     }
     value_set *set = NULL;
     uint64_t hash = 0;
-    if (len <= VALUE_MAX_LEN) {
+    if (len <= VALUE_MAX_LEN && cache_on(slot)) {
         hash = value_hash(s, len);
         set = &values[hash & (VALUE_SETS - 1)];
         for (int w = 0; w < 2; w++) {
             PyObject *hit = set->str[w];
             if (hit != NULL && set->hash[w] == hash && PyUnicode_IS_ASCII(hit) && PyUnicode_GET_LENGTH(hit) == len &&
-                same_bytes(PyUnicode_1BYTE_DATA(hit), s, len))
+                same_bytes(PyUnicode_1BYTE_DATA(hit), s, len)) {
+                cache_note(slot, 1);
                 return cache_hit(set, w);
+            }
         }
+        cache_note(slot, 0);
     }
     PyObject *value = PyUnicode_New(len, 127);
     if (value == NULL)
@@ -248,11 +291,11 @@ ascii_value(const unsigned char *s, Py_ssize_t len)
  * CPython keeps with the str once asked for: callers' names (张伟, José Müller) repeat from event to
  * event as much as the rest, and each decoded anew was a copy per snapshot the tracker kept. */
 static PyObject *
-utf8_value(const unsigned char *s, Py_ssize_t len)
+utf8_value(const unsigned char *s, Py_ssize_t len, name_slot *slot)
 {
     value_set *set = NULL;
     uint64_t hash = 0;
-    if (len <= VALUE_MAX_LEN) {
+    if (len <= VALUE_MAX_LEN && cache_on(slot)) {
         hash = value_hash(s, len);
         set = &values[hash & (VALUE_SETS - 1)];
         for (int w = 0; w < 2; w++) {
@@ -265,9 +308,12 @@ utf8_value(const unsigned char *s, Py_ssize_t len)
                 PyErr_Clear();
                 continue;
             }
-            if (n == len && memcmp(utf8, s, (size_t)len) == 0)
+            if (n == len && memcmp(utf8, s, (size_t)len) == 0) {
+                cache_note(slot, 1);
                 return cache_hit(set, w);
+            }
         }
+        cache_note(slot, 0);
     }
     PyObject *value = PyUnicode_DecodeUTF8((const char *)s, len, NULL);
     if (value == NULL || set == NULL)
@@ -284,11 +330,11 @@ utf8_value(const unsigned char *s, Py_ssize_t len)
 /* A value: ASCII straight into a compact str, anything else decoded as strict UTF-8, both through the
  * cache. NULL with an error set (a UnicodeDecodeError makes the caller give up the run). */
 static inline PyObject *
-make_value(const unsigned char *s, Py_ssize_t len, unsigned char seen)
+make_value(const unsigned char *s, Py_ssize_t len, unsigned char seen, name_slot *slot)
 {
     if (seen & 0x80)
-        return utf8_value(s, len);
-    return ascii_value(s, len);
+        return utf8_value(s, len, slot);
+    return ascii_value(s, len, slot);
 }
 
 /* ---- scanning ----------------------------------------------------------------------------------- */
@@ -598,10 +644,11 @@ parse(const unsigned char *s, Py_ssize_t n, PyObject *out, Py_ssize_t *texts)
                 goto irregular; /* a bare LF or CR: not a CRLF-only run */
             if (m.fields != Py_None) {
                 int role;
-                PyObject *k = name_of(s + line, i - line, hash, &role);
+                name_slot *slot;
+                PyObject *k = name_of(s + line, i - line, hash, &role, &slot);
                 if (k == NULL)
                     goto error;
-                PyObject *v = make_value(s + value, j - value, seen);
+                PyObject *v = make_value(s + value, j - value, seen, slot);
                 if (v == NULL) {
                     Py_DECREF(k);
                     if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
@@ -906,7 +953,49 @@ configure_snapshots(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* value_cache_watch(name) -> (tries, hits, skip): how the values of header *name* fare in the value
+ * cache (see cache_on()), or None for a name not seen (or not cached). For tests and for a look inside. */
+static PyObject *
+value_cache_watch(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (s == NULL)
+        return NULL;
+    for (int k = 0; k < NAME_SLOTS; k++) {
+        name_slot *slot = &names[k];
+        if (slot->len == len && memcmp(slot->chars, s, (size_t)len) == 0)
+            return Py_BuildValue("(III)", slot->tries, slot->hits, slot->skip);
+    }
+    Py_RETURN_NONE;
+}
+
+/* value_cache_clear(): every cached value and header name dropped, as at import (a name is cached again
+ * when it next comes, with its role and a fresh watch). For tests that look at which str objects values
+ * are: what earlier runs taught the caches (or a name table filled by fuzzing) must not decide it. */
+static PyObject *
+value_cache_clear(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    for (int k = 0; k < VALUE_SETS; k++)
+        for (int w = 0; w < 2; w++) {
+            values[k].hash[w] = 0;
+            Py_CLEAR(values[k].str[w]);
+        }
+    for (int k = 0; k < NAME_SLOTS; k++) {
+        Py_CLEAR(names[k].name);
+        memset(&names[k], 0, sizeof names[k]);
+    }
+    names_used = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"value_cache_watch", value_cache_watch, METH_O,
+     "value_cache_watch(name) -> (tries, hits, skip) of a header's values in the value cache, or None."},
+    {"value_cache_clear", value_cache_clear, METH_NOARGS, "value_cache_clear(): drop the cached values and header names."},
     {"parse_run", (PyCFunction)(void (*)(void))parse_run, METH_FASTCALL,
      "parse_run(buffer, start, end) -> (items, texts), or None when the run is irregular or not UTF-8."},
     {"configure", configure, METH_O, "configure(message_type): the AmiMessage class parse_run builds."},
