@@ -4,14 +4,17 @@
 at once and never lets go. A server that a test *restarts on the same port* (a broker killed for 60 s,
 an Asterisk after ``core restart now``, a daemon's web console run twice) leaves its port free in the
 meantime, and anything else on the machine that binds port 0 — another suite, another benchmark — may be
-handed exactly that port: the restart then fails with "Address already in use". That happened on CI
-(mosquitto, restarted after a 60 s kill -9 outage, exited with 1).
+handed exactly that port: the restart then fails with "Address already in use". That is the likely cause
+of a CI failure: mosquitto, restarted after a 60 s kill -9 outage while another suite ran on the machine,
+exited with 1 (the part of its log that would have said why was cut from the report; the start now shows
+that start's own lines).
 
 :class:`PortHold` closes that gap: it keeps a socket bound to the port, with ``SO_REUSEADDR`` and not
 listening, for as long as the test owns the port. Linux never hands a port that has a bound socket to a
 ``bind(("127.0.0.1", 0))``, with or without ``SO_REUSEADDR``; a server that sets ``SO_REUSEADDR`` itself
 (mosquitto, PostgreSQL, Asterisk's AMI, asyncio's and uvloop's ``start_server``) can still bind and listen
-on it, since the held socket does not listen. ``tests/test_ports.py`` checks both on this kernel.
+on it, since the held socket does not listen. ``tests/bus/test_bus_port_hold.py`` checks both on the
+kernel it runs on, the first in a private network namespace where it may take every port-0 port.
 """
 
 from __future__ import annotations

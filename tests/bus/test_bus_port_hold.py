@@ -1,7 +1,8 @@
 """A server restarted on its port finds it free: the port is held meanwhile (callbridge.testing.ports).
 
-CI once failed the 60 s kill -9 drill because mosquitto, restarted on its port, exited with 1: the port
-was left unbound for a minute, and the kernel may give an unbound port to anybody's ``bind(port 0)``.
+CI once failed the 60 s kill -9 drill: mosquitto, restarted on its port, exited with 1, most likely because
+the port had been left unbound for a minute and the kernel gives an unbound port to anybody's
+``bind(port 0)`` (another suite ran on the machine). The control below reproduces exactly that.
 """
 
 from __future__ import annotations

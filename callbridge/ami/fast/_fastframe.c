@@ -995,7 +995,8 @@ value_cache_clear(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"value_cache_watch", value_cache_watch, METH_O,
      "value_cache_watch(name) -> (tries, hits, skip) of a header's values in the value cache, or None."},
-    {"value_cache_clear", value_cache_clear, METH_NOARGS, "value_cache_clear(): drop the cached values and header names."},
+    {"value_cache_clear", value_cache_clear, METH_NOARGS,
+     "value_cache_clear(): drop the cached values and header names."},
     {"parse_run", (PyCFunction)(void (*)(void))parse_run, METH_FASTCALL,
      "parse_run(buffer, start, end) -> (items, texts), or None when the run is irregular or not UTF-8."},
     {"configure", configure, METH_O, "configure(message_type): the AmiMessage class parse_run builds."},
