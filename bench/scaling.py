@@ -120,9 +120,15 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
             result.ratios[f"ingest_vs_bare_{calls}"] = ingest["vs_bare"]
             result.ratios[f"ingest_cpu_vs_bare_{calls}"] = ingest["cpu_vs_bare"]
             result.ratios[f"e2e_vs_mosquitto_pub_{calls}"] = e2e["vs_mosquitto_pub"]
-    result.targets = {"ingest_vs_bare_1000": ">= 1.1", "ingest_vs_bare_100000": ">= 0.95"}
-    small, large = result.ratios["ingest_vs_bare_1000"], result.ratios.get(f"ingest_vs_bare_{sizes[-1]}", 0.0)
-    result.met = small >= 1.1 and (quick or large >= 0.95)
+    # Only what was measured is judged: a quick run has no 100k row, so it states the 100k target unjudged
+    # rather than report it met.
+    result.targets = {"ingest_vs_bare_1000": ">= 1.1"}
+    result.met = result.ratios["ingest_vs_bare_1000"] >= 1.1
+    if 100_000 in sizes:
+        result.targets["ingest_vs_bare_100000"] = ">= 0.95"
+        result.met = result.met and result.ratios["ingest_vs_bare_100000"] >= 0.95
+    else:
+        result.notes.append("quick: no 100k row, so the 100k target (>= 0.95) is not judged here")
     result.notes.append(
         "ingest: N calls in progress at random points of their lives before BenchStart, clocks from BenchStart "
         "(steady state); end to end: N calls started at once; CPU per 1,000 events is this process's CPU time"
