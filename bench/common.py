@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -134,11 +133,6 @@ def _fmt(value: Any) -> str:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
     return str(value)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # The CPUs this process may use before keep_apart narrows them (read once, at import).

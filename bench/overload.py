@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, BenchResult, free_port, percentile
+from bench.common import REPO, BenchResult, percentile
 from callbridge.testing.mosquitto import Mosquitto
+from callbridge.testing.ports import free_port
 
 #: The rate the issue measured (AMI events/s) and the flood length.
 RATE = float(os.environ.get("BENCH_OVERLOAD_RATE", "17700"))

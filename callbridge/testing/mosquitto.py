@@ -137,7 +137,7 @@ class Mosquitto:
         if self.running:
             return
         self._write_config()
-        log_from = self._log_size()
+        log_from = self._log_bytes()
         # The binary is a trusted local path and the config a file we just wrote.
         self._proc = subprocess.Popen(  # noqa: S603
             [self.binary, "-c", str(self.config_path)],
@@ -148,12 +148,12 @@ class Mosquitto:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                started = self.log_text()[log_from:]  # this start's lines: why it exited, not the last run's
+                started = self._log_since(log_from)  # this start's lines: why it exited, not the last run's
                 code = self._proc.returncode
                 raise RuntimeError(f"mosquitto exited with {code} on port {self.port}: {err}\n{started}")
             # Up once this start logged "running" (after it opened its listener) and the port answers: a
             # connection alone could reach somebody else listening there while this one fails to bind.
-            if RUNNING.search(self.log_text(), log_from):
+            if RUNNING.search(self._log_since(log_from)):
                 with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             time.sleep(0.02)
@@ -201,8 +201,20 @@ class Mosquitto:
         if self._proc is not None and self.running:
             self._proc.send_signal(signal.SIGHUP)
 
-    def _log_size(self) -> int:
-        return len(self.log_text())
+    def _log_bytes(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        """The log from byte *offset* on: what one start wrote."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def log_text(self) -> str:
         try:
