@@ -158,7 +158,9 @@ def live_unavailable() -> str:
     """Why the live suite cannot run here ('' when it can); asked once per test session."""
     if os.environ.get("CALLBRIDGE_LIVE") == "0":
         return "CALLBRIDGE_LIVE=0 in the environment"
-    missing = _install_reason()
+    # The build is probed before the tools: a build that cannot start on this CPU is the reason to
+    # report, and installing SIPp would not cure it.
+    missing = _install_reason() or probe_start()
     if missing:
         return missing
     for tool in ("sipp", "envsubst", "mosquitto_sub", "mosquitto_pub"):
@@ -166,7 +168,7 @@ def live_unavailable() -> str:
             return f"{tool} is not installed (bash {INSTALL_SH} installs SIPp; gettext-base has envsubst)"
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         return "espeak-ng and sox are needed for the prompts (bash scripts/setup installs them)"
-    return probe_start()
+    return ""
 
 
 INCLUDED = ("extensions_callbridge.conf", "pjsip_callbridge.conf", "queues_callbridge.conf",
