@@ -134,7 +134,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-
 # The CPUs this process may use before keep_apart narrows them (read once, at import).
 _ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 

@@ -217,10 +217,7 @@ class Mosquitto:
             return ""
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return self._log_since(0)
 
     def __enter__(self) -> Mosquitto:
         self.start()

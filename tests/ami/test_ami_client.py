@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from callbridge.ami.protocol import AmiProtocol
 from callbridge.errors import AmiActionError, AmiConnectionLost, AmiLoginError, AmiOutcomeUnknown, UnsafeValueError
 from callbridge.settings import AmiSettings
 from callbridge.testing.fake_ami import FakeAmi
+from callbridge.testing.ports import free_port
 
 T = TypeVar("T")
 SECRET = "s3cret"
@@ -231,9 +231,7 @@ async def test_reply_timeout_is_outcome_unknown_and_error_reply_is_action_error(
 
 
 async def test_send_while_disconnected_fails_fast() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     # Nothing listens on ``port`` now.
     client = AmiClient("127.0.0.1", port, "callbridge", SECRET, policy=ReconnectPolicy(initial=0.01, maximum=0.02))
     async with client:
