@@ -1,11 +1,12 @@
 """The live-PBX suite: callbridge against a private, real Asterisk 22 (``../shared/asterisk``).
 
-One session builds one lab (:func:`livelab.open_lab`, about 15 s): the configuration ``render-asterisk``
-writes from ``dialplans/`` and the live site file (ports chosen free now), ``#include``d into a stock-like
-Asterisk configuration (:mod:`livepbx`); SIPp user agents for the agents' phones and the hotline trunks;
-mosquitto; ``callbridge run`` as a subprocess behind a recording AMI proxy; ``mosquitto_sub`` recording
-every event. A scenario places a call with a SIPp caller and reads three views: the SIP messages at the
-trunk, the MQTT events, and Asterisk's own CLI (``core show channels``, ``queue show``, ``confbridge list``).
+One session builds one lab (:func:`livelab.open_lab`, about 15 s; again if its Asterisk died: see
+:class:`SessionLab`): the configuration ``render-asterisk`` writes from ``dialplans/`` and the live site
+file (ports chosen free now), ``#include``d into a stock-like Asterisk configuration (:mod:`livepbx`);
+SIPp user agents for the agents' phones and the hotline trunks; mosquitto; ``callbridge run`` as a
+subprocess behind a recording AMI proxy; ``mosquitto_sub`` recording every event. A scenario places a
+call with a SIPp caller and reads three views: the SIP messages at the trunk, the MQTT events, and
+Asterisk's own CLI (``core show channels``, ``queue show``, ``confbridge list``).
 
 Where Asterisk cannot run (no ``../shared/asterisk/install.sh`` beside the repository, not root, a build
 this CPU cannot execute, ``CALLBRIDGE_LIVE=0``) every live test is skipped with the reason, printed by ``-ra``.
@@ -13,7 +14,9 @@ this CPU cannot execute, ``CALLBRIDGE_LIVE=0``) every live test is skipped with 
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -23,16 +26,51 @@ from livepbx import CannotRun, Sipp, live_unavailable
 __all__ = ["CALLER", "Lab", "header", "never_bye"]
 
 
+class SessionLab:
+    """The session's one lab, opened again when its Asterisk died: the test during which it died fails
+    (``livepbx.PbxGone`` says how it ended), the next ones get a fresh PBX instead of failing in cascade."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.stack = contextlib.ExitStack()
+        self.lab = self._open()
+
+    def _open(self) -> Lab:
+        return self.stack.enter_context(open_lab(self.tmp.mktemp("live")))
+
+    def current(self) -> Lab:
+        if not self.lab.pbx.running():
+            gone = self.lab.pbx.gone_reason()
+            self.close()  # stops what is left of that lab: callbridge, SIPp, mosquitto, the recorder
+            self.stack = contextlib.ExitStack()
+            self.lab = self._open()
+            warnings.warn(f"the live lab's Asterisk had died; a fresh lab runs in {self.lab.root}. {gone}",
+                          stacklevel=1)  # fmt: skip
+        return self.lab
+
+    def close(self) -> None:
+        self.stack.close()
+
+
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def live_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionLab]:
     reason = live_unavailable()
     if reason:
         pytest.skip(f"live-PBX suite skipped: {reason}")
     try:
-        with open_lab(tmp_path_factory.mktemp("live")) as the_lab:
-            yield the_lab
+        session = SessionLab(tmp_path_factory)
     except CannotRun as exc:  # a probe passed but the full start did not (cannot happen twice: cached)
         pytest.skip(f"live-PBX suite skipped: {exc}")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def lab(live_session: SessionLab) -> Lab:
+    """The session's lab (:class:`SessionLab`): a fresh one if the last test left its Asterisk dead."""
+    return live_session.current()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from amirecord import AmiRecorder
-from livepbx import AMI_SECRET, REPO, LivePbx, Sipp, free_udp_port, wait_for
+from livepbx import AMI_SECRET, NO_CONSOLE, REPO, LivePbx, Sipp, free_udp_port, wait_for
 
 from callbridge.dialplan import load_dialplan
 from callbridge.dialplan.render_conf import render_all
@@ -240,9 +240,23 @@ class Lab:
                               label=f"{text!r} in {command!r}")  # fmt: skip
         return found
 
-    def hang_up_everything(self) -> None:
-        self.cli("channel request hangup all")
-        wait_for(lambda: "0 active channels" in self.cli("core show channels count"), 30, label="no channels left")
+    def no_channels(self) -> bool:
+        """No channel on the PBX (``core show channels count`` starts ``0 active channels``; 10 is not 0)."""
+        return re.search(r"^0 active channels", self.cli("core show channels count"), re.M) is not None
+
+    def hang_up_everything(self, timeout: float = 30.0) -> None:
+        """Hang every channel up and wait until none is left, asking again while any is: one request misses
+        what appears after it (a queue just unpaused rings its seats' new channels). On a timeout the
+        channels left are named; if Asterisk is gone, :class:`livepbx.PbxGone` says how it ended."""
+        deadline = time.monotonic() + timeout
+        while not self.no_channels():
+            if time.monotonic() > deadline:
+                left = self.cli("core show channels concise").strip()
+                if NO_CONSOLE in left:  # Asterisk runs (cli() raises when not) but its console does not answer
+                    left += f"\n(its process still runs; last lines of its messages.log:)\n{self.pbx.messages_tail()}"
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for no channels left; left:\n{left}")
+            self.cli("channel request hangup all")
+            time.sleep(0.5)
 
     def sip_invites(self, trunk: str, number: str) -> list[str]:
         """INVITEs the trunk's SIPp received for *number* (the hotline dialled)."""
@@ -260,7 +274,7 @@ class Lab:
         yield
         if out and not (unless_saved_inside and self.saved > saved):
             # the last events (hang-ups) trail the scenario: wait until the PBX is empty and quiet
-            wait_for(lambda: "0 active channels" in self.cli("core show channels count"), 30, label="calls ended")
+            wait_for(self.no_channels, 30, label="calls ended")
             time.sleep(1.0)  # not an assertion: lets the last Hangup events reach the recorder
             self.recorder.write(Path(out), name, start, note)
             (Path(out) / f"{name}.asterisk-full.log").write_text(self.pbx.full_log()[log_start:], encoding="utf-8")

@@ -86,6 +86,14 @@ class CannotRun(RuntimeError):
     """This machine cannot execute the installed Asterisk (a build for another CPU): the suite skips."""
 
 
+class PbxGone(AssertionError):
+    """The lab's Asterisk is no longer running (it crashed, or was killed): the message says how it ended."""
+
+
+#: what ``asterisk -rx`` prints when nothing listens on the control socket (the daemon is gone or restarting)
+NO_CONSOLE = "Unable to connect to remote asterisk"
+
+
 def sigill_reason(binary: Path, returncode: int | None, output: str = "") -> str:
     """Why *binary* died, when it died of an illegal instruction ('' otherwise)."""
     if returncode not in (-signal.SIGILL, 128 + signal.SIGILL) and "Illegal instruction" not in output:
@@ -271,7 +279,8 @@ class LivePbx:
 
     def start(self, timeout: float = 60.0) -> None:
         out = (self.root / "asterisk.stdout").open("wb")
-        self.proc = subprocess.Popen([str(ASTERISK), "-C", str(self.conf), "-f", "-n", "-q"],
+        # cwd: a core dump (where ulimit -c allows one; kernel.core_pattern "core") lands here, not in the checkout
+        self.proc = subprocess.Popen([str(ASTERISK), "-C", str(self.conf), "-f", "-n", "-q"], cwd=self.root,
                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -291,9 +300,39 @@ class LivePbx:
         return sigill_reason(ASTERISK, code, out) or f"asterisk exited {code}: {out[-1000:]} {self.full_log()[-2000:]}"
 
     def cli(self, command: str, timeout: float = 20.0) -> str:
+        """The output of one CLI command. Raises :class:`PbxGone` when the console cannot connect because
+        Asterisk exited (not while it runs: during ``core restart now`` the console is away for a while)."""
         proc = subprocess.run([str(ASTERISK), "-C", str(self.conf), "-rx", command],
                               capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
-        return proc.stdout + proc.stderr
+        out = proc.stdout + proc.stderr
+        if NO_CONSOLE in out and not self.running():
+            raise PbxGone(f"{command!r}: {self.gone_reason()}")
+        return out
+
+    def running(self) -> bool:
+        """Whether the Asterisk process started here still runs (``core restart now`` keeps its pid)."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def gone_reason(self) -> str:
+        """How the PBX ended ('' while it runs): its exit status, a core file, the tail of its logs."""
+        if self.running() or self.proc is None:
+            return ""
+        code = self.proc.returncode
+        how = f"exited with status {code}"
+        if code < 0:
+            try:
+                how = f"killed by signal {-code} ({signal.Signals(-code).name})"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        cores = sorted(str(p) for p in self.root.glob("core*") if p.is_file())
+        console = self.root / "asterisk.stdout"
+        stdout = console.read_text("utf-8", "replace").strip() if console.exists() else ""
+        return "\n".join([
+            f"Asterisk (pid {self.proc.pid}, {self.root}) is no longer running: {how}"
+            + (f"; core file: {', '.join(cores)}" if cores else ""),
+            "last lines of its messages.log:", self.messages_tail(),
+            *(["its console output:", *stdout.splitlines()[-5:]] if stdout else []),
+        ])  # fmt: skip
 
     def full_log(self) -> str:
         path = self.log_dir / "full.log"
@@ -302,6 +341,9 @@ class LivePbx:
     def messages_log(self) -> str:
         path = self.log_dir / "messages.log"
         return path.read_text("utf-8", "replace") if path.exists() else ""
+
+    def messages_tail(self, lines: int = 25) -> str:
+        return "\n".join(self.messages_log().splitlines()[-lines:])
 
     def stop(self) -> None:
         for s in self.sipps:
