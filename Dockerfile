@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a wheel with the toolchain, run it on a slim image as a non-root user.
 FROM python:3.11-slim-bookworm AS build
-# A C compiler for the optional framing inner loop (callbridge/ami/fast/_fastframe.c); only in this stage.
+# A C compiler for the optional C modules (the framing loop, the huge-page arenas); only in this stage.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./

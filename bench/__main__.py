@@ -17,10 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import RESULTS_DIR, BenchResult, machine_info, print_table, write_result
+from callbridge.hugepages import huge_arena_stats, use_huge_arenas
 
 BENCHMARKS = ("ingest", "e2e_mqtt", "latency", "memory", "resync", "soak", "scaling")
 #: Run only when asked for with --only (console_pop: a browser is needed; overload, faults: minutes each).
 ON_REQUEST = ("console_pop", "overload", "faults")
+
+
+def huge_arena_state() -> str:
+    stats = huge_arena_stats()
+    return "huge-page arenas (callbridge/hugepages.py)" if stats.get("installed") else "pymalloc's own arenas"
 
 
 def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchResult:
@@ -31,6 +37,7 @@ def run_one(name: str, quick: bool, duration: float | None, loop: str) -> BenchR
     result.started_at = started
     result.elapsed_s = round(time.perf_counter() - t0, 2)
     result.params.setdefault("quick", quick)
+    result.params.setdefault("arenas", huge_arena_state())
     result.machine = machine_info()
     return result
 
@@ -44,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON goes (bench/results)")
     args = parser.parse_args(argv)
+    # As the daemon does (callbridge run), before anything is allocated; in this process, so every client of a
+    # comparison (callbridge and its baselines alike) runs on the same allocator.
+    arenas = use_huge_arenas()
+    print(f"bench: huge-page arenas {arenas}", flush=True)
     failed: list[str] = []
     for name in args.only or BENCHMARKS:
         print(f"== bench {name}{' (quick)' if args.quick else ''}", flush=True)

@@ -146,7 +146,8 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
         name="memory",
         params={"concurrent_calls": calls,
                 "call": "trunk leg queued + agent leg dialled, answered, bridged + expert dialled into the bridge",
-                "measure": "RSS delta after gc.collect(), fresh process, after min(500, calls/4) warm-up calls"},
+                "measure": "RSS delta after gc.collect(), fresh process, after min(500, calls/4) warm-up calls",
+                "arenas": "each child as the daemon: huge-page arenas if the kernel allows (callbridge/hugepages.py)"},
         results={"kib_per_call": per_call / 1024, "traced_kib_per_call": traced["traced_delta"] / calls / 1024,
                  "open_calls": ours["open_calls"], "channels": ours["channels"], "bridges": ours["bridges"]},
         baselines={"naive_header_dicts_kib_per_call": naive_per_call / 1024},
@@ -158,4 +159,7 @@ def run(quick: bool = False, duration: float | None = None, loop: str = "uvloop"
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    from callbridge.hugepages import use_huge_arenas
+
+    use_huge_arenas()  # as the daemon runs (callbridge run), for both children alike
     print(json.dumps(measure(int(sys.argv[2]), sys.argv[3], sys.argv[4] == "trace")), flush=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from callbridge.app import App, tune_gc, use_uvloop
 from callbridge.cli.common import add_config_argument, report_local_error, settings_from_args
 from callbridge.errors import ConfigError, PartFailedError, UnreadableConfigError
+from callbridge.hugepages import use_huge_arenas
 from callbridge.lifecycle import run_daemon
 from callbridge.log import configure_logging, get_logger
 
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # First: arenas given out before it keep their small pages (callbridge/hugepages.py).
+    huge_arenas = use_huge_arenas()
     try:
         settings = settings_from_args(args)
     except (UnreadableConfigError, ConfigError) as exc:
@@ -40,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
                   enable_store=True, enable_web=settings.web.enabled)
     except (UnreadableConfigError, ConfigError) as exc:
         return report_local_error(PROG, exc)
-    get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop)
+    get_logger("callbridge.run").info("callbridge.loop", uvloop=uvloop, huge_arenas=huge_arenas)
     tune_gc()
     code = 0
     try:

@@ -1,5 +1,5 @@
 """Live PBX: three-way hand-overs, failure chains (busy / qualified unavailable → backup → back to the
-agent), the emergency priority jump, the least-privilege AMI user, a nuisance caller.
+agent), the emergency priority jump, the least-privilege AMI user, the daemon's huge-page arenas, a nuisance caller.
 
 Trunk behaviours are fixed per endpoint by the live site file (conftest.TRUNK_BEHAVIOUR): hotline-122
 answers 486 and its backup answers; utility-water (one line) is busy; utility-power is qualified and dead,
@@ -8,6 +8,7 @@ its backup answers.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -16,6 +17,7 @@ from livepbx import wait_for
 from simtwin import hold_to_simulator
 
 from callbridge.dialplan.render_conf import AMI_READ, AMI_WRITE
+from callbridge.hugepages import huge_arena_stats, thp_mode
 
 pytestmark = pytest.mark.live
 
@@ -165,6 +167,15 @@ def test_the_rendered_ami_user_has_least_privilege(lab: Lab) -> None:
     assert "127.0.0.1" in user
     log = (lab.root / "callbridge.log").read_text("utf-8", "replace")
     assert '"ami.connected"' in log and "Permission denied" not in log
+
+
+def test_the_daemon_put_its_arenas_on_huge_pages(lab: Lab) -> None:
+    """callbridge run installs the huge-page arena allocator first thing (issue 19.3) and says so."""
+    lines = [json.loads(line) for line in (lab.root / "callbridge.log").read_text("utf-8", "replace").splitlines()
+             if '"callbridge.loop"' in line]  # fmt: skip
+    assert lines, "no callbridge.loop line in callbridge.log"
+    expected = "on" if huge_arena_stats() and thp_mode() != "never" else "off"
+    assert str(lines[0].get("huge_arenas", "")).startswith(expected), lines[0]
 
 
 def test_a_nuisance_caller_is_flagged_on_the_fifth_call(clean: Lab) -> None:
