@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def _module() -> Any:
         return None
 
 
-def use_huge_arenas(environ: dict[str, str] | None = None, mode: str | None = None) -> str:
+def use_huge_arenas(environ: Mapping[str, str] | None = None, mode: str | None = None) -> str:
     """Install the huge-page arena allocator when it can help; say what was done (for the start-up log)."""
     env = os.environ if environ is None else environ
     if env.get("CALLBRIDGE_HUGE_PAGES", "1") == "0":
